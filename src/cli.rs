@@ -1,0 +1,95 @@
+//! Command-line definitions. Value parsers return messages that name the
+//! bad value and the fix; clap prints them and exits with code 2.
+
+use crate::socket::Filter;
+use crate::socket::filter::parse_port;
+use clap::Parser;
+use std::time::Duration;
+
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+pub const DEFAULT_INTERVAL: &str = "250ms";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tcpscope",
+    version,
+    about = "The machine's TCP socket table, live, grouped by TCP state",
+    after_help = "Examples:\n  tcpscope                 every TCP socket, live\n  tcpscope 8080            sockets whose local or remote port is 8080\n  tcpscope -f 'state CLOSE_WAIT'\n  tcpscope --once 8080     print the grouped table once\n  tcpscope --once --json   the same as a JSON array\n\nFilter words (joined by spaces = and): N, sport N, dport N,\nstate NAME[,NAME], addr IP[/PREFIX], pid N, proc NAME"
+)]
+pub struct Cli {
+    /// Keep only sockets whose local or remote port is PORT
+    #[arg(value_parser = port_arg)]
+    pub port: Option<u16>,
+
+    /// Filter expression, e.g. 'sport 8080 state ESTABLISHED'
+    #[arg(short = 'f', long = "filter", value_name = "EXPR", value_parser = filter_arg)]
+    pub filter: Option<Filter>,
+
+    /// How often to read the socket table (e.g. 100ms, 1s; minimum 10ms)
+    #[arg(short = 'i', long, value_name = "INTERVAL", default_value = DEFAULT_INTERVAL, value_parser = interval_arg)]
+    pub interval: Duration,
+
+    /// Print the grouped table once and exit
+    #[arg(long)]
+    pub once: bool,
+
+    /// Print a JSON array of sockets (implies --once)
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn port_arg(text: &str) -> Result<u16, String> {
+    parse_port(text)
+}
+
+fn filter_arg(text: &str) -> Result<Filter, String> {
+    Filter::parse(text).map_err(|e| e.to_string())
+}
+
+/// Parses `100ms`, `1s`, `1.5s` or a bare number of milliseconds.
+pub fn interval_arg(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let parsed = match text.parse::<u64>() {
+        Ok(ms) => Ok(Duration::from_millis(ms)),
+        Err(_) => humantime::parse_duration(text).or_else(|_| parse_seconds(text)),
+    };
+    let interval = parsed
+        .map_err(|_| format!("'{text}' is not an interval: write it like 100ms, 1s or 2.5s"))?;
+    if interval < MIN_INTERVAL {
+        return Err(format!(
+            "interval {text} is too short: use at least 10ms (e.g. -i 100ms)"
+        ));
+    }
+    if interval > MAX_INTERVAL {
+        return Err(format!("interval {text} is too long: use at most 1h"));
+    }
+    Ok(interval)
+}
+
+/// humantime has no fractions; `1.5s` is common enough to accept.
+fn parse_seconds(text: &str) -> Result<Duration, ()> {
+    let secs: f64 = text.strip_suffix('s').ok_or(())?.parse().map_err(|_| ())?;
+    Duration::try_from_secs_f64(secs).map_err(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(interval_arg("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(interval_arg("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(interval_arg("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(interval_arg("250"), Ok(Duration::from_millis(250)));
+        assert_eq!(
+            interval_arg("5ms"),
+            Err("interval 5ms is too short: use at least 10ms (e.g. -i 100ms)".into())
+        );
+        assert_eq!(
+            interval_arg("fast"),
+            Err("'fast' is not an interval: write it like 100ms, 1s or 2.5s".into())
+        );
+    }
+}

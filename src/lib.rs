@@ -1,0 +1,8 @@
+//! tcpscope: the machine's TCP socket table, live, grouped by state.
+
+pub mod cli;
+pub mod output;
+pub mod socket;
+pub mod source;
+pub mod track;
+pub mod ui;

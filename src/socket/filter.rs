@@ -1,0 +1,341 @@
+//! Filter expressions, shared by the TUI `/` prompt and `-f`.
+//!
+//! Grammar: words separated by spaces, all of which must match ("and").
+//! `N` (a port, local or remote), `sport N`, `dport N`,
+//! `state NAME[,NAME]`, `addr IP[/PREFIX]`, `pid N`, `proc NAME`.
+
+use super::addr::normalize_ip;
+use super::row::SocketRow;
+use super::state::TcpState;
+use std::fmt;
+use std::net::IpAddr;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Term {
+    Port(u16),
+    Sport(u16),
+    Dport(u16),
+    States(Vec<TcpState>),
+    Addr(IpAddr, u8),
+    Pid(u32),
+    Proc(String),
+}
+
+/// A parsed filter. The empty filter matches everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    terms: Vec<Term>,
+    text: String,
+}
+
+/// Why an expression was rejected; `Display` is the message users see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FilterError {
+    UnknownWord(String),
+    MissingValue(&'static str),
+    BadPort(String),
+    BadState(String),
+    BadAddr(String),
+    BadPid(String),
+}
+
+impl fmt::Display for FilterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FilterError::UnknownWord(w) => write!(
+                f,
+                "unknown filter word '{w}': use a port number or sport, dport, state, addr, pid, proc"
+            ),
+            FilterError::MissingValue(k) => {
+                write!(f, "'{k}' needs a value, e.g. '{k} {}'", example(k))
+            }
+            FilterError::BadPort(msg) => f.write_str(msg),
+            FilterError::BadState(s) => write!(
+                f,
+                "unknown state '{s}': use one of {}",
+                TcpState::ALL.map(TcpState::name).join(", ")
+            ),
+            FilterError::BadAddr(a) => write!(
+                f,
+                "'{a}' is not an IP address: use e.g. 'addr 127.0.0.1', 'addr ::1' or 'addr 10.0.0.0/8'"
+            ),
+            FilterError::BadPid(p) => {
+                write!(
+                    f,
+                    "'{p}' is not a process id: use a number, e.g. 'pid 1234'"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for FilterError {}
+
+fn example(keyword: &str) -> &'static str {
+    match keyword {
+        "state" => "ESTABLISHED,TIME_WAIT",
+        "addr" => "127.0.0.1",
+        "pid" => "1234",
+        "proc" => "nginx",
+        _ => "8080",
+    }
+}
+
+/// Parses a TCP port a user typed; the error names the value and the fix.
+pub fn parse_port(text: &str) -> Result<u16, String> {
+    let text = text.trim();
+    match text.parse::<u64>() {
+        Ok(0) => Err(
+            "port 0 is not a real port: use 1-65535 (0 only asks the OS to pick a free one)"
+                .to_string(),
+        ),
+        Ok(n) if n > 65535 => Err(format!("port {n} is out of range: use 1-65535")),
+        Ok(n) => Ok(n as u16),
+        Err(_) => Err(format!(
+            "'{text}' is not a port number: use a number from 1 to 65535, e.g. 8080"
+        )),
+    }
+}
+
+impl Filter {
+    pub fn parse(text: &str) -> Result<Filter, FilterError> {
+        let mut words = text.split_whitespace();
+        let mut terms = Vec::new();
+        while let Some(word) = words.next() {
+            terms.push(parse_term(word, &mut words)?);
+        }
+        Ok(Filter {
+            terms,
+            text: text.split_whitespace().collect::<Vec<_>>().join(" "),
+        })
+    }
+
+    /// The filter as the user wrote it (whitespace tidied).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    pub fn matches(&self, row: &SocketRow) -> bool {
+        self.terms.iter().all(|t| term_matches(t, row))
+    }
+}
+
+fn parse_term<'a>(
+    word: &str,
+    rest: &mut impl Iterator<Item = &'a str>,
+) -> Result<Term, FilterError> {
+    if word.chars().all(|c| c.is_ascii_digit()) {
+        return Ok(Term::Port(parse_port(word).map_err(FilterError::BadPort)?));
+    }
+    let keyword: &'static str = match word.to_ascii_lowercase().as_str() {
+        "sport" => "sport",
+        "dport" => "dport",
+        "state" => "state",
+        "addr" => "addr",
+        "pid" => "pid",
+        "proc" => "proc",
+        _ => return Err(FilterError::UnknownWord(word.to_string())),
+    };
+    let value = rest.next().ok_or(FilterError::MissingValue(keyword))?;
+    match keyword {
+        "sport" => Ok(Term::Sport(
+            parse_port(value).map_err(FilterError::BadPort)?,
+        )),
+        "dport" => Ok(Term::Dport(
+            parse_port(value).map_err(FilterError::BadPort)?,
+        )),
+        "state" => parse_states(value),
+        "addr" => parse_addr(value),
+        "pid" => value
+            .parse()
+            .map(Term::Pid)
+            .map_err(|_| FilterError::BadPid(value.to_string())),
+        _ => Ok(Term::Proc(value.to_ascii_lowercase())),
+    }
+}
+
+fn parse_states(value: &str) -> Result<Term, FilterError> {
+    let states = value
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| TcpState::parse(s).ok_or_else(|| FilterError::BadState(s.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    if states.is_empty() {
+        return Err(FilterError::MissingValue("state"));
+    }
+    Ok(Term::States(states))
+}
+
+fn parse_addr(value: &str) -> Result<Term, FilterError> {
+    let bad = || FilterError::BadAddr(value.to_string());
+    let (ip_text, prefix) = match value.split_once('/') {
+        Some((ip, p)) => (ip, Some(p.parse::<u8>().map_err(|_| bad())?)),
+        None => (value, None),
+    };
+    let ip_text = ip_text.trim_start_matches('[').trim_end_matches(']');
+    let ip = normalize_ip(ip_text.parse::<IpAddr>().map_err(|_| bad())?);
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let prefix = prefix.unwrap_or(max);
+    if prefix > max {
+        return Err(bad());
+    }
+    Ok(Term::Addr(ip, prefix))
+}
+
+fn term_matches(term: &Term, row: &SocketRow) -> bool {
+    let key = &row.key;
+    match term {
+        Term::Port(p) => key.local.port() == *p || key.remote.port() == *p,
+        Term::Sport(p) => key.local.port() == *p,
+        Term::Dport(p) => key.remote.port() == *p,
+        Term::States(states) => states.contains(&row.state),
+        Term::Addr(ip, prefix) => {
+            in_prefix(key.local.ip(), *ip, *prefix) || in_prefix(key.remote.ip(), *ip, *prefix)
+        }
+        Term::Pid(pid) => row.pids.contains(pid),
+        Term::Proc(name) => row
+            .process
+            .as_deref()
+            .is_some_and(|p| p.to_ascii_lowercase().contains(name.as_str())),
+    }
+}
+
+fn in_prefix(candidate: IpAddr, net: IpAddr, prefix: u8) -> bool {
+    match (candidate, net) {
+        (IpAddr::V4(c), IpAddr::V4(n)) => {
+            masked(u32::from(c).into(), u32::from(n).into(), prefix, 32)
+        }
+        (IpAddr::V6(c), IpAddr::V6(n)) => masked(u128::from(c), u128::from(n), prefix, 128),
+        _ => false,
+    }
+}
+
+fn masked(a: u128, b: u128, prefix: u8, bits: u32) -> bool {
+    let shift = bits - u32::from(prefix);
+    shift >= bits || (a >> shift) == (b >> shift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::socket::{Family, SocketKey};
+    use std::sync::Arc;
+
+    fn row(local: &str, remote: &str, state: TcpState) -> SocketRow {
+        let key = SocketKey::new(
+            Family::Inet,
+            local.parse().expect("local"),
+            remote.parse().expect("remote"),
+        );
+        let mut r = SocketRow::new(key, state);
+        r.pids = vec![42];
+        r.process = Some(Arc::from("Nginx"));
+        r
+    }
+
+    fn err(text: &str) -> String {
+        Filter::parse(text)
+            .expect_err("should be rejected")
+            .to_string()
+    }
+
+    #[test]
+    fn bare_port_matches_either_end() {
+        let f = Filter::parse("8080").expect("valid");
+        assert!(f.matches(&row(
+            "127.0.0.1:8080",
+            "127.0.0.1:5000",
+            TcpState::Established
+        )));
+        assert!(f.matches(&row(
+            "127.0.0.1:5000",
+            "127.0.0.1:8080",
+            TcpState::Established
+        )));
+        assert!(!f.matches(&row(
+            "127.0.0.1:5000",
+            "127.0.0.1:5001",
+            TcpState::Established
+        )));
+    }
+
+    #[test]
+    fn sport_dport_state_and_words_combine_with_and() {
+        let f = Filter::parse("sport 8080  state estab,time-wait").expect("valid");
+        assert_eq!(f.text(), "sport 8080 state estab,time-wait");
+        assert!(f.matches(&row("1.1.1.1:8080", "2.2.2.2:9", TcpState::Established)));
+        assert!(f.matches(&row("1.1.1.1:8080", "2.2.2.2:9", TcpState::TimeWait)));
+        assert!(!f.matches(&row("1.1.1.1:8080", "2.2.2.2:9", TcpState::Listen)));
+        assert!(!f.matches(&row("1.1.1.1:9", "2.2.2.2:8080", TcpState::Established)));
+        let d = Filter::parse("dport 8080").expect("valid");
+        assert!(d.matches(&row("1.1.1.1:9", "2.2.2.2:8080", TcpState::Established)));
+    }
+
+    #[test]
+    fn addr_pid_and_proc() {
+        let r = row("10.1.2.3:22", "192.168.0.9:5000", TcpState::Established);
+        assert!(Filter::parse("addr 10.1.2.3").expect("valid").matches(&r));
+        assert!(Filter::parse("addr 10.0.0.0/8").expect("valid").matches(&r));
+        assert!(
+            Filter::parse("addr ::ffff:192.168.0.9")
+                .expect("valid")
+                .matches(&r)
+        );
+        assert!(!Filter::parse("addr 11.0.0.0/8").expect("valid").matches(&r));
+        assert!(Filter::parse("addr 0.0.0.0/0").expect("valid").matches(&r));
+        assert!(Filter::parse("pid 42").expect("valid").matches(&r));
+        assert!(!Filter::parse("pid 43").expect("valid").matches(&r));
+        assert!(Filter::parse("proc ngin").expect("valid").matches(&r));
+        assert!(!Filter::parse("proc sshd").expect("valid").matches(&r));
+    }
+
+    #[test]
+    fn empty_filter_matches_everything() {
+        let f = Filter::parse("   ").expect("valid");
+        assert!(f.is_empty());
+        assert!(f.matches(&row("1.1.1.1:1", "2.2.2.2:2", TcpState::Closed)));
+    }
+
+    #[test]
+    fn malformed_input_has_exact_messages() {
+        assert_eq!(
+            err("spot 80"),
+            "unknown filter word 'spot': use a port number or sport, dport, state, addr, pid, proc"
+        );
+        assert_eq!(err("sport"), "'sport' needs a value, e.g. 'sport 8080'");
+        assert_eq!(
+            err("state"),
+            "'state' needs a value, e.g. 'state ESTABLISHED,TIME_WAIT'"
+        );
+        assert_eq!(
+            err("dport 70000"),
+            "port 70000 is out of range: use 1-65535"
+        );
+        assert_eq!(
+            err("0"),
+            "port 0 is not a real port: use 1-65535 (0 only asks the OS to pick a free one)"
+        );
+        assert_eq!(
+            err("sport http"),
+            "'http' is not a port number: use a number from 1 to 65535, e.g. 8080"
+        );
+        assert_eq!(
+            err("state established,wait"),
+            "unknown state 'wait': use one of LISTEN, SYN_SENT, SYN_RECV, ESTABLISHED, \
+             FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT, CLOSING, LAST_ACK, TIME_WAIT, CLOSED"
+        );
+        assert_eq!(
+            err("addr 1.2.3"),
+            "'1.2.3' is not an IP address: use e.g. 'addr 127.0.0.1', 'addr ::1' or 'addr 10.0.0.0/8'"
+        );
+        assert!(err("addr 10.0.0.0/33").starts_with("'10.0.0.0/33' is not an IP address"));
+        assert_eq!(
+            err("pid x"),
+            "'x' is not a process id: use a number, e.g. 'pid 1234'"
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! The data model: what a socket is, its state, and how to filter them.
+
+pub mod addr;
+pub mod filter;
+mod row;
+mod state;
+
+pub use filter::{Filter, FilterError};
+pub use row::{Family, SocketKey, SocketRow, SocketTimer};
+pub use state::{StateCounts, TcpState};

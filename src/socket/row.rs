@@ -1,0 +1,107 @@
+//! One socket as every part of tcpscope sees it.
+
+use super::addr;
+use super::state::TcpState;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    Inet,
+    Inet6,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Inet => "inet",
+            Family::Inet6 => "inet6",
+        }
+    }
+}
+
+/// Identity of a connection: family plus both ends. The inode is not part
+/// of it because a socket that enters TIME_WAIT is handed to a separate
+/// kernel object with inode 0, yet it is the same connection.
+///
+/// `instance` separates sockets that share a tuple in one snapshot
+/// (SO_REUSEPORT listeners); it is 0 for the first and the inode after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketKey {
+    pub family: Family,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub instance: u64,
+}
+
+impl SocketKey {
+    pub fn new(family: Family, local: SocketAddr, remote: SocketAddr) -> Self {
+        SocketKey {
+            family,
+            local: addr::normalize(local),
+            remote: addr::normalize(remote),
+            instance: 0,
+        }
+    }
+
+    /// `local -> remote`, the form used in logs and `watch` output.
+    pub fn label(&self) -> String {
+        format!(
+            "{} -> {}",
+            addr::display(&self.local),
+            addr::display(&self.remote)
+        )
+    }
+}
+
+/// A kernel timer on a socket (filled by sources that can read it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketTimer {
+    /// The name `ss -o` uses: `on`, `keepalive`, `timewait`, `persist`.
+    pub kind: &'static str,
+    pub remaining_ms: u64,
+}
+
+/// One row of the socket table. `None` means the source cannot tell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketRow {
+    pub key: SocketKey,
+    pub state: TcpState,
+    pub recv_q: Option<u32>,
+    pub send_q: Option<u32>,
+    pub timer: Option<SocketTimer>,
+    pub uid: Option<u32>,
+    pub inode: Option<u64>,
+    pub pids: Vec<u32>,
+    /// Shared because thousands of rows name the same few processes.
+    pub process: Option<Arc<str>>,
+}
+
+impl SocketRow {
+    /// A row with only what every source knows.
+    pub fn new(key: SocketKey, state: TcpState) -> Self {
+        SocketRow {
+            key,
+            state,
+            recv_q: None,
+            send_q: None,
+            timer: None,
+            uid: None,
+            inode: None,
+            pids: Vec::new(),
+            process: None,
+        }
+    }
+
+    /// `1234/nginx`, `1234`, or empty: the netstat `PID/Program` column.
+    pub fn pid_label(&self) -> String {
+        let Some(pid) = self.pids.first() else {
+            return String::new();
+        };
+        let more = if self.pids.len() > 1 { "+" } else { "" };
+        match &self.process {
+            Some(name) => format!("{pid}{more}/{name}"),
+            None => format!("{pid}{more}"),
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Where socket tables come from. One trait, one file per backend; a
+//! backend knows nothing about the UI and reports its limits as data.
+
+mod netstat2;
+mod procs;
+mod replay;
+
+pub use self::netstat2::Netstat2Source;
+pub use self::procs::ProcNames;
+pub use self::replay::ScriptedSource;
+
+use crate::socket::SocketRow;
+use std::fmt;
+use std::time::{Instant, SystemTime};
+
+/// One reading of the OS socket table.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub rows: Vec<SocketRow>,
+    /// Monotonic time of the reading: what durations are measured against.
+    pub taken_at: Instant,
+    /// Wall-clock time of the reading: what timestamps are printed from.
+    pub wall: SystemTime,
+    /// Something about this reading the user should know (e.g. it is
+    /// suspiciously empty).
+    pub warning: Option<String>,
+}
+
+impl Snapshot {
+    pub fn new(rows: Vec<SocketRow>) -> Self {
+        Snapshot {
+            rows,
+            taken_at: Instant::now(),
+            wall: SystemTime::now(),
+            warning: None,
+        }
+    }
+}
+
+/// Why a source shows less than the full picture.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Degradation {
+    /// What is missing, e.g. "process names".
+    pub what: &'static str,
+    /// Why, and what would fix it.
+    pub why: String,
+}
+
+impl fmt::Display for Degradation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.what, self.why)
+    }
+}
+
+/// A failure to read the socket table, worded for the user.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SourceError(pub String);
+
+/// What narrows a source's reading before it reaches the tracker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Keep only sockets whose local or remote port is this.
+    pub port: Option<u16>,
+}
+
+impl Scope {
+    pub fn admits(&self, row: &SocketRow) -> bool {
+        self.port
+            .is_none_or(|p| row.key.local.port() == p || row.key.remote.port() == p)
+    }
+}
+
+/// A backend that reads the TCP socket table.
+pub trait SocketSource: Send {
+    /// Short name shown in the header, e.g. "netstat2".
+    fn name(&self) -> &'static str;
+
+    /// Reads the table now. Only sockets inside `scope` are returned.
+    fn snapshot(&mut self, scope: &Scope) -> Result<Snapshot, SourceError>;
+
+    /// What this source cannot show right now, and why.
+    fn degradations(&self) -> Vec<Degradation> {
+        Vec::new()
+    }
+}
+
+/// Whether a source will be read many times or just once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cadence {
+    /// Live polling: keep slow lookups off the polling path.
+    Live,
+    /// One reading (`--once`): complete answers now beat speed.
+    Once,
+}
+
+/// The source tcpscope uses unless told otherwise.
+pub fn default_source(cadence: Cadence) -> Box<dyn SocketSource> {
+    match cadence {
+        Cadence::Live => Box::new(Netstat2Source::new()),
+        Cadence::Once => Box::new(Netstat2Source::once()),
+    }
+}
+
+/// Gives sockets that share a tuple in one reading (SO_REUSEPORT
+/// listeners) distinct keys, so none is lost to a map collision.
+pub fn separate_shared_tuples(rows: &mut [SocketRow]) {
+    let mut seen = std::collections::HashSet::with_capacity(rows.len());
+    for row in rows.iter_mut() {
+        if !seen.insert(row.key) {
+            row.key.instance = row.inode.unwrap_or(0).max(1);
+            while !seen.insert(row.key) {
+                row.key.instance += 1;
+            }
+        }
+    }
+}
+
+/// Text for a reading that came back empty: netstat2 turns a netlink
+/// failure into an empty list, so "nothing at all" may be an error.
+pub const EMPTY_TABLE_WARNING: &str = "the OS reported no TCP sockets at all: if this machine has connections, reading the socket table failed";

@@ -1,0 +1,128 @@
+//! The portable backend: the netstat2 crate (netlink on Linux, sysctl on
+//! macOS, iphlpapi on Windows).
+
+use super::procs::ProcNames;
+use super::{
+    Degradation, EMPTY_TABLE_WARNING, Scope, Snapshot, SocketSource, SourceError,
+    separate_shared_tuples,
+};
+use crate::socket::{Family, SocketKey, SocketRow, TcpState};
+use netstat2::{
+    AddressFamilyFlags, ProtocolFlags, ProtocolSocketInfo, SocketInfo, TcpState as NsState,
+};
+use std::net::SocketAddr;
+
+pub struct Netstat2Source {
+    procs: ProcNames,
+}
+
+impl Netstat2Source {
+    /// For repeated readings: process names are looked up in the background.
+    pub fn new() -> Self {
+        Netstat2Source {
+            procs: ProcNames::start(),
+        }
+    }
+
+    /// For a single reading: process names are looked up before returning.
+    pub fn once() -> Self {
+        Netstat2Source {
+            procs: ProcNames::inline(),
+        }
+    }
+}
+
+impl Default for Netstat2Source {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SocketSource for Netstat2Source {
+    fn name(&self) -> &'static str {
+        "netstat2"
+    }
+
+    fn snapshot(&mut self, scope: &Scope) -> Result<Snapshot, SourceError> {
+        let infos = read_table()
+            .map_err(|e| SourceError(format!("cannot read the TCP socket table: {e} ({e:?})")))?;
+        let total = infos.len();
+        let mut rows: Vec<SocketRow> = infos
+            .into_iter()
+            .filter_map(to_row)
+            .filter(|r| scope.admits(r))
+            .collect();
+        separate_shared_tuples(&mut rows);
+        self.procs.fill(&mut rows);
+        let mut snap = Snapshot::new(rows);
+        if total == 0 {
+            snap.warning = Some(EMPTY_TABLE_WARNING.to_string());
+        }
+        Ok(snap)
+    }
+
+    fn degradations(&self) -> Vec<Degradation> {
+        self.procs.degradations()
+    }
+}
+
+/// Linux: skip netstat2's own /proc walk; [`ProcNames`] does it off the
+/// hot path and only for inodes it has not seen.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn read_table() -> Result<Vec<SocketInfo>, netstat2::error::Error> {
+    let af = AddressFamilyFlags::IPV4 | AddressFamilyFlags::IPV6;
+    netstat2::iterate_sockets_info_without_pids(af, ProtocolFlags::TCP)?.collect()
+}
+
+/// Elsewhere netstat2 attaches PIDs in the same call.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn read_table() -> Result<Vec<SocketInfo>, netstat2::error::Error> {
+    let af = AddressFamilyFlags::IPV4 | AddressFamilyFlags::IPV6;
+    netstat2::get_sockets_info(af, ProtocolFlags::TCP)
+}
+
+fn to_row(info: SocketInfo) -> Option<SocketRow> {
+    let ProtocolSocketInfo::Tcp(tcp) = &info.protocol_socket_info else {
+        return None;
+    };
+    let family = if tcp.local_addr.is_ipv4() {
+        Family::Inet
+    } else {
+        Family::Inet6
+    };
+    let key = SocketKey::new(
+        family,
+        SocketAddr::new(tcp.local_addr, tcp.local_port),
+        SocketAddr::new(tcp.remote_addr, tcp.remote_port),
+    );
+    let mut row = SocketRow::new(key, map_state(tcp.state));
+    row.pids = info.associated_pids.clone();
+    fill_owner(&mut row, &info);
+    Some(row)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn fill_owner(row: &mut SocketRow, info: &SocketInfo) {
+    row.uid = Some(info.uid);
+    // TIME_WAIT and other orphaned sockets have no inode; 0 means none.
+    row.inode = (info.inode != 0).then_some(u64::from(info.inode));
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn fill_owner(_row: &mut SocketRow, _info: &SocketInfo) {}
+
+fn map_state(state: NsState) -> TcpState {
+    match state {
+        NsState::Listen => TcpState::Listen,
+        NsState::SynSent => TcpState::SynSent,
+        NsState::SynReceived => TcpState::SynRecv,
+        NsState::Established => TcpState::Established,
+        NsState::FinWait1 => TcpState::FinWait1,
+        NsState::FinWait2 => TcpState::FinWait2,
+        NsState::CloseWait => TcpState::CloseWait,
+        NsState::Closing => TcpState::Closing,
+        NsState::LastAck => TcpState::LastAck,
+        NsState::TimeWait => TcpState::TimeWait,
+        NsState::Closed | NsState::DeleteTcb | NsState::Unknown => TcpState::Closed,
+    }
+}

@@ -1,0 +1,237 @@
+//! Which process owns a socket. On Linux that means walking every
+//! `/proc/PID/fd`, ~100 ms at 25k sockets, so it runs on its own thread,
+//! only when an inode appears that has not been looked up before, and at
+//! most once per [`MIN_SCAN_GAP`]. Polls never wait for it.
+
+use super::Degradation;
+use crate::socket::SocketRow;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::{Duration, Instant};
+
+/// Shortest time between two /proc walks.
+pub const MIN_SCAN_GAP: Duration = Duration::from_secs(1);
+
+/// Who holds one socket inode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub pids: Vec<u32>,
+    pub name: Option<Arc<str>>,
+}
+
+pub type OwnerMap = HashMap<u64, Owner>;
+
+/// Inode → owner cache fed by a background scanner.
+pub struct ProcNames {
+    owners: Arc<OwnerMap>,
+    /// Inodes already covered by a requested scan; if a scan did not find
+    /// them (another user's process, no root) they are not asked for again.
+    asked: HashSet<u64>,
+    scan_pending: bool,
+    last_request: Option<Instant>,
+    requests: Option<Sender<()>>,
+    replies: Option<Receiver<OwnerMap>>,
+    /// One-shot readings (`--once`) scan inline instead of in the background.
+    inline: bool,
+}
+
+impl ProcNames {
+    /// Starts the scanner thread where the OS needs one.
+    pub fn start() -> Self {
+        let (requests, replies) = match spawn_scanner() {
+            Some((tx, rx)) => (Some(tx), Some(rx)),
+            None => (None, None),
+        };
+        ProcNames {
+            owners: Arc::new(HashMap::new()),
+            asked: HashSet::new(),
+            scan_pending: false,
+            last_request: None,
+            requests,
+            replies,
+            inline: false,
+        }
+    }
+
+    /// For a single reading: the first `fill` walks /proc right away.
+    pub fn inline() -> Self {
+        ProcNames {
+            owners: Arc::new(HashMap::new()),
+            asked: HashSet::new(),
+            scan_pending: false,
+            last_request: None,
+            requests: None,
+            replies: None,
+            inline: true,
+        }
+    }
+
+    /// Fills `pids` and `process` from the cache, and asks for a scan if
+    /// some inode is new. Never blocks.
+    pub fn fill(&mut self, rows: &mut [SocketRow]) {
+        self.take_replies();
+        let mut unknown = false;
+        for row in rows.iter_mut() {
+            let Some(inode) = row.inode else { continue };
+            match self.owners.get(&inode) {
+                Some(owner) => {
+                    row.pids.clone_from(&owner.pids);
+                    row.process.clone_from(&owner.name);
+                }
+                None => unknown |= !self.asked.contains(&inode),
+            }
+        }
+        if unknown {
+            self.request_scan(rows);
+        }
+    }
+
+    pub fn degradations(&self) -> Vec<Degradation> {
+        ownership_limits()
+    }
+
+    fn take_replies(&mut self) {
+        let Some(replies) = &self.replies else { return };
+        while let Ok(map) = replies.try_recv() {
+            self.owners = Arc::new(map);
+            self.scan_pending = false;
+        }
+    }
+
+    fn request_scan(&mut self, rows: &mut [SocketRow]) {
+        if self.inline {
+            self.asked.extend(rows.iter().filter_map(|r| r.inode));
+            self.owners = Arc::new(scan_proc());
+            self.inline = false;
+            return self.fill(rows);
+        }
+        let Some(requests) = &self.requests else {
+            return;
+        };
+        let too_soon = self
+            .last_request
+            .is_some_and(|t| t.elapsed() < MIN_SCAN_GAP);
+        if self.scan_pending || too_soon {
+            return;
+        }
+        if requests.send(()).is_err() {
+            return;
+        }
+        self.scan_pending = true;
+        self.last_request = Some(Instant::now());
+        if self.asked.len() > rows.len() * 2 + 1024 {
+            // Forget inodes of sockets long gone, so the set stays bounded.
+            self.asked.clear();
+        }
+        self.asked.extend(rows.iter().filter_map(|r| r.inode));
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn spawn_scanner() -> Option<(Sender<()>, Receiver<OwnerMap>)> {
+    let (req_tx, req_rx) = mpsc::channel::<()>();
+    let (rep_tx, rep_rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("tcpscope-procs".into())
+        .spawn(move || {
+            // Ends when the cache (and so the request sender) is dropped.
+            while req_rx.recv().is_ok() {
+                while req_rx.try_recv().is_ok() {}
+                if rep_tx.send(scan_proc()).is_err() {
+                    break;
+                }
+            }
+        })
+        .ok()?;
+    Some((req_tx, rep_rx))
+}
+
+/// Elsewhere netstat2 already attaches PIDs, so there is nothing to scan.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn spawn_scanner() -> Option<(Sender<()>, Receiver<OwnerMap>)> {
+    None
+}
+
+/// One walk over `/proc/*/fd`: every socket inode and the processes
+/// holding it. Unreadable entries (other users' processes) are skipped.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn scan_proc() -> OwnerMap {
+    let mut owners: OwnerMap = HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return owners;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let inodes = socket_inodes(pid);
+        if inodes.is_empty() {
+            continue;
+        }
+        let name = process_name(pid);
+        for inode in inodes {
+            let owner = owners.entry(inode).or_insert_with(|| Owner {
+                pids: Vec::new(),
+                name: name.clone(),
+            });
+            if !owner.pids.contains(&pid) {
+                owner.pids.push(pid);
+            }
+        }
+    }
+    owners
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub fn scan_proc() -> OwnerMap {
+    HashMap::new()
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn socket_inodes(pid: u32) -> Vec<u64> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    fds.flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|link| {
+            let text = link.to_str()?;
+            text.strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn process_name(pid: u32) -> Option<Arc<str>> {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some(Arc::from(comm.trim_end()))
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn ownership_limits() -> Vec<Degradation> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid == 0 {
+        return Vec::new();
+    }
+    vec![Degradation {
+        what: "process names",
+        why: "only your own processes are shown; run as root to see all".to_string(),
+    }]
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn ownership_limits() -> Vec<Degradation> {
+    vec![Degradation {
+        what: "process names",
+        why: "only PIDs on this OS; names are read on Linux".to_string(),
+    }]
+}

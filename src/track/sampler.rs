@@ -1,0 +1,178 @@
+//! The sampling thread: reads the source on a steady cadence, feeds every
+//! reading to the tracker, and ships whole updates to whoever listens.
+//! A slow consumer never makes it skip a reading: updates it cannot take
+//! are merged into the next one.
+
+use super::{Conn, Event, Tracker};
+use crate::socket::StateCounts;
+use crate::source::{Degradation, Scope, SocketSource};
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::error::TrySendError;
+
+/// Send an update at least this often even if nothing changed, so times
+/// and warnings stay fresh.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Events kept for a consumer that stopped reading; older ones are dropped
+/// (and counted) so memory stays bounded.
+pub const MAX_PENDING_EVENTS: usize = 100_000;
+
+/// Everything the UI needs from one or more readings.
+#[derive(Clone, Debug)]
+pub struct Update {
+    pub conns: Vec<Arc<Conn>>,
+    pub counts: StateCounts,
+    /// Every event since the previous update, oldest first.
+    pub events: Vec<Event>,
+    pub readings: u64,
+    pub taken_at: Instant,
+    pub warning: Option<String>,
+    pub degradations: Vec<Degradation>,
+    /// Events dropped because the consumer fell too far behind.
+    pub dropped_events: u64,
+}
+
+#[derive(Debug)]
+pub enum Feed {
+    Update(Box<Update>),
+    /// A reading failed; the text is for the status line.
+    Failed(String),
+}
+
+enum Control {
+    Interval(Duration),
+    Stop,
+}
+
+pub struct Sampler {
+    control: mpsc::Sender<Control>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Sampler {
+    pub fn spawn(
+        source: Box<dyn SocketSource>,
+        scope: Scope,
+        interval: Duration,
+        out: tokio::sync::mpsc::Sender<Feed>,
+    ) -> std::io::Result<Sampler> {
+        let (control, commands) = mpsc::channel();
+        let mut worker = Worker {
+            source,
+            scope,
+            interval,
+            out,
+            tracker: Tracker::new(),
+            pending: Vec::new(),
+            dropped: 0,
+            last_sent: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("tcpscope-sampler".into())
+            .spawn(move || worker.run(&commands))?;
+        Ok(Sampler {
+            control,
+            thread: Some(thread),
+        })
+    }
+
+    /// Takes effect at once: the next reading happens now.
+    pub fn set_interval(&self, interval: Duration) {
+        let _ = self.control.send(Control::Interval(interval));
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        let _ = self.control.send(Control::Stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Worker {
+    source: Box<dyn SocketSource>,
+    scope: Scope,
+    interval: Duration,
+    out: tokio::sync::mpsc::Sender<Feed>,
+    tracker: Tracker,
+    pending: Vec<Event>,
+    dropped: u64,
+    last_sent: Option<Instant>,
+}
+
+impl Worker {
+    fn run(&mut self, commands: &mpsc::Receiver<Control>) {
+        loop {
+            let started = Instant::now();
+            if !self.sample() {
+                return;
+            }
+            let wait = (started + self.interval).saturating_duration_since(Instant::now());
+            match commands.recv_timeout(wait) {
+                Ok(Control::Interval(d)) => self.interval = d,
+                Ok(Control::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    /// One reading. Returns false once nobody listens any more.
+    fn sample(&mut self) -> bool {
+        let snap = match self.source.snapshot(&self.scope) {
+            Ok(snap) => snap,
+            Err(e) => {
+                let sent = self.send(Feed::Failed(e.0));
+                return !matches!(sent, Err(TrySendError::Closed(_)));
+            }
+        };
+        let (taken_at, warning) = (snap.taken_at, snap.warning.clone());
+        let events = self.tracker.apply(snap);
+        self.keep(events);
+        let heartbeat_due = self.last_sent.is_none_or(|t| t.elapsed() >= HEARTBEAT);
+        if self.pending.is_empty() && !heartbeat_due {
+            return true;
+        }
+        let update = Update {
+            conns: self.tracker.view(),
+            counts: self.tracker.counts(),
+            events: std::mem::take(&mut self.pending),
+            readings: self.tracker.readings(),
+            taken_at,
+            warning,
+            degradations: self.source.degradations(),
+            dropped_events: std::mem::take(&mut self.dropped),
+        };
+        match self.send(Feed::Update(Box::new(update))) {
+            Ok(()) => {
+                self.last_sent = Some(Instant::now());
+                true
+            }
+            Err(TrySendError::Full(Feed::Update(update))) => {
+                // Consumer busy: keep its events for the next update.
+                self.pending = update.events;
+                self.dropped = update.dropped_events;
+                true
+            }
+            Err(TrySendError::Full(_)) => true,
+            Err(TrySendError::Closed(_)) => false,
+        }
+    }
+
+    fn keep(&mut self, events: Vec<Event>) {
+        self.pending.extend(events);
+        if self.pending.len() > MAX_PENDING_EVENTS {
+            let excess = self.pending.len() - MAX_PENDING_EVENTS;
+            self.pending.drain(..excess);
+            self.dropped += excess as u64;
+        }
+    }
+
+    fn send(&self, feed: Feed) -> Result<(), TrySendError<Feed>> {
+        self.out.try_send(feed)
+    }
+}

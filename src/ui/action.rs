@@ -1,0 +1,201 @@
+//! Keys and mouse to actions: a pure function of (mode, input), so the
+//! whole key map is unit-testable and listed once for the help overlay.
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    /// Mouse wheel: move the selection by several rows.
+    Scroll(i32),
+    SwitchPanel,
+    Confirm,
+    TogglePause,
+    Slower,
+    Faster,
+    CycleSort,
+    ToggleHelp,
+    OpenFilter,
+    Quit,
+    Prompt(PromptKey),
+    Resize(u16, u16),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PromptKey {
+    Char(char),
+    Backspace,
+    Clear,
+    Submit,
+    Cancel,
+}
+
+/// What the keyboard is talking to right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Help,
+    Prompt,
+}
+
+/// Rows one wheel notch moves.
+pub const WHEEL_STEP: i32 = 3;
+
+pub fn action_for(mode: Mode, event: &Event) -> Option<Action> {
+    match event {
+        Event::Key(key) if key.kind != KeyEventKind::Release => key_action(mode, key),
+        Event::Mouse(m) if mode == Mode::Normal => match m.kind {
+            MouseEventKind::ScrollDown => Some(Action::Scroll(WHEEL_STEP)),
+            MouseEventKind::ScrollUp => Some(Action::Scroll(-WHEEL_STEP)),
+            _ => None,
+        },
+        Event::Resize(w, h) => Some(Action::Resize(*w, *h)),
+        _ => None,
+    }
+}
+
+fn key_action(mode: Mode, key: &KeyEvent) -> Option<Action> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl && key.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    match mode {
+        Mode::Prompt => prompt_action(key, ctrl),
+        Mode::Help => match key.code {
+            KeyCode::Esc | KeyCode::Char('?' | 'q') => Some(Action::ToggleHelp),
+            _ => None,
+        },
+        Mode::Normal => normal_action(key.code),
+    }
+}
+
+fn prompt_action(key: &KeyEvent, ctrl: bool) -> Option<Action> {
+    let k = match key.code {
+        KeyCode::Char('u') if ctrl => PromptKey::Clear,
+        KeyCode::Char(c) if !ctrl => PromptKey::Char(c),
+        KeyCode::Backspace => PromptKey::Backspace,
+        KeyCode::Enter => PromptKey::Submit,
+        KeyCode::Esc => PromptKey::Cancel,
+        _ => return None,
+    };
+    Some(Action::Prompt(k))
+}
+
+fn normal_action(code: KeyCode) -> Option<Action> {
+    let action = match code {
+        KeyCode::Up | KeyCode::Char('k') => Action::Up,
+        KeyCode::Down | KeyCode::Char('j') => Action::Down,
+        KeyCode::PageUp => Action::PageUp,
+        KeyCode::PageDown => Action::PageDown,
+        KeyCode::Home | KeyCode::Char('g') => Action::Top,
+        KeyCode::End | KeyCode::Char('G') => Action::Bottom,
+        KeyCode::Tab | KeyCode::BackTab => Action::SwitchPanel,
+        KeyCode::Enter => Action::Confirm,
+        KeyCode::Char(' ') => Action::TogglePause,
+        KeyCode::Char('+' | '=') => Action::Slower,
+        KeyCode::Char('-' | '_') => Action::Faster,
+        KeyCode::Char('s') => Action::CycleSort,
+        KeyCode::Char('?') => Action::ToggleHelp,
+        KeyCode::Char('/') => Action::OpenFilter,
+        KeyCode::Char('q') | KeyCode::Esc => Action::Quit,
+        _ => return None,
+    };
+    Some(action)
+}
+
+/// Every key, for the help overlay and the README: (keys, what they do).
+pub const KEY_HELP: &[(&str, &str)] = &[
+    (
+        "↑ ↓  j k",
+        "move the selection (or the group, in the group panel)",
+    ),
+    ("PgUp PgDn", "move one page"),
+    ("g G  Home End", "first / last row"),
+    ("mouse wheel", "scroll"),
+    ("Tab", "switch between the group panel and the table"),
+    ("Enter", "in the group panel: show that group's table"),
+    (
+        "/",
+        "filter: 8080, sport N, dport N, state A,B, addr IP, pid N, proc NAME",
+    ),
+    ("space", "pause / resume the view (polling continues)"),
+    ("+ -", "poll less / more often"),
+    ("s", "cycle the sort column"),
+    ("?", "this help"),
+    ("q  Esc  Ctrl-C", "quit"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::{KeyEvent, MouseEvent};
+
+    fn key(code: KeyCode) -> Event {
+        Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    #[test]
+    fn normal_keys() {
+        assert_eq!(
+            action_for(Mode::Normal, &key(KeyCode::Char('j'))),
+            Some(Action::Down)
+        );
+        assert_eq!(
+            action_for(Mode::Normal, &key(KeyCode::Char(' '))),
+            Some(Action::TogglePause)
+        );
+        assert_eq!(
+            action_for(Mode::Normal, &key(KeyCode::Esc)),
+            Some(Action::Quit)
+        );
+        assert_eq!(action_for(Mode::Normal, &key(KeyCode::Char('x'))), None);
+    }
+
+    #[test]
+    fn ctrl_c_quits_in_every_mode() {
+        let ev = Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+        for mode in [Mode::Normal, Mode::Help, Mode::Prompt] {
+            assert_eq!(action_for(mode, &ev), Some(Action::Quit));
+        }
+    }
+
+    #[test]
+    fn prompt_takes_letters_that_are_keys_elsewhere() {
+        assert_eq!(
+            action_for(Mode::Prompt, &key(KeyCode::Char('q'))),
+            Some(Action::Prompt(PromptKey::Char('q')))
+        );
+        assert_eq!(
+            action_for(Mode::Prompt, &key(KeyCode::Esc)),
+            Some(Action::Prompt(PromptKey::Cancel))
+        );
+    }
+
+    #[test]
+    fn help_closes_on_q_instead_of_quitting() {
+        assert_eq!(
+            action_for(Mode::Help, &key(KeyCode::Char('q'))),
+            Some(Action::ToggleHelp)
+        );
+        assert_eq!(action_for(Mode::Help, &key(KeyCode::Char('j'))), None);
+    }
+
+    #[test]
+    fn wheel_scrolls() {
+        let ev = Event::Mouse(MouseEvent {
+            kind: MouseEventKind::ScrollDown,
+            column: 0,
+            row: 0,
+            modifiers: KeyModifiers::NONE,
+        });
+        assert_eq!(
+            action_for(Mode::Normal, &ev),
+            Some(Action::Scroll(WHEEL_STEP))
+        );
+    }
+}

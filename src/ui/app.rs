@@ -1,0 +1,348 @@
+//! The UI state. Only the event loop mutates it; widgets read `&App`.
+
+use super::action::{Action, Mode, PromptKey};
+use super::listing::{Group, Line, Listing, SortKey};
+use super::theme::Theme;
+use crate::socket::{Filter, StateCounts};
+use crate::source::Degradation;
+use crate::track::sampler::{Feed, Update};
+use crate::track::{Conn, ConnId};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Poll intervals `+` and `-` step through.
+pub const INTERVAL_STEPS_MS: [u64; 10] = [10, 25, 50, 100, 250, 500, 1000, 2000, 5000, 10000];
+
+/// How long an info message stays in the status line; errors stay twice as long.
+pub const STATUS_TTL: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Focus {
+    Groups,
+    Table,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub text: String,
+    pub error: bool,
+    pub at: Instant,
+}
+
+/// Side effects the loop carries out for the app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    SetInterval(Duration),
+}
+
+/// How the app was started: what the header reports.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub port: Option<u16>,
+    pub filter: Filter,
+    pub interval: Duration,
+    pub source: &'static str,
+    pub theme: Theme,
+}
+
+pub struct App {
+    pub conns: Vec<Arc<Conn>>,
+    pub listing: Listing,
+    /// Position in `listing.rows` of the selection.
+    pub cursor: usize,
+    /// First table line on screen.
+    pub offset: usize,
+    /// Table lines that fit on screen.
+    pub page: usize,
+    pub selected: Option<ConnId>,
+    pub group: Group,
+    pub focus: Focus,
+    pub sort: SortKey,
+    pub settings: Settings,
+    pub paused: bool,
+    held: Option<Box<Update>>,
+    pub help: bool,
+    pub prompt: Option<String>,
+    pub status: Option<Status>,
+    pub warning: Option<String>,
+    pub degradations: Vec<Degradation>,
+    pub readings: u64,
+    /// The clock widgets measure ages against; set by the loop before drawing.
+    pub now: Instant,
+    pub quit: bool,
+}
+
+impl App {
+    pub fn new(settings: Settings, now: Instant) -> Self {
+        App {
+            conns: Vec::new(),
+            listing: Listing::default(),
+            cursor: 0,
+            offset: 0,
+            page: 10,
+            selected: None,
+            group: Group::All,
+            focus: Focus::Table,
+            sort: SortKey::default(),
+            settings,
+            paused: false,
+            held: None,
+            help: false,
+            prompt: None,
+            status: None,
+            warning: None,
+            degradations: Vec::new(),
+            readings: 0,
+            now,
+            quit: false,
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        if self.prompt.is_some() {
+            Mode::Prompt
+        } else if self.help {
+            Mode::Help
+        } else {
+            Mode::Normal
+        }
+    }
+
+    pub fn counts(&self) -> &StateCounts {
+        &self.listing.counts
+    }
+
+    pub fn selected_conn(&self) -> Option<&Conn> {
+        let i = self.listing.conn_at(self.cursor)?;
+        Some(&self.conns[i])
+    }
+
+    /// New data from the sampler. While paused it is held, not shown.
+    pub fn apply_feed(&mut self, feed: Feed) {
+        match feed {
+            Feed::Update(update) if self.paused => self.hold(update),
+            Feed::Update(update) => self.install(*update),
+            Feed::Failed(text) => self.set_error(text),
+        }
+    }
+
+    fn hold(&mut self, mut update: Box<Update>) {
+        if let Some(older) = self.held.take() {
+            let mut events = older.events;
+            events.append(&mut update.events);
+            update.events = events;
+        }
+        self.held = Some(update);
+    }
+
+    fn install(&mut self, update: Update) {
+        self.conns = update.conns;
+        self.warning = update.warning;
+        self.degradations = update.degradations;
+        self.readings = update.readings;
+        self.relist();
+    }
+
+    /// Rebuilds the listing and puts the cursor back on the selected
+    /// connection wherever it moved; if it is gone for good, the cursor
+    /// stays at the same height.
+    pub fn relist(&mut self) {
+        self.listing = Listing::build(&self.conns, &self.settings.filter, self.group, self.sort);
+        let found = self
+            .selected
+            .and_then(|id| self.listing.position_of(&self.conns, id));
+        match found {
+            Some(pos) => self.cursor = pos,
+            None => self.cursor = self.cursor.min(self.listing.rows.len().saturating_sub(1)),
+        }
+        self.remember_selection();
+        self.keep_cursor_visible();
+    }
+
+    fn remember_selection(&mut self) {
+        self.selected = self.listing.conn_at(self.cursor).map(|i| self.conns[i].id);
+    }
+
+    pub fn handle(&mut self, action: Action) -> Option<Effect> {
+        match action {
+            Action::Up => self.step(-1),
+            Action::Down => self.step(1),
+            Action::PageUp => self.move_cursor(-(self.page.max(1) as i64)),
+            Action::PageDown => self.move_cursor(self.page.max(1) as i64),
+            Action::Top => self.move_cursor(i64::MIN / 2),
+            Action::Bottom => self.move_cursor(i64::MAX / 2),
+            Action::Scroll(n) => self.move_cursor(i64::from(n)),
+            Action::SwitchPanel => self.switch_panel(),
+            Action::Confirm => self.focus = Focus::Table,
+            Action::TogglePause => self.toggle_pause(),
+            Action::Slower => return self.step_interval(1),
+            Action::Faster => return self.step_interval(-1),
+            Action::CycleSort => self.cycle_sort(),
+            Action::ToggleHelp => self.help = !self.help,
+            Action::OpenFilter => self.prompt = Some(self.settings.filter.text().to_string()),
+            Action::Prompt(key) => self.prompt_key(key),
+            Action::Quit => self.quit = true,
+            Action::Resize(..) => {}
+        }
+        None
+    }
+
+    fn step(&mut self, delta: i64) {
+        match self.focus {
+            Focus::Table => self.move_cursor(delta),
+            Focus::Groups => self.step_group(delta),
+        }
+    }
+
+    pub fn move_cursor(&mut self, delta: i64) {
+        let last = self.listing.rows.len().saturating_sub(1) as i64;
+        self.cursor = (self.cursor as i64)
+            .saturating_add(delta)
+            .clamp(0, last.max(0)) as usize;
+        self.remember_selection();
+        self.keep_cursor_visible();
+    }
+
+    fn step_group(&mut self, delta: i64) {
+        let groups: Vec<Group> = Group::entries().collect();
+        let at = groups.iter().position(|g| *g == self.group).unwrap_or(0) as i64;
+        let next = (at + delta).clamp(0, groups.len() as i64 - 1) as usize;
+        self.group = groups[next];
+        self.relist();
+    }
+
+    fn switch_panel(&mut self) {
+        self.focus = match self.focus {
+            Focus::Table => Focus::Groups,
+            Focus::Groups => Focus::Table,
+        };
+    }
+
+    fn toggle_pause(&mut self) {
+        self.paused = !self.paused;
+        if self.paused {
+            self.set_info("paused: polling continues, nothing is missed; space resumes");
+        } else {
+            if let Some(update) = self.held.take() {
+                self.install(*update);
+            }
+            self.set_info("resumed");
+        }
+    }
+
+    fn step_interval(&mut self, direction: i64) -> Option<Effect> {
+        let ms = self.settings.interval.as_millis() as u64;
+        let next = if direction > 0 {
+            INTERVAL_STEPS_MS.iter().copied().find(|&s| s > ms)
+        } else {
+            INTERVAL_STEPS_MS.iter().rev().copied().find(|&s| s < ms)
+        };
+        let Some(next) = next else {
+            self.set_info(format!("polling every {} already (the limit)", fmt_ms(ms)));
+            return None;
+        };
+        self.settings.interval = Duration::from_millis(next);
+        self.set_info(format!("polling every {}", fmt_ms(next)));
+        Some(Effect::SetInterval(self.settings.interval))
+    }
+
+    fn cycle_sort(&mut self) {
+        self.sort = self.sort.next();
+        self.relist();
+        self.set_info(format!("sorted by state, then {}", self.sort.label()));
+    }
+
+    fn prompt_key(&mut self, key: PromptKey) {
+        let Some(text) = self.prompt.as_mut() else {
+            return;
+        };
+        match key {
+            PromptKey::Char(c) => text.push(c),
+            PromptKey::Backspace => {
+                text.pop();
+            }
+            PromptKey::Clear => text.clear(),
+            PromptKey::Cancel => self.prompt = None,
+            PromptKey::Submit => self.submit_filter(),
+        }
+    }
+
+    /// Applies the typed filter, or keeps the old one and says why not.
+    fn submit_filter(&mut self) {
+        let text = self.prompt.clone().unwrap_or_default();
+        match Filter::parse(&text) {
+            Ok(filter) => {
+                self.prompt = None;
+                let msg = if filter.is_empty() {
+                    "filter cleared".to_string()
+                } else {
+                    format!("filter: {}", filter.text())
+                };
+                self.settings.filter = filter;
+                self.relist();
+                self.set_info(msg);
+            }
+            Err(e) => self.set_error(format!("filter not applied: {e}")),
+        }
+    }
+
+    /// Sets the table height (from the layout) and re-scrolls.
+    pub fn set_page(&mut self, lines: usize) {
+        self.page = lines.max(1);
+        self.keep_cursor_visible();
+    }
+
+    fn keep_cursor_visible(&mut self) {
+        let Some(&line) = self.listing.rows.get(self.cursor) else {
+            self.offset = 0;
+            return;
+        };
+        // Show the state heading above the first row of a group too.
+        let top = match line.checked_sub(1).map(|l| self.listing.lines[l]) {
+            Some(Line::Heading(..)) => line - 1,
+            _ => line,
+        };
+        if top < self.offset {
+            self.offset = top;
+        } else if line >= self.offset + self.page {
+            self.offset = line + 1 - self.page;
+        }
+        let max_offset = self.listing.lines.len().saturating_sub(self.page);
+        self.offset = self.offset.min(max_offset);
+    }
+
+    pub fn set_info(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            error: false,
+            at: self.now,
+        });
+    }
+
+    pub fn set_error(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            error: true,
+            at: self.now,
+        });
+    }
+
+    /// The status message if it is still fresh.
+    pub fn live_status(&self) -> Option<&Status> {
+        let status = self.status.as_ref()?;
+        let ttl = if status.error {
+            STATUS_TTL * 2
+        } else {
+            STATUS_TTL
+        };
+        (self.now.saturating_duration_since(status.at) < ttl).then_some(status)
+    }
+}
+
+pub fn fmt_ms(ms: u64) -> String {
+    if ms >= 1000 && ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}

@@ -1,0 +1,107 @@
+//! The event loop: terminal input, sampler updates, a slow heartbeat and
+//! termination signals, all through one `select!`; only this loop
+//! mutates the `App`.
+
+use super::action::action_for;
+use super::app::{App, Effect, Settings};
+use super::terminal::{self, TerminalGuard};
+use super::widgets;
+use crate::source::{Scope, SocketSource};
+use crate::track::sampler::Sampler;
+use anyhow::Context;
+use crossterm::event::{Event, EventStream};
+use futures_util::StreamExt;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Redraw at least this often so ages and highlights move on.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+pub async fn run(source: Box<dyn SocketSource>, settings: Settings) -> anyhow::Result<()> {
+    let (tx, mut feed) = mpsc::channel(4);
+    let scope = Scope {
+        port: settings.port,
+    };
+    let sampler = Sampler::spawn(source, scope, settings.interval, tx)
+        .context("cannot start the sampling thread")?;
+    let mut guard = terminal::enter().context("cannot switch the terminal to full-screen mode")?;
+    let mut app = App::new(settings, Instant::now());
+    let mut input = EventStream::new();
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let mut stop = Box::pin(termination());
+    let mut dirty = true;
+    while !app.quit {
+        if dirty {
+            draw(&mut guard, &mut app)?;
+        }
+        dirty = tokio::select! {
+            event = input.next() => match event {
+                Some(Ok(event)) => on_input(&mut app, &sampler, &event),
+                Some(Err(e)) => return Err(e).context("cannot read from the terminal"),
+                None => break,
+            },
+            update = feed.recv() => {
+                app.now = Instant::now();
+                match update {
+                    Some(update) => app.apply_feed(update),
+                    None => app.set_error("the sampling thread stopped; restart tcpscope"),
+                }
+                true
+            },
+            _ = heartbeat.tick() => true,
+            _ = &mut stop => break,
+        };
+    }
+    drop(guard);
+    Ok(())
+}
+
+fn draw(guard: &mut TerminalGuard, app: &mut App) -> anyhow::Result<()> {
+    app.now = Instant::now();
+    let size = guard
+        .terminal
+        .size()
+        .context("cannot read the terminal size")?;
+    app.set_page(widgets::table_page(size.into(), app));
+    guard
+        .terminal
+        .draw(|frame| widgets::draw(frame, app))
+        .context("cannot draw to the terminal")?;
+    Ok(())
+}
+
+/// Returns whether the screen needs redrawing.
+fn on_input(app: &mut App, sampler: &Sampler, event: &Event) -> bool {
+    let Some(action) = action_for(app.mode(), event) else {
+        return false;
+    };
+    app.now = Instant::now();
+    if let Some(Effect::SetInterval(d)) = app.handle(action) {
+        sampler.set_interval(d);
+    }
+    true
+}
+
+/// Resolves on SIGTERM, SIGHUP or SIGINT (Ctrl-C itself arrives as a key
+/// in raw mode; SIGINT comes from `kill -INT`).
+async fn termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let kinds = [
+            SignalKind::terminate(),
+            SignalKind::hangup(),
+            SignalKind::interrupt(),
+        ];
+        let mut streams: Vec<_> = kinds.into_iter().filter_map(|k| signal(k).ok()).collect();
+        if streams.is_empty() {
+            return std::future::pending().await;
+        }
+        let waits = streams.iter_mut().map(|s| Box::pin(s.recv()));
+        futures_util::future::select_all(waits).await;
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

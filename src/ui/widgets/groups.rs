@@ -1,0 +1,41 @@
+//! The group panel: "all" and each state with its count.
+
+use crate::ui::app::{App, Focus};
+use crate::ui::listing::Group;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, List, ListItem, ListState};
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let t = &app.settings.theme;
+    let focused = app.focus == Focus::Groups;
+    let items: Vec<ListItem> = Group::entries().map(|g| item(app, g)).collect();
+    let selected = Group::entries().position(|g| g == app.group);
+    let highlight = if focused { t.selected() } else { t.heading() };
+    let list = List::new(items)
+        .block(
+            Block::bordered()
+                .title(" groups ")
+                .border_style(t.focus_border(focused)),
+        )
+        .highlight_style(highlight);
+    let mut state = ListState::default().with_selected(selected);
+    frame.render_stateful_widget(list, area, &mut state);
+}
+
+fn item(app: &App, group: Group) -> ListItem<'static> {
+    let t = &app.settings.theme;
+    let (count, style) = match group {
+        Group::All => (app.counts().total(), t.heading()),
+        Group::State(s) => {
+            let n = app.counts().get(s);
+            (n, if n == 0 { t.dim() } else { t.state(s) })
+        }
+    };
+    let label = format!("{:<12}", group.label());
+    ListItem::new(Line::from(vec![
+        Span::styled(label, style),
+        Span::styled(format!("{count:>5}"), style),
+    ]))
+}

@@ -1,0 +1,111 @@
+//! Title line, one coloured chip per state, and the degradation line.
+
+use crate::socket::TcpState;
+use crate::ui::app::{App, fmt_ms};
+use crate::ui::listing::Group;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+/// Two lines, plus one when there is something the user should know.
+pub fn height(app: &App) -> u16 {
+    if notice(app).is_some() { 3 } else { 2 }
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let mut lines = vec![title(app), chips(app, area.width)];
+    if let Some((text, style)) = notice(app) {
+        lines.push(Line::styled(text, style));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+fn title(app: &App) -> Line<'static> {
+    let t = &app.settings.theme;
+    let sep = || Span::styled(" │ ", t.dim());
+    let mut spans = vec![Span::styled("tcpscope", t.heading())];
+    if let Some(port) = app.settings.port {
+        spans.extend([sep(), Span::raw(format!("port {port}"))]);
+    }
+    if !app.settings.filter.is_empty() {
+        spans.extend([
+            sep(),
+            Span::raw(format!("filter: {}", app.settings.filter.text())),
+        ]);
+    }
+    if app.group != Group::All {
+        spans.extend([sep(), Span::raw(format!("group: {}", app.group.label()))]);
+    }
+    let total = app.counts().total();
+    spans.extend([
+        sep(),
+        Span::raw(format!("{total} sockets")),
+        sep(),
+        Span::raw(format!(
+            "every {}",
+            fmt_ms(app.settings.interval.as_millis() as u64)
+        )),
+        sep(),
+        Span::styled(app.settings.source, t.dim()),
+    ]);
+    if app.paused {
+        let style = t.warning().add_modifier(Modifier::REVERSED);
+        spans.extend([Span::raw("  "), Span::styled(" PAUSED ", style)]);
+    }
+    Line::from(spans)
+}
+
+/// Chips for the states that have sockets, lifecycle order; short names
+/// when the full ones do not fit.
+fn chips(app: &App, width: u16) -> Line<'static> {
+    let t = &app.settings.theme;
+    let present: Vec<(TcpState, usize)> = app.counts().present().collect();
+    if present.is_empty() {
+        return Line::styled("no sockets match", t.dim());
+    }
+    let full_width: usize = present
+        .iter()
+        .map(|(s, n)| s.name().len() + n.to_string().len() + 3)
+        .sum();
+    let short = full_width > usize::from(width);
+    let spans = present.iter().flat_map(|&(state, n)| {
+        let name = if short {
+            short_name(state)
+        } else {
+            state.name()
+        };
+        [
+            Span::styled(format!(" {name} {n} "), t.chip(state, n)),
+            Span::raw(" "),
+        ]
+    });
+    Line::from(spans.collect::<Vec<_>>())
+}
+
+fn short_name(state: TcpState) -> &'static str {
+    match state {
+        TcpState::Listen => "LSN",
+        TcpState::SynSent => "SYN_S",
+        TcpState::SynRecv => "SYN_R",
+        TcpState::Established => "EST",
+        TcpState::FinWait1 => "FW1",
+        TcpState::FinWait2 => "FW2",
+        TcpState::CloseWait => "CW",
+        TcpState::Closing => "CLSG",
+        TcpState::LastAck => "LA",
+        TcpState::TimeWait => "TW",
+        TcpState::Closed => "CLSD",
+    }
+}
+
+/// A suspicious reading beats a known limitation: show the more urgent.
+fn notice(app: &App) -> Option<(String, Style)> {
+    let t = &app.settings.theme;
+    if let Some(w) = &app.warning {
+        return Some((format!("⚠ {w}"), t.warning()));
+    }
+    let d = app.degradations.first()?;
+    Some((format!("ⓘ {d}"), t.dim()))
+}

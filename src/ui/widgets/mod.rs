@@ -1,0 +1,81 @@
+//! Drawing. Every function here reads `&App` and writes a frame; none
+//! does I/O or changes state.
+
+mod groups;
+mod header;
+mod help;
+mod status;
+mod table;
+
+use super::app::App;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Line;
+
+/// Below this the UI shows one line asking for more room.
+pub const MIN_WIDTH: u16 = 40;
+pub const MIN_HEIGHT: u16 = 12;
+/// Below this width the group panel is hidden (Tab still selects groups).
+pub const GROUPS_MIN_WIDTH: u16 = 70;
+const GROUPS_WIDTH: u16 = 20;
+
+/// Where each part goes for a given terminal size.
+pub struct Areas {
+    pub header: Rect,
+    pub groups: Option<Rect>,
+    pub table: Rect,
+    pub status: Rect,
+}
+
+pub fn areas(area: Rect, app: &App) -> Areas {
+    let header_height = header::height(app);
+    let [header, body, status] = Layout::vertical([
+        Constraint::Length(header_height),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    if area.width < GROUPS_MIN_WIDTH {
+        return Areas {
+            header,
+            groups: None,
+            table: body,
+            status,
+        };
+    }
+    let [groups, table] =
+        Layout::horizontal([Constraint::Length(GROUPS_WIDTH), Constraint::Min(10)]).areas(body);
+    Areas {
+        header,
+        groups: Some(groups),
+        table,
+        status,
+    }
+}
+
+/// Table lines that fit: the table area less its border and column titles.
+pub fn table_page(area: Rect, app: &App) -> usize {
+    usize::from(areas(area, app).table.height.saturating_sub(3))
+}
+
+pub fn draw(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let text = format!(
+            "terminal too small ({}x{}): need at least {MIN_WIDTH}x{MIN_HEIGHT}",
+            area.width, area.height
+        );
+        frame.render_widget(Line::from(text), area);
+        return;
+    }
+    let a = areas(area, app);
+    header::draw(frame, a.header, app);
+    if let Some(groups) = a.groups {
+        groups::draw(frame, groups, app);
+    }
+    table::draw(frame, a.table, app);
+    status::draw(frame, a.status, app);
+    if app.help {
+        help::draw(frame, area, app);
+    }
+}

@@ -1,0 +1,135 @@
+//! The socket table, TCPView-style: new rows flash, changed rows show
+//! `OLD→NEW`, vanished rows stay greyed until the tracker drops them.
+
+use crate::socket::addr;
+use crate::track::Conn;
+use crate::ui::app::{App, Focus};
+use crate::ui::format;
+use crate::ui::listing::{Group, Line};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Cell, Row, Table};
+use std::time::Duration;
+
+/// How long a new or changed row stays highlighted.
+pub const FLASH: Duration = Duration::from_secs(3);
+
+const TITLES: [&str; 5] = [
+    "Local Address",
+    "Remote Address",
+    "State",
+    "In state",
+    "PID/Process",
+];
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let t = &app.settings.theme;
+    let focused = app.focus == Focus::Table;
+    let selected_line = app.listing.rows.get(app.cursor).copied();
+    let visible = app
+        .listing
+        .lines
+        .iter()
+        .enumerate()
+        .skip(app.offset)
+        .take(app.page);
+    let rows: Vec<Row> = visible
+        .map(|(n, line)| {
+            let row = line_row(app, line);
+            if Some(n) == selected_line {
+                row.style(patch_selected(app, line, focused))
+            } else {
+                row
+            }
+        })
+        .collect();
+    let header = Row::new(TITLES).style(t.heading());
+    let widths = [
+        Constraint::Fill(3),
+        Constraint::Fill(3),
+        Constraint::Length(23),
+        Constraint::Length(8),
+        Constraint::Fill(2),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .column_spacing(1)
+        .block(
+            Block::bordered()
+                .title(title(app))
+                .border_style(t.focus_border(focused)),
+        );
+    frame.render_widget(table, area);
+}
+
+fn title(app: &App) -> String {
+    let shown = app.listing.rows.len();
+    match app.group {
+        Group::All => format!(" sockets ({shown}) "),
+        Group::State(s) => format!(" {s} ({shown}) "),
+    }
+}
+
+fn line_row<'a>(app: &'a App, line: &Line) -> Row<'a> {
+    match *line {
+        Line::Heading(state, n) => {
+            let t = &app.settings.theme;
+            let text = format!("{state} ({n})");
+            Row::new([Cell::from(Span::styled(
+                text,
+                t.state(state).patch(t.heading()),
+            ))])
+        }
+        Line::Row(i) => conn_row(app, &app.conns[i]),
+    }
+}
+
+fn conn_row<'a>(app: &App, conn: &'a Conn) -> Row<'a> {
+    let t = &app.settings.theme;
+    let (state_text, flash) = state_cell(app, conn);
+    let phase = conn.current_phase();
+    let age = format::age_at_least(conn.time_in_state(app.now), phase.entry_seen);
+    let cells = [
+        Cell::from(addr::display(&conn.row.key.local)),
+        Cell::from(addr::display(&conn.row.key.remote)),
+        Cell::from(Span::styled(state_text, t.state(conn.state()))),
+        Cell::from(age),
+        Cell::from(conn.row.pid_label()),
+    ];
+    let row = Row::new(cells);
+    match flash {
+        Some(style) => row.style(style),
+        None => row,
+    }
+}
+
+/// The state text and the row's highlight, if any.
+fn state_cell(app: &App, conn: &Conn) -> (String, Option<Style>) {
+    let t = &app.settings.theme;
+    let recent = |at| app.now.saturating_duration_since(at) < FLASH;
+    if conn.is_gone() {
+        return (format!("{} (gone)", conn.state()), Some(t.gone()));
+    }
+    if let Some((from, _)) = conn.last_change().filter(|(_, at)| recent(*at)) {
+        return (format!("{from}→{}", conn.state()), Some(t.changed()));
+    }
+    if conn.appeared_at.is_some_and(recent) {
+        return (conn.state().to_string(), Some(t.appeared()));
+    }
+    (conn.state().to_string(), None)
+}
+
+fn patch_selected(app: &App, line: &Line, focused: bool) -> Style {
+    let t = &app.settings.theme;
+    let base = match *line {
+        Line::Row(i) => state_cell(app, &app.conns[i]).1.unwrap_or_default(),
+        Line::Heading(..) => Style::default(),
+    };
+    if focused {
+        base.patch(t.selected())
+    } else {
+        base.patch(t.heading())
+    }
+}
