@@ -4,7 +4,6 @@ use clap::Parser;
 use std::process::ExitCode;
 use tcpscope::cli::Cli;
 use tcpscope::output;
-use tcpscope::socket::Filter;
 use tcpscope::source::{self, Cadence, Scope};
 use tcpscope::ui::{self, theme::Theme};
 
@@ -56,7 +55,7 @@ fn once(cli: &Cli) -> ExitCode {
     if let Some(warning) = &snap.warning {
         eprintln!("tcpscope: warning: {warning}");
     }
-    let filter = cli.filter.clone().unwrap_or_else(Filter::default);
+    let filter = cli.filter.clone().unwrap_or_default();
     let mut rows: Vec<_> = snap
         .rows
         .into_iter()

@@ -35,6 +35,22 @@ pub struct Update {
     pub dropped_events: u64,
 }
 
+impl Update {
+    /// The tracker's current view plus the given events.
+    pub fn from_tracker(tracker: &Tracker, events: Vec<Event>, taken_at: Instant) -> Update {
+        Update {
+            conns: tracker.view(),
+            counts: tracker.counts(),
+            events,
+            readings: tracker.readings(),
+            taken_at,
+            warning: None,
+            degradations: Vec::new(),
+            dropped_events: 0,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum Feed {
     Update(Box<Update>),
@@ -137,16 +153,11 @@ impl Worker {
         if self.pending.is_empty() && !heartbeat_due {
             return true;
         }
-        let update = Update {
-            conns: self.tracker.view(),
-            counts: self.tracker.counts(),
-            events: std::mem::take(&mut self.pending),
-            readings: self.tracker.readings(),
-            taken_at,
-            warning,
-            degradations: self.source.degradations(),
-            dropped_events: std::mem::take(&mut self.dropped),
-        };
+        let mut update =
+            Update::from_tracker(&self.tracker, std::mem::take(&mut self.pending), taken_at);
+        update.warning = warning;
+        update.degradations = self.source.degradations();
+        update.dropped_events = std::mem::take(&mut self.dropped);
         match self.send(Feed::Update(Box::new(update))) {
             Ok(()) => {
                 self.last_sent = Some(Instant::now());

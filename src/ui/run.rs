@@ -24,11 +24,12 @@ pub async fn run(source: Box<dyn SocketSource>, settings: Settings) -> anyhow::R
     };
     let sampler = Sampler::spawn(source, scope, settings.interval, tx)
         .context("cannot start the sampling thread")?;
+    let mut signals = Termination::register();
     let mut guard = terminal::enter().context("cannot switch the terminal to full-screen mode")?;
     let mut app = App::new(settings, Instant::now());
     let mut input = EventStream::new();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
-    let mut stop = Box::pin(termination());
+    let mut stop = Box::pin(signals.wait());
     let mut dirty = true;
     while !app.quit {
         if dirty {
@@ -82,26 +83,45 @@ fn on_input(app: &mut App, sampler: &Sampler, event: &Event) -> bool {
     true
 }
 
-/// Resolves on SIGTERM, SIGHUP or SIGINT (Ctrl-C itself arrives as a key
-/// in raw mode; SIGINT comes from `kill -INT`).
-async fn termination() {
+/// SIGTERM, SIGHUP and SIGINT (Ctrl-C itself arrives as a key in raw
+/// mode; SIGINT comes from `kill -INT`). Registered before the first
+/// draw, so a signal can never hit the default handler and leave the
+/// terminal in raw mode.
+struct Termination {
     #[cfg(unix)]
-    {
+    streams: Vec<tokio::signal::unix::Signal>,
+}
+
+impl Termination {
+    #[cfg(unix)]
+    fn register() -> Self {
         use tokio::signal::unix::{SignalKind, signal};
         let kinds = [
             SignalKind::terminate(),
             SignalKind::hangup(),
             SignalKind::interrupt(),
         ];
-        let mut streams: Vec<_> = kinds.into_iter().filter_map(|k| signal(k).ok()).collect();
-        if streams.is_empty() {
+        Termination {
+            streams: kinds.into_iter().filter_map(|k| signal(k).ok()).collect(),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn register() -> Self {
+        Termination {}
+    }
+
+    #[cfg(unix)]
+    async fn wait(&mut self) {
+        if self.streams.is_empty() {
             return std::future::pending().await;
         }
-        let waits = streams.iter_mut().map(|s| Box::pin(s.recv()));
+        let waits = self.streams.iter_mut().map(|s| Box::pin(s.recv()));
         futures_util::future::select_all(waits).await;
     }
+
     #[cfg(not(unix))]
-    {
+    async fn wait(&mut self) {
         let _ = tokio::signal::ctrl_c().await;
     }
 }

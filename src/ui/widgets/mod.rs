@@ -10,7 +10,7 @@ mod table;
 use super::app::App;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Wrap};
 
 /// Below this the UI shows one line asking for more room.
 pub const MIN_WIDTH: u16 = 40;
@@ -65,7 +65,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
             "terminal too small ({}x{}): need at least {MIN_WIDTH}x{MIN_HEIGHT}",
             area.width, area.height
         );
-        frame.render_widget(Line::from(text), area);
+        let text = Paragraph::new(text).wrap(Wrap { trim: true });
+        frame.render_widget(text, area);
         return;
     }
     let a = areas(area, app);

@@ -16,6 +16,9 @@ use std::time::Duration;
 /// How long a new or changed row stays highlighted.
 pub const FLASH: Duration = Duration::from_secs(3);
 
+/// Below this table width only address and state columns are shown.
+const COMPACT_WIDTH: u16 = 64;
+
 const TITLES: [&str; 5] = [
     "Local Address",
     "Remote Address",
@@ -45,14 +48,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             }
         })
         .collect();
-    let header = Row::new(TITLES).style(t.heading());
-    let widths = [
-        Constraint::Fill(3),
-        Constraint::Fill(3),
-        Constraint::Length(23),
-        Constraint::Length(8),
-        Constraint::Fill(2),
-    ];
+    // Narrow screens keep the three columns that say the most.
+    let columns = if area.width < COMPACT_WIDTH {
+        3
+    } else {
+        TITLES.len()
+    };
+    let header = Row::new(TITLES.into_iter().take(columns)).style(t.heading());
+    let widths: Vec<Constraint> = column_widths(app).into_iter().take(columns).collect();
     let table = Table::new(rows, widths)
         .header(header)
         .column_spacing(1)
@@ -64,11 +67,33 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(table, area);
 }
 
+/// Address and state columns as wide as what is on screen needs; the
+/// process column takes the rest.
+fn column_widths(app: &App) -> [Constraint; 5] {
+    let mut local = TITLES[0].len();
+    let mut remote = TITLES[1].len();
+    let mut state = TITLES[2].len();
+    for line in app.listing.lines.iter().skip(app.offset).take(app.page) {
+        let Line::Row(i) = *line else { continue };
+        let conn = &app.conns[i];
+        local = local.max(addr::display(&conn.row.key.local).chars().count());
+        remote = remote.max(addr::display(&conn.row.key.remote).chars().count());
+        state = state.max(state_cell(app, conn).0.chars().count());
+    }
+    let len = |n: usize| Constraint::Length(n.min(47) as u16);
+    [
+        len(local),
+        len(remote),
+        len(state),
+        Constraint::Length(8),
+        Constraint::Fill(1),
+    ]
+}
+
 fn title(app: &App) -> String {
-    let shown = app.listing.rows.len();
     match app.group {
-        Group::All => format!(" sockets ({shown}) "),
-        Group::State(s) => format!(" {s} ({shown}) "),
+        Group::All => format!(" sockets ({}) ", app.counts().total()),
+        Group::State(s) => format!(" {s} ({}) ", app.counts().get(s)),
     }
 }
 

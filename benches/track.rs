@@ -1,0 +1,57 @@
+//! Tracker cost per reading at 25k sockets, and the cost of one reading of
+//! this machine's real table through the netstat2 source.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use tcpscope::socket::{Family, SocketKey, SocketRow, TcpState};
+use tcpscope::source::{Netstat2Source, Scope, Snapshot, SocketSource};
+use tcpscope::track::Tracker;
+
+fn table(n: u32, churn: u32) -> Vec<SocketRow> {
+    (0..n)
+        .map(|i| {
+            let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+            let port = 10_000 + ((i + churn) % 50_000) as u16;
+            let remote = SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::new(127, 0, (i >> 8) as u8, i as u8)),
+                port,
+            );
+            let state = if i % 5 == 0 {
+                TcpState::TimeWait
+            } else {
+                TcpState::Established
+            };
+            SocketRow::new(SocketKey::new(Family::Inet, local, remote), state)
+        })
+        .collect()
+}
+
+fn tracker(c: &mut Criterion) {
+    let steady = table(25_000, 0);
+    c.bench_function("track 25k sockets, steady", |b| {
+        let mut t = Tracker::new();
+        t.apply(Snapshot::new(steady.clone()));
+        b.iter(|| black_box(t.apply(Snapshot::new(steady.clone()))));
+    });
+    c.bench_function("track 25k sockets, 1% churn + view", |b| {
+        let mut t = Tracker::new();
+        let mut round = 0;
+        b.iter(|| {
+            round += 1;
+            let events = t.apply(Snapshot::new(table(25_000, round * 250)));
+            black_box((events, t.view()));
+        });
+    });
+}
+
+fn netstat2_reading(c: &mut Criterion) {
+    let mut source = Netstat2Source::new();
+    let scope = Scope::default();
+    c.bench_function("netstat2 reading of this machine's table", |b| {
+        b.iter(|| black_box(source.snapshot(&scope).map(|s| s.rows.len()).unwrap_or(0)));
+    });
+}
+
+criterion_group!(benches, tracker, netstat2_reading);
+criterion_main!(benches);

@@ -1,0 +1,182 @@
+//! The binary as a script sees it: exit codes, messages, text and JSON.
+
+mod common;
+
+use assert_cmd::Command;
+use common::{PATIENCE, pair, wait_for};
+use serde_json::Value;
+
+fn tcpscope() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tcpscope"))
+}
+
+fn json_once(port: u16) -> Vec<Value> {
+    let out = tcpscope()
+        .args(["--once", "--json", &port.to_string()])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    v.as_array().expect("a JSON array").clone()
+}
+
+fn state_of(sockets: &[Value], local: &str, remote: &str) -> Option<String> {
+    sockets
+        .iter()
+        .find(|s| s["local"] == local && s["remote"] == remote)
+        .and_then(|s| s["state"].as_str().map(String::from))
+}
+
+#[test]
+fn json_once_follows_a_close_through_the_states() {
+    let p = pair();
+    let port = p.server_addr.port();
+    let (c, s) = (p.client_addr.to_string(), p.server_addr.to_string());
+
+    let sockets = json_once(port);
+    assert_eq!(state_of(&sockets, &c, &s).as_deref(), Some("ESTABLISHED"));
+    assert_eq!(state_of(&sockets, &s, &c).as_deref(), Some("ESTABLISHED"));
+    let fields = [
+        "proto", "family", "local", "remote", "state", "recv_q", "send_q", "timer", "timer_ms",
+        "uid", "inode", "pids", "process",
+    ];
+    for f in fields {
+        assert!(sockets[0].get(f).is_some(), "field {f} missing");
+    }
+    assert!(sockets.iter().all(|s| {
+        let (l, r) = (
+            s["local"].as_str().unwrap_or(""),
+            s["remote"].as_str().unwrap_or(""),
+        );
+        l.ends_with(&format!(":{port}")) || r.ends_with(&format!(":{port}"))
+    }));
+
+    drop(p.client);
+    let half = wait_for(PATIENCE, || {
+        let sockets = json_once(port);
+        (state_of(&sockets, &c, &s).as_deref() == Some("FIN_WAIT_2")
+            && state_of(&sockets, &s, &c).as_deref() == Some("CLOSE_WAIT"))
+        .then_some(())
+    });
+    assert!(half.is_some(), "FIN_WAIT_2 / CLOSE_WAIT in --json");
+
+    drop(p.server);
+    let tw = wait_for(PATIENCE, || {
+        (state_of(&json_once(port), &c, &s).as_deref() == Some("TIME_WAIT")).then_some(())
+    });
+    assert!(tw.is_some(), "TIME_WAIT in --json");
+}
+
+#[test]
+fn text_once_has_one_heading_per_state() {
+    let p = pair();
+    let port = p.server_addr.port();
+    let out = tcpscope()
+        .args(["--once", &port.to_string()])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(text.contains("LISTEN (1)\n"), "{text}");
+    assert!(text.contains("ESTABLISHED (2)\n"), "{text}");
+    assert!(
+        text.find("LISTEN (1)") < text.find("ESTABLISHED (2)"),
+        "lifecycle order"
+    );
+    assert!(text.contains(&format!("{}  ", p.client_addr)), "{text}");
+    assert!(
+        text.contains("0.0.0.0:*"),
+        "unconnected remote like netstat: {text}"
+    );
+    assert!(text.trim_end().ends_with("3 sockets"), "{text}");
+}
+
+#[test]
+fn filter_narrows_the_once_output() {
+    let p = pair();
+    let port = p.server_addr.port().to_string();
+    let out = tcpscope()
+        .args([
+            "--once",
+            "--json",
+            "-f",
+            &format!("sport {port} state LISTEN"),
+        ])
+        .output()
+        .expect("run");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let arr = v.as_array().expect("array");
+    assert_eq!(arr.len(), 1, "{arr:?}");
+    assert_eq!(arr[0]["state"], "LISTEN");
+    drop(p);
+}
+
+fn usage_error(args: &[&str], expected: &str) {
+    let out = tcpscope().args(args).output().expect("run");
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(expected), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn bad_input_gets_a_message_and_exit_code_2() {
+    usage_error(&["0"], "port 0 is not a real port: use 1-65535");
+    usage_error(&["70000"], "port 70000 is out of range: use 1-65535");
+    usage_error(&["http"], "'http' is not a port number");
+    usage_error(
+        &["-i", "5ms"],
+        "interval 5ms is too short: use at least 10ms",
+    );
+    usage_error(
+        &["-i", "soon"],
+        "'soon' is not an interval: write it like 100ms, 1s or 2.5s",
+    );
+    usage_error(
+        &["-f", "state FOO"],
+        "unknown state 'FOO': use one of LISTEN",
+    );
+    usage_error(
+        &["--once", "-f", "sport"],
+        "'sport' needs a value, e.g. 'sport 8080'",
+    );
+}
+
+#[test]
+fn the_live_view_without_a_terminal_suggests_once() {
+    let out = tcpscope().arg("8080").output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs a terminal"), "{err}");
+    assert!(err.contains("--once"), "{err}");
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    // More JSON than a pipe buffer holds, so the write really hits EPIPE.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut held = Vec::new();
+    for _ in 0..150 {
+        let client = std::net::TcpStream::connect(addr).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        held.push((client, server));
+    }
+    let script = format!(
+        "set -o pipefail; '{}' --once --json {} | head -c1 >/dev/null",
+        env!("CARGO_BIN_EXE_tcpscope"),
+        addr.port()
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("run bash");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {err}", out.status.code());
+    assert!(!err.contains("panicked"), "{err}");
+}

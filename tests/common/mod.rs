@@ -1,0 +1,64 @@
+//! Helpers for tests on real loopback sockets.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+use tcpscope::socket::{SocketRow, TcpState};
+use tcpscope::source::{Netstat2Source, Scope, SocketSource};
+
+/// A listener on an ephemeral loopback port and one accepted connection.
+pub struct Pair {
+    pub listener: TcpListener,
+    pub client: TcpStream,
+    pub server: TcpStream,
+    /// The client end's address (the server end's remote).
+    pub client_addr: SocketAddr,
+    /// The listening address (the client end's remote).
+    pub server_addr: SocketAddr,
+}
+
+pub fn pair() -> Pair {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral loopback port");
+    let server_addr = listener.local_addr().expect("listener address");
+    let client = TcpStream::connect(server_addr).expect("connect on loopback");
+    let (server, client_addr) = listener.accept().expect("accept");
+    Pair {
+        listener,
+        client,
+        server,
+        client_addr,
+        server_addr,
+    }
+}
+
+/// Polls `probe` until it returns Some or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The state of the socket with this local and remote address, if any.
+pub fn state_in(rows: &[SocketRow], local: SocketAddr, remote: SocketAddr) -> Option<TcpState> {
+    rows.iter()
+        .find(|r| r.key.local == local && r.key.remote == remote)
+        .map(|r| r.state)
+}
+
+/// Reads the table through the project's own portable source.
+pub fn read_port(port: u16) -> Vec<SocketRow> {
+    let mut source = Netstat2Source::once();
+    source
+        .snapshot(&Scope { port: Some(port) })
+        .expect("read the socket table")
+        .rows
+}
+
+pub const PATIENCE: Duration = Duration::from_secs(5);

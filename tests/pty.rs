@@ -1,0 +1,178 @@
+//! The real binary in a pseudo-terminal, read back through a terminal
+//! emulator: what a person would see, and a terminal left as it was.
+
+mod common;
+
+use common::{PATIENCE, pair};
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use std::io::{Read, Write};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const ROWS: u16 = 30;
+const COLS: u16 = 120;
+
+struct Session {
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    writer: Box<dyn Write + Send>,
+    output: mpsc::Receiver<Vec<u8>>,
+    screen: vt100::Parser,
+    raw: Vec<u8>,
+    _master: Box<dyn portable_pty::MasterPty + Send>,
+}
+
+fn nonzero(n: u16) -> std::num::NonZeroU16 {
+    std::num::NonZeroU16::new(n).expect("a non-zero terminal size")
+}
+
+impl Session {
+    fn start(args: &[&str]) -> Session {
+        let pty = native_pty_system()
+            .openpty(PtySize {
+                rows: ROWS,
+                cols: COLS,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("open a pty");
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_tcpscope"));
+        cmd.args(args);
+        cmd.env("TERM", "xterm-256color");
+        let child = pty.slave.spawn_command(cmd).expect("spawn tcpscope");
+        let mut reader = pty.master.try_clone_reader().expect("pty reader");
+        let writer = pty.master.take_writer().expect("pty writer");
+        let (tx, output) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        Session {
+            child,
+            writer,
+            output,
+            screen: vt100::Parser::new(nonzero(ROWS), nonzero(COLS), 0),
+            raw: Vec::new(),
+            _master: pty.master,
+        }
+    }
+
+    fn pump(&mut self, wait: Duration) {
+        if let Ok(bytes) = self.output.recv_timeout(wait) {
+            self.screen.process(&bytes);
+            self.raw.extend_from_slice(&bytes);
+        }
+    }
+
+    fn text(&self) -> String {
+        self.screen.screen().contents()
+    }
+
+    /// Waits until `test` holds for the screen text.
+    fn wait_screen(&mut self, what: &str, test: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PATIENCE * 2;
+        while Instant::now() < deadline {
+            self.pump(Duration::from_millis(50));
+            if test(&self.text()) {
+                return self.text();
+            }
+        }
+        panic!("screen never showed {what}; it shows:\n{}", self.text());
+    }
+
+    fn send(&mut self, keys: &str) {
+        self.writer
+            .write_all(keys.as_bytes())
+            .expect("type into the pty");
+        self.writer.flush().expect("flush");
+    }
+
+    fn wait_exit(&mut self) -> portable_pty::ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
+            self.pump(Duration::from_millis(20));
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Collect what was written right before exiting.
+                for _ in 0..5 {
+                    self.pump(Duration::from_millis(20));
+                }
+                return status;
+            }
+        }
+        let _ = self.child.kill();
+        panic!("tcpscope did not exit; screen:\n{}", self.text());
+    }
+
+    fn assert_restored(&self) {
+        let screen = self.screen.screen();
+        assert!(!screen.alternate_screen(), "left the alternate screen");
+        assert!(!screen.hide_cursor(), "cursor shown again");
+        let raw = String::from_utf8_lossy(&self.raw);
+        assert!(
+            raw.contains("\x1b[?1049l"),
+            "leave-alternate-screen sequence sent"
+        );
+        assert!(raw.contains("\x1b[?1000l"), "mouse capture turned off");
+    }
+}
+
+#[test]
+fn live_view_shows_a_connection_and_quits_cleanly() {
+    let p = pair();
+    let port = p.server_addr.port();
+    let mut tui = Session::start(&[&port.to_string(), "-i", "50ms"]);
+    let client = p.client_addr.to_string();
+    let screen = tui.wait_screen("the test's ESTABLISHED connection", |s| {
+        s.lines()
+            .any(|l| l.contains(&client) && l.contains("ESTABLISHED"))
+    });
+    assert!(screen.contains(&format!("port {port}")), "{screen}");
+    assert!(screen.contains("LISTEN (1)"), "{screen}");
+
+    drop(p.client);
+    tui.wait_screen("FIN_WAIT_2 after the client closed", |s| {
+        s.lines()
+            .any(|l| l.contains(&client) && l.contains("FIN_WAIT_2"))
+    });
+
+    tui.send("q");
+    let status = tui.wait_exit();
+    assert!(status.success(), "exit status {status:?}");
+    tui.assert_restored();
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let mut tui = Session::start(&["-i", "100ms"]);
+    tui.wait_screen("the header", |s| s.contains("tcpscope │"));
+    let pid = tui.child.process_id().expect("child pid");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    tui.wait_exit();
+    tui.assert_restored();
+}
+
+#[test]
+fn filter_prompt_reports_a_bad_expression_and_keeps_running() {
+    let mut tui = Session::start(&["-i", "100ms"]);
+    tui.wait_screen("the header", |s| s.contains("tcpscope │"));
+    tui.send("/sport nope\r");
+    tui.wait_screen("the filter error", |s| {
+        s.contains("'nope' is not a port number")
+    });
+    tui.send("\x1b"); // Esc closes the prompt
+    // A key right after Esc would read as Alt+key, as in any terminal.
+    tui.wait_screen("the prompt closed", |s| !s.contains("/sport nope"));
+    tui.send("?");
+    tui.wait_screen("the help overlay", |s| s.contains("cycle the sort column"));
+    tui.send("q"); // closes help
+    tui.send("q"); // quits
+    assert!(tui.wait_exit().success());
+    tui.assert_restored();
+}

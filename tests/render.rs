@@ -1,0 +1,187 @@
+//! What the screen shows, drawn into ratatui's TestBackend from scripted
+//! snapshots (no kernel), compared with insta snapshots.
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tcpscope::socket::{Family, Filter, SocketKey, SocketRow, TcpState};
+use tcpscope::source::{Degradation, Snapshot};
+use tcpscope::track::Tracker;
+use tcpscope::track::sampler::{Feed, Update};
+use tcpscope::ui::theme::Theme;
+use tcpscope::ui::{Action, App, Settings, widgets};
+
+fn row(local: &str, remote: &str, state: TcpState, pid: Option<(u32, &str)>) -> SocketRow {
+    let key = SocketKey::new(
+        Family::Inet,
+        local.parse().expect("local"),
+        remote.parse().expect("remote"),
+    );
+    let mut r = SocketRow::new(key, state);
+    if let Some((pid, name)) = pid {
+        r.pids = vec![pid];
+        r.process = Some(Arc::from(name));
+    }
+    r
+}
+
+const WEB: Option<(u32, &str)> = Some((4242, "webserver"));
+const CURL: Option<(u32, &str)> = Some((5151, "curl"));
+
+/// A web server on 8080 with clients: one connection closes, one appears,
+/// one vanishes between the two readings.
+fn scripted_app(now_after: Duration) -> App {
+    let t0 = Instant::now();
+    let first = vec![
+        row("0.0.0.0:8080", "0.0.0.0:0", TcpState::Listen, WEB),
+        row(
+            "127.0.0.1:8080",
+            "127.0.0.1:40001",
+            TcpState::Established,
+            WEB,
+        ),
+        row(
+            "127.0.0.1:40001",
+            "127.0.0.1:8080",
+            TcpState::Established,
+            CURL,
+        ),
+        row(
+            "127.0.0.1:8080",
+            "127.0.0.1:40002",
+            TcpState::Established,
+            WEB,
+        ),
+        row(
+            "127.0.0.1:40002",
+            "127.0.0.1:8080",
+            TcpState::Established,
+            CURL,
+        ),
+        row(
+            "127.0.0.1:40003",
+            "127.0.0.1:8080",
+            TcpState::TimeWait,
+            None,
+        ),
+        row(
+            "10.0.0.5:22",
+            "10.0.0.9:51000",
+            TcpState::Established,
+            Some((700, "sshd")),
+        ),
+    ];
+    let mut second = first.clone();
+    second[3].state = TcpState::CloseWait;
+    second[4].state = TcpState::FinWait2;
+    second.remove(5);
+    second.push(row(
+        "127.0.0.1:8080",
+        "127.0.0.1:40004",
+        TcpState::Established,
+        WEB,
+    ));
+    second.push(row(
+        "127.0.0.1:40004",
+        "127.0.0.1:8080",
+        TcpState::Established,
+        CURL,
+    ));
+
+    let mut tracker = Tracker::new();
+    let wall = SystemTime::UNIX_EPOCH;
+    let snap = |rows: Vec<SocketRow>, at: Duration| Snapshot {
+        rows,
+        taken_at: t0 + at,
+        wall: wall + at,
+        warning: None,
+    };
+    tracker.apply(snap(first, Duration::ZERO));
+    let events = tracker.apply(snap(second, Duration::from_secs(20)));
+    let mut update = Update::from_tracker(&tracker, events, t0 + Duration::from_secs(20));
+    update.degradations = vec![Degradation {
+        what: "process names",
+        why: "only your own processes are shown; run as root to see all".into(),
+    }];
+    let settings = Settings {
+        port: None,
+        filter: Filter::default(),
+        interval: Duration::from_millis(250),
+        source: "replay",
+        theme: Theme { color: true },
+    };
+    let mut app = App::new(settings, t0 + now_after);
+    app.apply_feed(Feed::Update(Box::new(update)));
+    app
+}
+
+fn render(app: &mut App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    let area = ratatui::layout::Rect::new(0, 0, width, height);
+    app.set_page(widgets::table_page(area, app));
+    terminal.draw(|f| widgets::draw(f, app)).expect("draw");
+    terminal.backend().to_string()
+}
+
+#[test]
+fn main_screen_shows_groups_changes_and_gone_rows() {
+    let mut app = scripted_app(Duration::from_secs(21));
+    let screen = render(&mut app, 100, 30);
+    assert!(screen.contains("ESTABLISHED→CLOSE_WAIT"));
+    assert!(screen.contains("TIME_WAIT (gone)"));
+    insta::assert_snapshot!("main_screen_100x30", screen);
+}
+
+#[test]
+fn highlights_expire_and_ages_move_on() {
+    let mut app = scripted_app(Duration::from_secs(30));
+    let screen = render(&mut app, 100, 30);
+    assert!(
+        !screen.contains('→'),
+        "state change no longer flashed after 10s"
+    );
+    assert!(screen.contains("≥30s"), "unseen entries are 'at least'");
+}
+
+#[test]
+fn help_overlay_lists_every_key() {
+    let mut app = scripted_app(Duration::from_secs(21));
+    app.handle(Action::ToggleHelp);
+    let screen = render(&mut app, 100, 30);
+    for (keys, _) in tcpscope::ui::KEY_HELP {
+        assert!(screen.contains(keys), "help lacks {keys}");
+    }
+    insta::assert_snapshot!("help_overlay_100x30", screen);
+}
+
+#[test]
+fn one_group_narrows_the_table() {
+    let mut app = scripted_app(Duration::from_secs(21));
+    app.handle(Action::SwitchPanel);
+    for _ in 0..4 {
+        app.handle(Action::Down); // all → LISTEN → SYN_SENT → SYN_RECV → ESTABLISHED
+    }
+    let screen = render(&mut app, 100, 30);
+    assert!(screen.contains("ESTABLISHED (5)"), "{screen}");
+    assert!(!screen.contains("0.0.0.0:8080"), "LISTEN row hidden");
+    insta::assert_snapshot!("group_established_100x30", screen);
+}
+
+#[test]
+fn small_terminals_never_panic() {
+    let mut app = scripted_app(Duration::from_secs(21));
+    for (w, h) in [(40, 12), (41, 13), (60, 15), (69, 20), (70, 12), (200, 60)] {
+        let screen = render(&mut app, w, h);
+        assert!(!screen.contains("too small"), "{w}x{h}");
+    }
+    let screen = render(&mut app, 39, 11);
+    assert!(
+        screen.contains("terminal too small (39x11): need"),
+        "{screen}"
+    );
+    for (w, h) in [(1, 1), (10, 3), (39, 40), (100, 2)] {
+        render(&mut app, w, h);
+    }
+    insta::assert_snapshot!("minimum_40x12", render(&mut app, 40, 12));
+}
