@@ -53,5 +53,23 @@ fn netstat2_reading(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, tracker, netstat2_reading);
+/// The /proc walk that names processes: what the live view keeps off its
+/// polling path, and what netstat2's own `get_sockets_info` does every call.
+fn process_lookup(c: &mut Criterion) {
+    c.bench_function("/proc walk for socket owners", |b| {
+        b.iter(|| black_box(tcpscope::source::scan_proc().len()));
+    });
+    let af = netstat2::AddressFamilyFlags::IPV4 | netstat2::AddressFamilyFlags::IPV6;
+    c.bench_function("netstat2 get_sockets_info (with its PID scan)", |b| {
+        b.iter(|| {
+            black_box(
+                netstat2::get_sockets_info(af, netstat2::ProtocolFlags::TCP)
+                    .map(|v| v.len())
+                    .unwrap_or(0),
+            )
+        });
+    });
+}
+
+criterion_group!(benches, tracker, netstat2_reading, process_lookup);
 criterion_main!(benches);

@@ -6,7 +6,7 @@ mod procs;
 mod replay;
 
 pub use self::netstat2::Netstat2Source;
-pub use self::procs::ProcNames;
+pub use self::procs::{ProcNames, scan_proc};
 pub use self::replay::ScriptedSource;
 
 use crate::socket::SocketRow;

@@ -8,7 +8,7 @@ pub use conn::{Conn, ConnId, MAX_PHASES, Phase};
 
 use crate::socket::{SocketKey, SocketRow, StateCounts, TcpState};
 use crate::source::Snapshot;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -53,7 +53,7 @@ struct Slot {
 
 #[derive(Default)]
 pub struct Tracker {
-    conns: HashMap<SocketKey, Slot>,
+    conns: FxHashMap<SocketKey, Slot>,
     next_id: ConnId,
     readings: u64,
 }

@@ -119,7 +119,11 @@ fn conn_row<'a>(app: &App, conn: &'a Conn) -> Row<'a> {
     let cells = [
         Cell::from(addr::display(&conn.row.key.local)),
         Cell::from(addr::display(&conn.row.key.remote)),
-        Cell::from(Span::styled(state_text, t.state(conn.state()))),
+        // A flashing row has its own colours; the state colour would vanish on it.
+        Cell::from(match flash {
+            Some(_) => Span::raw(state_text),
+            None => Span::styled(state_text, t.state(conn.state())),
+        }),
         Cell::from(age),
         Cell::from(conn.row.pid_label()),
     ];

@@ -1,0 +1,59 @@
+//! Builds a large TCP table on loopback for benchmarks: N established
+//! connections (2N sockets) and M client-side TIME_WAITs, then holds them.
+//!
+//!     cargo run --release --example socket_farm -- 9000 5000 120
+//!
+//! Needs about 2N open files: raise the limit first (`ulimit -n 65536`,
+//! or use scripts/bench-table.sh which does it). Loopback only.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+const LISTENERS: usize = 4;
+
+fn arg(n: usize, default: u64) -> u64 {
+    std::env::args()
+        .nth(n)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() -> std::io::Result<()> {
+    let established = arg(1, 9000) as usize;
+    let time_wait = arg(2, 5000) as usize;
+    let hold = Duration::from_secs(arg(3, 120));
+    let listeners: Vec<TcpListener> = (0..LISTENERS)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()?;
+    let addrs: Vec<SocketAddr> = listeners
+        .iter()
+        .map(|l| l.local_addr())
+        .collect::<Result<_, _>>()?;
+    let mut held = Vec::with_capacity(established * 2);
+    for i in 0..established {
+        let l = &listeners[i % LISTENERS];
+        let client = TcpStream::connect(addrs[i % LISTENERS])?;
+        let (server, _) = l.accept()?;
+        held.push(client);
+        held.push(server);
+    }
+    for i in 0..time_wait {
+        let l = &listeners[i % LISTENERS];
+        let client = TcpStream::connect(addrs[i % LISTENERS])?;
+        let (server, _) = l.accept()?;
+        drop(client); // the client closes first, so its end enters TIME_WAIT
+        drop(server);
+    }
+    let ports: Vec<String> = addrs.iter().map(|a| a.port().to_string()).collect();
+    println!(
+        "ready ports={} established={} time_wait={}",
+        ports.join(","),
+        established,
+        time_wait
+    );
+    std::io::stdout().flush()?;
+    std::thread::sleep(hold);
+    drop(held);
+    Ok(())
+}
