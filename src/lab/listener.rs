@@ -1,0 +1,31 @@
+//! socket(), setsockopt(SO_REUSEADDR), bind(), listen(backlog): the
+//! server's first four calls, with the options the user chose.
+
+use super::options::ServerOptions;
+use std::io;
+use std::net::SocketAddr;
+use tokio::net::{TcpListener, TcpSocket};
+
+pub fn open(opts: &ServerOptions) -> io::Result<TcpListener> {
+    let addr = SocketAddr::new(opts.bind, opts.port);
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(opts.reuseaddr)?;
+    socket.bind(addr)?;
+    socket.listen(opts.backlog)
+}
+
+/// The call as socket code reads it, for the lab panel.
+pub fn call_text(opts: &ServerOptions) -> String {
+    if opts.reuseaddr {
+        format!(
+            "setsockopt(SO_REUSEADDR, 1) + listen(backlog={})",
+            opts.backlog
+        )
+    } else {
+        format!("listen(backlog={})", opts.backlog)
+    }
+}
