@@ -1,9 +1,11 @@
 //! Command-line definitions. Value parsers return messages that name the
 //! bad value and the fix; clap prints them and exits with code 2.
 
+use crate::lab::options::{MAX_BACKLOG, parse_listen_port};
 use crate::socket::Filter;
 use crate::socket::filter::parse_port;
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
+use std::net::IpAddr;
 use std::time::Duration;
 
 pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
@@ -15,9 +17,13 @@ pub const DEFAULT_INTERVAL: &str = "250ms";
     name = "tcpscope",
     version,
     about = "The machine's TCP socket table, live, grouped by TCP state",
-    after_help = "Examples:\n  tcpscope                 every TCP socket, live\n  tcpscope 8080            sockets whose local or remote port is 8080\n  tcpscope -f 'state CLOSE_WAIT'\n  tcpscope --once 8080     print the grouped table once\n  tcpscope --once --json   the same as a JSON array\n\nFilter words (joined by spaces = and): N, sport N, dport N,\nstate NAME[,NAME], addr IP[/PREFIX], pid N, proc NAME"
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  tcpscope                 every TCP socket, live\n  tcpscope 8080            sockets whose local or remote port is 8080\n  tcpscope -f 'state CLOSE_WAIT'\n  tcpscope --once 8080     print the grouped table once\n  tcpscope --once --json   the same as a JSON array\n  tcpscope lab             with the lab: a test server and client to drive by hand\n\nFilter words (joined by spaces = and): N, sport N, dport N,\nstate NAME[,NAME], addr IP[/PREFIX], pid N, proc NAME"
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Keep only sockets whose local or remote port is PORT
     #[arg(value_parser = port_arg)]
     pub port: Option<u16>,
@@ -37,6 +43,72 @@ pub struct Cli {
     /// Print a JSON array of sockets (implies --once)
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The live view with the lab panel open: a test server and clients on
+    /// real sockets, driven call by call (S start, c connect, x close, ? keys)
+    Lab(LabArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// Port for the lab server; 0 or none picks a free one
+    #[arg(long, value_parser = parse_listen_port)]
+    pub port: Option<u16>,
+
+    /// Address the server binds: 127.0.0.1 keeps it on this machine
+    #[arg(long, default_value = "127.0.0.1", value_parser = bind_arg)]
+    pub bind: IpAddr,
+
+    /// listen() backlog: how many connections may wait to be accepted
+    #[arg(long, default_value_t = 128, value_parser = backlog_arg)]
+    pub backlog: u32,
+
+    /// Set SO_REUSEADDR on the server
+    #[arg(long)]
+    pub reuseaddr: bool,
+
+    /// Leave connections in the accept queue until `a` accepts one
+    #[arg(long)]
+    pub manual_accept: bool,
+
+    /// When the peer closes, close our end too (default: hold it in CLOSE_WAIT)
+    #[arg(long)]
+    pub no_hold: bool,
+
+    /// Most lab connections open at once
+    #[arg(long, default_value_t = crate::lab::DEFAULT_MAX_CONNECTIONS, value_parser = max_connections_arg)]
+    pub max_connections: usize,
+
+    /// How often to read the socket table (e.g. 100ms, 1s; minimum 10ms)
+    #[arg(short = 'i', long, value_name = "INTERVAL", default_value = DEFAULT_INTERVAL, value_parser = interval_arg)]
+    pub interval: Duration,
+}
+
+fn bind_arg(text: &str) -> Result<IpAddr, String> {
+    text.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| {
+        format!("'{text}' is not an IP address to bind: use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or ::1")
+    })
+}
+
+fn backlog_arg(text: &str) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(n) if (1..=MAX_BACKLOG).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "backlog '{text}' is not valid: use a number from 1 to {MAX_BACKLOG}"
+        )),
+    }
+}
+
+fn max_connections_arg(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=65535).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{text}' is not a connection limit: use a number from 1 to 65535"
+        )),
+    }
 }
 
 fn port_arg(text: &str) -> Result<u16, String> {

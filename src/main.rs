@@ -2,8 +2,10 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use tcpscope::cli::Cli;
+use tcpscope::cli::{Cli, Command, LabArgs};
+use tcpscope::lab::{AcceptMode, LabConfig, ServerOptions};
 use tcpscope::output;
+use tcpscope::socket::Filter;
 use tcpscope::source::{self, Cadence, Scope};
 use tcpscope::ui::{self, theme::Theme};
 
@@ -16,7 +18,11 @@ fn main() -> ExitCode {
         eprintln!("tcpscope: {msg}");
         return ExitCode::from(2);
     }
-    match live(cli) {
+    let settings = match cli.command {
+        Some(Command::Lab(args)) => lab_settings(args),
+        None => Ok(live_settings(cli)),
+    };
+    match settings.and_then(live) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tcpscope: {e:#}");
@@ -25,20 +31,76 @@ fn main() -> ExitCode {
     }
 }
 
-fn live(cli: Cli) -> anyhow::Result<()> {
+fn live(settings: ui::Settings) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let source = source::default_source(Cadence::Live);
+    let mut source = source::default_source(Cadence::Live);
     let settings = ui::Settings {
+        source: source.name(),
+        ..settings
+    };
+    // Fail before the terminal switches mode if the table cannot be read.
+    source.snapshot(&Scope { port: Some(1) })?;
+    runtime.block_on(ui::run(source, settings))
+}
+
+fn live_settings(cli: Cli) -> ui::Settings {
+    ui::Settings {
         port: cli.port,
         filter: cli.filter.unwrap_or_default(),
         interval: cli.interval,
-        source: source.name(),
+        source: "",
         theme: Theme::from_env(),
+        lab: LabConfig::default(),
+        lab_visible: false,
+    }
+}
+
+/// `tcpscope lab`: every socket is read, the table is filtered to the
+/// lab's port (picked now when none was given, so it can be shown).
+fn lab_settings(args: LabArgs) -> anyhow::Result<ui::Settings> {
+    let port = match args.port {
+        Some(p) if p != 0 => p,
+        _ => free_port(args.bind)?,
     };
-    runtime.block_on(ui::run(source, settings))
+    let server = ServerOptions {
+        bind: args.bind,
+        port,
+        backlog: args.backlog,
+        reuseaddr: args.reuseaddr,
+    };
+    let accept = if args.manual_accept {
+        AcceptMode::Manual
+    } else {
+        AcceptMode::Auto
+    };
+    let lab = LabConfig {
+        server,
+        accept,
+        hold: !args.no_hold,
+        max_connections: args.max_connections,
+    };
+    Ok(ui::Settings {
+        port: None,
+        filter: Filter::parse(&port.to_string())?,
+        interval: args.interval,
+        source: "",
+        theme: Theme::from_env(),
+        lab,
+        lab_visible: true,
+    })
+}
+
+/// Asks the kernel for a free port on `ip` (bind to port 0, read it back).
+fn free_port(ip: std::net::IpAddr) -> anyhow::Result<u16> {
+    let probe = std::net::TcpListener::bind((ip, 0)).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot bind {ip} to pick a free port: {e}; choose --bind 127.0.0.1 or give --port"
+        )
+    })?;
+    Ok(probe.local_addr()?.port())
 }
 
 /// `--once`: one reading, printed as text or JSON.

@@ -24,6 +24,8 @@ impl Rig {
             interval: Duration::from_millis(250),
             source: "replay",
             theme: Theme { color: false },
+            lab: tcpscope::lab::LabConfig::default(),
+            lab_visible: false,
         };
         let t0 = Instant::now();
         Rig {
@@ -206,4 +208,155 @@ fn navigation_on_an_empty_table_is_harmless() {
         rig.app.handle(action);
     }
     assert!(rig.app.selected_conn().is_none());
+}
+
+mod lab {
+    use super::*;
+    use tcpscope::lab::{LabCommand, LabEvent, LabSocket, Side};
+    use tcpscope::ui::LabKey;
+    use tcpscope::ui::app::Effect;
+
+    fn socket(id: u32, side: Side, local: u16, remote: u16) -> LabSocket {
+        LabSocket {
+            id,
+            side,
+            local: format!("127.0.0.1:{local}").parse().expect("addr"),
+            remote: Some(format!("127.0.0.1:{remote}").parse().expect("addr")),
+            sent: 0,
+            received: 0,
+            last_call: "accept()".into(),
+            open: true,
+            reading: true,
+            echo: false,
+            peer_closed: false,
+            write_shut: false,
+        }
+    }
+
+    fn rig_with_lab() -> Rig {
+        let mut rig = Rig::new();
+        rig.feed(&[
+            row(80, 1001, TcpState::Established),
+            row(1001, 80, TcpState::Established),
+            row(5000, 6000, TcpState::Established),
+        ]);
+        rig.app.handle(Action::ToggleLab);
+        rig.app.apply_lab(LabEvent::Sockets(vec![
+            socket(7, Side::Server, 80, 1001),
+            socket(8, Side::Client, 1001, 80),
+        ]));
+        rig
+    }
+
+    fn prompt(rig: &mut Rig, key: LabKey, text: &str) -> Option<Effect> {
+        rig.app.handle(Action::Lab(key));
+        rig.app.handle(Action::Prompt(PromptKey::Clear));
+        for c in text.chars() {
+            rig.app.handle(Action::Prompt(PromptKey::Char(c)));
+        }
+        rig.app.handle(Action::Prompt(PromptKey::Submit))
+    }
+
+    fn error(rig: &Rig) -> String {
+        let s = rig.app.live_status().expect("a status");
+        assert!(s.error, "{}", s.text);
+        s.text.clone()
+    }
+
+    #[test]
+    fn lab_selection_and_table_selection_follow_each_other() {
+        let mut rig = rig_with_lab();
+        rig.app.handle(Action::SwitchPanel); // table → lab
+        rig.app.handle(Action::Down);
+        assert_eq!(rig.app.lab.selected().map(|s| s.id), Some(8));
+        assert_eq!(
+            rig.selected_key().map(|k| k.local.port()),
+            Some(1001),
+            "table follows the lab"
+        );
+        rig.app.handle(Action::SwitchPanel); // lab → groups
+        rig.app.handle(Action::SwitchPanel); // groups → table
+        rig.app.handle(Action::Top);
+        assert_eq!(rig.selected_key().map(|k| k.local.port()), Some(80));
+        assert_eq!(
+            rig.app.lab.selected().map(|s| s.id),
+            Some(7),
+            "lab follows the table"
+        );
+        // x on a table row that is a lab socket closes that socket.
+        assert_eq!(
+            rig.app.handle(Action::Lab(LabKey::Close)),
+            Some(Effect::Lab(LabCommand::Close { id: 7 }))
+        );
+    }
+
+    #[test]
+    fn actions_on_a_row_that_is_not_a_lab_socket_are_refused() {
+        let mut rig = rig_with_lab();
+        rig.app.handle(Action::Bottom); // 127.0.0.1:5000, not the lab's
+        assert_eq!(rig.app.handle(Action::Lab(LabKey::Close)), None);
+        assert!(error(&rig).starts_with("select a lab socket first"));
+    }
+
+    #[test]
+    fn lab_keys_need_the_panel_open() {
+        let mut rig = rig_with_lab();
+        rig.app.handle(Action::ToggleLab);
+        assert_eq!(rig.app.handle(Action::Lab(LabKey::Connect)), None);
+        assert!(error(&rig).contains("press L"));
+    }
+
+    #[test]
+    fn bad_prompt_input_is_explained_and_the_prompt_stays() {
+        let mut rig = rig_with_lab();
+        assert_eq!(prompt(&mut rig, LabKey::ConnectMany, "0"), None);
+        assert_eq!(error(&rig), "0 connections: give a number from 1 to 1024");
+        assert_eq!(prompt(&mut rig, LabKey::ConnectMany, "5000"), None);
+        assert!(error(&rig).contains("above the lab's limit of 1024"));
+        assert!(rig.app.prompt.is_some());
+        rig.app.handle(Action::Prompt(PromptKey::Cancel));
+        assert_eq!(prompt(&mut rig, LabKey::Target, "localhost"), None);
+        assert!(error(&rig).contains("has no port"));
+        rig.app.handle(Action::Prompt(PromptKey::Cancel));
+        assert_eq!(prompt(&mut rig, LabKey::Options, "backlog -1"), None);
+        assert!(error(&rig).contains("backlog '-1' is not valid"));
+        rig.app.handle(Action::Prompt(PromptKey::Cancel));
+        rig.app.handle(Action::SwitchPanel); // to the lab panel, socket #7 selected
+        let long = "x".repeat(5000);
+        assert_eq!(prompt(&mut rig, LabKey::Send, &long), None);
+        assert!(error(&rig).contains("at most 4096 bytes"));
+        rig.app.handle(Action::Prompt(PromptKey::Cancel));
+        assert_eq!(
+            prompt(&mut rig, LabKey::Send, "hello"),
+            Some(Effect::Lab(LabCommand::Send {
+                id: 7,
+                text: "hello".into()
+            }))
+        );
+        assert_eq!(
+            prompt(&mut rig, LabKey::ConnectMany, "3"),
+            Some(Effect::Lab(LabCommand::Connect {
+                target: None,
+                count: 3
+            }))
+        );
+    }
+
+    #[test]
+    fn options_prompt_updates_the_next_start() {
+        let mut rig = rig_with_lab();
+        prompt(
+            &mut rig,
+            LabKey::Options,
+            "backlog 1 reuseaddr on port 9000",
+        );
+        assert_eq!(rig.app.lab.options.backlog, 1);
+        assert!(rig.app.lab.options.reuseaddr);
+        match rig.app.handle(Action::Lab(LabKey::StartStop)) {
+            Some(Effect::Lab(LabCommand::StartServer(o))) => {
+                assert_eq!((o.port, o.backlog), (9000, 1))
+            }
+            other => panic!("expected a start, got {other:?}"),
+        }
+    }
 }

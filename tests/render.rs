@@ -110,6 +110,8 @@ fn scripted_app(now_after: Duration) -> App {
         interval: Duration::from_millis(250),
         source: "replay",
         theme: Theme { color: true },
+        lab: tcpscope::lab::LabConfig::default(),
+        lab_visible: false,
     };
     let mut app = App::new(settings, t0 + now_after);
     app.apply_feed(Feed::Update(Box::new(update)));
@@ -149,7 +151,10 @@ fn help_overlay_lists_every_key() {
     let mut app = scripted_app(Duration::from_secs(21));
     app.handle(Action::ToggleHelp);
     let screen = render(&mut app, 100, 30);
-    for (keys, _) in tcpscope::ui::KEY_HELP {
+    for (keys, _) in tcpscope::ui::KEY_HELP
+        .iter()
+        .chain(tcpscope::ui::LAB_KEY_HELP)
+    {
         assert!(screen.contains(keys), "help lacks {keys}");
     }
     insta::assert_snapshot!("help_overlay_100x30", screen);
@@ -184,4 +189,80 @@ fn small_terminals_never_panic() {
         render(&mut app, w, h);
     }
     insta::assert_snapshot!("minimum_40x12", render(&mut app, 40, 12));
+}
+
+fn lab_socket(
+    id: u32,
+    side: tcpscope::lab::Side,
+    local: &str,
+    remote: Option<&str>,
+    call: &str,
+) -> tcpscope::lab::LabSocket {
+    tcpscope::lab::LabSocket {
+        id,
+        side,
+        local: local.parse().expect("local"),
+        remote: remote.map(|r| r.parse().expect("remote")),
+        sent: if id == 3 { 5 } else { 0 },
+        received: if id == 2 { 5 } else { 0 },
+        last_call: call.to_string(),
+        open: true,
+        reading: true,
+        echo: side == tcpscope::lab::Side::Server,
+        peer_closed: false,
+        write_shut: false,
+    }
+}
+
+#[test]
+fn lab_panel_shows_kernel_states_for_lab_sockets() {
+    use tcpscope::lab::{LabEvent, Side};
+    let mut app = scripted_app(Duration::from_secs(21));
+    app.handle(Action::ToggleLab);
+    app.apply_lab(LabEvent::Server(Some(
+        "0.0.0.0:8080".parse().expect("addr"),
+    )));
+    app.apply_lab(LabEvent::Sockets(vec![
+        lab_socket(
+            1,
+            Side::Listener,
+            "0.0.0.0:8080",
+            None,
+            "listen(backlog=128)",
+        ),
+        lab_socket(
+            2,
+            Side::Client,
+            "127.0.0.1:40002",
+            Some("127.0.0.1:8080"),
+            "close()",
+        ),
+        lab_socket(
+            3,
+            Side::Server,
+            "127.0.0.1:8080",
+            Some("127.0.0.1:40002"),
+            "send(5 bytes)",
+        ),
+    ]));
+    let screen = render(&mut app, 100, 30);
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("#2") && l.contains("FIN_WAIT_2")),
+        "{screen}"
+    );
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("#3") && l.contains("CLOSE_WAIT")),
+        "{screen}"
+    );
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("#1") && l.contains("LISTEN")),
+        "{screen}"
+    );
+    insta::assert_snapshot!("lab_panel_100x30", screen);
 }

@@ -24,6 +24,27 @@ pub enum Action {
     Quit,
     Prompt(PromptKey),
     Resize(u16, u16),
+    ToggleLab,
+    Lab(LabKey),
+}
+
+/// Lab keys: they act while the lab panel is open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabKey {
+    StartStop,
+    Connect,
+    ConnectMany,
+    Target,
+    AcceptOne,
+    Send,
+    ShutdownWrite,
+    Close,
+    Reset,
+    ToggleRead,
+    ToggleEcho,
+    ToggleHold,
+    ToggleAccept,
+    Options,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,31 +124,64 @@ fn normal_action(code: KeyCode) -> Option<Action> {
         KeyCode::Char('?') => Action::ToggleHelp,
         KeyCode::Char('/') => Action::OpenFilter,
         KeyCode::Char('q') | KeyCode::Esc => Action::Quit,
-        _ => return None,
+        KeyCode::Char('L') => Action::ToggleLab,
+        code => return lab_key(code).map(Action::Lab),
     };
     Some(action)
 }
 
+fn lab_key(code: KeyCode) -> Option<LabKey> {
+    let key = match code {
+        KeyCode::Char('S') => LabKey::StartStop,
+        KeyCode::Char('c') => LabKey::Connect,
+        KeyCode::Char('C') => LabKey::ConnectMany,
+        KeyCode::Char('T') => LabKey::Target,
+        KeyCode::Char('a') => LabKey::AcceptOne,
+        KeyCode::Char('t') => LabKey::Send,
+        KeyCode::Char('w') => LabKey::ShutdownWrite,
+        KeyCode::Char('x') => LabKey::Close,
+        KeyCode::Char('R') => LabKey::Reset,
+        KeyCode::Char('r') => LabKey::ToggleRead,
+        KeyCode::Char('E') => LabKey::ToggleEcho,
+        KeyCode::Char('h') => LabKey::ToggleHold,
+        KeyCode::Char('m') => LabKey::ToggleAccept,
+        KeyCode::Char('O') => LabKey::Options,
+        _ => return None,
+    };
+    Some(key)
+}
+
 /// Every key, for the help overlay and the README: (keys, what they do).
 pub const KEY_HELP: &[(&str, &str)] = &[
-    (
-        "↑ ↓  j k",
-        "move the selection (or the group, in the group panel)",
-    ),
-    ("PgUp PgDn", "move one page"),
+    ("↑ ↓  j k", "move in the focused panel"),
+    ("PgUp PgDn", "one page"),
     ("g G  Home End", "first / last row"),
     ("mouse wheel", "scroll"),
-    ("Tab", "switch between the group panel and the table"),
-    ("Enter", "in the group panel: show that group's table"),
-    (
-        "/",
-        "filter: 8080, sport N, dport N, state A,B, addr IP, pid N, proc NAME",
-    ),
-    ("space", "pause / resume the view (polling continues)"),
+    ("Tab", "next panel: groups/table/lab"),
+    ("Enter", "groups: go to the table"),
+    ("/", "filter: 8080, state X, addr…"),
+    ("space", "pause view; polling goes on"),
     ("+ -", "poll less / more often"),
     ("s", "cycle the sort column"),
     ("?", "this help"),
     ("q  Esc  Ctrl-C", "quit"),
+];
+
+/// The lab's keys; stable once documented.
+pub const LAB_KEY_HELP: &[(&str, &str)] = &[
+    ("L", "show / hide the lab panel"),
+    ("S", "start / stop the server: listen() / close()"),
+    ("c  C", "connect one / N clients: connect()"),
+    ("T", "set where clients connect (host:port)"),
+    ("a", "accept() one waiting connection"),
+    ("m", "accept mode: auto / manual"),
+    ("t", "send text on the selected socket: send()"),
+    ("w", "shutdown(SHUT_WR) the selected socket"),
+    ("x", "close() the selected socket"),
+    ("R", "reset: SO_LINGER 0 + close() sends RST"),
+    ("r  E", "selected socket: reading / echo on-off"),
+    ("h", "hold: keep our end open when the peer closes"),
+    ("O", "options: backlog, reuseaddr, bind, port"),
 ];
 
 #[cfg(test)]

@@ -1,8 +1,11 @@
 //! The UI state. Only the event loop mutates it; widgets read `&App`.
 
 use super::action::{Action, Mode, PromptKey};
+use super::lab_view::LabView;
 use super::listing::{Group, Line, Listing, SortKey};
+use super::prompt::{MAX_PROMPT_CHARS, Prompt, PromptKind};
 use super::theme::Theme;
+use crate::lab::{LabCommand, LabConfig, LabEvent};
 use crate::socket::{Filter, StateCounts};
 use crate::source::Degradation;
 use crate::track::sampler::{Feed, Update};
@@ -20,6 +23,7 @@ pub const STATUS_TTL: Duration = Duration::from_secs(5);
 pub enum Focus {
     Groups,
     Table,
+    Lab,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,9 +34,10 @@ pub struct Status {
 }
 
 /// Side effects the loop carries out for the app.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
     SetInterval(Duration),
+    Lab(LabCommand),
 }
 
 /// How the app was started: what the header reports.
@@ -43,6 +48,9 @@ pub struct Settings {
     pub interval: Duration,
     pub source: &'static str,
     pub theme: Theme,
+    pub lab: LabConfig,
+    /// Open with the lab panel showing (`tcpscope lab`).
+    pub lab_visible: bool,
 }
 
 pub struct App {
@@ -62,7 +70,8 @@ pub struct App {
     pub paused: bool,
     held: Option<Box<Update>>,
     pub help: bool,
-    pub prompt: Option<String>,
+    pub prompt: Option<Prompt>,
+    pub lab: LabView,
     pub status: Option<Status>,
     pub warning: Option<String>,
     pub degradations: Vec<Degradation>,
@@ -74,7 +83,9 @@ pub struct App {
 
 impl App {
     pub fn new(settings: Settings, now: Instant) -> Self {
+        let lab = LabView::new(&settings.lab, settings.lab_visible);
         App {
+            lab,
             conns: Vec::new(),
             listing: Listing::default(),
             cursor: 0,
@@ -143,6 +154,34 @@ impl App {
         self.relist();
     }
 
+    /// News from the lab: its sockets, its server, a command's result.
+    pub fn apply_lab(&mut self, event: LabEvent) {
+        let old_port = self.lab.port();
+        let status = self.lab.apply(event);
+        self.follow_lab_port(old_port);
+        match status {
+            Some(Ok(text)) => self.set_info(text),
+            Some(Err(text)) => self.set_error(text),
+            None => {}
+        }
+        self.lab.relink(&self.conns);
+    }
+
+    /// A table filtered to the lab's port follows the server to a new port.
+    fn follow_lab_port(&mut self, old_port: u16) {
+        let new_port = self.lab.port();
+        if new_port == old_port
+            || new_port == 0
+            || self.settings.filter.text() != old_port.to_string()
+        {
+            return;
+        }
+        if let Ok(filter) = Filter::parse(&new_port.to_string()) {
+            self.settings.filter = filter;
+            self.relist();
+        }
+    }
+
     /// Rebuilds the listing and puts the cursor back on the selected
     /// connection wherever it moved; if it is gone for good, the cursor
     /// stays at the same height.
@@ -157,10 +196,29 @@ impl App {
         }
         self.remember_selection();
         self.keep_cursor_visible();
+        self.lab.relink(&self.conns);
     }
 
     fn remember_selection(&mut self) {
-        self.selected = self.listing.conn_at(self.cursor).map(|i| self.conns[i].id);
+        let at = self.listing.conn_at(self.cursor);
+        self.selected = at.map(|i| self.conns[i].id);
+        if let Some(i) = at {
+            self.lab.select_conn(i);
+        }
+    }
+
+    /// Puts the table's cursor on the lab's selected socket, if the table
+    /// shows it.
+    pub fn select_lab_in_table(&mut self) {
+        let Some(conn) = self.lab.selected_row().and_then(|r| r.conn) else {
+            return;
+        };
+        let id = self.conns[conn].id;
+        if let Some(pos) = self.listing.position_of(&self.conns, id) {
+            self.cursor = pos;
+            self.selected = Some(id);
+            self.keep_cursor_visible();
+        }
     }
 
     pub fn handle(&mut self, action: Action) -> Option<Effect> {
@@ -179,22 +237,44 @@ impl App {
             Action::Faster => return self.step_interval(-1),
             Action::CycleSort => self.cycle_sort(),
             Action::ToggleHelp => self.help = !self.help,
-            Action::OpenFilter => self.prompt = Some(self.settings.filter.text().to_string()),
-            Action::Prompt(key) => self.prompt_key(key),
+            Action::OpenFilter => {
+                self.open_prompt(PromptKind::Filter, self.settings.filter.text().to_string())
+            }
+            Action::Prompt(key) => return self.prompt_key(key),
             Action::Quit => self.quit = true,
             Action::Resize(..) => {}
+            Action::ToggleLab => self.toggle_lab(),
+            Action::Lab(key) => return self.lab_key(key),
         }
         None
     }
 
+    pub fn open_prompt(&mut self, kind: PromptKind, text: String) {
+        self.prompt = Some(Prompt { kind, text });
+    }
+
+    fn toggle_lab(&mut self) {
+        self.lab.visible = !self.lab.visible;
+        if !self.lab.visible && self.focus == Focus::Lab {
+            self.focus = Focus::Table;
+        }
+        if self.lab.visible {
+            self.set_info("lab open: S starts the server, c connects a client, ? lists the keys");
+        }
+    }
+
     fn step(&mut self, delta: i64) {
         match self.focus {
-            Focus::Table => self.move_cursor(delta),
             Focus::Groups => self.step_group(delta),
+            _ => self.move_cursor(delta),
         }
     }
 
     pub fn move_cursor(&mut self, delta: i64) {
+        if self.focus == Focus::Lab {
+            self.lab.move_cursor(delta);
+            return self.select_lab_in_table();
+        }
         let last = self.listing.rows.len().saturating_sub(1) as i64;
         self.cursor = (self.cursor as i64)
             .saturating_add(delta)
@@ -213,9 +293,13 @@ impl App {
 
     fn switch_panel(&mut self) {
         self.focus = match self.focus {
-            Focus::Table => Focus::Groups,
             Focus::Groups => Focus::Table,
+            Focus::Table if self.lab.visible => Focus::Lab,
+            Focus::Table | Focus::Lab => Focus::Groups,
         };
+        if self.focus == Focus::Lab {
+            self.select_lab_in_table();
+        }
     }
 
     fn toggle_pause(&mut self) {
@@ -252,25 +336,37 @@ impl App {
         self.set_info(format!("sorted by state, then {}", self.sort.label()));
     }
 
-    fn prompt_key(&mut self, key: PromptKey) {
-        let Some(text) = self.prompt.as_mut() else {
-            return;
-        };
+    fn prompt_key(&mut self, key: PromptKey) -> Option<Effect> {
+        let prompt = self.prompt.as_mut()?;
         match key {
-            PromptKey::Char(c) => text.push(c),
-            PromptKey::Backspace => {
-                text.pop();
+            PromptKey::Char(_) if prompt.text.chars().count() >= MAX_PROMPT_CHARS => {
+                self.set_error(format!("input is limited to {MAX_PROMPT_CHARS} characters"));
             }
-            PromptKey::Clear => text.clear(),
+            PromptKey::Char(c) => prompt.text.push(c),
+            PromptKey::Backspace => {
+                prompt.text.pop();
+            }
+            PromptKey::Clear => prompt.text.clear(),
             PromptKey::Cancel => self.prompt = None,
-            PromptKey::Submit => self.submit_filter(),
+            PromptKey::Submit => return self.submit_prompt(),
+        }
+        None
+    }
+
+    fn submit_prompt(&mut self) -> Option<Effect> {
+        let prompt = self.prompt.clone()?;
+        match prompt.kind {
+            PromptKind::Filter => {
+                self.submit_filter(&prompt.text);
+                None
+            }
+            kind => self.submit_lab_prompt(kind, &prompt.text),
         }
     }
 
     /// Applies the typed filter, or keeps the old one and says why not.
-    fn submit_filter(&mut self) {
-        let text = self.prompt.clone().unwrap_or_default();
-        match Filter::parse(&text) {
+    fn submit_filter(&mut self, text: &str) {
+        match Filter::parse(text) {
             Ok(filter) => {
                 self.prompt = None;
                 let msg = if filter.is_empty() {

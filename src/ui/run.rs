@@ -6,6 +6,7 @@ use super::action::action_for;
 use super::app::{App, Effect, Settings};
 use super::terminal::{self, TerminalGuard};
 use super::widgets;
+use crate::lab::Lab;
 use crate::source::{Scope, SocketSource};
 use crate::track::sampler::Sampler;
 use anyhow::Context;
@@ -26,6 +27,7 @@ pub async fn run(source: Box<dyn SocketSource>, settings: Settings) -> anyhow::R
         .context("cannot start the sampling thread")?;
     let mut signals = Termination::register();
     let mut guard = terminal::enter().context("cannot switch the terminal to full-screen mode")?;
+    let (mut lab, mut lab_events) = Lab::spawn(settings.lab.clone());
     let mut app = App::new(settings, Instant::now());
     let mut input = EventStream::new();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
@@ -37,7 +39,7 @@ pub async fn run(source: Box<dyn SocketSource>, settings: Settings) -> anyhow::R
         }
         dirty = tokio::select! {
             event = input.next() => match event {
-                Some(Ok(event)) => on_input(&mut app, &sampler, &event),
+                Some(Ok(event)) => on_input(&mut app, &sampler, &mut lab, &event),
                 Some(Err(e)) => return Err(e).context("cannot read from the terminal"),
                 None => break,
             },
@@ -47,6 +49,11 @@ pub async fn run(source: Box<dyn SocketSource>, settings: Settings) -> anyhow::R
                     Some(update) => app.apply_feed(update),
                     None => app.set_error("the sampling thread stopped; restart tcpscope"),
                 }
+                true
+            },
+            Some(event) = lab_events.recv() => {
+                app.now = Instant::now();
+                app.apply_lab(event);
                 true
             },
             _ = heartbeat.tick() => true,
@@ -72,13 +79,17 @@ fn draw(guard: &mut TerminalGuard, app: &mut App) -> anyhow::Result<()> {
 }
 
 /// Returns whether the screen needs redrawing.
-fn on_input(app: &mut App, sampler: &Sampler, event: &Event) -> bool {
+fn on_input(app: &mut App, sampler: &Sampler, lab: &mut Lab, event: &Event) -> bool {
     let Some(action) = action_for(app.mode(), event) else {
         return false;
     };
     app.now = Instant::now();
-    if let Some(Effect::SetInterval(d)) = app.handle(action) {
-        sampler.set_interval(d);
+    match app.handle(action) {
+        Some(Effect::SetInterval(d)) => sampler.set_interval(d),
+        Some(Effect::Lab(command)) => {
+            lab.send(command);
+        }
+        None => {}
     }
     true
 }

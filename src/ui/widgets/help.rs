@@ -1,32 +1,29 @@
-//! The `?` overlay: every key, from the same list the key map documents.
+//! The `?` overlay: every key, from the same lists the key map documents.
+//! Two columns (table, lab) when there is room, one otherwise.
 
-use crate::ui::action::KEY_HELP;
+use crate::ui::action::{KEY_HELP, LAB_KEY_HELP};
 use crate::ui::app::App;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+const TWO_COLUMNS_WIDTH: u16 = 100;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.settings.theme;
-    let key_width = KEY_HELP
-        .iter()
-        .map(|(k, _)| k.chars().count())
-        .max()
-        .unwrap_or(0);
-    let mut lines: Vec<Line> = KEY_HELP
-        .iter()
-        .map(|(keys, what)| {
-            Line::from(vec![
-                Span::styled(format!(" {keys:<key_width$}  "), t.heading()),
-                Span::raw(*what),
-            ])
-        })
-        .collect();
-    lines.push(Line::raw(""));
-    lines.push(Line::styled(" ? / Esc / q close this help", t.dim()));
-    let height = (lines.len() as u16 + 2).min(area.height);
-    let width = 92.min(area.width);
+    let keys = section("keys", KEY_HELP, t.heading());
+    let lab = section("lab keys (lab panel open)", LAB_KEY_HELP, t.heading());
+    let footer = Line::styled(" ? / Esc / q close this help", t.dim());
+    let two = area.width >= TWO_COLUMNS_WIDTH;
+    let rows = if two {
+        keys.len().max(lab.len())
+    } else {
+        keys.len() + lab.len() + 1
+    } + 3;
+    let height = (rows as u16).min(area.height);
+    let width = area.width.min(if two { 150 } else { 90 });
     let [popup] = Layout::vertical([Constraint::Length(height)])
         .flex(Flex::Center)
         .areas(area);
@@ -34,8 +31,41 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .flex(Flex::Center)
         .areas(popup);
     frame.render_widget(Clear, popup);
-    let help = Paragraph::new(lines)
-        .wrap(Wrap { trim: false })
-        .block(Block::bordered().title(" keys "));
-    frame.render_widget(help, popup);
+    let block = Block::bordered().title(" help ");
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+    let [body, foot] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
+    frame.render_widget(footer, foot);
+    if two {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(47), Constraint::Percentage(53)])
+                .areas(body);
+        frame.render_widget(Paragraph::new(keys), left);
+        frame.render_widget(Paragraph::new(lab), right);
+    } else {
+        let mut all = keys;
+        all.push(Line::raw(""));
+        all.extend(lab);
+        frame.render_widget(Paragraph::new(all), body);
+    }
+}
+
+fn section(
+    title: &'static str,
+    entries: &[(&'static str, &'static str)],
+    bold: Style,
+) -> Vec<Line<'static>> {
+    let width = entries
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut lines = vec![Line::styled(format!(" {title}"), bold)];
+    lines.extend(entries.iter().map(|(keys, what)| {
+        Line::from(vec![
+            Span::styled(format!(" {keys:<width$}  "), bold),
+            Span::raw(*what),
+        ])
+    }));
+    lines
 }

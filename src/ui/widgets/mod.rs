@@ -4,6 +4,7 @@
 mod groups;
 mod header;
 mod help;
+mod lab;
 mod status;
 mod table;
 
@@ -24,6 +25,7 @@ pub struct Areas {
     pub header: Rect,
     pub groups: Option<Rect>,
     pub table: Rect,
+    pub lab: Option<Rect>,
     pub status: Rect,
 }
 
@@ -35,22 +37,34 @@ pub fn areas(area: Rect, app: &App) -> Areas {
         Constraint::Length(1),
     ])
     .areas(area);
-    if area.width < GROUPS_MIN_WIDTH {
-        return Areas {
-            header,
-            groups: None,
-            table: body,
-            status,
-        };
-    }
-    let [groups, table] =
-        Layout::horizontal([Constraint::Length(GROUPS_WIDTH), Constraint::Min(10)]).areas(body);
+    let (body, lab) = split_lab(body, app);
+    let (groups, table) = if area.width < GROUPS_MIN_WIDTH {
+        (None, body)
+    } else {
+        let [g, t] =
+            Layout::horizontal([Constraint::Length(GROUPS_WIDTH), Constraint::Min(10)]).areas(body);
+        (Some(g), t)
+    };
     Areas {
         header,
-        groups: Some(groups),
+        groups,
         table,
+        lab,
         status,
     }
+}
+
+/// The lab panel spans the full width below the table and takes what it
+/// needs, up to half the height.
+fn split_lab(area: Rect, app: &App) -> (Rect, Option<Rect>) {
+    if !app.lab.visible {
+        return (area, None);
+    }
+    let most = (area.height / 2).max(area.height.saturating_sub(5).min(6));
+    let height = lab::wanted_height(app).min(most);
+    let [table, panel] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(height)]).areas(area);
+    (table, Some(panel))
 }
 
 /// Table lines that fit: the table area less its border and column titles.
@@ -75,6 +89,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
         groups::draw(frame, groups, app);
     }
     table::draw(frame, a.table, app);
+    if let Some(panel) = a.lab {
+        lab::draw(frame, panel, app);
+    }
     status::draw(frame, a.status, app);
     if app.help {
         help::draw(frame, area, app);

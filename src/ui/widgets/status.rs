@@ -7,11 +7,11 @@ use ratatui::text::{Line, Span};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.settings.theme;
-    let line = if let Some(text) = &app.prompt {
+    let line = if let Some(prompt) = &app.prompt {
         let error = app.live_status().filter(|s| s.error);
         let mut spans = vec![
-            Span::styled("/", t.heading()),
-            Span::raw(text.clone()),
+            Span::styled(prompt.kind.label(), t.heading()),
+            Span::raw(prompt.text.clone()),
             Span::raw("█"),
         ];
         if let Some(e) = error {
@@ -27,7 +27,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Line::styled(status.text.clone(), style)
     } else {
         Line::styled(
-            "q quit  / filter  space pause  Tab panels  s sort  +/- interval  ? help",
+            if app.lab.visible {
+                "S server  c connect  x close  w shutdown  R reset  t send  Tab panels  ? help  q quit"
+            } else {
+                "q quit  / filter  space pause  Tab panels  s sort  +/- interval  L lab  ? help"
+            },
             t.dim(),
         )
     };
