@@ -207,7 +207,7 @@ mod tests {
             action_for(Mode::Normal, &key(KeyCode::Esc)),
             Some(Action::Quit)
         );
-        assert_eq!(action_for(Mode::Normal, &key(KeyCode::Char('x'))), None);
+        assert_eq!(action_for(Mode::Normal, &key(KeyCode::Char('z'))), None);
     }
 
     #[test]
