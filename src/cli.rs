@@ -4,6 +4,7 @@
 use crate::lab::options::{MAX_BACKLOG, parse_listen_port};
 use crate::socket::Filter;
 use crate::socket::filter::parse_port;
+use crate::source::SourceKind;
 use clap::{Args, Parser, Subcommand};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -43,6 +44,14 @@ pub struct Cli {
     /// Print a JSON array of sockets (implies --once)
     #[arg(long)]
     pub json: bool,
+
+    /// With --once: also find each socket's process (walks /proc, like ss -p)
+    #[arg(short = 'p', long)]
+    pub processes: bool,
+
+    /// Where the socket table comes from
+    #[arg(long, value_enum, default_value_t = SourceKind::Auto)]
+    pub source: SourceKind,
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +94,10 @@ pub struct LabArgs {
     /// How often to read the socket table (e.g. 100ms, 1s; minimum 10ms)
     #[arg(short = 'i', long, value_name = "INTERVAL", default_value = DEFAULT_INTERVAL, value_parser = interval_arg)]
     pub interval: Duration,
+
+    /// Where the socket table comes from
+    #[arg(long, value_enum, default_value_t = SourceKind::Auto)]
+    pub source: SourceKind,
 }
 
 fn bind_arg(text: &str) -> Result<IpAddr, String> {

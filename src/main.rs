@@ -6,7 +6,7 @@ use tcpscope::cli::{Cli, Command, LabArgs};
 use tcpscope::lab::{AcceptMode, LabConfig, ServerOptions};
 use tcpscope::output;
 use tcpscope::socket::Filter;
-use tcpscope::source::{self, Cadence, Scope};
+use tcpscope::source::{self, Cadence, Scope, SourceKind};
 use tcpscope::ui::{self, theme::Theme};
 
 fn main() -> ExitCode {
@@ -18,11 +18,14 @@ fn main() -> ExitCode {
         eprintln!("tcpscope: {msg}");
         return ExitCode::from(2);
     }
-    let settings = match cli.command {
-        Some(Command::Lab(args)) => lab_settings(args),
-        None => Ok(live_settings(cli)),
+    let (settings, kind) = match cli.command {
+        Some(Command::Lab(args)) => {
+            let kind = args.source;
+            (lab_settings(args), kind)
+        }
+        None => (Ok(live_settings(&cli)), cli.source),
     };
-    match settings.and_then(live) {
+    match settings.and_then(|s| live(s, kind)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tcpscope: {e:#}");
@@ -31,12 +34,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn live(settings: ui::Settings) -> anyhow::Result<()> {
+fn live(settings: ui::Settings, kind: SourceKind) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let mut source = source::default_source(Cadence::Live);
+    let mut source = source::open(kind, Cadence::Live)?;
     let settings = ui::Settings {
         source: source.name(),
         ..settings
@@ -46,10 +49,10 @@ fn live(settings: ui::Settings) -> anyhow::Result<()> {
     runtime.block_on(ui::run(source, settings))
 }
 
-fn live_settings(cli: Cli) -> ui::Settings {
+fn live_settings(cli: &Cli) -> ui::Settings {
     ui::Settings {
         port: cli.port,
-        filter: cli.filter.unwrap_or_default(),
+        filter: cli.filter.clone().unwrap_or_default(),
         interval: cli.interval,
         source: "",
         theme: Theme::from_env(),
@@ -105,9 +108,13 @@ fn free_port(ip: std::net::IpAddr) -> anyhow::Result<u16> {
 
 /// `--once`: one reading, printed as text or JSON.
 fn once(cli: &Cli) -> ExitCode {
-    let mut source = source::default_source(Cadence::Once);
+    let cadence = if cli.processes {
+        Cadence::OnceWithOwners
+    } else {
+        Cadence::Once
+    };
     let scope = Scope { port: cli.port };
-    let snap = match source.snapshot(&scope) {
+    let snap = match source::open(cli.source, cadence).and_then(|mut s| s.snapshot(&scope)) {
         Ok(snap) => snap,
         Err(e) => {
             eprintln!("tcpscope: {e}");

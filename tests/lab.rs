@@ -132,6 +132,23 @@ async fn wait_states(port: u16, want: &[(&LabSocket, Option<TcpState>)]) {
     }
 }
 
+/// The lab listener's (Recv-Q, Send-Q) from the sock_diag source, which
+/// reports queues (netstat2 does not).
+#[cfg(target_os = "linux")]
+fn listen_queue(port: u16) -> (Option<u32>, Option<u32>) {
+    use tcpscope::source::{Cadence, Scope, SocketSource, sockdiag::SockDiagSource};
+    let mut source = SockDiagSource::new(Cadence::Once).expect("sock_diag");
+    let rows = source
+        .snapshot(&Scope { port: Some(port) })
+        .expect("dump")
+        .rows;
+    let l = rows
+        .iter()
+        .find(|r| r.state == TcpState::Listen)
+        .expect("the LISTEN row");
+    (l.recv_q, l.send_q)
+}
+
 fn id(s: &LabSocket) -> u32 {
     s.id
 }
@@ -382,6 +399,9 @@ async fn backlog_one_with_manual_accept_queues_then_drains() {
         );
     };
     assert!(h.of_side(Side::Server).is_empty(), "nothing accepted yet");
+    // The LISTEN row: Recv-Q is the accept queue, Send-Q the backlog; Linux
+    // queues backlog + 1 before it counts the queue as full.
+    assert_eq!(listen_queue(port), (Some(2), Some(1)));
     // Accepting drains the queue; every client ends ESTABLISHED with a server end.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while h.of_side(Side::Server).len() < 4 {
@@ -395,6 +415,7 @@ async fn backlog_one_with_manual_accept_queues_then_drains() {
     for c in &clients {
         assert_eq!(kernel_state(port, c), Some(TcpState::Established));
     }
+    assert_eq!(listen_queue(port).0, Some(0), "accepting drained the queue");
     let _ = seq;
 }
 

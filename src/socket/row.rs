@@ -4,6 +4,7 @@ use super::addr;
 use super::state::TcpState;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Family {
@@ -57,9 +58,23 @@ impl SocketKey {
 /// A kernel timer on a socket (filled by sources that can read it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SocketTimer {
-    /// The name `ss -o` uses: `on`, `keepalive`, `timewait`, `persist`.
+    /// The name `ss -o` uses: `on` (retransmit), `keepalive`, `timewait`,
+    /// `persist` (zero-window probe).
     pub kind: &'static str,
+    /// Time left when the reading was taken.
     pub remaining_ms: u64,
+    /// When it fires: the reading's time plus `remaining_ms`, so a
+    /// countdown can move on between readings from the kernel's own expiry.
+    pub expires_at: Instant,
+    /// Retransmissions so far (retransmit timer only).
+    pub retransmits: u8,
+}
+
+impl SocketTimer {
+    /// Time left as of `now`.
+    pub fn remaining(&self, now: Instant) -> Duration {
+        self.expires_at.saturating_duration_since(now)
+    }
 }
 
 /// One row of the socket table. `None` means the source cannot tell.
@@ -71,6 +86,8 @@ pub struct SocketRow {
     pub send_q: Option<u32>,
     pub timer: Option<SocketTimer>,
     pub uid: Option<u32>,
+    /// The owner's user name, when the uid resolves.
+    pub user: Option<Arc<str>>,
     pub inode: Option<u64>,
     pub pids: Vec<u32>,
     /// Shared because thousands of rows name the same few processes.
@@ -87,6 +104,7 @@ impl SocketRow {
             send_q: None,
             timer: None,
             uid: None,
+            user: None,
             inode: None,
             pids: Vec::new(),
             process: None,
@@ -104,4 +122,28 @@ impl SocketRow {
             None => format!("{pid}{more}"),
         }
     }
+}
+
+/// What `tcp_info` says about one connection; fetched only on request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpDetails {
+    /// Retransmissions of the current segment (tcpi_retransmits).
+    pub retransmits: u8,
+    pub rto_us: u32,
+    pub snd_mss: u32,
+    pub unacked: u32,
+    pub lost: u32,
+    pub pmtu: Option<u32>,
+    pub rtt_us: u32,
+    pub rttvar_us: u32,
+    pub snd_ssthresh: u32,
+    pub snd_cwnd: u32,
+    pub total_retrans: Option<u32>,
+    pub bytes_acked: Option<u64>,
+    pub bytes_received: Option<u64>,
+    pub min_rtt_us: Option<u32>,
+    /// Bytes per second.
+    pub delivery_rate: Option<u64>,
+    /// Congestion control algorithm, e.g. "cubic".
+    pub congestion: Option<String>,
 }

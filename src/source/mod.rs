@@ -2,14 +2,16 @@
 //! backend knows nothing about the UI and reports its limits as data.
 
 mod netstat2;
-mod procs;
+pub(crate) mod procs;
 mod replay;
+pub mod sockdiag;
+pub(crate) mod users;
 
 pub use self::netstat2::Netstat2Source;
 pub use self::procs::{ProcNames, scan_proc};
 pub use self::replay::ScriptedSource;
 
-use crate::socket::SocketRow;
+use crate::socket::{SocketKey, SocketRow, TcpDetails};
 use std::fmt;
 use std::time::{Instant, SystemTime};
 
@@ -83,23 +85,62 @@ pub trait SocketSource: Send {
     fn degradations(&self) -> Vec<Degradation> {
         Vec::new()
     }
+
+    /// tcp_info for one connection; costs the kernel work, so it is asked
+    /// for only while someone looks at it.
+    fn details(&mut self, _key: &SocketKey) -> Result<Option<TcpDetails>, SourceError> {
+        Ok(None)
+    }
+
+    /// Whether [`SocketSource::details`] can ever return something.
+    fn has_details(&self) -> bool {
+        false
+    }
 }
 
 /// Whether a source will be read many times or just once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cadence {
-    /// Live polling: keep slow lookups off the polling path.
+    /// Live polling: process owners are looked up in the background.
     Live,
-    /// One reading (`--once`): complete answers now beat speed.
+    /// One reading without process owners (like `ss -tan`: fast).
     Once,
+    /// One reading with process owners (like `ss -tanp`: walks /proc).
+    OnceWithOwners,
 }
 
-/// The source tcpscope uses unless told otherwise.
-pub fn default_source(cadence: Cadence) -> Box<dyn SocketSource> {
-    match cadence {
-        Cadence::Live => Box::new(Netstat2Source::new()),
-        Cadence::Once => Box::new(Netstat2Source::once()),
+/// Which backend to read the table with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceKind {
+    /// sock_diag on Linux, netstat2 elsewhere.
+    Auto,
+    /// The kernel's sock_diag netlink interface (Linux): queues, timers, tcp_info.
+    Sockdiag,
+    /// The portable netstat2 crate (Linux, macOS, Windows): states and owners.
+    Netstat2,
+}
+
+/// Opens the chosen backend.
+pub fn open(kind: SourceKind, cadence: Cadence) -> Result<Box<dyn SocketSource>, SourceError> {
+    match kind {
+        SourceKind::Netstat2 => Ok(Box::new(Netstat2Source::with_cadence(cadence))),
+        SourceKind::Sockdiag => open_sockdiag(cadence),
+        SourceKind::Auto => {
+            open_sockdiag(cadence).or_else(|_| Ok(Box::new(Netstat2Source::with_cadence(cadence))))
+        }
     }
+}
+
+#[cfg(target_os = "linux")]
+fn open_sockdiag(cadence: Cadence) -> Result<Box<dyn SocketSource>, SourceError> {
+    Ok(Box::new(sockdiag::SockDiagSource::new(cadence)?))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_sockdiag(_cadence: Cadence) -> Result<Box<dyn SocketSource>, SourceError> {
+    Err(SourceError(
+        "the sockdiag source is Linux-only; use --source netstat2".to_string(),
+    ))
 }
 
 /// Gives sockets that share a tuple in one reading (SO_REUSEPORT

@@ -2,8 +2,9 @@
 //! macOS, iphlpapi on Windows).
 
 use super::procs::ProcNames;
+use super::users::UserNames;
 use super::{
-    Degradation, EMPTY_TABLE_WARNING, Scope, Snapshot, SocketSource, SourceError,
+    Cadence, Degradation, EMPTY_TABLE_WARNING, Scope, Snapshot, SocketSource, SourceError,
     separate_shared_tuples,
 };
 use crate::socket::{Family, SocketKey, SocketRow, TcpState};
@@ -13,21 +14,30 @@ use netstat2::{
 use std::net::SocketAddr;
 
 pub struct Netstat2Source {
-    procs: ProcNames,
+    procs: Option<ProcNames>,
+    users: UserNames,
 }
 
 impl Netstat2Source {
     /// For repeated readings: process names are looked up in the background.
     pub fn new() -> Self {
-        Netstat2Source {
-            procs: ProcNames::start(),
-        }
+        Self::with_cadence(Cadence::Live)
     }
 
     /// For a single reading: process names are looked up before returning.
     pub fn once() -> Self {
+        Self::with_cadence(Cadence::OnceWithOwners)
+    }
+
+    pub fn with_cadence(cadence: Cadence) -> Self {
+        let procs = match cadence {
+            Cadence::Live => Some(ProcNames::start()),
+            Cadence::Once => None,
+            Cadence::OnceWithOwners => Some(ProcNames::inline()),
+        };
         Netstat2Source {
-            procs: ProcNames::inline(),
+            procs,
+            users: UserNames::default(),
         }
     }
 }
@@ -53,7 +63,10 @@ impl SocketSource for Netstat2Source {
             .filter(|r| scope.admits(r))
             .collect();
         separate_shared_tuples(&mut rows);
-        self.procs.fill(&mut rows);
+        if let Some(procs) = &mut self.procs {
+            procs.fill(&mut rows);
+        }
+        self.users.fill(&mut rows);
         let mut snap = Snapshot::new(rows);
         if total == 0 {
             snap.warning = Some(EMPTY_TABLE_WARNING.to_string());
@@ -62,7 +75,16 @@ impl SocketSource for Netstat2Source {
     }
 
     fn degradations(&self) -> Vec<Degradation> {
-        self.procs.degradations()
+        let mut out = self
+            .procs
+            .as_ref()
+            .map(ProcNames::degradations)
+            .unwrap_or_default();
+        out.push(Degradation {
+            what: "queues and timers",
+            why: "not reported by netstat2; --source sockdiag (Linux) shows them".into(),
+        });
+        out
     }
 }
 

@@ -1,0 +1,241 @@
+//! The sock_diag wire format, by hand: building an `inet_diag_req_v2`
+//! dump request with an optional bytecode attribute, and reading
+//! `inet_diag_msg` replies straight from the receive buffer. Hand-written
+//! because netlink-packet-sock-diag 0.4 can neither send bytecode nor
+//! report a TIME_WAIT socket's remaining time, and parsing in place
+//! avoids an allocation per socket. Pure: tested on byte fixtures.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
+pub const NLMSG_ERROR: u16 = 2;
+pub const NLMSG_DONE: u16 = 3;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_DUMP: u16 = 0x300;
+const NLM_F_DUMP_INTR: u16 = 0x10;
+const IPPROTO_TCP: u8 = 6;
+const INET_DIAG_REQ_BYTECODE: u16 = 1;
+/// Attribute types in replies.
+pub const INET_DIAG_INFO: u16 = 2;
+pub const INET_DIAG_CONG: u16 = 4;
+/// Extension bits asking for those attributes.
+pub const EXT_INFO: u8 = 1 << (INET_DIAG_INFO - 1);
+pub const EXT_CONG: u8 = 1 << (INET_DIAG_CONG - 1);
+/// Every TCP state, including the kernel's NEW_SYN_RECV.
+pub const ALL_STATES: u32 = 0xffff_ffff;
+
+const NLMSG_HDR: usize = 16;
+const REQ_LEN: usize = 56;
+pub const MSG_LEN: usize = 72;
+
+fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+/// One dump request for `family` (AF_INET or AF_INET6).
+pub fn dump_request(family: u8, ext: u8, bytecode: &[u8], seq: u32) -> Vec<u8> {
+    let attr_len = if bytecode.is_empty() {
+        0
+    } else {
+        4 + bytecode.len()
+    };
+    let total = NLMSG_HDR + REQ_LEN + align4(attr_len);
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&(total as u32).to_ne_bytes());
+    out.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    out.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    out.extend_from_slice(&seq.to_ne_bytes());
+    out.extend_from_slice(&0u32.to_ne_bytes());
+    // inet_diag_req_v2: family, protocol, ext, pad, states, then a zeroed
+    // inet_diag_sockid (a dump matches any socket).
+    out.extend_from_slice(&[family, IPPROTO_TCP, ext, 0]);
+    out.extend_from_slice(&ALL_STATES.to_ne_bytes());
+    out.extend_from_slice(&[0u8; 48]);
+    if attr_len > 0 {
+        out.extend_from_slice(&(attr_len as u16).to_ne_bytes());
+        out.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+        out.extend_from_slice(bytecode);
+        out.resize(total, 0);
+    }
+    out
+}
+
+/// One socket as the kernel reported it, borrowed from the buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiagMsg<'a> {
+    pub family: u8,
+    pub state: u8,
+    pub timer: u8,
+    pub retrans: u8,
+    pub sport: u16,
+    pub dport: u16,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub expires_ms: u32,
+    pub rqueue: u32,
+    pub wqueue: u32,
+    pub uid: u32,
+    pub inode: u32,
+    /// The attributes after the fixed part (tcp_info, congestion, …).
+    pub attrs: &'a [u8],
+}
+
+impl<'a> DiagMsg<'a> {
+    /// The attribute of this type, if the kernel sent it.
+    pub fn attr(&self, kind: u16) -> Option<&'a [u8]> {
+        let mut rest = self.attrs;
+        while rest.len() >= 4 {
+            let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
+            let ty = u16::from_ne_bytes([rest[2], rest[3]]) & 0x3fff;
+            if len < 4 || len > rest.len() {
+                return None;
+            }
+            if ty == kind {
+                return Some(&rest[4..len]);
+            }
+            rest = &rest[align4(len).min(rest.len())..];
+        }
+        None
+    }
+}
+
+/// Why a reply could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WireError {
+    Truncated { need: usize, have: usize },
+    Kernel(i32),
+    Interrupted,
+    UnknownFamily(u8),
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::Truncated { need, have } => write!(
+                f,
+                "a sock_diag reply was truncated ({have} of {need} bytes); the table was not read"
+            ),
+            WireError::Kernel(errno) => {
+                let os = std::io::Error::from_raw_os_error(*errno);
+                let text = os.to_string();
+                let text = text.split(" (os error").next().unwrap_or(&text);
+                write!(
+                    f,
+                    "the kernel refused the sock_diag request: {text} (errno {errno})"
+                )
+            }
+            WireError::Interrupted => write!(
+                f,
+                "the socket table changed during the dump (NLM_F_DUMP_INTR); it will be read again"
+            ),
+            WireError::UnknownFamily(fam) => {
+                write!(f, "sock_diag replied with an unknown address family {fam}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for WireError {}
+
+/// Whether a dump is over after this buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    More,
+    Done,
+}
+
+/// Reads every netlink message in `buf`, handing each socket to `each`.
+pub fn parse(buf: &[u8], mut each: impl FnMut(DiagMsg<'_>)) -> Result<Progress, WireError> {
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let (kind, flags, body, next) = split_message(rest)?;
+        if flags & NLM_F_DUMP_INTR != 0 {
+            return Err(WireError::Interrupted);
+        }
+        match kind {
+            NLMSG_DONE => return Ok(Progress::Done),
+            NLMSG_ERROR => return Err(WireError::Kernel(error_code(body)?)),
+            SOCK_DIAG_BY_FAMILY => each(diag_msg(body)?),
+            _ => {}
+        }
+        rest = next;
+    }
+    Ok(Progress::More)
+}
+
+/// One netlink message: type, flags, payload, and what follows it.
+type Message<'a> = (u16, u16, &'a [u8], &'a [u8]);
+
+fn split_message(buf: &[u8]) -> Result<Message<'_>, WireError> {
+    need(buf, NLMSG_HDR)?;
+    let len = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if len < NLMSG_HDR {
+        return Err(WireError::Truncated {
+            need: NLMSG_HDR,
+            have: len,
+        });
+    }
+    need(buf, len)?;
+    let kind = u16::from_ne_bytes([buf[4], buf[5]]);
+    let flags = u16::from_ne_bytes([buf[6], buf[7]]);
+    let next = &buf[align4(len).min(buf.len())..];
+    Ok((kind, flags, &buf[NLMSG_HDR..len], next))
+}
+
+fn need(buf: &[u8], n: usize) -> Result<(), WireError> {
+    if buf.len() < n {
+        return Err(WireError::Truncated {
+            need: n,
+            have: buf.len(),
+        });
+    }
+    Ok(())
+}
+
+/// NLMSG_ERROR carries a negative errno; 0 is an acknowledgement.
+fn error_code(body: &[u8]) -> Result<i32, WireError> {
+    need(body, 4)?;
+    let code = i32::from_ne_bytes([body[0], body[1], body[2], body[3]]);
+    Ok(-code)
+}
+
+fn diag_msg(b: &[u8]) -> Result<DiagMsg<'_>, WireError> {
+    need(b, MSG_LEN)?;
+    let u32_at = |i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let family = b[0];
+    Ok(DiagMsg {
+        family,
+        state: b[1],
+        timer: b[2],
+        retrans: b[3],
+        sport: u16::from_be_bytes([b[4], b[5]]),
+        dport: u16::from_be_bytes([b[6], b[7]]),
+        src: address(family, &b[8..24])?,
+        dst: address(family, &b[24..40])?,
+        expires_ms: u32_at(52),
+        rqueue: u32_at(56),
+        wqueue: u32_at(60),
+        uid: u32_at(64),
+        inode: u32_at(68),
+        attrs: &b[MSG_LEN..],
+    })
+}
+
+pub const AF_INET: u8 = 2;
+pub const AF_INET6: u8 = 10;
+
+fn address(family: u8, raw: &[u8]) -> Result<IpAddr, WireError> {
+    match family {
+        AF_INET => Ok(IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]))),
+        AF_INET6 => {
+            let mut octets = [0u8; 16];
+            octets.copy_from_slice(raw);
+            Ok(IpAddr::V6(Ipv6Addr::from(octets)))
+        }
+        other => Err(WireError::UnknownFamily(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests;
