@@ -45,6 +45,45 @@ fn tracker(c: &mut Criterion) {
     });
 }
 
+/// The live path on Linux: one sock_diag reading of the whole table, fed to
+/// the tracker (run with scripts/bench-table.sh holding ~25k sockets).
+#[cfg(target_os = "linux")]
+fn sockdiag_reading(c: &mut Criterion) {
+    use tcpscope::source::{Cadence, sockdiag::SockDiagSource};
+    let Ok(mut source) = SockDiagSource::new(Cadence::Once) else {
+        return;
+    };
+    let all = Scope::default();
+    let rows = source.snapshot(&all).map(|s| s.rows.len()).unwrap_or(0);
+    c.bench_function(
+        &format!("sockdiag reading + track, whole table ({rows} sockets)"),
+        |b| {
+            let mut t = Tracker::new();
+            b.iter(|| {
+                if let Ok(snap) = source.snapshot(&all) {
+                    black_box(t.apply(snap));
+                }
+            });
+        },
+    );
+    // One port among them: the kernel filters, so only its sockets are copied.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").ok();
+    let port = listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map_or(1, |a| a.port());
+    let one = Scope { port: Some(port) };
+    c.bench_function(
+        &format!("sockdiag reading, one port among {rows} sockets"),
+        |b| {
+            b.iter(|| black_box(source.snapshot(&one).map(|s| s.rows.len()).unwrap_or(0)));
+        },
+    );
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sockdiag_reading(_c: &mut Criterion) {}
+
 fn netstat2_reading(c: &mut Criterion) {
     let mut source = Netstat2Source::new();
     let scope = Scope::default();
@@ -71,5 +110,11 @@ fn process_lookup(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, tracker, netstat2_reading, process_lookup);
+criterion_group!(
+    benches,
+    tracker,
+    sockdiag_reading,
+    netstat2_reading,
+    process_lookup
+);
 criterion_main!(benches);

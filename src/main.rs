@@ -125,35 +125,23 @@ fn once(cli: &Cli) -> ExitCode {
         eprintln!("tcpscope: warning: {warning}");
     }
     let filter = cli.filter.clone().unwrap_or_default();
-    let mut rows: Vec<_> = snap
-        .rows
-        .into_iter()
-        .filter(|r| filter.matches(r))
-        .collect();
-    output::sort_rows(&mut rows);
-    let text = if cli.json {
-        output::json::render(&rows)
+    let mut rows = snap.rows;
+    if !filter.is_empty() {
+        rows.retain(|r| filter.matches(r));
+    }
+    let rows = output::sorted(&rows);
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let written = if cli.json {
+        output::json::write(&rows, &mut out)
     } else {
-        output::text::render(&rows)
+        output::text::write(&rows, &mut out)
     };
-    print_or_exit(&text)
+    finish(written.and_then(|()| std::io::Write::flush(&mut out)))
 }
 
-/// Prints, treating a closed pipe (`| head`) as a normal end.
-fn print_or_exit(text: &str) -> ExitCode {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out
-        .write_all(text.as_bytes())
-        .and_then(|()| {
-            if text.ends_with('\n') {
-                Ok(())
-            } else {
-                out.write_all(b"\n")
-            }
-        })
-        .and_then(|()| out.flush())
-    {
+/// A closed pipe (`| head`) is a normal end, not an error.
+fn finish(written: std::io::Result<()>) -> ExitCode {
+    match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {

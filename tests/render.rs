@@ -73,9 +73,24 @@ fn scripted_app(now_after: Duration) -> App {
         ),
     ];
     let mut second = first.clone();
+    // What the sock_diag source adds: queues everywhere, an accept queue
+    // that is full on the listener, a TIME_WAIT timer.
+    for r in second.iter_mut() {
+        (r.recv_q, r.send_q) = (Some(0), Some(0));
+        r.uid = Some(1000);
+        r.user = Some(Arc::from("alice"));
+    }
+    (second[0].recv_q, second[0].send_q) = (Some(129), Some(128));
+    second[1].recv_q = Some(512);
     second[3].state = TcpState::CloseWait;
     second[4].state = TcpState::FinWait2;
-    second.remove(5);
+    second[5].timer = Some(tcpscope::socket::SocketTimer {
+        kind: tcpscope::socket::TimerKind::TimeWait,
+        remaining_ms: 42_000,
+        expires_at: t0 + Duration::from_secs(20 + 42),
+        retransmits: 0,
+    });
+    second.remove(6); // the ssh connection goes away
     second.push(row(
         "127.0.0.1:8080",
         "127.0.0.1:40004",
@@ -131,8 +146,83 @@ fn main_screen_shows_groups_changes_and_gone_rows() {
     let mut app = scripted_app(Duration::from_secs(21));
     let screen = render(&mut app, 100, 30);
     assert!(screen.contains("ESTABLISHED→CLOSE_WAIT"));
-    assert!(screen.contains("TIME_WAIT (gone)"));
+    assert!(screen.contains("ESTABLISHED (gone)"), "{screen}");
     insta::assert_snapshot!("main_screen_100x30", screen);
+}
+
+#[test]
+fn wide_screen_shows_queues_accept_gauge_timer_and_user() {
+    let mut app = scripted_app(Duration::from_secs(21));
+    let screen = render(&mut app, 170, 30);
+    let listen = screen
+        .lines()
+        .find(|l| l.contains("0.0.0.0:8080"))
+        .expect("listener row");
+    assert!(
+        listen.contains("129/128"),
+        "accept queue as queued/backlog: {listen}"
+    );
+    assert!(listen.contains("██████"), "a full gauge: {listen}");
+    let tw = screen
+        .lines()
+        .find(|l| l.contains("40003"))
+        .expect("TIME_WAIT row");
+    assert!(
+        tw.contains("timewait 41s"),
+        "counted down from the kernel's expiry: {tw}"
+    );
+    assert!(screen.contains("alice"));
+    insta::assert_snapshot!("wide_170x30", screen);
+    // Five seconds later, with no new reading, the countdown has moved on.
+    app.now += Duration::from_secs(5);
+    let later = render(&mut app, 170, 30);
+    assert!(later.contains("timewait 36s"), "{later}");
+}
+
+#[test]
+fn details_pane_shows_everything_known_about_the_selection() {
+    use tcpscope::socket::TcpDetails;
+    use tcpscope::track::sampler::DetailsReading;
+    let mut app = scripted_app(Duration::from_secs(21));
+    app.handle(Action::Down);
+    app.handle(Action::Down); // 127.0.0.1:8080 → 127.0.0.1:40001
+    app.handle(Action::ToggleDetails);
+    let key = app.selected_conn().expect("a selection").row.key;
+    let info = TcpDetails {
+        retransmits: 0,
+        rto_us: 201_000,
+        snd_mss: 32_768,
+        unacked: 0,
+        lost: 0,
+        pmtu: Some(65_535),
+        rtt_us: 45,
+        rttvar_us: 22,
+        snd_ssthresh: 2_147_483_647,
+        snd_cwnd: 10,
+        total_retrans: Some(0),
+        bytes_acked: Some(1_234),
+        bytes_received: Some(5_678),
+        min_rtt_us: Some(20),
+        delivery_rate: Some(125_000_000),
+        congestion: Some("cubic".into()),
+    };
+    let mut update = Update::from_tracker(&Tracker::new(), Vec::new(), Instant::now());
+    update.conns = app.conns.clone();
+    update.details = Some(DetailsReading {
+        key,
+        info: Ok(Some(info)),
+        supported: true,
+    });
+    app.apply_feed(Feed::Update(Box::new(update)));
+    let screen = render(&mut app, 120, 34);
+    assert!(screen.contains("rtt 45 µs ± 22 µs"), "{screen}");
+    assert!(screen.contains("ssthresh ∞"), "{screen}");
+    assert!(screen.contains("Recv-Q 512"), "{screen}");
+    assert!(screen.contains("user alice (uid 1000)"), "{screen}");
+    assert!(screen.contains("cubic"));
+    assert!(screen.contains("delivery 1.0 Gbit/s"), "{screen}");
+    assert!(screen.contains("timeline"));
+    insta::assert_snapshot!("details_120x34", screen);
 }
 
 #[test]
@@ -168,7 +258,7 @@ fn one_group_narrows_the_table() {
         app.handle(Action::Down); // all → LISTEN → SYN_SENT → SYN_RECV → ESTABLISHED
     }
     let screen = render(&mut app, 100, 30);
-    assert!(screen.contains("ESTABLISHED (5)"), "{screen}");
+    assert!(screen.contains("ESTABLISHED (4)"), "{screen}");
     assert!(!screen.contains("0.0.0.0:8080"), "LISTEN row hidden");
     insta::assert_snapshot!("group_established_100x30", screen);
 }

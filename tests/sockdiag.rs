@@ -192,7 +192,7 @@ fn a_fresh_time_wait_counts_down_from_the_kernel_expiry() {
             .flatten()
     })
     .expect("a TIME_WAIT with a timer");
-    assert_eq!(first.kind, "timewait");
+    assert_eq!(first.kind.name(), "timewait");
     assert!(
         (55_000..=60_000).contains(&first.remaining_ms),
         "{} ms",

@@ -1,73 +1,107 @@
 //! `--once`: the grouped table as text, one heading per state with its
-//! count, like `netstat -tan` split by state.
+//! count, like `netstat -tan` split by state. Two passes over the rows
+//! (widths, then lines) so nothing but one line is held in memory.
 
 use crate::socket::{SocketRow, StateCounts, addr};
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::time::Instant;
 
-const HEADERS: [&str; 6] = [
+const COLUMNS: usize = 8;
+const HEADERS: [&str; COLUMNS] = [
     "Local Address",
     "Remote Address",
     "State",
     "Recv-Q",
     "Send-Q",
+    "Timer",
+    "User",
     "PID/Program",
 ];
 
-/// Renders rows already in printer order (see [`super::sort_rows`]).
-pub fn render(rows: &[SocketRow]) -> String {
+/// Writes rows already in printer order (see [`super::sorted`]).
+pub fn write(rows: &[&SocketRow], out: &mut impl Write) -> io::Result<()> {
     if rows.is_empty() {
-        return "no TCP sockets match\n".to_string();
+        return out.write_all(b"no TCP sockets match\n");
     }
-    let cells: Vec<[String; 6]> = rows.iter().map(cells).collect();
-    let widths = column_widths(&cells);
+    let now = Instant::now();
+    let widths = column_widths(rows, now);
     let counts: StateCounts = rows.iter().map(|r| &r.state).collect();
-    let mut out = String::new();
-    push_line(&mut out, "  ", &HEADERS.map(String::from), &widths);
+    let mut line = String::with_capacity(256);
+    push_line(&mut line, |i, buf| buf.push_str(HEADERS[i]), &widths);
+    out.write_all(line.as_bytes())?;
     let mut current = None;
-    for (row, cells) in rows.iter().zip(&cells) {
+    for row in rows {
         if current != Some(row.state) {
             current = Some(row.state);
-            let _ = writeln!(out, "{} ({})", row.state, counts.get(row.state));
+            writeln!(out, "{} ({})", row.state, counts.get(row.state))?;
         }
-        push_line(&mut out, "  ", cells, &widths);
+        line.clear();
+        push_line(&mut line, |i, buf| cell(row, i, now, buf), &widths);
+        out.write_all(line.as_bytes())?;
     }
     let plural = if rows.len() == 1 { "" } else { "s" };
-    let _ = writeln!(out, "{} socket{plural}", rows.len());
-    out
+    writeln!(out, "{} socket{plural}", rows.len())
 }
 
-fn cells(row: &SocketRow) -> [String; 6] {
-    let queue = |q: Option<u32>| q.map_or_else(|| "-".to_string(), |n| n.to_string());
-    [
-        addr::display(&row.key.local),
-        addr::display(&row.key.remote),
-        row.state.name().to_string(),
-        queue(row.recv_q),
-        queue(row.send_q),
-        row.pid_label(),
-    ]
+/// Appends column `i` of `row` to `buf`.
+fn cell(row: &SocketRow, i: usize, now: Instant, buf: &mut String) {
+    let queue = |q: Option<u32>, buf: &mut String| match q {
+        Some(n) => {
+            let _ = write!(buf, "{n}");
+        }
+        None => buf.push('-'),
+    };
+    match i {
+        0 => buf.push_str(&addr::display(&row.key.local)),
+        1 => buf.push_str(&addr::display(&row.key.remote)),
+        2 => buf.push_str(row.state.name()),
+        3 => queue(row.recv_q, buf),
+        4 => queue(row.send_q, buf),
+        5 => match &row.timer {
+            Some(t) => buf.push_str(&t.label(now)),
+            None => buf.push('-'),
+        },
+        6 => match (&row.user, row.uid) {
+            (Some(u), _) => buf.push_str(u),
+            (None, Some(uid)) => {
+                let _ = write!(buf, "{uid}");
+            }
+            (None, None) => buf.push('-'),
+        },
+        _ => buf.push_str(&row.pid_label()),
+    }
 }
 
-fn column_widths(cells: &[[String; 6]]) -> [usize; 6] {
+fn column_widths(rows: &[&SocketRow], now: Instant) -> [usize; COLUMNS] {
     let mut widths = HEADERS.map(str::len);
-    for row in cells {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+    let mut buf = String::with_capacity(64);
+    for row in rows {
+        for (i, w) in widths.iter_mut().enumerate() {
+            buf.clear();
+            cell(row, i, now, &mut buf);
+            *w = (*w).max(buf.chars().count());
         }
     }
     widths
 }
 
-fn push_line(out: &mut String, indent: &str, cells: &[String; 6], widths: &[usize; 6]) {
-    out.push_str(indent);
-    for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-        if i + 1 == cells.len() {
-            out.push_str(cell);
-        } else {
-            let _ = write!(out, "{cell:<w$}  ");
+/// One line: indented, columns padded, the last one not, no trailing blanks.
+fn push_line(
+    line: &mut String,
+    mut cell: impl FnMut(usize, &mut String),
+    widths: &[usize; COLUMNS],
+) {
+    line.push_str("  ");
+    for (i, w) in widths.iter().enumerate() {
+        let start = line.len();
+        cell(i, line);
+        if i + 1 < COLUMNS {
+            let used = line[start..].chars().count();
+            line.extend(std::iter::repeat_n(' ', w.saturating_sub(used) + 2));
         }
     }
-    let trimmed = out.trim_end_matches(' ').len();
-    out.truncate(trimmed);
-    out.push('\n');
+    let trimmed = line.trim_end_matches(' ').len();
+    line.truncate(trimmed);
+    line.push('\n');
 }

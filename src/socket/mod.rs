@@ -6,5 +6,5 @@ mod row;
 mod state;
 
 pub use filter::{Filter, FilterError};
-pub use row::{Family, SocketKey, SocketRow, SocketTimer, TcpDetails};
+pub use row::{Family, SocketKey, SocketRow, SocketTimer, TcpDetails, TimerKind};
 pub use state::{StateCounts, TcpState};

@@ -55,14 +55,34 @@ impl SocketKey {
     }
 }
 
+/// Which kernel timer is running on a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerKind {
+    Retransmit,
+    KeepAlive,
+    TimeWait,
+    /// Zero-window probe.
+    Persist,
+}
+
+impl TimerKind {
+    /// The name `ss -o` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            TimerKind::Retransmit => "on",
+            TimerKind::KeepAlive => "keepalive",
+            TimerKind::TimeWait => "timewait",
+            TimerKind::Persist => "persist",
+        }
+    }
+}
+
 /// A kernel timer on a socket (filled by sources that can read it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SocketTimer {
-    /// The name `ss -o` uses: `on` (retransmit), `keepalive`, `timewait`,
-    /// `persist` (zero-window probe).
-    pub kind: &'static str,
+    pub kind: TimerKind,
     /// Time left when the reading was taken.
-    pub remaining_ms: u64,
+    pub remaining_ms: u32,
     /// When it fires: the reading's time plus `remaining_ms`, so a
     /// countdown can move on between readings from the kernel's own expiry.
     pub expires_at: Instant,
@@ -74,6 +94,17 @@ impl SocketTimer {
     /// Time left as of `now`.
     pub fn remaining(&self, now: Instant) -> Duration {
         self.expires_at.saturating_duration_since(now)
+    }
+
+    /// `timewait 42s`, `on 200ms (2)`: the kind, the time left as of `now`,
+    /// and retransmissions so far for a retransmit timer.
+    pub fn label(&self, now: Instant) -> String {
+        let left = crate::output::human::age(self.remaining(now));
+        if self.kind == TimerKind::Retransmit && self.retransmits > 0 {
+            format!("on {left} ({})", self.retransmits)
+        } else {
+            format!("{} {left}", self.kind.name())
+        }
     }
 }
 

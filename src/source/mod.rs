@@ -146,8 +146,10 @@ fn open_sockdiag(_cadence: Cadence) -> Result<Box<dyn SocketSource>, SourceError
 /// Gives sockets that share a tuple in one reading (SO_REUSEPORT
 /// listeners) distinct keys, so none is lost to a map collision.
 pub fn separate_shared_tuples(rows: &mut [SocketRow]) {
-    let mut seen = std::collections::HashSet::with_capacity(rows.len());
-    for row in rows.iter_mut() {
+    let mut seen = std::collections::HashSet::new();
+    // A connected 4-tuple is unique in the kernel; only unconnected
+    // sockets (listeners) can share one.
+    for row in rows.iter_mut().filter(|r| r.key.remote.port() == 0) {
         if !seen.insert(row.key) {
             row.key.instance = row.inode.unwrap_or(0).max(1);
             while !seen.insert(row.key) {

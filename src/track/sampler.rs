@@ -4,7 +4,7 @@
 //! are merged into the next one.
 
 use super::{Conn, Event, Tracker};
-use crate::socket::StateCounts;
+use crate::socket::{SocketKey, StateCounts, TcpDetails};
 use crate::source::{Degradation, Scope, SocketSource};
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -33,6 +33,18 @@ pub struct Update {
     pub degradations: Vec<Degradation>,
     /// Events dropped because the consumer fell too far behind.
     pub dropped_events: u64,
+    /// tcp_info for the connection the UI asked about, if it asked.
+    pub details: Option<DetailsReading>,
+}
+
+/// The answer to a details request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DetailsReading {
+    pub key: SocketKey,
+    /// `Ok(None)`: the kernel has no tcp_info for it (TIME_WAIT, gone).
+    pub info: Result<Option<TcpDetails>, String>,
+    /// Whether the source can give tcp_info at all.
+    pub supported: bool,
 }
 
 impl Update {
@@ -47,6 +59,7 @@ impl Update {
             warning: None,
             degradations: Vec::new(),
             dropped_events: 0,
+            details: None,
         }
     }
 }
@@ -60,6 +73,7 @@ pub enum Feed {
 
 enum Control {
     Interval(Duration),
+    Details(Option<SocketKey>),
     Stop,
 }
 
@@ -82,6 +96,7 @@ impl Sampler {
             interval,
             out,
             tracker: Tracker::new(),
+            details: None,
             pending: Vec::new(),
             dropped: 0,
             last_sent: None,
@@ -98,6 +113,12 @@ impl Sampler {
     /// Takes effect at once: the next reading happens now.
     pub fn set_interval(&self, interval: Duration) {
         let _ = self.control.send(Control::Interval(interval));
+    }
+
+    /// Ask for tcp_info on this connection with every reading (`None`
+    /// stops asking: it costs the kernel work).
+    pub fn watch_details(&self, key: Option<SocketKey>) {
+        let _ = self.control.send(Control::Details(key));
     }
 }
 
@@ -116,6 +137,7 @@ struct Worker {
     interval: Duration,
     out: tokio::sync::mpsc::Sender<Feed>,
     tracker: Tracker,
+    details: Option<SocketKey>,
     pending: Vec<Event>,
     dropped: u64,
     last_sent: Option<Instant>,
@@ -131,6 +153,7 @@ impl Worker {
             let wait = (started + self.interval).saturating_duration_since(Instant::now());
             match commands.recv_timeout(wait) {
                 Ok(Control::Interval(d)) => self.interval = d,
+                Ok(Control::Details(key)) => self.details = key,
                 Ok(Control::Stop) | Err(RecvTimeoutError::Disconnected) => return,
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -150,7 +173,7 @@ impl Worker {
         let events = self.tracker.apply(snap);
         self.keep(events);
         let heartbeat_due = self.last_sent.is_none_or(|t| t.elapsed() >= HEARTBEAT);
-        if self.pending.is_empty() && !heartbeat_due {
+        if self.pending.is_empty() && !heartbeat_due && self.details.is_none() {
             return true;
         }
         let mut update =
@@ -158,6 +181,7 @@ impl Worker {
         update.warning = warning;
         update.degradations = self.source.degradations();
         update.dropped_events = std::mem::take(&mut self.dropped);
+        update.details = self.read_details();
         match self.send(Feed::Update(Box::new(update))) {
             Ok(()) => {
                 self.last_sent = Some(Instant::now());
@@ -172,6 +196,21 @@ impl Worker {
             Err(TrySendError::Full(_)) => true,
             Err(TrySendError::Closed(_)) => false,
         }
+    }
+
+    fn read_details(&mut self) -> Option<DetailsReading> {
+        let key = self.details?;
+        let supported = self.source.has_details();
+        let info = if supported {
+            self.source.details(&key).map_err(|e| e.0)
+        } else {
+            Ok(None)
+        };
+        Some(DetailsReading {
+            key,
+            info,
+            supported,
+        })
     }
 
     fn keep(&mut self, events: Vec<Event>) {

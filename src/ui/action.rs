@@ -25,6 +25,7 @@ pub enum Action {
     Prompt(PromptKey),
     Resize(u16, u16),
     ToggleLab,
+    ToggleDetails,
     Lab(LabKey),
 }
 
@@ -125,6 +126,7 @@ fn normal_action(code: KeyCode) -> Option<Action> {
         KeyCode::Char('/') => Action::OpenFilter,
         KeyCode::Char('q') | KeyCode::Esc => Action::Quit,
         KeyCode::Char('L') => Action::ToggleLab,
+        KeyCode::Char('i') => Action::ToggleDetails,
         code => return lab_key(code).map(Action::Lab),
     };
     Some(action)
@@ -158,7 +160,7 @@ pub const KEY_HELP: &[(&str, &str)] = &[
     ("g G  Home End", "first / last row"),
     ("mouse wheel", "scroll"),
     ("Tab", "next panel: groups/table/lab"),
-    ("Enter", "groups: go to the table"),
+    ("Enter  i", "details: queues, timer, tcp_info"),
     ("/", "filter: 8080, state X, addr…"),
     ("space", "pause view; polling goes on"),
     ("+ -", "poll less / more often"),

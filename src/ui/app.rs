@@ -6,9 +6,10 @@ use super::listing::{Group, Line, Listing, SortKey};
 use super::prompt::{MAX_PROMPT_CHARS, Prompt, PromptKind};
 use super::theme::Theme;
 use crate::lab::{LabCommand, LabConfig, LabEvent};
+use crate::socket::SocketKey;
 use crate::socket::{Filter, StateCounts};
 use crate::source::Degradation;
-use crate::track::sampler::{Feed, Update};
+use crate::track::sampler::{DetailsReading, Feed, Update};
 use crate::track::{Conn, ConnId};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,6 +71,12 @@ pub struct App {
     pub paused: bool,
     held: Option<Box<Update>>,
     pub help: bool,
+    /// The details pane of the selected connection is open.
+    pub details_open: bool,
+    /// The latest tcp_info reading for the pane.
+    pub details: Option<DetailsReading>,
+    /// What the sampler was last asked to watch.
+    details_asked: Option<SocketKey>,
     pub prompt: Option<Prompt>,
     pub lab: LabView,
     pub status: Option<Status>,
@@ -99,6 +106,9 @@ impl App {
             paused: false,
             held: None,
             help: false,
+            details_open: false,
+            details: None,
+            details_asked: None,
             prompt: None,
             status: None,
             warning: None,
@@ -151,7 +161,33 @@ impl App {
         self.warning = update.warning;
         self.degradations = update.degradations;
         self.readings = update.readings;
+        if update.details.is_some() {
+            self.details = update.details;
+        }
         self.relist();
+    }
+
+    /// The connection whose tcp_info the sampler should read, when that
+    /// differs from what it was last told (`Some(None)`: stop reading).
+    pub fn details_request(&mut self) -> Option<Option<SocketKey>> {
+        let wanted = if self.details_open {
+            self.selected_conn()
+                .filter(|c| !c.is_gone())
+                .map(|c| c.row.key)
+        } else {
+            None
+        };
+        if wanted == self.details_asked {
+            return None;
+        }
+        self.details_asked = wanted;
+        Some(wanted)
+    }
+
+    /// The details reading for the selected connection, if it is current.
+    pub fn selected_details(&self) -> Option<&DetailsReading> {
+        let key = self.selected_conn()?.row.key;
+        self.details.as_ref().filter(|d| d.key == key)
     }
 
     /// News from the lab: its sockets, its server, a command's result.
@@ -231,7 +267,8 @@ impl App {
             Action::Bottom => self.move_cursor(i64::MAX / 2),
             Action::Scroll(n) => self.move_cursor(i64::from(n)),
             Action::SwitchPanel => self.switch_panel(),
-            Action::Confirm => self.focus = Focus::Table,
+            Action::Confirm if self.focus == Focus::Groups => self.focus = Focus::Table,
+            Action::Confirm | Action::ToggleDetails => self.details_open = !self.details_open,
             Action::TogglePause => self.toggle_pause(),
             Action::Slower => return self.step_interval(1),
             Action::Faster => return self.step_interval(-1),

@@ -2,7 +2,7 @@
 
 mod action;
 pub mod app;
-mod format;
+
 mod lab_keys;
 pub mod lab_view;
 pub mod listing;

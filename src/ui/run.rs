@@ -34,6 +34,9 @@ pub async fn run(source: Box<dyn SocketSource>, settings: Settings) -> anyhow::R
     let mut stop = Box::pin(signals.wait());
     let mut dirty = true;
     while !app.quit {
+        if let Some(key) = app.details_request() {
+            sampler.watch_details(key);
+        }
         if dirty {
             draw(&mut guard, &mut app)?;
         }

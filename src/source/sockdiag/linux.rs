@@ -12,8 +12,8 @@ use crate::source::{
 use netlink_sys::{Socket, protocols::NETLINK_SOCK_DIAG};
 use std::time::{Instant, SystemTime};
 
-/// Large enough for the biggest dump message the kernel sends at once.
-const RECV_BUFFER: usize = 256 * 1024;
+/// The kernel sends dump batches of at most 32 KiB; twice that is plenty.
+const RECV_BUFFER: usize = 64 * 1024;
 /// recv() flag: report a datagram's real length even if it was cut.
 const MSG_TRUNC: i32 = 0x20;
 /// A dump interrupted by table changes is retried this many times.

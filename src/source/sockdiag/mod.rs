@@ -14,7 +14,7 @@ mod linux;
 #[cfg(target_os = "linux")]
 pub use linux::SockDiagSource;
 
-use crate::socket::{Family, SocketKey, SocketRow, SocketTimer, TcpState};
+use crate::socket::{Family, SocketKey, SocketRow, SocketTimer, TcpState, TimerKind};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use wire::{AF_INET, DiagMsg};
@@ -41,17 +41,16 @@ pub fn state(code: u8) -> Option<TcpState> {
 /// `ss -o` names for `idiag_timer`.
 fn timer(m: &DiagMsg<'_>, taken_at: Instant) -> Option<SocketTimer> {
     let kind = match m.timer {
-        1 => "on",
-        2 => "keepalive",
-        3 => "timewait",
-        4 => "persist",
+        1 => TimerKind::Retransmit,
+        2 => TimerKind::KeepAlive,
+        3 => TimerKind::TimeWait,
+        4 => TimerKind::Persist,
         _ => return None,
     };
-    let remaining_ms = u64::from(m.expires_ms);
     Some(SocketTimer {
         kind,
-        remaining_ms,
-        expires_at: taken_at + Duration::from_millis(remaining_ms),
+        remaining_ms: m.expires_ms,
+        expires_at: taken_at + Duration::from_millis(u64::from(m.expires_ms)),
         retransmits: if m.timer == 1 { m.retrans } else { 0 },
     })
 }

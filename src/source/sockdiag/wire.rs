@@ -22,8 +22,10 @@ pub const INET_DIAG_CONG: u16 = 4;
 /// Extension bits asking for those attributes.
 pub const EXT_INFO: u8 = 1 << (INET_DIAG_INFO - 1);
 pub const EXT_CONG: u8 = 1 << (INET_DIAG_CONG - 1);
-/// Every TCP state, including the kernel's NEW_SYN_RECV.
-pub const ALL_STATES: u32 = 0xffff_ffff;
+/// Every TCP state up to the kernel's NEW_SYN_RECV (12). Bit 13,
+/// TCP_BOUND_INACTIVE (Linux 6.8+), would also walk the bind table for
+/// sockets that are only bound: measured 60% slower on a small query.
+pub const ALL_STATES: u32 = 0x1fff;
 
 const NLMSG_HDR: usize = 16;
 const REQ_LEN: usize = 56;

@@ -1,6 +1,8 @@
 //! Drawing. Every function here reads `&App` and writes a frame; none
 //! does I/O or changes state.
 
+mod cells;
+mod details;
 mod groups;
 mod header;
 mod help;
@@ -25,6 +27,7 @@ pub struct Areas {
     pub header: Rect,
     pub groups: Option<Rect>,
     pub table: Rect,
+    pub details: Option<Rect>,
     pub lab: Option<Rect>,
     pub status: Rect,
 }
@@ -38,6 +41,7 @@ pub fn areas(area: Rect, app: &App) -> Areas {
     ])
     .areas(area);
     let (body, lab) = split_lab(body, app);
+    let (body, details) = split_details(body, app);
     let (groups, table) = if area.width < GROUPS_MIN_WIDTH {
         (None, body)
     } else {
@@ -49,9 +53,20 @@ pub fn areas(area: Rect, app: &App) -> Areas {
         header,
         groups,
         table,
+        details,
         lab,
         status,
     }
+}
+
+/// The details pane sits under the table when open and there is room.
+fn split_details(area: Rect, app: &App) -> (Rect, Option<Rect>) {
+    if !app.details_open || area.height < details::HEIGHT + 4 {
+        return (area, None);
+    }
+    let [table, pane] =
+        Layout::vertical([Constraint::Min(4), Constraint::Length(details::HEIGHT)]).areas(area);
+    (table, Some(pane))
 }
 
 /// The lab panel spans the full width below the table and takes what it
@@ -89,6 +104,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
         groups::draw(frame, groups, app);
     }
     table::draw(frame, a.table, app);
+    if let Some(pane) = a.details {
+        details::draw(frame, pane, app);
+    }
     if let Some(panel) = a.lab {
         lab::draw(frame, panel, app);
     }

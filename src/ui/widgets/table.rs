@@ -1,10 +1,12 @@
 //! The socket table, TCPView-style: new rows flash, changed rows show
 //! `OLD→NEW`, vanished rows stay greyed until the tracker drops them.
+//! Columns drop from the right as the terminal narrows.
 
+use super::cells;
+use crate::output::human as format;
 use crate::socket::addr;
 use crate::track::Conn;
 use crate::ui::app::{App, Focus};
-use crate::ui::format;
 use crate::ui::listing::{Group, Line};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -16,20 +18,52 @@ use std::time::Duration;
 /// How long a new or changed row stays highlighted.
 pub const FLASH: Duration = Duration::from_secs(3);
 
-/// Below this table width only address and state columns are shown.
-const COMPACT_WIDTH: u16 = 64;
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Column {
+    Local,
+    Remote,
+    State,
+    RecvQ,
+    SendQ,
+    Timer,
+    InState,
+    Process,
+    User,
+}
 
-const TITLES: [&str; 5] = [
-    "Local Address",
-    "Remote Address",
-    "State",
-    "In state",
-    "PID/Process",
-];
+impl Column {
+    fn title(self) -> &'static str {
+        match self {
+            Column::Local => "Local Address",
+            Column::Remote => "Remote Address",
+            Column::State => "State",
+            Column::RecvQ => "Recv-Q",
+            Column::SendQ => "Send-Q",
+            Column::Timer => "Timer",
+            Column::InState => "In state",
+            Column::Process => "PID/Process",
+            Column::User => "User",
+        }
+    }
+}
+
+/// Which columns fit a table this wide, most telling first.
+fn columns(width: u16) -> &'static [Column] {
+    use Column::*;
+    match width {
+        0..64 => &[Local, Remote, State],
+        64..100 => &[Local, Remote, State, InState, Process],
+        100..150 => &[Local, Remote, State, RecvQ, SendQ, Timer, InState, Process],
+        _ => &[
+            Local, Remote, State, RecvQ, SendQ, Timer, InState, Process, User,
+        ],
+    }
+}
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.settings.theme;
     let focused = app.focus == Focus::Table;
+    let cols = columns(area.width);
     let selected_line = app.listing.rows.get(app.cursor).copied();
     let visible = app
         .listing
@@ -40,7 +74,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .take(app.page);
     let rows: Vec<Row> = visible
         .map(|(n, line)| {
-            let row = line_row(app, line);
+            let row = line_row(app, line, cols);
             if Some(n) == selected_line {
                 row.style(patch_selected(app, line, focused))
             } else {
@@ -48,15 +82,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             }
         })
         .collect();
-    // Narrow screens keep the three columns that say the most.
-    let columns = if area.width < COMPACT_WIDTH {
-        3
-    } else {
-        TITLES.len()
-    };
-    let header = Row::new(TITLES.into_iter().take(columns)).style(t.heading());
-    let widths: Vec<Constraint> = column_widths(app).into_iter().take(columns).collect();
-    let table = Table::new(rows, widths)
+    let header = Row::new(cols.iter().map(|c| c.title())).style(t.heading());
+    let table = Table::new(rows, widths(app, cols))
         .header(header)
         .column_spacing(1)
         .block(
@@ -67,27 +94,25 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(table, area);
 }
 
-/// Address and state columns as wide as what is on screen needs; the
-/// process column takes the rest.
-fn column_widths(app: &App) -> [Constraint; 5] {
-    let mut local = TITLES[0].len();
-    let mut remote = TITLES[1].len();
-    let mut state = TITLES[2].len();
+/// Each column as wide as what is on screen needs; the process column
+/// takes the rest.
+fn widths(app: &App, cols: &[Column]) -> Vec<Constraint> {
+    let mut w: Vec<usize> = cols.iter().map(|c| c.title().chars().count()).collect();
     for line in app.listing.lines.iter().skip(app.offset).take(app.page) {
         let Line::Row(i) = *line else { continue };
-        let conn = &app.conns[i];
-        local = local.max(addr::display(&conn.row.key.local).chars().count());
-        remote = remote.max(addr::display(&conn.row.key.remote).chars().count());
-        state = state.max(state_cell(app, conn).0.chars().count());
+        for (width, col) in w.iter_mut().zip(cols) {
+            if *col != Column::Process {
+                *width = (*width).max(text(app, &app.conns[i], *col).chars().count());
+            }
+        }
     }
-    let len = |n: usize| Constraint::Length(n.min(47) as u16);
-    [
-        len(local),
-        len(remote),
-        len(state),
-        Constraint::Length(8),
-        Constraint::Fill(1),
-    ]
+    cols.iter()
+        .zip(w)
+        .map(|(c, n)| match c {
+            Column::Process => Constraint::Fill(1),
+            _ => Constraint::Length(n.min(47) as u16),
+        })
+        .collect()
 }
 
 fn title(app: &App) -> String {
@@ -97,7 +122,7 @@ fn title(app: &App) -> String {
     }
 }
 
-fn line_row<'a>(app: &'a App, line: &Line) -> Row<'a> {
+fn line_row<'a>(app: &'a App, line: &Line, cols: &[Column]) -> Row<'a> {
     match *line {
         Line::Heading(state, n) => {
             let t = &app.settings.theme;
@@ -107,27 +132,41 @@ fn line_row<'a>(app: &'a App, line: &Line) -> Row<'a> {
                 t.state(state).patch(t.heading()),
             ))])
         }
-        Line::Row(i) => conn_row(app, &app.conns[i]),
+        Line::Row(i) => conn_row(app, &app.conns[i], cols),
     }
 }
 
-fn conn_row<'a>(app: &App, conn: &'a Conn) -> Row<'a> {
+/// A cell's plain text (also what column widths are measured on).
+fn text(app: &App, conn: &Conn, col: Column) -> String {
+    let row = &conn.row;
+    match col {
+        Column::Local => addr::display(&row.key.local),
+        Column::Remote => addr::display(&row.key.remote),
+        Column::State => state_cell(app, conn).0,
+        Column::RecvQ => cells::recv_q(row, &app.settings.theme).content.into_owned(),
+        Column::SendQ => cells::send_q(row, &app.settings.theme).content.into_owned(),
+        Column::Timer => cells::timer(row, app.now),
+        Column::InState => {
+            format::age_at_least(conn.time_in_state(app.now), conn.current_phase().entry_seen)
+        }
+        Column::Process => cells::owner(conn),
+        Column::User => cells::user(row),
+    }
+}
+
+fn conn_row<'a>(app: &App, conn: &'a Conn, cols: &[Column]) -> Row<'a> {
     let t = &app.settings.theme;
     let (state_text, flash) = state_cell(app, conn);
-    let phase = conn.current_phase();
-    let age = format::age_at_least(conn.time_in_state(app.now), phase.entry_seen);
-    let cells = [
-        Cell::from(addr::display(&conn.row.key.local)),
-        Cell::from(addr::display(&conn.row.key.remote)),
+    let cell = |col: &Column| match col {
         // A flashing row has its own colours; the state colour would vanish on it.
-        Cell::from(match flash {
-            Some(_) => Span::raw(state_text),
-            None => Span::styled(state_text, t.state(conn.state())),
-        }),
-        Cell::from(age),
-        Cell::from(conn.row.pid_label()),
-    ];
-    let row = Row::new(cells);
+        Column::State if flash.is_none() => {
+            Cell::from(Span::styled(state_text.clone(), t.state(conn.state())))
+        }
+        Column::RecvQ => Cell::from(cells::recv_q(&conn.row, t)),
+        Column::SendQ => Cell::from(cells::send_q(&conn.row, t)),
+        col => Cell::from(text(app, conn, *col)),
+    };
+    let row = Row::new(cols.iter().map(cell));
     match flash {
         Some(style) => row.style(style),
         None => row,

@@ -1,4 +1,4 @@
-//! Short human text for durations, shared by the widgets.
+//! Short human text for durations, shared by the printers and the TUI.
 
 use std::time::Duration;
 

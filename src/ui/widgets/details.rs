@@ -1,0 +1,211 @@
+//! The details pane: everything known about the selected connection —
+//! queues, timer, owner, tcp_info (read only while this pane is open),
+//! and the states it went through.
+
+use super::cells;
+use crate::output::human as format;
+use crate::socket::{TcpDetails, TcpState, addr};
+use crate::track::Conn;
+use crate::ui::app::App;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+pub const HEIGHT: u16 = 9;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let t = &app.settings.theme;
+    let block = Block::bordered()
+        .title(" details (i closes) ")
+        .border_style(t.dim());
+    let lines = match app.selected_conn() {
+        Some(conn) => conn_lines(app, conn),
+        None => vec![Line::styled(
+            "select a connection to see its details",
+            t.dim(),
+        )],
+    };
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        area,
+    );
+}
+
+fn label(text: &'static str, app: &App) -> Span<'static> {
+    Span::styled(format!("{text:<9}"), app.settings.theme.heading())
+}
+
+fn conn_lines(app: &App, conn: &Conn) -> Vec<Line<'static>> {
+    let t = &app.settings.theme;
+    let row = &conn.row;
+    let age = format::age_at_least(conn.time_in_state(app.now), conn.current_phase().entry_seen);
+    let gone = if conn.is_gone() { "  (gone)" } else { "" };
+    let mut lines = vec![Line::from(vec![
+        Span::styled(
+            format!(
+                "{} → {}  ",
+                addr::display(&row.key.local),
+                addr::display(&row.key.remote)
+            ),
+            t.heading(),
+        ),
+        Span::styled(row.state.name(), t.state(row.state)),
+        Span::raw(format!(" for {age}{gone}")),
+    ])];
+    let timer = cells::timer(row, app.now);
+    let queues = if row.state == TcpState::Listen {
+        format!(
+            "accept queue {} of backlog {}",
+            cells::queue(row.recv_q),
+            cells::queue(row.send_q)
+        )
+    } else {
+        format!(
+            "Recv-Q {}  Send-Q {}",
+            cells::queue(row.recv_q),
+            cells::queue(row.send_q)
+        )
+    };
+    let timer = if timer.is_empty() {
+        "none".to_string()
+    } else {
+        timer
+    };
+    lines.push(Line::from(vec![
+        label("queues", app),
+        Span::raw(format!("{queues}   timer {timer}")),
+    ]));
+    lines.push(Line::from(vec![
+        label("owner", app),
+        Span::raw(owner(conn)),
+    ]));
+    lines.extend(tcp_info_lines(app, conn));
+    lines.push(Line::from(vec![
+        label("timeline", app),
+        Span::raw(timeline(app, conn)),
+    ]));
+    lines
+}
+
+fn owner(conn: &Conn) -> String {
+    let row = &conn.row;
+    let mut parts = Vec::new();
+    let pid = row.pid_label();
+    parts.push(if pid.is_empty() {
+        "no process (kernel-owned or not visible)".to_string()
+    } else {
+        pid
+    });
+    match (&row.user, row.uid) {
+        (Some(u), Some(uid)) => parts.push(format!("user {u} (uid {uid})")),
+        (None, Some(uid)) => parts.push(format!("uid {uid}")),
+        _ => {}
+    }
+    if let Some(inode) = row.inode {
+        parts.push(format!("inode {inode}"));
+    }
+    parts.join(" · ")
+}
+
+fn tcp_info_lines(app: &App, conn: &Conn) -> Vec<Line<'static>> {
+    let t = &app.settings.theme;
+    let note = |text: String| {
+        vec![Line::from(vec![
+            label("tcp_info", app),
+            Span::styled(text, t.dim()),
+        ])]
+    };
+    let Some(reading) = app.selected_details() else {
+        return note("reading…".into());
+    };
+    if !reading.supported {
+        return note(format!(
+            "not available from {}; use --source sockdiag (Linux)",
+            app.settings.source
+        ));
+    }
+    match &reading.info {
+        Err(e) => note(e.clone()),
+        Ok(None) => note(format!(
+            "none: the kernel keeps no tcp_info for a socket in {}",
+            conn.state()
+        )),
+        Ok(Some(d)) => info_lines(app, d),
+    }
+}
+
+fn info_lines(app: &App, d: &TcpDetails) -> Vec<Line<'static>> {
+    let ms = |us: u32| match us {
+        0..1000 => format!("{us} µs"),
+        _ => format!("{:.1} ms", f64::from(us) / 1000.0),
+    };
+    // The kernel's "no threshold yet" value.
+    let ssthresh = match d.snd_ssthresh {
+        0x7fff_ffff.. => "∞".to_string(),
+        n => n.to_string(),
+    };
+    let opt = |v: Option<u64>, f: fn(u64) -> String| v.map_or_else(|| "?".to_string(), f);
+    let first = format!(
+        "rtt {} ± {} · min {} · cwnd {} · ssthresh {} · mss {} · rto {}{}",
+        ms(d.rtt_us),
+        ms(d.rttvar_us),
+        d.min_rtt_us.map_or_else(|| "?".to_string(), ms),
+        d.snd_cwnd,
+        ssthresh,
+        d.snd_mss,
+        ms(d.rto_us),
+        d.congestion
+            .as_ref()
+            .map(|c| format!(" · {c}"))
+            .unwrap_or_default(),
+    );
+    let second = format!(
+        "retransmits {} now, {} total · unacked {} · lost {} · acked {} · received {} · delivery {}",
+        d.retransmits,
+        d.total_retrans
+            .map_or_else(|| "?".to_string(), |n| n.to_string()),
+        d.unacked,
+        d.lost,
+        opt(d.bytes_acked, bytes),
+        opt(d.bytes_received, bytes),
+        opt(d.delivery_rate, rate),
+    );
+    vec![
+        Line::from(vec![label("tcp_info", app), Span::raw(first)]),
+        Line::from(vec![Span::raw(" ".repeat(9)), Span::raw(second)]),
+    ]
+}
+
+fn bytes(n: u64) -> String {
+    match n {
+        0..1024 => format!("{n} B"),
+        1024..1_048_576 => format!("{:.1} KiB", n as f64 / 1024.0),
+        _ => format!("{:.1} MiB", n as f64 / 1_048_576.0),
+    }
+}
+
+/// Bytes per second as bits per second, the way links are rated.
+fn rate(bytes_per_s: u64) -> String {
+    let bits = bytes_per_s as f64 * 8.0;
+    match bits {
+        b if b >= 1e9 => format!("{:.1} Gbit/s", b / 1e9),
+        b if b >= 1e6 => format!("{:.1} Mbit/s", b / 1e6),
+        b => format!("{:.0} kbit/s", b / 1e3),
+    }
+}
+
+/// `ESTABLISHED ≥12s → FIN_WAIT_2 200ms → TIME_WAIT 3s (now)`.
+fn timeline(app: &App, conn: &Conn) -> String {
+    let phases = &conn.timeline;
+    let mut parts = Vec::with_capacity(phases.len());
+    for (i, p) in phases.iter().enumerate() {
+        let end = phases.get(i + 1).map_or(app.now, |next| next.entered);
+        let stayed = format::age_at_least(end.saturating_duration_since(p.entered), p.entry_seen);
+        let now = if i + 1 == phases.len() { " (now)" } else { "" };
+        parts.push(format!("{} {stayed}{now}", p.state));
+    }
+    parts.join(" → ")
+}
