@@ -1,7 +1,9 @@
 //! Builds a large TCP table on loopback for benchmarks: N established
-//! connections (2N sockets) and M client-side TIME_WAITs, then holds them.
+//! connections (2N sockets) and M client-side TIME_WAITs, then holds them
+//! for HOLD seconds, optionally replacing CHURN connections per second
+//! (the oldest closed, new ones opened) so the table keeps changing.
 //!
-//!     cargo run --release --example socket_farm -- 9000 5000 120
+//!     cargo run --release --example socket_farm -- 9000 5000 120 [CHURN]
 //!
 //! Needs about 2N open files: raise the limit first (`ulimit -n 65536`,
 //! or use scripts/bench-table.sh which does it). Loopback only.
@@ -23,6 +25,7 @@ fn main() -> std::io::Result<()> {
     let established = arg(1, 9000) as usize;
     let time_wait = arg(2, 5000) as usize;
     let hold = Duration::from_secs(arg(3, 120));
+    let churn = arg(4, 0) as usize;
     let listeners: Vec<TcpListener> = (0..LISTENERS)
         .map(|_| TcpListener::bind("127.0.0.1:0"))
         .collect::<Result<_, _>>()?;
@@ -53,7 +56,25 @@ fn main() -> std::io::Result<()> {
         time_wait
     );
     std::io::stdout().flush()?;
-    std::thread::sleep(hold);
+    let start = std::time::Instant::now();
+    let mut next = 0usize;
+    while start.elapsed() < hold {
+        std::thread::sleep(Duration::from_millis(100));
+        // Replace churn/10 connections every 100 ms: close the oldest pair
+        // (client first, so TIME_WAITs keep appearing), open a new one.
+        for _ in 0..churn / 10 {
+            if held.len() < 2 {
+                break;
+            }
+            let slot = (next % (held.len() / 2)) * 2;
+            let l = &listeners[next % LISTENERS];
+            let client = TcpStream::connect(addrs[next % LISTENERS])?;
+            let (server, _) = l.accept()?;
+            held[slot] = client;
+            held[slot + 1] = server;
+            next += 1;
+        }
+    }
     drop(held);
     Ok(())
 }

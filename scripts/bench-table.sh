@@ -13,9 +13,10 @@ cd "$(dirname "$0")/.."
 ESTABLISHED=${ESTABLISHED:-9000}
 TIME_WAIT=${TIME_WAIT:-5000}
 HOLD=${HOLD:-300}
+CHURN=${CHURN:-0}   # connections replaced per second while holding
 if ! ulimit -n $((ESTABLISHED * 2 + 1024)) 2>/dev/null; then
     echo "bench-table: cannot raise the open-files limit to $((ESTABLISHED * 2 + 1024)); run as root or raise 'ulimit -n'" >&2
     exit 1
 fi
 cargo build --release --example socket_farm >&2
-exec target/release/examples/socket_farm "$ESTABLISHED" "$TIME_WAIT" "$HOLD"
+exec target/release/examples/socket_farm "$ESTABLISHED" "$TIME_WAIT" "$HOLD" "$CHURN"

@@ -181,7 +181,7 @@ struct Clock {
 }
 
 fn update(conn: &mut Arc<Conn>, row: SocketRow, at: Clock, events: &mut Vec<Event>) {
-    if conn.row == row {
+    if conn.row == row || same_but_timer_countdown(&conn.row, &row) {
         return;
     }
     let from = conn.row.state;
@@ -197,6 +197,35 @@ fn update(conn: &mut Arc<Conn>, row: SocketRow, at: Clock, events: &mut Vec<Even
         });
         events.push(event(c, at, EventKind::State { from, to }));
     }
+}
+
+/// How far a timer's expiry may move between readings and still be the
+/// same timer counting down (the kernel reports it in milliseconds, and
+/// readings are taken a few milliseconds apart from the kernel's clock).
+const TIMER_JITTER: Duration = Duration::from_millis(20);
+
+/// True when only a timer's remaining time changed while its expiry stayed
+/// put: nothing new to show, so the shared row is not copied. A TIME_WAIT
+/// socket would otherwise be copied on every reading.
+fn same_but_timer_countdown(old: &SocketRow, new: &SocketRow) -> bool {
+    let (Some(a), Some(b)) = (&old.timer, &new.timer) else {
+        return false;
+    };
+    let drift = if a.expires_at > b.expires_at {
+        a.expires_at - b.expires_at
+    } else {
+        b.expires_at - a.expires_at
+    };
+    if a.kind != b.kind || a.retransmits != b.retransmits || drift > TIMER_JITTER {
+        return false;
+    }
+    old.key == new.key
+        && old.state == new.state
+        && (old.recv_q, old.send_q, old.uid, old.inode)
+            == (new.recv_q, new.send_q, new.uid, new.inode)
+        && old.pids == new.pids
+        && old.process == new.process
+        && old.user == new.user
 }
 
 /// A 4-tuple that goes "backwards" or changes inode belongs to a new

@@ -1,6 +1,7 @@
 use super::*;
 use crate::socket::{Family, SocketKey, SocketRow, TcpState};
 use crate::source::Snapshot;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use TcpState::*;
@@ -199,4 +200,37 @@ fn timeline_is_bounded() {
     }
     let conn = s.tracker.get(&key(1, 2)).expect("tracked");
     assert_eq!(conn.timeline.len(), MAX_PHASES);
+}
+
+#[test]
+fn a_timer_counting_down_is_not_a_change_but_a_rearmed_one_is() {
+    use crate::socket::{SocketTimer, TimerKind};
+    let mut s = Script::new();
+    let timer = |at: Instant, ms: u32| SocketTimer {
+        kind: TimerKind::TimeWait,
+        remaining_ms: ms,
+        expires_at: at + Duration::from_millis(u64::from(ms)),
+        retransmits: 0,
+    };
+    let mut r = row(40000, 8080, TimeWait);
+    r.timer = Some(timer(s.at(0), 60_000));
+    s.read(0, std::slice::from_ref(&r));
+    let before = s.tracker.view();
+    // A second later the kernel reports 59 s left: the same expiry.
+    r.timer = Some(timer(s.at(1000), 59_003));
+    s.read(1000, std::slice::from_ref(&r));
+    let after = s.tracker.view();
+    assert!(
+        Arc::ptr_eq(&before[0], &after[0]),
+        "the shared row was not copied"
+    );
+    assert_eq!(
+        after[0].row.timer.as_ref().map(|t| t.remaining_ms),
+        Some(60_000)
+    );
+    // A timer re-armed to a later expiry is a change.
+    r.timer = Some(timer(s.at(2000), 60_000));
+    s.read(2000, std::slice::from_ref(&r));
+    let rearmed = s.tracker.view();
+    assert!(!Arc::ptr_eq(&after[0], &rearmed[0]));
 }
