@@ -26,6 +26,9 @@ pub struct Owner {
 
 pub type OwnerMap = HashMap<u64, Owner>;
 
+/// One walk's owners and how long the walk took.
+type ScanResult = (OwnerMap, Duration);
+
 /// Inode → owner cache fed by a background scanner.
 pub struct ProcNames {
     owners: Arc<OwnerMap>,
@@ -37,7 +40,7 @@ pub struct ProcNames {
     /// How long the last walk took, to pace the next one.
     last_cost: Duration,
     requests: Option<Sender<()>>,
-    replies: Option<Receiver<(OwnerMap, Duration)>>,
+    replies: Option<Receiver<ScanResult>>,
     /// One-shot readings (`--once`) scan inline instead of in the background.
     inline: bool,
 }
@@ -137,7 +140,7 @@ impl ProcNames {
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn spawn_scanner() -> Option<(Sender<()>, Receiver<(OwnerMap, Duration)>)> {
+fn spawn_scanner() -> Option<(Sender<()>, Receiver<ScanResult>)> {
     let (req_tx, req_rx) = mpsc::channel::<()>();
     let (rep_tx, rep_rx) = mpsc::channel();
     std::thread::Builder::new()
@@ -159,7 +162,7 @@ fn spawn_scanner() -> Option<(Sender<()>, Receiver<(OwnerMap, Duration)>)> {
 
 /// Elsewhere netstat2 already attaches PIDs, so there is nothing to scan.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn spawn_scanner() -> Option<(Sender<()>, Receiver<(OwnerMap, Duration)>)> {
+fn spawn_scanner() -> Option<(Sender<()>, Receiver<ScanResult>)> {
     None
 }
 
