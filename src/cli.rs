@@ -19,7 +19,7 @@ pub const DEFAULT_INTERVAL: &str = "250ms";
     version,
     about = "The machine's TCP socket table, live, grouped by TCP state",
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  tcpscope                 every TCP socket, live\n  tcpscope 8080            sockets whose local or remote port is 8080\n  tcpscope -f 'state CLOSE_WAIT'\n  tcpscope --once 8080     print the grouped table once\n  tcpscope --once --json   the same as a JSON array\n  tcpscope lab             with the lab: a test server and client to drive by hand\n\nFilter words (joined by spaces = and): N, sport N, dport N,\nstate NAME[,NAME], addr IP[/PREFIX], pid N, proc NAME"
+    after_help = "Examples:\n  tcpscope                 every TCP socket, live\n  tcpscope 8080            sockets whose local or remote port is 8080\n  tcpscope -f 'state CLOSE_WAIT'\n  tcpscope --once 8080     print the grouped table once\n  tcpscope --once --json   the same as a JSON array\n  tcpscope watch 8080 --json   one NDJSON line per state change\n  tcpscope lab             with the lab: a test server and client to drive by hand\n\nFilter words (joined by spaces = and): N, sport N, dport N,\nstate NAME[,NAME], addr IP[/PREFIX], pid N, proc NAME"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -59,6 +59,32 @@ pub enum Command {
     /// The live view with the lab panel open: a test server and clients on
     /// real sockets, driven call by call (S start, c connect, x close, ? keys)
     Lab(LabArgs),
+    /// Print one line per connection event (new, state change, gone) as it
+    /// happens, until interrupted; --json prints NDJSON
+    Watch(WatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Keep only sockets whose local or remote port is PORT
+    #[arg(value_parser = port_arg)]
+    pub port: Option<u16>,
+
+    /// Filter expression, e.g. 'state TIME_WAIT,CLOSE_WAIT'
+    #[arg(short = 'f', long = "filter", value_name = "EXPR", value_parser = filter_arg)]
+    pub filter: Option<Filter>,
+
+    /// One JSON object per line: {"ts","event","key","from","to"}
+    #[arg(long)]
+    pub json: bool,
+
+    /// How often to read the socket table (e.g. 100ms, 1s; minimum 10ms)
+    #[arg(short = 'i', long, value_name = "INTERVAL", default_value = DEFAULT_INTERVAL, value_parser = interval_arg)]
+    pub interval: Duration,
+
+    /// Where the socket table comes from
+    #[arg(long, value_enum, default_value_t = SourceKind::Auto)]
+    pub source: SourceKind,
 }
 
 #[derive(Debug, Args)]

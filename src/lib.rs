@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod lab;
 pub mod output;
+pub mod shutdown;
 pub mod socket;
 pub mod source;
 pub mod track;

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use tcpscope::cli::{Cli, Command, LabArgs};
+use tcpscope::cli::{Cli, Command, LabArgs, WatchArgs};
 use tcpscope::lab::{AcceptMode, LabConfig, ServerOptions};
 use tcpscope::output;
 use tcpscope::socket::Filter;
@@ -14,6 +14,9 @@ fn main() -> ExitCode {
     if cli.once || cli.json {
         return once(&cli);
     }
+    if let Some(Command::Watch(args)) = cli.command {
+        return watch(args);
+    }
     if let Err(msg) = ui::require_tty() {
         eprintln!("tcpscope: {msg}");
         return ExitCode::from(2);
@@ -23,7 +26,7 @@ fn main() -> ExitCode {
             let kind = args.source;
             (lab_settings(args), kind)
         }
-        None => (Ok(live_settings(&cli)), cli.source),
+        _ => (Ok(live_settings(&cli)), cli.source),
     };
     match settings.and_then(|s| live(s, kind)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -47,6 +50,26 @@ fn live(settings: ui::Settings, kind: SourceKind) -> anyhow::Result<()> {
     // Fail before the terminal switches mode if the table cannot be read.
     source.snapshot(&Scope { port: Some(1) })?;
     runtime.block_on(ui::run(source, settings))
+}
+
+/// `tcpscope watch`: events as lines until interrupted.
+fn watch(args: WatchArgs) -> ExitCode {
+    let opts = output::watch::WatchOptions {
+        scope: Scope { port: args.port },
+        filter: args.filter.unwrap_or_default(),
+        interval: args.interval,
+        json: args.json,
+    };
+    let run = source::open(args.source, Cadence::Live)
+        .map_err(anyhow::Error::from)
+        .and_then(|source| output::watch::run(source, opts));
+    match run {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tcpscope: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn live_settings(cli: &Cli) -> ui::Settings {

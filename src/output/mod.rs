@@ -3,6 +3,7 @@
 pub mod human;
 pub mod json;
 pub mod text;
+pub mod watch;
 
 use crate::socket::SocketRow;
 

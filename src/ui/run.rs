@@ -7,6 +7,7 @@ use super::app::{App, Effect, Settings};
 use super::terminal::{self, TerminalGuard};
 use super::widgets;
 use crate::lab::Lab;
+use crate::shutdown::Termination;
 use crate::source::{Scope, SocketSource};
 use crate::track::sampler::Sampler;
 use anyhow::Context;
@@ -95,47 +96,4 @@ fn on_input(app: &mut App, sampler: &Sampler, lab: &mut Lab, event: &Event) -> b
         None => {}
     }
     true
-}
-
-/// SIGTERM, SIGHUP and SIGINT (Ctrl-C itself arrives as a key in raw
-/// mode; SIGINT comes from `kill -INT`). Registered before the first
-/// draw, so a signal can never hit the default handler and leave the
-/// terminal in raw mode.
-struct Termination {
-    #[cfg(unix)]
-    streams: Vec<tokio::signal::unix::Signal>,
-}
-
-impl Termination {
-    #[cfg(unix)]
-    fn register() -> Self {
-        use tokio::signal::unix::{SignalKind, signal};
-        let kinds = [
-            SignalKind::terminate(),
-            SignalKind::hangup(),
-            SignalKind::interrupt(),
-        ];
-        Termination {
-            streams: kinds.into_iter().filter_map(|k| signal(k).ok()).collect(),
-        }
-    }
-
-    #[cfg(not(unix))]
-    fn register() -> Self {
-        Termination {}
-    }
-
-    #[cfg(unix)]
-    async fn wait(&mut self) {
-        if self.streams.is_empty() {
-            return std::future::pending().await;
-        }
-        let waits = self.streams.iter_mut().map(|s| Box::pin(s.recv()));
-        futures_util::future::select_all(waits).await;
-    }
-
-    #[cfg(not(unix))]
-    async fn wait(&mut self) {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -1,0 +1,155 @@
+//! `tcpscope watch --json` as a process on real loopback sockets.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tcpscope")
+}
+
+/// Reads NDJSON lines from the child until `done` says stop or time runs out.
+fn collect(
+    rx: &mpsc::Receiver<String>,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline && !done(&seen) {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            seen.push(
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")),
+            );
+        }
+    }
+    seen
+}
+
+fn states_of(events: &[serde_json::Value], key: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["key"] == key)
+        .filter_map(|e| e["to"].as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn ndjson_follows_a_half_close_and_close_in_order() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let mut child = Command::new(bin())
+        .args(["watch", &port.to_string(), "--json", "-i", "20ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start watch");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300)); // the baseline reading
+    let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let (mut server, _) = listener.accept().expect("accept");
+    let c = format!("{} -> 127.0.0.1:{port}", client.local_addr().expect("addr"));
+    let s = format!("127.0.0.1:{port} -> {}", client.local_addr().expect("addr"));
+    std::thread::sleep(Duration::from_millis(200));
+    client.shutdown(Shutdown::Write).expect("half-close");
+    std::thread::sleep(Duration::from_millis(200));
+    server
+        .write_all(b"still flowing")
+        .expect("the other direction still works");
+    // The client reads it: closing with unread data would send RST instead
+    // of FIN (and leave no TIME_WAIT).
+    let mut buf = [0u8; 13];
+    std::io::Read::read_exact(&mut client, &mut buf)
+        .expect("the half-closed client still receives");
+    assert_eq!(&buf, b"still flowing");
+    drop(client);
+    std::thread::sleep(Duration::from_millis(100));
+    drop(server);
+    let events = collect(&rx, |seen| {
+        states_of(seen, &c).contains(&"TIME_WAIT".to_string())
+    });
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "watch exits 0 on SIGTERM, got {status:?}");
+
+    let client_states = states_of(&events, &c);
+    let server_states = states_of(&events, &s);
+    assert_eq!(
+        &client_states[..3],
+        ["ESTABLISHED", "FIN_WAIT_2", "TIME_WAIT"],
+        "{events:#?}"
+    );
+    assert_eq!(
+        &server_states[..2],
+        ["ESTABLISHED", "CLOSE_WAIT"],
+        "{events:#?}"
+    );
+    for e in &events {
+        assert!(
+            e["ts"]
+                .as_str()
+                .is_some_and(|t| t.ends_with('Z') && t.contains('T')),
+            "{e}"
+        );
+        assert!(
+            ["new", "state", "gone"].contains(&e["event"].as_str().unwrap_or("")),
+            "{e}"
+        );
+    }
+    let times: Vec<&str> = events
+        .iter()
+        .filter(|e| e["key"] == c.as_str())
+        .filter_map(|e| e["ts"].as_str())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "timestamps in order: {times:?}"
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_watch_quietly() {
+    let script = format!("set -o pipefail; '{}' watch -i 20ms | head -1", bin());
+    let mut child = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run bash");
+    std::thread::sleep(Duration::from_millis(400));
+    // Two events: the first fills `head`, the second meets the closed pipe.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let _c = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+    std::thread::sleep(Duration::from_millis(300));
+    let _d = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "watch did not end after head closed the pipe"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().expect("output");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(status.success(), "exit {status:?}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+}
