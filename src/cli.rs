@@ -45,6 +45,14 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
+    /// Presentation mode: high contrast, large state labels, fewer columns
+    #[arg(long)]
+    pub classroom: bool,
+
+    /// Transition log entries kept in memory
+    #[arg(long, value_name = "N", default_value_t = crate::track::history::DEFAULT_LOG_SIZE, value_parser = log_size_arg)]
+    pub log_size: usize,
+
     /// With --once: also find each socket's process (walks /proc, like ss -p)
     #[arg(short = 'p', long)]
     pub processes: bool,
@@ -113,6 +121,14 @@ pub struct LabArgs {
     #[arg(long)]
     pub no_hold: bool,
 
+    /// Presentation mode: high contrast, large state labels, fewer columns
+    #[arg(long)]
+    pub classroom: bool,
+
+    /// Transition log entries kept in memory
+    #[arg(long, value_name = "N", default_value_t = crate::track::history::DEFAULT_LOG_SIZE, value_parser = log_size_arg)]
+    pub log_size: usize,
+
     /// Most lab connections open at once
     #[arg(long, default_value_t = crate::lab::DEFAULT_MAX_CONNECTIONS, value_parser = max_connections_arg)]
     pub max_connections: usize,
@@ -124,6 +140,15 @@ pub struct LabArgs {
     /// Where the socket table comes from
     #[arg(long, value_enum, default_value_t = SourceKind::Auto)]
     pub source: SourceKind,
+}
+
+fn log_size_arg(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{text}' is not a log size: use a number of entries from 1 to 1000000"
+        )),
+    }
 }
 
 fn bind_arg(text: &str) -> Result<IpAddr, String> {

@@ -81,6 +81,8 @@ fn live_settings(cli: &Cli) -> ui::Settings {
         theme: Theme::from_env(),
         lab: LabConfig::default(),
         lab_visible: false,
+        log_size: cli.log_size,
+        classroom: cli.classroom,
     }
 }
 
@@ -116,6 +118,8 @@ fn lab_settings(args: LabArgs) -> anyhow::Result<ui::Settings> {
         theme: Theme::from_env(),
         lab,
         lab_visible: true,
+        log_size: args.log_size,
+        classroom: args.classroom,
     })
 }
 

@@ -23,9 +23,14 @@ impl Rig {
             filter: Filter::default(),
             interval: Duration::from_millis(250),
             source: "replay",
-            theme: Theme { color: false },
+            theme: Theme {
+                color: false,
+                contrast: false,
+            },
             lab: tcpscope::lab::LabConfig::default(),
             lab_visible: false,
+            log_size: 100,
+            classroom: false,
         };
         let t0 = Instant::now();
         Rig {

@@ -29,6 +29,23 @@ fn row(local: &str, remote: &str, state: TcpState, pid: Option<(u32, &str)>) -> 
 const WEB: Option<(u32, &str)> = Some((4242, "webserver"));
 const CURL: Option<(u32, &str)> = Some((5151, "curl"));
 
+fn scripted_settings() -> Settings {
+    Settings {
+        port: None,
+        filter: Filter::default(),
+        interval: Duration::from_millis(250),
+        source: "replay",
+        theme: Theme {
+            color: true,
+            contrast: false,
+        },
+        lab: tcpscope::lab::LabConfig::default(),
+        lab_visible: false,
+        log_size: 100,
+        classroom: false,
+    }
+}
+
 /// A web server on 8080 with clients: one connection closes, one appears,
 /// one vanishes between the two readings.
 fn scripted_app(now_after: Duration) -> App {
@@ -119,15 +136,7 @@ fn scripted_app(now_after: Duration) -> App {
         what: "process names",
         why: "only your own processes are shown; run as root to see all".into(),
     }];
-    let settings = Settings {
-        port: None,
-        filter: Filter::default(),
-        interval: Duration::from_millis(250),
-        source: "replay",
-        theme: Theme { color: true },
-        lab: tcpscope::lab::LabConfig::default(),
-        lab_visible: false,
-    };
+    let settings = scripted_settings();
     let mut app = App::new(settings, t0 + now_after);
     app.apply_feed(Feed::Update(Box::new(update)));
     app
@@ -153,7 +162,7 @@ fn main_screen_shows_groups_changes_and_gone_rows() {
 #[test]
 fn wide_screen_shows_queues_accept_gauge_timer_and_user() {
     let mut app = scripted_app(Duration::from_secs(21));
-    let screen = render(&mut app, 170, 30);
+    let screen = render(&mut app, 180, 30);
     let listen = screen
         .lines()
         .find(|l| l.contains("0.0.0.0:8080"))
@@ -172,10 +181,10 @@ fn wide_screen_shows_queues_accept_gauge_timer_and_user() {
         "counted down from the kernel's expiry: {tw}"
     );
     assert!(screen.contains("alice"));
-    insta::assert_snapshot!("wide_170x30", screen);
+    insta::assert_snapshot!("wide_180x30", screen);
     // Five seconds later, with no new reading, the countdown has moved on.
     app.now += Duration::from_secs(5);
-    let later = render(&mut app, 170, 30);
+    let later = render(&mut app, 180, 30);
     assert!(later.contains("timewait 36s"), "{later}");
 }
 
@@ -355,4 +364,145 @@ fn lab_panel_shows_kernel_states_for_lab_sockets() {
         "{screen}"
     );
     insta::assert_snapshot!("lab_panel_100x30", screen);
+}
+
+/// The scripted app with the 40002 pair selected: its client end just went
+/// ESTABLISHED → FIN_WAIT_2 and the server end ESTABLISHED → CLOSE_WAIT.
+fn closing_pair_selected() -> App {
+    let mut app = scripted_app(Duration::from_secs(21));
+    let pos = app
+        .listing
+        .rows
+        .iter()
+        .position(|&line| match app.listing.lines[line] {
+            tcpscope::ui::listing::Line::Row(i) => app.conns[i].row.key.local.port() == 40002,
+            _ => false,
+        })
+        .expect("the 40002 client end is listed");
+    app.move_cursor(pos as i64 - app.cursor as i64);
+    app
+}
+
+#[test]
+fn state_diagram_marks_the_selection_its_peer_and_lights_the_arrow() {
+    for (w, h) in [(100, 30), (160, 48)] {
+        let mut app = closing_pair_selected();
+        app.handle(Action::ToggleDiagram);
+        let screen = render(&mut app, w, h);
+        assert!(
+            screen.contains("▶ FIN_WAIT_2 ◀"),
+            "selected state marked: {screen}"
+        );
+        assert!(screen.contains("» CLOSE_WAIT «"), "peer marked: {screen}");
+        assert!(screen.contains("timeout=2MSL") && screen.contains("rcv SYN / snd SYN,ACK"));
+        for s in TcpState::ALL {
+            assert!(screen.contains(s.name()), "{s} missing from the diagram");
+        }
+        insta::assert_snapshot!(format!("diagram_{w}x{h}"), screen);
+    }
+}
+
+#[test]
+fn transition_log_lists_events_newest_first_and_follows_the_filter() {
+    for (w, h) in [(100, 30), (160, 48)] {
+        let mut app = scripted_app(Duration::from_secs(21));
+        app.handle(Action::ToggleLog);
+        let screen = render(&mut app, w, h);
+        let log: Vec<&str> = screen
+            .lines()
+            .skip_while(|l| !l.contains("transitions"))
+            .collect();
+        let text = log.join("\n");
+        assert!(text.contains("ESTABLISHED → FIN_WAIT_2"), "{screen}");
+        assert!(text.contains("ESTABLISHED → CLOSE_WAIT"), "{screen}");
+        assert!(
+            text.contains("TIME_WAIT → gone") || text.contains("ESTABLISHED → gone"),
+            "{screen}"
+        );
+        insta::assert_snapshot!(format!("log_{w}x{h}"), screen);
+    }
+    // A filter narrows the log like the table.
+    let mut app = scripted_app(Duration::from_secs(21));
+    app.handle(Action::ToggleLog);
+    app.settings.filter = Filter::parse("state CLOSE_WAIT").expect("valid");
+    app.relist();
+    let screen = render(&mut app, 160, 48);
+    let log: String = screen
+        .lines()
+        .skip_while(|l| !l.contains("transitions"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        log.contains("CLOSE_WAIT") && !log.contains("FIN_WAIT_2"),
+        "{log}"
+    );
+}
+
+#[test]
+fn details_show_both_ends_as_a_ladder() {
+    for (w, h) in [(100, 30), (160, 48)] {
+        let mut app = closing_pair_selected();
+        app.handle(Action::ToggleDetails);
+        let screen = render(&mut app, w, h);
+        let rung = screen
+            .lines()
+            .find(|l| l.contains("+20.000"))
+            .expect("a rung 20 s in");
+        assert!(
+            rung.contains("FIN_WAIT_2") && rung.contains("CLOSE_WAIT"),
+            "{rung}"
+        );
+        insta::assert_snapshot!(format!("ladder_{w}x{h}"), screen);
+    }
+}
+
+#[test]
+fn presentation_mode_keeps_what_a_class_needs() {
+    let mut app = scripted_app(Duration::from_secs(21));
+    app.handle(Action::ToggleClassroom);
+    let screen = render(&mut app, 120, 30);
+    assert!(
+        !screen.contains("PID/Process") && !screen.contains("Recv-Q"),
+        "{screen}"
+    );
+    assert!(screen.contains(" LISTEN ") && screen.contains("In state"));
+    insta::assert_snapshot!("classroom_120x30", screen);
+}
+
+#[test]
+fn the_arrow_of_the_last_transition_is_lit() {
+    use ratatui::style::{Color, Modifier};
+    let t0 = Instant::now();
+    let mut tracker = Tracker::new();
+    let snap = |state: TcpState, ms: u64| Snapshot {
+        rows: vec![row("127.0.0.1:40009", "127.0.0.1:8080", state, None)],
+        taken_at: t0 + Duration::from_millis(ms),
+        wall: SystemTime::UNIX_EPOCH,
+        warning: None,
+    };
+    tracker.apply(snap(TcpState::FinWait2, 0));
+    let events = tracker.apply(snap(TcpState::TimeWait, 1000));
+    let mut app = App::new(scripted_settings(), t0 + Duration::from_millis(1500));
+    app.apply_feed(Feed::Update(Box::new(Update::from_tracker(
+        &tracker, events, t0,
+    ))));
+    app.handle(Action::ToggleDiagram);
+    let lit = |app: &mut App| {
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).expect("terminal");
+        terminal.draw(|f| widgets::draw(f, app)).expect("draw");
+        let buf = terminal.backend().buffer().clone();
+        buf.content()
+            .iter()
+            .filter(|c| c.fg == Color::Yellow && c.modifier.contains(Modifier::BOLD))
+            .map(|c| c.symbol().to_string())
+            .collect::<String>()
+    };
+    let text = lit(&mut app);
+    assert!(
+        text.contains("rcvFIN/sndACK") || text.contains("rcv FIN / snd ACK"),
+        "lit: {text:?}"
+    );
+    // A few seconds later the arrow goes dark again.
+    app.now += Duration::from_secs(5);
+    assert_eq!(lit(&mut app), "");
 }

@@ -1,6 +1,7 @@
 //! The data model: what a socket is, its state, and how to filter them.
 
 pub mod addr;
+pub mod explain;
 pub mod filter;
 mod row;
 mod state;

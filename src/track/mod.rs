@@ -2,6 +2,7 @@
 //! events (appeared, state changed, gone). Pure and synchronous.
 
 mod conn;
+pub mod history;
 pub mod sampler;
 
 pub use conn::{Conn, ConnId, MAX_PHASES, Phase};

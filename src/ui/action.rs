@@ -26,6 +26,9 @@ pub enum Action {
     Resize(u16, u16),
     ToggleLab,
     ToggleDetails,
+    ToggleLog,
+    ToggleDiagram,
+    ToggleClassroom,
     Lab(LabKey),
 }
 
@@ -127,6 +130,9 @@ fn normal_action(code: KeyCode) -> Option<Action> {
         KeyCode::Char('q') | KeyCode::Esc => Action::Quit,
         KeyCode::Char('L') => Action::ToggleLab,
         KeyCode::Char('i') => Action::ToggleDetails,
+        KeyCode::Char('e') => Action::ToggleLog,
+        KeyCode::Char('d') => Action::ToggleDiagram,
+        KeyCode::Char('P') => Action::ToggleClassroom,
         code => return lab_key(code).map(Action::Lab),
     };
     Some(action)
@@ -160,7 +166,10 @@ pub const KEY_HELP: &[(&str, &str)] = &[
     ("g G  Home End", "first / last row"),
     ("mouse wheel", "scroll"),
     ("Tab", "next panel: groups/table/lab"),
-    ("Enter  i", "details: queues, timer, tcp_info"),
+    ("Enter  i", "details: timeline, tcp_info"),
+    ("e", "transition log"),
+    ("d", "state diagram"),
+    ("P", "presentation mode"),
     ("/", "filter: 8080, state X, addr…"),
     ("space", "pause view; polling goes on"),
     ("+ -", "poll less / more often"),

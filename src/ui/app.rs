@@ -9,6 +9,7 @@ use crate::lab::{LabCommand, LabConfig, LabEvent};
 use crate::socket::SocketKey;
 use crate::socket::{Filter, StateCounts};
 use crate::source::Degradation;
+use crate::track::history::{CountHistory, TransitionLog};
 use crate::track::sampler::{DetailsReading, Feed, Update};
 use crate::track::{Conn, ConnId};
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub enum Focus {
     Groups,
     Table,
     Lab,
+    Log,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +54,10 @@ pub struct Settings {
     pub lab: LabConfig,
     /// Open with the lab panel showing (`tcpscope lab`).
     pub lab_visible: bool,
+    /// Transition log entries kept.
+    pub log_size: usize,
+    /// Presentation mode: big, high-contrast, fewer columns.
+    pub classroom: bool,
 }
 
 pub struct App {
@@ -79,6 +85,13 @@ pub struct App {
     details_asked: Option<SocketKey>,
     pub prompt: Option<Prompt>,
     pub lab: LabView,
+    pub log: TransitionLog,
+    pub log_open: bool,
+    /// How many (filtered) log lines are scrolled past, newest first.
+    pub log_scroll: usize,
+    pub history: CountHistory,
+    /// The state-diagram view replaces the table.
+    pub diagram: bool,
     pub status: Option<Status>,
     pub warning: Option<String>,
     pub degradations: Vec<Degradation>,
@@ -89,10 +102,16 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(settings: Settings, now: Instant) -> Self {
+    pub fn new(mut settings: Settings, now: Instant) -> Self {
+        settings.theme.contrast |= settings.classroom;
         let lab = LabView::new(&settings.lab, settings.lab_visible);
         App {
             lab,
+            log: TransitionLog::new(settings.log_size),
+            log_open: false,
+            log_scroll: 0,
+            history: CountHistory::default(),
+            diagram: false,
             conns: Vec::new(),
             listing: Listing::default(),
             cursor: 0,
@@ -157,6 +176,7 @@ impl App {
     }
 
     fn install(&mut self, update: Update) {
+        self.log.record(&update.events, &update.conns);
         self.conns = update.conns;
         self.warning = update.warning;
         self.degradations = update.degradations;
@@ -165,6 +185,7 @@ impl App {
             self.details = update.details;
         }
         self.relist();
+        self.history.sample(self.listing.counts, self.now);
     }
 
     /// The connection whose tcp_info the sampler should read, when that
@@ -281,6 +302,19 @@ impl App {
             Action::Quit => self.quit = true,
             Action::Resize(..) => {}
             Action::ToggleLab => self.toggle_lab(),
+            Action::ToggleLog => {
+                self.log_open = !self.log_open;
+                if !self.log_open && self.focus == Focus::Log {
+                    self.focus = Focus::Table;
+                }
+            }
+            Action::ToggleDiagram => self.diagram = !self.diagram,
+            Action::ToggleClassroom => {
+                self.settings.classroom = !self.settings.classroom;
+                self.settings.theme.contrast = self.settings.classroom;
+                let mode = if self.settings.classroom { "on" } else { "off" };
+                self.set_info(format!("presentation mode {mode}"));
+            }
             Action::Lab(key) => return self.lab_key(key),
         }
         None
@@ -308,6 +342,13 @@ impl App {
     }
 
     pub fn move_cursor(&mut self, delta: i64) {
+        if self.focus == Focus::Log {
+            let last = self.log.len().saturating_sub(1) as i64;
+            self.log_scroll = (self.log_scroll as i64)
+                .saturating_add(delta)
+                .clamp(0, last.max(0)) as usize;
+            return;
+        }
         if self.focus == Focus::Lab {
             self.lab.move_cursor(delta);
             return self.select_lab_in_table();
@@ -332,7 +373,8 @@ impl App {
         self.focus = match self.focus {
             Focus::Groups => Focus::Table,
             Focus::Table if self.lab.visible => Focus::Lab,
-            Focus::Table | Focus::Lab => Focus::Groups,
+            Focus::Table | Focus::Lab if self.log_open => Focus::Log,
+            Focus::Table | Focus::Lab | Focus::Log => Focus::Groups,
         };
         if self.focus == Focus::Lab {
             self.select_lab_in_table();

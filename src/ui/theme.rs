@@ -6,20 +6,30 @@ use ratatui::style::{Color, Modifier, Style};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Theme {
     pub color: bool,
+    /// Presentation mode: bright colours and bold labels, for a projector.
+    pub contrast: bool,
 }
 
 impl Theme {
     /// Colour unless NO_COLOR is set to anything non-empty (no-color.org).
     pub fn from_env() -> Self {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Theme { color: !no_color }
+        Theme {
+            color: !no_color,
+            contrast: false,
+        }
     }
 
     pub fn state(&self, state: TcpState) -> Style {
+        let base = if self.contrast {
+            Style::default().add_modifier(Modifier::BOLD)
+        } else {
+            Style::default()
+        };
         if !self.color {
-            return Style::default();
+            return base;
         }
-        Style::default().fg(state_color(state))
+        base.fg(state_color(state, self.contrast))
     }
 
     /// A coloured chip for the header: the state's colour as background.
@@ -33,7 +43,7 @@ impl Theme {
         }
         Style::default()
             .fg(Color::Black)
-            .bg(state_color(state))
+            .bg(state_color(state, self.contrast))
             .add_modifier(Modifier::BOLD)
     }
 
@@ -93,7 +103,10 @@ impl Theme {
     }
 }
 
-fn state_color(state: TcpState) -> Color {
+fn state_color(state: TcpState, bright: bool) -> Color {
+    if bright {
+        return bright_color(state);
+    }
     match state {
         TcpState::Listen => Color::Blue,
         TcpState::SynSent | TcpState::SynRecv => Color::Yellow,
@@ -104,5 +117,20 @@ fn state_color(state: TcpState) -> Color {
         TcpState::Closing | TcpState::LastAck => Color::LightMagenta,
         TcpState::TimeWait => Color::Cyan,
         TcpState::Closed => Color::Gray,
+    }
+}
+
+/// The projector palette: the light variants, which survive washed-out
+/// screens.
+fn bright_color(state: TcpState) -> Color {
+    match state {
+        TcpState::Listen => Color::LightBlue,
+        TcpState::SynSent | TcpState::SynRecv => Color::LightYellow,
+        TcpState::Established => Color::LightGreen,
+        TcpState::FinWait1 | TcpState::FinWait2 => Color::LightMagenta,
+        TcpState::CloseWait => Color::LightRed,
+        TcpState::Closing | TcpState::LastAck => Color::Magenta,
+        TcpState::TimeWait => Color::LightCyan,
+        TcpState::Closed => Color::White,
     }
 }

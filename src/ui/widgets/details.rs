@@ -4,15 +4,16 @@
 
 use super::cells;
 use crate::output::human as format;
-use crate::socket::{TcpDetails, TcpState, addr};
-use crate::track::Conn;
+use crate::socket::{SocketKey, TcpDetails, TcpState, addr, explain};
+use crate::track::{Conn, Phase};
 use crate::ui::app::App;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-pub const HEIGHT: u16 = 9;
+/// Wanted height; the pane shrinks to fit smaller terminals.
+pub const HEIGHT: u16 = 16;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.settings.theme;
@@ -83,11 +84,110 @@ fn conn_lines(app: &App, conn: &Conn) -> Vec<Line<'static>> {
         Span::raw(owner(conn)),
     ]));
     lines.extend(tcp_info_lines(app, conn));
+    lines.extend(timeline_lines(app, conn));
     lines.push(Line::from(vec![
-        label("timeline", app),
-        Span::raw(timeline(app, conn)),
+        label("meaning", app),
+        Span::styled(explain::meaning(row.state), t.dim()),
     ]));
     lines
+}
+
+/// The other end of this connection, when it is on this machine too.
+fn peer<'a>(app: &'a App, conn: &Conn) -> Option<&'a Conn> {
+    let k = &conn.row.key;
+    app.conns
+        .iter()
+        .find(|c| c.row.key.local == k.remote && c.row.key.remote == k.local)
+        .map(|c| c.as_ref())
+}
+
+/// One end's states in a line, or, when both ends are local, a ladder:
+/// the two timelines side by side, aligned in time.
+fn timeline_lines(app: &App, conn: &Conn) -> Vec<Line<'static>> {
+    let Some(other) = peer(app, conn) else {
+        return vec![Line::from(vec![
+            label("timeline", app),
+            Span::raw(timeline(app, conn)),
+        ])];
+    };
+    ladder(app, conn, other)
+}
+
+/// Most rungs shown in the ladder (the latest ones).
+const LADDER_ROWS: usize = 6;
+const LADDER_COLUMN: usize = 30;
+
+/// One rung: when, and the state each end entered then (if it moved).
+type Rung<'a> = (std::time::Instant, Option<&'a Phase>, Option<&'a Phase>);
+
+/// Both ends' phases merged into rungs; phases seen in the same reading
+/// share a rung.
+fn rungs<'a>(this: &'a Conn, other: &'a Conn) -> Vec<Rung<'a>> {
+    let mut steps: Vec<(std::time::Instant, bool, &Phase)> = this
+        .timeline
+        .iter()
+        .map(|p| (p.entered, true, p))
+        .chain(other.timeline.iter().map(|p| (p.entered, false, p)))
+        .collect();
+    steps.sort_by_key(|(at, mine, _)| (*at, !*mine));
+    let mut rows: Vec<Rung> = Vec::new();
+    for (at, mine, phase) in steps {
+        match rows.last_mut() {
+            Some(last) if last.0 == at && mine && last.1.is_none() => last.1 = Some(phase),
+            Some(last) if last.0 == at && !mine && last.2.is_none() => last.2 = Some(phase),
+            _ => rows.push((at, mine.then_some(phase), (!mine).then_some(phase))),
+        }
+    }
+    rows
+}
+
+fn ladder(app: &App, this: &Conn, other: &Conn) -> Vec<Line<'static>> {
+    let t = &app.settings.theme;
+    let rows = rungs(this, other);
+    let Some(start) = rows.first().map(|r| r.0) else {
+        return Vec::new();
+    };
+    let side = |k: &SocketKey| format!("{:<LADDER_COLUMN$}", addr::display(&k.local));
+    let mut lines = vec![Line::from(vec![
+        label("timeline", app),
+        Span::styled(
+            format!(
+                "{:<10}{}{}",
+                "time",
+                side(&this.row.key),
+                side(&other.row.key)
+            ),
+            t.heading(),
+        ),
+    ])];
+    let skip = rows.len().saturating_sub(LADDER_ROWS);
+    for (at, left, right) in rows.into_iter().skip(skip) {
+        let offset = at.saturating_duration_since(start).as_secs_f64();
+        let (l, ls) = rung_cell(app, left);
+        let (r, rs) = rung_cell(app, right);
+        lines.push(Line::from(vec![
+            Span::raw(" ".repeat(9)),
+            Span::styled(format!("+{offset:<9.3}"), t.dim()),
+            Span::styled(l, ls),
+            Span::styled(r, rs),
+        ]));
+    }
+    lines
+}
+
+fn rung_cell(app: &App, p: Option<&Phase>) -> (String, ratatui::style::Style) {
+    let t = &app.settings.theme;
+    match p {
+        Some(p) if p.entry_seen => (
+            format!("{:<LADDER_COLUMN$}", p.state.name()),
+            t.state(p.state),
+        ),
+        Some(p) => {
+            let text = format!("{} (already)", p.state.name());
+            (format!("{text:<LADDER_COLUMN$}"), t.state(p.state))
+        }
+        None => (format!("{:<LADDER_COLUMN$}", "│"), t.dim()),
+    }
 }
 
 fn owner(conn: &Conn) -> String {

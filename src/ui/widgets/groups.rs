@@ -34,8 +34,38 @@ fn item(app: &App, group: Group) -> ListItem<'static> {
         }
     };
     let label = format!("{:<12}", group.label());
-    ListItem::new(Line::from(vec![
+    let mut spans = vec![
         Span::styled(label, style),
-        Span::styled(format!("{count:>5}"), style),
-    ]))
+        Span::styled(format!("{count:>6} "), style),
+    ];
+    if let Group::State(s) = group {
+        spans.push(Span::styled(
+            sparkline(&app.history.series(s, SPARK)),
+            t.state(s),
+        ));
+    }
+    ListItem::new(Line::from(spans))
+}
+
+/// Count samples shown per state (one per second).
+const SPARK: usize = 9;
+
+/// A count history as block characters, scaled to its own maximum, so a
+/// TIME_WAIT build-up or a CLOSE_WAIT leak shows as a rising curve.
+pub fn sparkline(series: &[usize]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = series.iter().copied().max().unwrap_or(0);
+    if max == 0 {
+        return " ".repeat(series.len());
+    }
+    series
+        .iter()
+        .map(|&n| {
+            if n == 0 {
+                ' '
+            } else {
+                BARS[(n * (BARS.len() - 1)).div_ceil(max).min(BARS.len() - 1)]
+            }
+        })
+        .collect()
 }

@@ -3,10 +3,13 @@
 
 mod cells;
 mod details;
+mod diagram;
+mod diagram_art;
 mod groups;
 mod header;
 mod help;
 mod lab;
+mod log;
 mod status;
 mod table;
 
@@ -19,8 +22,8 @@ use ratatui::widgets::{Paragraph, Wrap};
 pub const MIN_WIDTH: u16 = 40;
 pub const MIN_HEIGHT: u16 = 12;
 /// Below this width the group panel is hidden (Tab still selects groups).
-pub const GROUPS_MIN_WIDTH: u16 = 70;
-const GROUPS_WIDTH: u16 = 20;
+pub const GROUPS_MIN_WIDTH: u16 = 90;
+const GROUPS_WIDTH: u16 = 30;
 
 /// Where each part goes for a given terminal size.
 pub struct Areas {
@@ -28,6 +31,7 @@ pub struct Areas {
     pub groups: Option<Rect>,
     pub table: Rect,
     pub details: Option<Rect>,
+    pub log: Option<Rect>,
     pub lab: Option<Rect>,
     pub status: Rect,
 }
@@ -41,6 +45,7 @@ pub fn areas(area: Rect, app: &App) -> Areas {
     ])
     .areas(area);
     let (body, lab) = split_lab(body, app);
+    let (body, log) = split_bottom(body, app.log_open, log::HEIGHT);
     let (body, details) = split_details(body, app);
     let (groups, table) = if area.width < GROUPS_MIN_WIDTH {
         (None, body)
@@ -54,18 +59,30 @@ pub fn areas(area: Rect, app: &App) -> Areas {
         groups,
         table,
         details,
+        log,
         lab,
         status,
     }
 }
 
+/// A full-width pane of `height` under the body, when open and there is room.
+fn split_bottom(area: Rect, open: bool, height: u16) -> (Rect, Option<Rect>) {
+    if !open || area.height < height + 5 {
+        return (area, None);
+    }
+    let [body, pane] =
+        Layout::vertical([Constraint::Min(5), Constraint::Length(height)]).areas(area);
+    (body, Some(pane))
+}
+
 /// The details pane sits under the table when open and there is room.
 fn split_details(area: Rect, app: &App) -> (Rect, Option<Rect>) {
-    if !app.details_open || area.height < details::HEIGHT + 4 {
+    let height = details::HEIGHT.min(area.height.saturating_sub(5));
+    if !app.details_open || height < 6 {
         return (area, None);
     }
     let [table, pane] =
-        Layout::vertical([Constraint::Min(4), Constraint::Length(details::HEIGHT)]).areas(area);
+        Layout::vertical([Constraint::Min(5), Constraint::Length(height)]).areas(area);
     (table, Some(pane))
 }
 
@@ -100,12 +117,20 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     let a = areas(area, app);
     header::draw(frame, a.header, app);
-    if let Some(groups) = a.groups {
-        groups::draw(frame, groups, app);
+    if app.diagram {
+        // The diagram needs the width: it takes the table's and the groups' place.
+        diagram::draw(frame, a.groups.map_or(a.table, |g| g.union(a.table)), app);
+    } else {
+        if let Some(groups) = a.groups {
+            groups::draw(frame, groups, app);
+        }
+        table::draw(frame, a.table, app);
     }
-    table::draw(frame, a.table, app);
     if let Some(pane) = a.details {
         details::draw(frame, pane, app);
+    }
+    if let Some(pane) = a.log {
+        log::draw(frame, pane, app);
     }
     if let Some(panel) = a.lab {
         lab::draw(frame, panel, app);

@@ -47,9 +47,16 @@ impl Column {
     }
 }
 
-/// Which columns fit a table this wide, most telling first.
-fn columns(width: u16) -> &'static [Column] {
+/// Which columns fit a table this wide, most telling first. A class needs
+/// neither owners nor queues.
+fn columns(width: u16, classroom: bool) -> &'static [Column] {
     use Column::*;
+    if classroom {
+        return match width {
+            0..64 => &[Local, Remote, State],
+            _ => &[Local, Remote, State, Timer, InState],
+        };
+    }
     match width {
         0..64 => &[Local, Remote, State],
         64..100 => &[Local, Remote, State, InState, Process],
@@ -63,7 +70,7 @@ fn columns(width: u16) -> &'static [Column] {
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.settings.theme;
     let focused = app.focus == Focus::Table;
-    let cols = columns(area.width);
+    let cols = columns(area.width, app.settings.classroom);
     let selected_line = app.listing.rows.get(app.cursor).copied();
     let visible = app
         .listing
@@ -142,6 +149,7 @@ fn text(app: &App, conn: &Conn, col: Column) -> String {
     match col {
         Column::Local => addr::display(&row.key.local),
         Column::Remote => addr::display(&row.key.remote),
+        Column::State if app.settings.classroom => format!(" {} ", state_cell(app, conn).0),
         Column::State => state_cell(app, conn).0,
         Column::RecvQ => cells::recv_q(row, &app.settings.theme).content.into_owned(),
         Column::SendQ => cells::send_q(row, &app.settings.theme).content.into_owned(),
@@ -159,6 +167,12 @@ fn conn_row<'a>(app: &App, conn: &'a Conn, cols: &[Column]) -> Row<'a> {
     let (state_text, flash) = state_cell(app, conn);
     let cell = |col: &Column| match col {
         // A flashing row has its own colours; the state colour would vanish on it.
+        // In presentation mode the state is a coloured label you can read
+        // from the back of the room.
+        Column::State if app.settings.classroom && flash.is_none() => Cell::from(Span::styled(
+            format!(" {state_text} "),
+            t.chip(conn.state(), 1),
+        )),
         Column::State if flash.is_none() => {
             Cell::from(Span::styled(state_text.clone(), t.state(conn.state())))
         }

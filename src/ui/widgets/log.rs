@@ -1,0 +1,61 @@
+//! The transition log panel: newest first, one line per event, following
+//! the table's filter.
+
+use crate::output::watch::key_text;
+use crate::track::EventKind;
+use crate::ui::app::{App, Focus};
+use chrono::{DateTime, Local};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+pub const HEIGHT: u16 = 9;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let t = &app.settings.theme;
+    let focused = app.focus == Focus::Log;
+    let filter = &app.settings.filter;
+    let rows = usize::from(area.height.saturating_sub(2));
+    let lines: Vec<Line> = app
+        .log
+        .newest_first()
+        .filter(|e| filter.matches(&e.row))
+        .skip(app.log_scroll)
+        .take(rows)
+        .map(|e| {
+            let time: DateTime<Local> = e.event.wall.into();
+            let what = match e.event.kind {
+                EventKind::New => vec![Span::styled(e.event.state.name(), t.state(e.event.state))],
+                EventKind::State { from, to } => vec![
+                    Span::styled(from.name(), t.state(from)),
+                    Span::raw(" → "),
+                    Span::styled(to.name(), t.state(to)),
+                ],
+                EventKind::Gone => vec![Span::styled(format!("{} → gone", e.event.state), t.dim())],
+            };
+            let mut spans = vec![
+                Span::styled(format!("{}  ", time.format("%H:%M:%S%.3f")), t.dim()),
+                Span::raw(format!("{:<48} ", key_text(&e.event.key))),
+            ];
+            spans.extend(what);
+            Line::from(spans)
+        })
+        .collect();
+    let title = format!(
+        " transitions ({} kept, newest first; e closes) ",
+        app.log.len()
+    );
+    let block = Block::bordered()
+        .title(title)
+        .border_style(t.focus_border(focused));
+    let body = if lines.is_empty() {
+        Paragraph::new(Line::styled(
+            "no transitions yet: they appear here as connections change state",
+            t.dim(),
+        ))
+    } else {
+        Paragraph::new(lines)
+    };
+    frame.render_widget(body.block(block), area);
+}
