@@ -506,3 +506,19 @@ fn the_arrow_of_the_last_transition_is_lit() {
     app.now += Duration::from_secs(5);
     assert_eq!(lit(&mut app), "");
 }
+
+#[test]
+fn question_mark_on_a_state_group_explains_it() {
+    let mut app = scripted_app(Duration::from_secs(21));
+    app.handle(Action::SwitchPanel); // table → groups (no lab)
+    for _ in 0..7 {
+        app.handle(Action::Down); // all → … → CLOSE_WAIT
+    }
+    app.handle(Action::ToggleHelp);
+    let screen = render(&mut app, 100, 30);
+    assert!(screen.contains(" CLOSE_WAIT "), "{screen}");
+    assert!(
+        screen.contains("never closes") || screen.contains("leak"),
+        "{screen}"
+    );
+}

@@ -15,6 +15,15 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 /// Wanted height; the pane shrinks to fit smaller terminals.
 pub const HEIGHT: u16 = 16;
 
+/// Lines the pane wants for the current selection (borders included),
+/// allowing two extra for the explanation to wrap.
+pub fn wanted_height(app: &App) -> u16 {
+    let lines = app
+        .selected_conn()
+        .map_or(1, |c| conn_lines(app, c).len() + 2);
+    (lines as u16 + 2).min(HEIGHT)
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.settings.theme;
     let block = Block::bordered()

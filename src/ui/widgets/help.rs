@@ -1,8 +1,10 @@
 //! The `?` overlay: every key, from the same lists the key map documents.
 //! Two columns (table, lab) when there is room, one otherwise.
 
+use crate::socket::{TcpState, explain};
 use crate::ui::action::{KEY_HELP, LAB_KEY_HELP};
-use crate::ui::app::App;
+use crate::ui::app::{App, Focus};
+use crate::ui::listing::Group;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::Style;
@@ -12,6 +14,10 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 const TWO_COLUMNS_WIDTH: u16 = 100;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    // `?` on a state in the group panel explains that state instead.
+    if let (Focus::Groups, Group::State(state)) = (app.focus, app.group) {
+        return explain_state(frame, area, app, state);
+    }
     let t = &app.settings.theme;
     let keys = section("keys", KEY_HELP, t.heading());
     let lab = section("lab keys (lab panel open)", LAB_KEY_HELP, t.heading());
@@ -48,6 +54,35 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         all.extend(lab);
         frame.render_widget(Paragraph::new(all), body);
     }
+}
+
+fn explain_state(frame: &mut Frame, area: Rect, app: &App, state: TcpState) {
+    let t = &app.settings.theme;
+    let width = area.width.min(72);
+    let [popup] = Layout::vertical([Constraint::Length(9.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [popup] = Layout::horizontal([Constraint::Length(width)])
+        .flex(Flex::Center)
+        .areas(popup);
+    frame.render_widget(Clear, popup);
+    let text = vec![
+        Line::raw(explain::meaning(state)),
+        Line::raw(""),
+        Line::styled(
+            "? closes · Tab to the table, then ? lists every key",
+            t.dim(),
+        ),
+    ];
+    let block = Block::bordered()
+        .title(format!(" {state} "))
+        .border_style(t.state(state));
+    frame.render_widget(
+        Paragraph::new(text)
+            .wrap(ratatui::widgets::Wrap { trim: true })
+            .block(block),
+        popup,
+    );
 }
 
 fn section(

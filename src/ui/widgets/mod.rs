@@ -77,7 +77,7 @@ fn split_bottom(area: Rect, open: bool, height: u16) -> (Rect, Option<Rect>) {
 
 /// The details pane sits under the table when open and there is room.
 fn split_details(area: Rect, app: &App) -> (Rect, Option<Rect>) {
-    let height = details::HEIGHT.min(area.height.saturating_sub(5));
+    let height = details::wanted_height(app).min(area.height.saturating_sub(5));
     if !app.details_open || height < 6 {
         return (area, None);
     }
