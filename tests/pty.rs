@@ -181,7 +181,7 @@ fn filter_prompt_reports_a_bad_expression_and_keeps_running() {
 fn lab_keys_drive_a_close_through_fin_wait_2_and_time_wait() {
     let mut tui = Session::start(&["lab", "-i", "50ms"]);
     tui.wait_screen("the lab panel", |s| {
-        s.contains("server stopped (S starts it)")
+        s.contains("server stopped (S starts it on 127.0.0.1:")
     });
     tui.send("S");
     tui.wait_screen("the listener", |s| {

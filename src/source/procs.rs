@@ -7,7 +7,7 @@
 
 use super::Degradation;
 use crate::socket::SocketRow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ pub struct Owner {
     pub name: Option<Arc<str>>,
 }
 
-pub type OwnerMap = HashMap<u64, Owner>;
+pub type OwnerMap = rustc_hash::FxHashMap<u64, Owner>;
 
 /// One walk's owners and how long the walk took.
 type ScanResult = (OwnerMap, Duration);
@@ -53,7 +53,7 @@ impl ProcNames {
             None => (None, None),
         };
         ProcNames {
-            owners: Arc::new(HashMap::new()),
+            owners: Arc::new(OwnerMap::default()),
             asked: HashSet::new(),
             scan_pending: false,
             last_request: None,
@@ -67,7 +67,7 @@ impl ProcNames {
     /// For a single reading: the first `fill` walks /proc right away.
     pub fn inline() -> Self {
         ProcNames {
-            owners: Arc::new(HashMap::new()),
+            owners: Arc::new(OwnerMap::default()),
             asked: HashSet::new(),
             scan_pending: false,
             last_request: None,
@@ -170,7 +170,7 @@ fn spawn_scanner() -> Option<(Sender<()>, Receiver<ScanResult>)> {
 /// holding it. Unreadable entries (other users' processes) are skipped.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub fn scan_proc() -> OwnerMap {
-    let mut owners: OwnerMap = HashMap::new();
+    let mut owners = OwnerMap::default();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return owners;
     };
@@ -202,7 +202,7 @@ pub fn scan_proc() -> OwnerMap {
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub fn scan_proc() -> OwnerMap {
-    HashMap::new()
+    OwnerMap::default()
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]

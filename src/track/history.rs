@@ -3,7 +3,7 @@
 
 use super::{Conn, Event};
 use crate::socket::{SocketRow, StateCounts};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,7 +44,13 @@ impl TransitionLog {
         if events.is_empty() {
             return;
         }
-        let by_id: HashMap<u64, &SocketRow> = conns.iter().map(|c| (c.id, &c.row)).collect();
+        // Few events, many connections: one pass picking out just those ids.
+        let wanted: HashSet<u64> = events.iter().map(|e| e.id).collect();
+        let by_id: HashMap<u64, &SocketRow> = conns
+            .iter()
+            .filter(|c| wanted.contains(&c.id))
+            .map(|c| (c.id, &c.row))
+            .collect();
         for event in events {
             let row = by_id
                 .get(&event.id)

@@ -53,7 +53,13 @@ fn settings_line(app: &App) -> Line<'static> {
     let onoff = |b: bool| if b { "on" } else { "off" };
     let server = match lab.server {
         Some(a) => Span::styled(format!("server listening on {a}"), t.heading()),
-        None => Span::styled("server stopped (S starts it)", t.dim()),
+        None => Span::styled(
+            match lab.options.port {
+                0 => format!("server stopped (S starts it on {}, a free port)", lab.options.bind),
+                p => format!("server stopped (S starts it on {})", std::net::SocketAddr::new(lab.options.bind, p)),
+            },
+            t.dim(),
+        ),
     };
     let o = &lab.options;
     Line::from(vec![
