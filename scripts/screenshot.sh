@@ -24,7 +24,7 @@ PY
 FARM=$!
 sleep 1
 tmux kill-session -t shot 2>/dev/null || true
-tmux new-session -d -s shot -x 110 -y 24 "target/release/tcpscope $PORT -i 100ms"
+tmux new-session -d -s shot -x 140 -y 24 "target/release/tcpscope $PORT -i 100ms"
 sleep 4.6
 tmux capture-pane -e -p -t shot > /tmp/tcpscope-shot.txt
 tmux kill-session -t shot
