@@ -55,8 +55,14 @@ fn settings_line(app: &App) -> Line<'static> {
         Some(a) => Span::styled(format!("server listening on {a}"), t.heading()),
         None => Span::styled(
             match lab.options.port {
-                0 => format!("server stopped (S starts it on {}, a free port)", lab.options.bind),
-                p => format!("server stopped (S starts it on {})", std::net::SocketAddr::new(lab.options.bind, p)),
+                0 => format!(
+                    "server stopped (S starts it on {}, a free port)",
+                    lab.options.bind
+                ),
+                p => format!(
+                    "server stopped (S starts it on {})",
+                    std::net::SocketAddr::new(lab.options.bind, p)
+                ),
             },
             t.dim(),
         ),
