@@ -1,9 +1,9 @@
 //! The UI state. Only the event loop mutates it; widgets read `&App`.
 
-use super::action::{Action, Mode, PromptKey};
+use super::action::{Action, Mode};
 use super::lab_view::LabView;
-use super::listing::{Group, Line, Listing, SortKey};
-use super::prompt::{MAX_PROMPT_CHARS, Prompt, PromptKind};
+use super::listing::{Group, Listing, SortKey};
+use super::prompt::{Prompt, PromptKind};
 use super::theme::Theme;
 use crate::lab::{LabCommand, LabConfig, LabEvent};
 use crate::socket::SocketKey;
@@ -256,7 +256,7 @@ impl App {
         self.lab.relink(&self.conns);
     }
 
-    fn remember_selection(&mut self) {
+    pub(super) fn remember_selection(&mut self) {
         let at = self.listing.conn_at(self.cursor);
         self.selected = at.map(|i| self.conns[i].id);
         if let Some(i) = at {
@@ -334,53 +334,6 @@ impl App {
         }
     }
 
-    fn step(&mut self, delta: i64) {
-        match self.focus {
-            Focus::Groups => self.step_group(delta),
-            _ => self.move_cursor(delta),
-        }
-    }
-
-    pub fn move_cursor(&mut self, delta: i64) {
-        if self.focus == Focus::Log {
-            let last = self.log.len().saturating_sub(1) as i64;
-            self.log_scroll = (self.log_scroll as i64)
-                .saturating_add(delta)
-                .clamp(0, last.max(0)) as usize;
-            return;
-        }
-        if self.focus == Focus::Lab {
-            self.lab.move_cursor(delta);
-            return self.select_lab_in_table();
-        }
-        let last = self.listing.rows.len().saturating_sub(1) as i64;
-        self.cursor = (self.cursor as i64)
-            .saturating_add(delta)
-            .clamp(0, last.max(0)) as usize;
-        self.remember_selection();
-        self.keep_cursor_visible();
-    }
-
-    fn step_group(&mut self, delta: i64) {
-        let groups: Vec<Group> = Group::entries().collect();
-        let at = groups.iter().position(|g| *g == self.group).unwrap_or(0) as i64;
-        let next = (at + delta).clamp(0, groups.len() as i64 - 1) as usize;
-        self.group = groups[next];
-        self.relist();
-    }
-
-    fn switch_panel(&mut self) {
-        self.focus = match self.focus {
-            Focus::Groups => Focus::Table,
-            Focus::Table if self.lab.visible => Focus::Lab,
-            Focus::Table | Focus::Lab if self.log_open => Focus::Log,
-            Focus::Table | Focus::Lab | Focus::Log => Focus::Groups,
-        };
-        if self.focus == Focus::Lab {
-            self.select_lab_in_table();
-        }
-    }
-
     fn toggle_pause(&mut self) {
         self.paused = !self.paused;
         if self.paused {
@@ -413,77 +366,6 @@ impl App {
         self.sort = self.sort.next();
         self.relist();
         self.set_info(format!("sorted by state, then {}", self.sort.label()));
-    }
-
-    fn prompt_key(&mut self, key: PromptKey) -> Option<Effect> {
-        let prompt = self.prompt.as_mut()?;
-        match key {
-            PromptKey::Char(_) if prompt.text.chars().count() >= MAX_PROMPT_CHARS => {
-                self.set_error(format!("input is limited to {MAX_PROMPT_CHARS} characters"));
-            }
-            PromptKey::Char(c) => prompt.text.push(c),
-            PromptKey::Backspace => {
-                prompt.text.pop();
-            }
-            PromptKey::Clear => prompt.text.clear(),
-            PromptKey::Cancel => self.prompt = None,
-            PromptKey::Submit => return self.submit_prompt(),
-        }
-        None
-    }
-
-    fn submit_prompt(&mut self) -> Option<Effect> {
-        let prompt = self.prompt.clone()?;
-        match prompt.kind {
-            PromptKind::Filter => {
-                self.submit_filter(&prompt.text);
-                None
-            }
-            kind => self.submit_lab_prompt(kind, &prompt.text),
-        }
-    }
-
-    /// Applies the typed filter, or keeps the old one and says why not.
-    fn submit_filter(&mut self, text: &str) {
-        match Filter::parse(text) {
-            Ok(filter) => {
-                self.prompt = None;
-                let msg = if filter.is_empty() {
-                    "filter cleared".to_string()
-                } else {
-                    format!("filter: {}", filter.text())
-                };
-                self.settings.filter = filter;
-                self.relist();
-                self.set_info(msg);
-            }
-            Err(e) => self.set_error(format!("filter not applied: {e}")),
-        }
-    }
-
-    /// Sets the table height (from the layout) and re-scrolls.
-    pub fn set_page(&mut self, lines: usize) {
-        self.page = lines.max(1);
-        self.keep_cursor_visible();
-    }
-
-    fn keep_cursor_visible(&mut self) {
-        let Some(&line) = self.listing.rows.get(self.cursor) else {
-            self.offset = 0;
-            return;
-        };
-        // Show the state heading above the first row of a group too.
-        let top = match line.checked_sub(1).map(|l| self.listing.lines[l]) {
-            Some(Line::Heading(..)) => line - 1,
-            _ => line,
-        };
-        if top < self.offset {
-            self.offset = top;
-        } else if line >= self.offset + self.page {
-            self.offset = line + 1 - self.page;
-        }
-        let max_offset = self.listing.lines.len().saturating_sub(self.page);
-        self.offset = self.offset.min(max_offset);
     }
 
     pub fn set_info(&mut self, text: impl Into<String>) {

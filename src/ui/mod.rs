@@ -6,6 +6,7 @@ pub mod app;
 mod lab_keys;
 pub mod lab_view;
 pub mod listing;
+mod navigation;
 pub mod prompt;
 mod run;
 mod terminal;

@@ -1,4 +1,9 @@
-//! The one-line input at the bottom: what it asks for and its text.
+//! The one-line input at the bottom: what it asks for, its text, and
+//! what typing into it does.
+
+use super::action::PromptKey;
+use super::app::{App, Effect};
+use crate::socket::Filter;
 
 /// Longest input kept; more is refused with a message.
 pub const MAX_PROMPT_CHARS: usize = 8192;
@@ -32,4 +37,52 @@ impl PromptKind {
 pub struct Prompt {
     pub kind: PromptKind,
     pub text: String,
+}
+
+impl App {
+    pub(super) fn prompt_key(&mut self, key: PromptKey) -> Option<Effect> {
+        let prompt = self.prompt.as_mut()?;
+        match key {
+            PromptKey::Char(_) if prompt.text.chars().count() >= MAX_PROMPT_CHARS => {
+                self.set_error(format!("input is limited to {MAX_PROMPT_CHARS} characters"));
+            }
+            PromptKey::Char(c) => prompt.text.push(c),
+            PromptKey::Backspace => {
+                prompt.text.pop();
+            }
+            PromptKey::Clear => prompt.text.clear(),
+            PromptKey::Cancel => self.prompt = None,
+            PromptKey::Submit => return self.submit_prompt(),
+        }
+        None
+    }
+
+    fn submit_prompt(&mut self) -> Option<Effect> {
+        let prompt = self.prompt.clone()?;
+        match prompt.kind {
+            PromptKind::Filter => {
+                self.submit_filter(&prompt.text);
+                None
+            }
+            kind => self.submit_lab_prompt(kind, &prompt.text),
+        }
+    }
+
+    /// Applies the typed filter, or keeps the old one and says why not.
+    fn submit_filter(&mut self, text: &str) {
+        match Filter::parse(text) {
+            Ok(filter) => {
+                self.prompt = None;
+                let msg = if filter.is_empty() {
+                    "filter cleared".to_string()
+                } else {
+                    format!("filter: {}", filter.text())
+                };
+                self.settings.filter = filter;
+                self.relist();
+                self.set_info(msg);
+            }
+            Err(e) => self.set_error(format!("filter not applied: {e}")),
+        }
+    }
 }

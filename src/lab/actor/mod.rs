@@ -1,16 +1,16 @@
 //! The lab's one owner: a task that holds the listener, the registry of
 //! lab sockets and a command channel to each connection task.
 
-use super::conn::{self, ConnCmd, Policy, Report, ReportKind};
-use super::explain::{Call, explain};
-use super::listener;
-use super::options::AcceptMode;
-use super::{LabCommand, LabConfig, LabEvent, LabId, LabSocket, Side};
+use crate::lab::conn::{self, ConnCmd, Policy, Report, ReportKind};
+use crate::lab::explain::{Call, explain};
+use crate::lab::listener;
+use crate::lab::options::AcceptMode;
+use crate::lab::{LabCommand, LabConfig, LabEvent, LabId, LabSocket, Side};
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 /// Socket lists are sent at most this often.
@@ -20,21 +20,16 @@ const CLOSED_KEPT: usize = 256;
 /// How long a manual accept waits for a queued connection.
 const ACCEPT_WAIT: Duration = Duration::from_millis(300);
 
+mod clients;
+
+use clients::{ConnectBatch, resolve};
+
 type Inbox = mpsc::UnboundedReceiver<(u64, LabCommand)>;
 type Outbox = mpsc::UnboundedSender<LabEvent>;
 
 struct Server {
     id: LabId,
     listener: TcpListener,
-}
-
-/// A `Connect` command waiting for all its connects to finish.
-struct ConnectBatch {
-    seq: u64,
-    target: SocketAddr,
-    pending: usize,
-    ok: usize,
-    errors: Vec<String>,
 }
 
 struct Actor {
@@ -281,119 +276,6 @@ impl Actor {
         self.outcome(seq, Ok(text.into()));
     }
 
-    fn connect(&mut self, seq: u64, target: Option<SocketAddr>, count: usize) {
-        let Some(target) = target.or_else(|| self.server_addr()) else {
-            return self.outcome(
-                seq,
-                Err(
-                    "the lab server is not running: start it with S, or set a target with T".into(),
-                ),
-            );
-        };
-        let limit = self.config.max_connections;
-        if count == 0 || self.open_connections() + count > limit {
-            let open = self.open_connections();
-            return self.outcome(seq, Err(format!(
-                "{count} more connections would pass the lab's limit of {limit} ({open} open): close some first"
-            )));
-        }
-        let mut batch = ConnectBatch {
-            seq,
-            target,
-            pending: 0,
-            ok: 0,
-            errors: Vec::new(),
-        };
-        for _ in 0..count {
-            match self.start_client(target) {
-                Ok(id) => {
-                    batch.pending += 1;
-                    self.batch_of.insert(id, seq);
-                }
-                Err(e) => {
-                    batch
-                        .errors
-                        .push(explain(Call::Connect { addr: target }, &e));
-                    break;
-                }
-            }
-        }
-        self.batches.push(batch);
-        self.finish_batch(seq);
-    }
-
-    fn server_addr(&self) -> Option<SocketAddr> {
-        let server = self.server.as_ref()?;
-        let local = self.sockets.get(&server.id)?.local;
-        // A server on 0.0.0.0 / :: is reached through loopback.
-        let ip = match local.ip() {
-            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ip => ip,
-        };
-        Some(SocketAddr::new(ip, local.port()))
-    }
-
-    /// socket() + bind(port 0) now, so the local address is known while
-    /// the handshake is in SYN_SENT; connect() runs in the task.
-    fn start_client(&mut self, target: SocketAddr) -> io::Result<LabId> {
-        let socket = if target.is_ipv4() {
-            TcpSocket::new_v4()?
-        } else {
-            TcpSocket::new_v6()?
-        };
-        let bind_ip = if target.ip().is_loopback() {
-            target.ip()
-        } else if target.is_ipv4() {
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-        } else {
-            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-        };
-        socket.bind(SocketAddr::new(bind_ip, 0))?;
-        let local = socket.local_addr()?;
-        let id = self.new_id();
-        let call = format!("connect({target})");
-        self.sockets
-            .insert(id, lab_socket(id, Side::Client, local, Some(target), &call));
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.conns.insert(id, tx);
-        let policy = Policy {
-            reading: true,
-            echo: false,
-            hold: self.config.hold,
-        };
-        tokio::spawn(conn::connect_and_run(
-            id,
-            socket,
-            target,
-            rx,
-            self.report_tx.clone(),
-            policy,
-        ));
-        Ok(id)
-    }
-
-    /// Sends the batch's outcome once none of its connects is pending.
-    fn finish_batch(&mut self, seq: u64) {
-        let Some(at) = self.batches.iter().position(|b| b.seq == seq) else {
-            return;
-        };
-        if self.batches[at].pending > 0 {
-            return;
-        }
-        let b = self.batches.remove(at);
-        let result = match (b.ok, b.errors.first()) {
-            (0, Some(first)) => Err(first.clone()),
-            (ok, Some(first)) => Err(format!(
-                "{ok} connected, {} failed: {first}",
-                b.errors.len()
-            )),
-            (1, None) => Ok(format!("connect({}) → connected", b.target)),
-            (ok, None) => Ok(format!("connect({}) × {ok} → connected", b.target)),
-        };
-        self.outcome(b.seq, result);
-    }
-
     fn forward(&mut self, seq: u64, id: LabId, cmd: ConnCmd) {
         if let Err(text) = self.check_open(id) {
             return self.outcome(seq, Err(text));
@@ -488,23 +370,6 @@ impl Actor {
         }
     }
 
-    fn connect_done(&mut self, id: LabId, error: Option<String>) {
-        let Some(seq) = self.batch_of.remove(&id) else {
-            if let Some(text) = error {
-                let _ = self.events.send(LabEvent::Notice(text));
-            }
-            return;
-        };
-        if let Some(b) = self.batches.iter_mut().find(|b| b.seq == seq) {
-            b.pending -= 1;
-            match error {
-                Some(text) => b.errors.push(text),
-                None => b.ok += 1,
-            }
-        }
-        self.finish_batch(seq);
-    }
-
     fn ended(&mut self, id: LabId) {
         self.conns.remove(&id);
         if let Some(s) = self.sockets.get_mut(&id) {
@@ -523,30 +388,6 @@ impl Actor {
         for id in closed.iter().take(closed.len().saturating_sub(CLOSED_KEPT)) {
             self.sockets.remove(id);
         }
-    }
-}
-
-/// Turns a typed target into an address; names resolve with a time limit
-/// so a dead resolver cannot stall the lab.
-async fn resolve(target: Option<super::Target>) -> Result<Option<SocketAddr>, String> {
-    let Some(t) = target else { return Ok(None) };
-    if let Ok(ip) = t.host.parse::<IpAddr>() {
-        return Ok(Some(SocketAddr::new(ip, t.port)));
-    }
-    let lookup = tokio::net::lookup_host((t.host.as_str(), t.port));
-    match tokio::time::timeout(Duration::from_secs(3), lookup).await {
-        Ok(Ok(mut addrs)) => addrs
-            .next()
-            .map(Some)
-            .ok_or_else(|| format!("'{}' resolves to no address; use an IP address", t.host)),
-        Ok(Err(e)) => Err(format!(
-            "cannot resolve host '{}': {e}; use an IP address like 127.0.0.1",
-            t.host
-        )),
-        Err(_) => Err(format!(
-            "resolving '{}' took over 3 s; use an IP address like 127.0.0.1",
-            t.host
-        )),
     }
 }
 
