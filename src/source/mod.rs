@@ -5,6 +5,7 @@ mod netstat2;
 pub(crate) mod procs;
 mod replay;
 pub mod sockdiag;
+pub mod trace;
 pub(crate) mod users;
 
 pub use self::netstat2::Netstat2Source;
@@ -96,6 +97,12 @@ pub trait SocketSource: Send {
     fn has_details(&self) -> bool {
         false
     }
+
+    /// State changes observed exactly since the last call (only sources
+    /// backed by the kernel tracepoint have any), oldest first.
+    fn transitions(&mut self, _scope: &Scope) -> Vec<crate::track::Transition> {
+        Vec::new()
+    }
 }
 
 /// Whether a source will be read many times or just once.
@@ -126,8 +133,57 @@ pub fn open(kind: SourceKind, cadence: Cadence) -> Result<Box<dyn SocketSource>,
         SourceKind::Netstat2 => Ok(Box::new(Netstat2Source::with_cadence(cadence))),
         SourceKind::Sockdiag => open_sockdiag(cadence),
         SourceKind::Auto => {
-            open_sockdiag(cadence).or_else(|_| Ok(Box::new(Netstat2Source::with_cadence(cadence))))
+            let polled = open_sockdiag(cadence).or_else(|_| {
+                Ok::<Box<dyn SocketSource>, SourceError>(Box::new(Netstat2Source::with_cadence(
+                    cadence,
+                )))
+            })?;
+            // One reading needs no transitions; a live view gets them if it may.
+            if cadence != Cadence::Live {
+                return Ok(polled);
+            }
+            let (source, why_not) = trace::with_trace(polled);
+            Ok(match why_not {
+                Some(why) => Box::new(Noted {
+                    inner: source,
+                    note: Degradation {
+                        what: "exact transitions",
+                        why,
+                    },
+                }),
+                None => source,
+            })
         }
+    }
+}
+
+/// A source with one more thing to say about its limits.
+struct Noted {
+    inner: Box<dyn SocketSource>,
+    note: Degradation,
+}
+
+impl SocketSource for Noted {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn snapshot(&mut self, scope: &Scope) -> Result<Snapshot, SourceError> {
+        self.inner.snapshot(scope)
+    }
+
+    fn degradations(&self) -> Vec<Degradation> {
+        let mut out = self.inner.degradations();
+        out.push(self.note.clone());
+        out
+    }
+
+    fn details(&mut self, key: &SocketKey) -> Result<Option<TcpDetails>, SourceError> {
+        self.inner.details(key)
+    }
+
+    fn has_details(&self) -> bool {
+        self.inner.has_details()
     }
 }
 

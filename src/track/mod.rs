@@ -4,8 +4,10 @@
 mod conn;
 pub mod history;
 pub mod sampler;
+pub mod transitions;
 
 pub use conn::{Conn, ConnId, MAX_PHASES, Phase};
+pub use transitions::Transition;
 
 use crate::socket::{SocketKey, SocketRow, StateCounts, TcpState};
 use crate::source::Snapshot;

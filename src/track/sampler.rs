@@ -162,6 +162,10 @@ impl Worker {
 
     /// One reading. Returns false once nobody listens any more.
     fn sample(&mut self) -> bool {
+        // Exact transitions first, so the reading that follows agrees.
+        let transitions = self.source.transitions(&self.scope);
+        let traced = self.tracker.apply_transitions(&transitions);
+        self.keep(traced);
         let snap = match self.source.snapshot(&self.scope) {
             Ok(snap) => snap,
             Err(e) => {

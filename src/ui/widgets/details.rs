@@ -13,7 +13,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 /// Wanted height; the pane shrinks to fit smaller terminals.
-pub const HEIGHT: u16 = 16;
+pub const HEIGHT: u16 = 22;
 
 /// Lines the pane wants for the current selection (borders included),
 /// allowing two extra for the explanation to wrap.
@@ -123,7 +123,7 @@ fn timeline_lines(app: &App, conn: &Conn) -> Vec<Line<'static>> {
 }
 
 /// Most rungs shown in the ladder (the latest ones).
-const LADDER_ROWS: usize = 6;
+const LADDER_ROWS: usize = 10;
 const LADDER_COLUMN: usize = 30;
 
 /// One rung: when, and the state each end entered then (if it moved).
@@ -161,7 +161,7 @@ fn ladder(app: &App, this: &Conn, other: &Conn) -> Vec<Line<'static>> {
         label("timeline", app),
         Span::styled(
             format!(
-                "{:<10}{}{}",
+                "{:<11}{}{}",
                 "time",
                 side(&this.row.key),
                 side(&other.row.key)
@@ -176,7 +176,7 @@ fn ladder(app: &App, this: &Conn, other: &Conn) -> Vec<Line<'static>> {
         let (r, rs) = rung_cell(app, right);
         lines.push(Line::from(vec![
             Span::raw(" ".repeat(9)),
-            Span::styled(format!("+{offset:<9.3}"), t.dim()),
+            Span::styled(format!("+{offset:<10.6}"), t.dim()),
             Span::styled(l, ls),
             Span::styled(r, rs),
         ]));
