@@ -87,6 +87,17 @@ fn ndjson_follows_a_half_close_and_close_in_order() {
 
     let client_states = states_of(&events, &c);
     let server_states = states_of(&events, &s);
+    // As root the tracepoint adds the short states (SYN_SENT, FIN_WAIT_1,
+    // LAST_ACK); the long ones must come in this order either way.
+    let long = |states: &[String], keep: &[&str]| -> Vec<String> {
+        states
+            .iter()
+            .filter(|s| keep.contains(&s.as_str()))
+            .cloned()
+            .collect()
+    };
+    let client_states = long(&client_states, &["ESTABLISHED", "FIN_WAIT_2", "TIME_WAIT"]);
+    let server_states = long(&server_states, &["ESTABLISHED", "CLOSE_WAIT"]);
     assert_eq!(
         &client_states[..3],
         ["ESTABLISHED", "FIN_WAIT_2", "TIME_WAIT"],

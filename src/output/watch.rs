@@ -34,10 +34,11 @@ async fn watch(source: Box<dyn SocketSource>, opts: WatchOptions) -> anyhow::Res
     let _sampler = Sampler::spawn(source, opts.scope, opts.interval, tx)?;
     let mut stop = Box::pin(signals.wait());
     let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut said = String::new();
     loop {
         tokio::select! {
             got = feed.recv() => match got {
-                Some(Feed::Update(update)) => match print(&update, &opts, &mut out) {
+                Some(Feed::Update(update)) => match print(&update, &opts, &mut out).and_then(|()| warn_lost(&update, &mut said)) {
                     Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
                     other => other?,
                 },
@@ -51,6 +52,18 @@ async fn watch(source: Box<dyn SocketSource>, opts: WatchOptions) -> anyhow::Res
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
     }
+}
+
+/// Says on stderr, once per change, that the kernel dropped transitions:
+/// nothing is lost silently.
+fn warn_lost(update: &Update, said: &mut String) -> io::Result<()> {
+    if let Some(d) = update.degradations.iter().find(|d| d.what == "transitions")
+        && d.why != *said
+    {
+        eprintln!("tcpscope: warning: {}", d.why);
+        said.clone_from(&d.why);
+    }
+    Ok(())
 }
 
 /// Writes the update's events that pass the filter, then flushes, so a

@@ -28,6 +28,10 @@ impl Tracker {
     }
 
     fn transition(&mut self, t: &Transition, events: &mut Vec<Event>) {
+        // close() on a socket already in FIN_WAIT_2 reports FIN_WAIT_2 again.
+        if t.from == t.to {
+            return;
+        }
         let clock = Clock {
             at: t.at,
             wall: t.wall,
@@ -36,8 +40,20 @@ impl Tracker {
         if t.to == TcpState::Closed {
             return self.closed(t, clock, events);
         }
+        // A connection that starts here is new even if its 4-tuple is still
+        // known: loopback reuses TIME_WAIT tuples at once (tcp_tw_reuse).
+        let opens =
+            t.from == TcpState::Closed || (t.from == TcpState::Listen && t.to == TcpState::SynRecv);
         match self.conns.get_mut(&t.key) {
-            Some(slot) if !slot.conn.is_gone() => advance(&mut slot.conn, t, clock, events),
+            Some(slot) if !slot.conn.is_gone() && !opens => {
+                advance(&mut slot.conn, t, clock, events)
+            }
+            Some(slot) if !slot.conn.is_gone() => {
+                events.push(event(&slot.conn, clock, EventKind::Gone));
+                let conn = self.started(t, clock, events);
+                let seen_in = self.readings;
+                self.conns.insert(t.key, Slot { conn, seen_in });
+            }
             _ => {
                 let conn = self.started(t, clock, events);
                 let seen_in = self.readings;
@@ -253,6 +269,44 @@ mod tests {
             base + Duration::from_micros(50_040),
             "the kernel's time wins"
         );
+    }
+
+    #[test]
+    fn a_same_state_report_is_not_a_change() {
+        let base = Instant::now();
+        let mut tr = Tracker::new();
+        tr.apply(snap(base, 0, vec![SocketRow::new(key(), FinWait2)]));
+        assert!(
+            tr.apply_transitions(&[t(base, 5, FinWait2, FinWait2)])
+                .is_empty()
+        );
+        assert_eq!(states(&tr), [FinWait2]);
+    }
+
+    #[test]
+    fn a_reused_tuple_starts_a_new_connection() {
+        let base = Instant::now();
+        let mut tr = Tracker::new();
+        tr.apply(snap(base, 0, vec![SocketRow::new(key(), TimeWait)]));
+        let old = tr.get(&key()).expect("tracked").id;
+        let ev = tr.apply_transitions(&[
+            t(base, 5, Closed, SynSent),
+            t(base, 9, SynSent, Established),
+        ]);
+        let kinds: Vec<EventKind> = ev.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::Gone,
+                EventKind::New,
+                EventKind::State {
+                    from: SynSent,
+                    to: Established
+                }
+            ]
+        );
+        assert_ne!(tr.get(&key()).expect("tracked").id, old);
+        assert_eq!(states(&tr), [SynSent, Established]);
     }
 
     #[test]

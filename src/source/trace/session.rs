@@ -19,6 +19,7 @@ const EVENT: &str = "events/sock/inet_sock_set_state";
 /// O_NONBLOCK: the reader polls, so it can notice it should stop.
 const O_NONBLOCK: i32 = 0o4000;
 const IDLE: Duration = Duration::from_millis(5);
+const BUFFER_KB: &str = "4096";
 
 /// Open instances, for cleanup from the panic hook (no destructor runs
 /// there). A plain registry: written twice per session, read on panic.
@@ -135,6 +136,9 @@ fn configure(dir: &Path) -> Result<(), SourceError> {
         })
     };
     write("trace_clock", "mono")?;
+    // A bigger ring than the default loses fewer events under heavy churn
+    // (per CPU; 4 MiB each).
+    let _ = fs::write(dir.join("buffer_size_kb"), BUFFER_KB);
     write(&format!("{EVENT}/filter"), "protocol == 6")?;
     write(&format!("{EVENT}/enable"), "1")
 }
