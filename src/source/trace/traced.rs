@@ -92,6 +92,12 @@ impl SocketSource for TracedSource {
 
     fn degradations(&self) -> Vec<Degradation> {
         let mut out = self.inner.degradations();
+        if self.session.mounted {
+            out.push(Degradation {
+                what: "tracefs",
+                why: "was not mounted; tcpscope mounted it at /sys/kernel/tracing".into(),
+            });
+        }
         let lost = self.session.lost();
         if lost > 0 {
             out.insert(
