@@ -60,14 +60,20 @@ pub fn both_ports(local: u16, remote: u16) -> Vec<u8> {
     first
 }
 
+/// One op at `at`: code, yes-jump, no-jump.
+#[cfg(test)]
+fn op_at(program: &[u8], at: usize) -> (u8, i64, i64) {
+    let no = u16::from_ne_bytes([program[at + 2], program[at + 3]]);
+    (program[at], i64::from(program[at + 1]), i64::from(no))
+}
+
 /// Runs a program the way the kernel does; for tests of the encoding.
-pub fn run(program: &[u8], local: u16, remote: u16) -> bool {
+#[cfg(test)]
+fn run(program: &[u8], local: u16, remote: u16) -> bool {
     let mut at = 0usize;
     let mut len = program.len() as i64;
     while len > 0 {
-        let code = program[at];
-        let yes = i64::from(program[at + 1]);
-        let no = i64::from(u16::from_ne_bytes([program[at + 2], program[at + 3]]));
+        let (code, yes, no) = op_at(program, at);
         let port = || u16::from_ne_bytes([program[at + 6], program[at + 7]]);
         let pass = match code {
             BC_S_EQ => local == port(),
@@ -84,13 +90,12 @@ pub fn run(program: &[u8], local: u16, remote: u16) -> bool {
 
 /// Checks a program the way the kernel's audit does (yes-chain straight
 /// through, every jump aligned and within end + 4).
-pub fn audit(program: &[u8]) -> bool {
+#[cfg(test)]
+fn audit(program: &[u8]) -> bool {
     let mut at = 0usize;
     let mut len = program.len() as i64;
     while len > 0 {
-        let code = program[at];
-        let yes = i64::from(program[at + 1]);
-        let no = i64::from(u16::from_ne_bytes([program[at + 2], program[at + 3]]));
+        let (code, yes, no) = op_at(program, at);
         let min = if code == BC_S_EQ || code == BC_D_EQ {
             8
         } else {
@@ -112,6 +117,7 @@ pub fn audit(program: &[u8]) -> bool {
 }
 
 /// Whether `remaining` bytes before the end is an op boundary on the yes chain.
+#[cfg(test)]
 fn lands_on_op(program: &[u8], remaining: i64) -> bool {
     let mut at = 0usize;
     let mut len = program.len() as i64;

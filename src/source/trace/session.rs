@@ -116,8 +116,9 @@ fn tracefs_root() -> Result<(PathBuf, bool), SourceError> {
         .arg(&root)
         .output()
         .is_ok_and(|o| o.status.success());
-    if mounted && root.join("instances").is_dir() {
-        return Ok((root, true));
+    // Another process (or a parallel test) may have mounted it meanwhile.
+    if root.join("instances").is_dir() {
+        return Ok((root, mounted));
     }
     Err(SourceError(
         "exact transitions need root: tracefs is not mounted and could not be mounted (run as root, or mount -t tracefs nodev /sys/kernel/tracing)".into(),

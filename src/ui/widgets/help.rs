@@ -30,12 +30,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     } + 3;
     let height = (rows as u16).min(area.height);
     let width = area.width.min(if two { 150 } else { 90 });
-    let [popup] = Layout::vertical([Constraint::Length(height)])
-        .flex(Flex::Center)
-        .areas(area);
-    let [popup] = Layout::horizontal([Constraint::Length(width)])
-        .flex(Flex::Center)
-        .areas(popup);
+    let popup = centered(area, width, height);
     frame.render_widget(Clear, popup);
     let block = Block::bordered().title(" help ");
     let inner = block.inner(popup);
@@ -56,15 +51,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     }
 }
 
-fn explain_state(frame: &mut Frame, area: Rect, app: &App, state: TcpState) {
-    let t = &app.settings.theme;
-    let width = area.width.min(72);
-    let [popup] = Layout::vertical([Constraint::Length(9.min(area.height))])
+/// A `width` × `height` rectangle in the middle of `area`.
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let [middle] = Layout::vertical([Constraint::Length(height)])
         .flex(Flex::Center)
         .areas(area);
     let [popup] = Layout::horizontal([Constraint::Length(width)])
         .flex(Flex::Center)
-        .areas(popup);
+        .areas(middle);
+    popup
+}
+
+fn explain_state(frame: &mut Frame, area: Rect, app: &App, state: TcpState) {
+    let t = &app.settings.theme;
+    let popup = centered(area, area.width.min(72), area.height.min(9));
     frame.render_widget(Clear, popup);
     let text = vec![
         Line::raw(explain::meaning(state)),
