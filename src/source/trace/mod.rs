@@ -34,7 +34,7 @@ pub fn with_trace(inner: Box<dyn SocketSource>) -> (Box<dyn SocketSource>, Optio
 pub fn with_trace(inner: Box<dyn SocketSource>) -> (Box<dyn SocketSource>, Option<String>) {
     (
         inner,
-        Some("exact transitions need Linux (the sock:inet_sock_set_state tracepoint)".into()),
+        Some("need Linux (the sock:inet_sock_set_state tracepoint)".into()),
     )
 }
 

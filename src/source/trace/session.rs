@@ -46,7 +46,7 @@ impl TraceSession {
             .join(format!("tcpscope-{}-{n}", std::process::id()));
         if !root.join(EVENT).exists() {
             return Err(SourceError(
-                "exact transitions need the sock:inet_sock_set_state tracepoint (Linux 4.16+), which this kernel lacks".into(),
+                "this kernel lacks the sock:inet_sock_set_state tracepoint (Linux 4.16+)".into(),
             ));
         }
         match fs::create_dir(&dir) {
@@ -121,7 +121,7 @@ fn tracefs_root() -> Result<(PathBuf, bool), SourceError> {
         return Ok((root, mounted));
     }
     Err(SourceError(
-        "exact transitions need root: tracefs is not mounted and could not be mounted (run as root, or mount -t tracefs nodev /sys/kernel/tracing)".into(),
+        "need root: tracefs is not mounted and could not be mounted (run as root, or mount -t tracefs nodev /sys/kernel/tracing)".into(),
     ))
 }
 
@@ -129,7 +129,7 @@ fn configure(dir: &Path) -> Result<(), SourceError> {
     let write = |file: &str, value: &str| {
         fs::write(dir.join(file), value).map_err(|e| {
             let hint = if e.kind() == ErrorKind::PermissionDenied {
-                " (exact transitions need root)"
+                " (need root)"
             } else {
                 ""
             };

@@ -41,7 +41,10 @@ fn title(app: &App) -> Line<'static> {
     let total = app.counts().total();
     spans.extend([
         sep(),
-        Span::raw(format!("{total} sockets")),
+        Span::raw(format!(
+            "{total} socket{}",
+            if total == 1 { "" } else { "s" }
+        )),
         sep(),
         Span::raw(format!(
             "every {}",
@@ -106,6 +109,11 @@ fn notice(app: &App) -> Option<(String, Style)> {
     if let Some(w) = &app.warning {
         return Some((format!("⚠ {w}"), t.warning()));
     }
-    let d = app.degradations.first()?;
-    Some((format!("ⓘ {d}"), t.dim()))
+    if app.degradations.is_empty() {
+        return None;
+    }
+    // Every limitation on one line, most important first; the terminal
+    // cuts what does not fit.
+    let all: Vec<String> = app.degradations.iter().map(ToString::to_string).collect();
+    Some((format!("ⓘ {}", all.join(" · ")), t.dim()))
 }
