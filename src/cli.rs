@@ -113,6 +113,11 @@ pub struct LabArgs {
     #[arg(long)]
     pub reuseaddr: bool,
 
+    /// SO_RCVBUF/SO_SNDBUF for lab sockets, in bytes: small ones fill fast,
+    /// so a FIN waits behind data (FIN_WAIT_1, LAST_ACK) long enough to see
+    #[arg(long, value_name = "BYTES", value_parser = buffers_arg)]
+    pub buffers: Option<u32>,
+
     /// Leave connections in the accept queue until `a` accepts one
     #[arg(long)]
     pub manual_accept: bool,
@@ -140,6 +145,16 @@ pub struct LabArgs {
     /// Where the socket table comes from
     #[arg(long, value_enum, default_value_t = SourceKind::Auto)]
     pub source: SourceKind,
+}
+
+fn buffers_arg(text: &str) -> Result<u32, String> {
+    let min = crate::lab::options::MIN_BUFFER;
+    match text.parse::<u32>() {
+        Ok(n) if (min..=64 * 1024 * 1024).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{text}' is not a buffer size: use bytes from {min} to 67108864, e.g. 4096"
+        )),
+    }
 }
 
 fn log_size_arg(text: &str) -> Result<usize, String> {

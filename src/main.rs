@@ -98,6 +98,7 @@ fn lab_settings(args: LabArgs) -> anyhow::Result<ui::Settings> {
         port,
         backlog: args.backlog,
         reuseaddr: args.reuseaddr,
+        buffers: args.buffers,
     };
     let accept = if args.manual_accept {
         AcceptMode::Manual

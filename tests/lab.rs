@@ -487,3 +487,108 @@ async fn bad_actions_are_explained_and_harmless() {
     // The lab still works.
     assert_eq!(kernel_state(port, &h.ends().1), Some(TcpState::CloseWait));
 }
+
+/// Small buffers, a peer that stops reading, and a full window: the FIN
+/// waits behind data, so the closer stays in FIN_WAIT_1 until the peer
+/// reads again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_window_holds_fin_wait_1_until_the_peer_reads() {
+    let mut h = Harness::new(LabConfig::default());
+    let opts = ServerOptions {
+        buffers: Some(4096),
+        ..ServerOptions::default()
+    };
+    let port = h.start(opts).await.port();
+    h.connect(1).await;
+    let (client, end) = h.ends();
+    h.run(LabCommand::SetReading {
+        id: id(&end),
+        on: false,
+    })
+    .await
+    .expect("server stops reading");
+    // No echo: data sent back to a closed socket would be answered with RST.
+    h.run(LabCommand::SetEcho {
+        id: id(&end),
+        on: false,
+    })
+    .await
+    .expect("echo off");
+    let filled = h
+        .run(LabCommand::Fill { id: id(&client) })
+        .await
+        .expect("fill");
+    assert!(filled.contains("window"), "{filled}");
+    h.run(LabCommand::Close { id: id(&client) })
+        .await
+        .expect("close");
+    // Still FIN_WAIT_1 a good while later: the FIN cannot leave.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(kernel_state(port, &client), Some(TcpState::FinWait1));
+    assert_eq!(
+        kernel_state(port, &end),
+        Some(TcpState::Established),
+        "no FIN has arrived"
+    );
+    h.run(LabCommand::SetReading {
+        id: id(&end),
+        on: true,
+    })
+    .await
+    .expect("server reads");
+    wait_states(
+        port,
+        &[
+            (&client, Some(TcpState::FinWait2)),
+            (&end, Some(TcpState::CloseWait)),
+        ],
+    )
+    .await;
+}
+
+/// The same trick the other way round: the passive closer's FIN waits
+/// behind data to a half-closed client that does not read, so LAST_ACK
+/// lasts until the client reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_window_holds_last_ack_until_the_peer_reads() {
+    let mut h = Harness::new(LabConfig::default());
+    let opts = ServerOptions {
+        buffers: Some(4096),
+        ..ServerOptions::default()
+    };
+    let port = h.start(opts).await.port();
+    h.connect(1).await;
+    let (client, end) = h.ends();
+    h.run(LabCommand::SetReading {
+        id: id(&client),
+        on: false,
+    })
+    .await
+    .expect("client stops reading");
+    h.run(LabCommand::ShutdownWrite { id: id(&client) })
+        .await
+        .expect("client half-closes");
+    wait_states(
+        port,
+        &[
+            (&client, Some(TcpState::FinWait2)),
+            (&end, Some(TcpState::CloseWait)),
+        ],
+    )
+    .await;
+    h.run(LabCommand::Fill { id: id(&end) })
+        .await
+        .expect("fill");
+    h.run(LabCommand::Close { id: id(&end) })
+        .await
+        .expect("server closes");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(kernel_state(port, &end), Some(TcpState::LastAck));
+    h.run(LabCommand::SetReading {
+        id: id(&client),
+        on: true,
+    })
+    .await
+    .expect("client reads");
+    wait_states(port, &[(&end, None), (&client, Some(TcpState::TimeWait))]).await;
+}

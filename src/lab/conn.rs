@@ -17,6 +17,7 @@ const WRITE_PATIENCE: Duration = Duration::from_millis(500);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConnCmd {
     Send(String),
+    Fill,
     ShutdownWrite,
     Close,
     Abort,
@@ -199,6 +200,7 @@ async fn command(
     let seq = Some(seq);
     match cmd {
         ConnCmd::Send(text) => send(ctx, stream, seq, text.as_bytes(), *write_shut).await,
+        ConnCmd::Fill => fill(ctx, stream, seq, *write_shut).await,
         ConnCmd::ShutdownWrite => {
             let result = stream.shutdown().await;
             *write_shut = result.is_ok();
@@ -301,6 +303,36 @@ async fn send(ctx: &Ctx, stream: &mut TcpStream, seq: Option<u64>, data: &[u8], 
             Err(format!("{call}: only {written} of {} bytes fit: the peer is not reading and its window is full", data.len())),
         ),
     }
+}
+
+/// Most one fill writes; enough for any buffer the lab sets, bounded so
+/// a peer that keeps reading cannot keep us writing forever.
+const FILL_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Writes zeros until nothing more fits within [`WRITE_PATIENCE`].
+async fn fill(ctx: &Ctx, stream: &mut TcpStream, seq: Option<u64>, write_shut: bool) {
+    if write_shut {
+        let msg =
+            "send() refused: this end already called shutdown(SHUT_WR), so it can only receive";
+        return ctx.called(seq, "", Err(msg.into()));
+    }
+    let chunk = vec![0u8; 16 * 1024];
+    let mut total = 0;
+    while total < FILL_LIMIT {
+        let (written, result) = write_within(stream, &chunk).await;
+        total += written;
+        if written > 0 {
+            ctx.tell(None, ReportKind::Sent(written));
+        }
+        match result {
+            Ok(()) => continue,
+            Err(None) => break,
+            Err(Some(e)) => return ctx.called(seq, "send()", Err(explain(Call::Send, &e))),
+        }
+    }
+    let call = format!("send({total} bytes)");
+    let text = format!("{call}: the peer's receive window and our send buffer are full");
+    ctx.called(seq, &call, Ok(text));
 }
 
 async fn echo(ctx: &Ctx, stream: &mut TcpStream, data: &[u8]) {

@@ -14,6 +14,11 @@ pub fn open(opts: &ServerOptions) -> io::Result<TcpListener> {
         TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(opts.reuseaddr)?;
+    if let Some(n) = opts.buffers {
+        // Set before listen(): accepted sockets inherit them.
+        socket.set_recv_buffer_size(n)?;
+        socket.set_send_buffer_size(n)?;
+    }
     socket.bind(addr)?;
     socket.listen(opts.backlog)
 }

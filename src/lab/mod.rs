@@ -83,6 +83,10 @@ pub enum LabCommand {
         id: LabId,
         text: String,
     },
+    /// send() until the peer's window and our send buffer are full.
+    Fill {
+        id: LabId,
+    },
     ShutdownWrite {
         id: LabId,
     },

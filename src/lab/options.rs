@@ -31,6 +31,10 @@ pub struct ServerOptions {
     pub port: u16,
     pub backlog: u32,
     pub reuseaddr: bool,
+    /// SO_RCVBUF and SO_SNDBUF for every lab socket (the listener passes
+    /// them to accepted ones); small buffers fill quickly, which keeps a
+    /// FIN waiting behind data (FIN_WAIT_1, LAST_ACK) long enough to see.
+    pub buffers: Option<u32>,
 }
 
 impl Default for ServerOptions {
@@ -40,6 +44,7 @@ impl Default for ServerOptions {
             port: 0,
             backlog: 128,
             reuseaddr: false,
+            buffers: None,
         }
     }
 }
@@ -51,7 +56,11 @@ impl fmt::Display for ServerOptions {
             f,
             "bind {} port {} backlog {} reuseaddr {onoff}",
             self.bind, self.port, self.backlog
-        )
+        )?;
+        match self.buffers {
+            Some(n) => write!(f, " buffers {n}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -64,12 +73,16 @@ pub struct OptionChanges {
     pub reuseaddr: Option<bool>,
     pub accept: Option<AcceptMode>,
     pub hold: Option<bool>,
+    /// `Some(None)`: back to the system's default buffers.
+    pub buffers: Option<Option<u32>>,
 }
 
 pub const MAX_BACKLOG: u32 = 65535;
 
-const OPTION_WORDS: &str =
-    "bind ADDR, port N, backlog N, reuseaddr on|off, accept auto|manual, hold on|off";
+const OPTION_WORDS: &str = "bind ADDR, port N, backlog N, reuseaddr on|off, accept auto|manual, hold on|off, buffers N|default";
+
+/// Smallest buffer size accepted (the kernel rounds up to its own minimum).
+pub const MIN_BUFFER: u32 = 1024;
 
 /// Parses e.g. `backlog 1 reuseaddr on accept manual`.
 pub fn parse_options(text: &str) -> Result<OptionChanges, String> {
@@ -87,6 +100,7 @@ pub fn parse_options(text: &str) -> Result<OptionChanges, String> {
             "reuseaddr" => out.reuseaddr = Some(parse_switch(word, value)?),
             "hold" => out.hold = Some(parse_switch(word, value)?),
             "accept" => out.accept = Some(parse_accept(value)?),
+            "buffers" => out.buffers = Some(parse_buffers(value)?),
             _ => return Err(format!("unknown option '{word}': use {OPTION_WORDS}")),
         }
     }
@@ -122,6 +136,18 @@ fn parse_switch(word: &str, value: &str) -> Result<bool, String> {
         "on" | "yes" | "true" | "1" => Ok(true),
         "off" | "no" | "false" | "0" => Ok(false),
         _ => Err(format!("'{word} {value}': use '{word} on' or '{word} off'")),
+    }
+}
+
+fn parse_buffers(value: &str) -> Result<Option<u32>, String> {
+    if value.eq_ignore_ascii_case("default") {
+        return Ok(None);
+    }
+    match value.parse::<u32>() {
+        Ok(n) if (MIN_BUFFER..=64 * 1024 * 1024).contains(&n) => Ok(Some(n)),
+        _ => Err(format!(
+            "buffers '{value}' is not valid: use a size in bytes from {MIN_BUFFER} to 67108864, or 'buffers default'"
+        )),
     }
 }
 

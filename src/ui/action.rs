@@ -41,6 +41,7 @@ pub enum LabKey {
     Target,
     AcceptOne,
     Send,
+    Fill,
     ShutdownWrite,
     Close,
     Reset,
@@ -146,6 +147,7 @@ fn lab_key(code: KeyCode) -> Option<LabKey> {
         KeyCode::Char('T') => LabKey::Target,
         KeyCode::Char('a') => LabKey::AcceptOne,
         KeyCode::Char('t') => LabKey::Send,
+        KeyCode::Char('f') => LabKey::Fill,
         KeyCode::Char('w') => LabKey::ShutdownWrite,
         KeyCode::Char('x') => LabKey::Close,
         KeyCode::Char('R') => LabKey::Reset,
@@ -186,13 +188,13 @@ pub const LAB_KEY_HELP: &[(&str, &str)] = &[
     ("T", "set where clients connect (host:port)"),
     ("a", "accept() one waiting connection"),
     ("m", "accept mode: auto / manual"),
-    ("t", "send text on the selected socket: send()"),
+    ("t  f", "send() text / until the window is full"),
     ("w", "shutdown(SHUT_WR) the selected socket"),
     ("x", "close() the selected socket"),
     ("R", "reset: SO_LINGER 0 + close() sends RST"),
     ("r  E", "selected socket: reading / echo on-off"),
     ("h", "hold: keep our end open when the peer closes"),
-    ("O", "options: backlog, reuseaddr, bind, port"),
+    ("O", "options: backlog, reuseaddr, buffers…"),
 ];
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ impl App {
                 self.ask(PromptKind::Send, String::new())
             }
             LabKey::ShutdownWrite => self.on_selected(|id, _| LabCommand::ShutdownWrite { id }),
+            LabKey::Fill => self.on_selected(|id, _| LabCommand::Fill { id }),
             LabKey::Close => self.on_selected(|id, _| LabCommand::Close { id }),
             LabKey::Reset => self.on_selected(|id, _| LabCommand::Abort { id }),
             LabKey::ToggleRead => {
@@ -133,6 +134,7 @@ impl App {
         o.port = changes.port.unwrap_or(o.port);
         o.backlog = changes.backlog.unwrap_or(o.backlog);
         o.reuseaddr = changes.reuseaddr.unwrap_or(o.reuseaddr);
+        o.buffers = changes.buffers.unwrap_or(o.buffers);
         let mut effect = None;
         if let Some(mode) = changes.accept {
             self.lab.accept = mode;

@@ -89,6 +89,10 @@ impl Actor {
         } else {
             IpAddr::V6(Ipv6Addr::UNSPECIFIED)
         };
+        if let Some(n) = self.config.server.buffers {
+            socket.set_recv_buffer_size(n)?;
+            socket.set_send_buffer_size(n)?;
+        }
         socket.bind(SocketAddr::new(bind_ip, 0))?;
         let local = socket.local_addr()?;
         let id = self.new_id();

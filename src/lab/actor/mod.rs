@@ -118,6 +118,7 @@ impl Actor {
                 Err(text) => self.outcome(seq, Err(text)),
             },
             LabCommand::Send { id, text } => self.forward(seq, id, ConnCmd::Send(text)),
+            LabCommand::Fill { id } => self.forward(seq, id, ConnCmd::Fill),
             LabCommand::ShutdownWrite { id } => self.forward(seq, id, ConnCmd::ShutdownWrite),
             LabCommand::Close { id } => self.close(seq, id, ConnCmd::Close),
             LabCommand::Abort { id } => self.close(seq, id, ConnCmd::Abort),
