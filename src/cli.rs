@@ -70,6 +70,27 @@ pub enum Command {
     /// Print one line per connection event (new, state change, gone) as it
     /// happens, until interrupted; --json prints NDJSON
     Watch(WatchArgs),
+    /// Scripted scenarios on real sockets, one step per key (n next, r
+    /// restart); without a name, lists them
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// A built-in demo (see `tcpscope demo`) or a scenario file
+    pub name: Option<String>,
+
+    /// Play it without a terminal and report whether each step reaches its states
+    #[arg(long)]
+    pub check: bool,
+
+    /// How often to read the socket table (e.g. 100ms, 1s; minimum 10ms)
+    #[arg(short = 'i', long, value_name = "INTERVAL", default_value = "100ms", value_parser = interval_arg)]
+    pub interval: Duration,
+
+    /// Presentation mode: high contrast, large state labels, fewer columns
+    #[arg(long)]
+    pub classroom: bool,
 }
 
 #[derive(Debug, Args)]

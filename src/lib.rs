@@ -1,6 +1,7 @@
 //! tcpscope: the machine's TCP socket table, live, grouped by state.
 
 pub mod cli;
+pub mod demo;
 pub mod lab;
 pub mod output;
 pub mod shutdown;

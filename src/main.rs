@@ -2,7 +2,8 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use tcpscope::cli::{Cli, Command, LabArgs, WatchArgs};
+use tcpscope::cli::{Cli, Command, DemoArgs, LabArgs, WatchArgs};
+use tcpscope::demo;
 use tcpscope::lab::{AcceptMode, LabConfig, ServerOptions};
 use tcpscope::output;
 use tcpscope::socket::Filter;
@@ -17,6 +18,11 @@ fn main() -> ExitCode {
     if let Some(Command::Watch(args)) = cli.command {
         return watch(args);
     }
+    if let Some(Command::Demo(args)) = &cli.command
+        && (args.name.is_none() || args.check)
+    {
+        return demo_headless(args);
+    }
     if let Err(msg) = ui::require_tty() {
         eprintln!("tcpscope: {msg}");
         return ExitCode::from(2);
@@ -26,6 +32,7 @@ fn main() -> ExitCode {
             let kind = args.source;
             (lab_settings(args), kind)
         }
+        Some(Command::Demo(args)) => (demo_settings(&args), SourceKind::Auto),
         _ => (Ok(live_settings(&cli)), cli.source),
     };
     match settings.and_then(|s| live(s, kind)) {
@@ -83,6 +90,7 @@ fn live_settings(cli: &Cli) -> ui::Settings {
         lab_visible: false,
         log_size: cli.log_size,
         classroom: cli.classroom,
+        demo: None,
     }
 }
 
@@ -121,7 +129,85 @@ fn lab_settings(args: LabArgs) -> anyhow::Result<ui::Settings> {
         lab_visible: true,
         log_size: args.log_size,
         classroom: args.classroom,
+        demo: None,
     })
+}
+
+/// `tcpscope demo NAME`: the lab, the diagram and the details pane, with
+/// the scenario ready to play.
+fn demo_settings(args: &DemoArgs) -> anyhow::Result<ui::Settings> {
+    let name = args.name.as_deref().unwrap_or_default();
+    let scenario = demo::load(name).map_err(|e| anyhow::anyhow!(e))?;
+    let port = free_port(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))?;
+    let server = ServerOptions {
+        port,
+        ..ServerOptions::default()
+    };
+    Ok(ui::Settings {
+        port: None,
+        filter: Filter::parse(&port.to_string())?,
+        interval: args.interval,
+        source: "",
+        theme: Theme::from_env(),
+        lab: LabConfig {
+            server,
+            ..LabConfig::default()
+        },
+        lab_visible: true,
+        log_size: tcpscope::track::history::DEFAULT_LOG_SIZE,
+        classroom: args.classroom,
+        demo: Some(scenario),
+    })
+}
+
+/// `tcpscope demo` lists the demos; `--check` plays one without a terminal.
+fn demo_headless(args: &DemoArgs) -> ExitCode {
+    let Some(name) = &args.name else {
+        println!("demos (tcpscope demo NAME, or a scenario file):");
+        for (name, text) in demo::BUILTIN {
+            let title = demo::script::parse(name, text)
+                .map(|s| s.title)
+                .unwrap_or_default();
+            println!("  {name:<22} {title}");
+        }
+        return ExitCode::SUCCESS;
+    };
+    let scenario = match demo::load(name) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tcpscope: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let source = match source::open(SourceKind::Auto, Cadence::Live) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tcpscope: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let traced = source.name().contains("trace");
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tcpscope: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let results = runtime.block_on(demo::runner::play(&scenario, source, traced));
+    for r in &results {
+        println!("{}", demo::runner::describe(r));
+    }
+    let ok = results.len() == scenario.steps.len() && results.iter().all(|r| r.result.is_ok());
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Asks the kernel for a free port on `ip` (bind to port 0, read it back).

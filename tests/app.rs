@@ -31,6 +31,7 @@ impl Rig {
             lab_visible: false,
             log_size: 100,
             classroom: false,
+            demo: None,
         };
         let t0 = Instant::now();
         Rig {

@@ -43,6 +43,7 @@ fn scripted_settings() -> Settings {
         lab_visible: false,
         log_size: 100,
         classroom: false,
+        demo: None,
     }
 }
 

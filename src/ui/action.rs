@@ -29,6 +29,8 @@ pub enum Action {
     ToggleLog,
     ToggleDiagram,
     ToggleClassroom,
+    /// Play the next step of the demo.
+    DemoNext,
     Lab(LabKey),
 }
 
@@ -134,6 +136,7 @@ fn normal_action(code: KeyCode) -> Option<Action> {
         KeyCode::Char('e') => Action::ToggleLog,
         KeyCode::Char('d') => Action::ToggleDiagram,
         KeyCode::Char('P') => Action::ToggleClassroom,
+        KeyCode::Char('n') => Action::DemoNext,
         code => return lab_key(code).map(Action::Lab),
     };
     Some(action)
@@ -195,6 +198,7 @@ pub const LAB_KEY_HELP: &[(&str, &str)] = &[
     ("r  E", "selected socket: reading / echo on-off"),
     ("h", "hold: keep our end open when the peer closes"),
     ("O", "options: backlog, reuseaddr, buffers…"),
+    ("n  r", "demo: next step / restart"),
 ];
 
 #[cfg(test)]

@@ -41,6 +41,8 @@ pub struct Status {
 pub enum Effect {
     SetInterval(Duration),
     Lab(LabCommand),
+    /// Several lab commands, in order (a demo step).
+    LabMany(Vec<LabCommand>),
 }
 
 /// How the app was started: what the header reports.
@@ -58,6 +60,8 @@ pub struct Settings {
     pub log_size: usize,
     /// Presentation mode: big, high-contrast, fewer columns.
     pub classroom: bool,
+    /// A scenario to play step by step (`tcpscope demo NAME`).
+    pub demo: Option<crate::demo::Scenario>,
 }
 
 pub struct App {
@@ -92,6 +96,8 @@ pub struct App {
     pub history: CountHistory,
     /// The state-diagram view replaces the table.
     pub diagram: bool,
+    /// The demo being played, if any.
+    pub demo: Option<super::demo_player::DemoPlayer>,
     pub status: Option<Status>,
     pub warning: Option<String>,
     pub degradations: Vec<Degradation>,
@@ -111,7 +117,12 @@ impl App {
             log_open: false,
             log_scroll: 0,
             history: CountHistory::default(),
-            diagram: false,
+            diagram: settings.demo.is_some(),
+            demo: settings
+                .demo
+                .clone()
+                .map(super::demo_player::DemoPlayer::new),
+            details_open: settings.demo.is_some(),
             conns: Vec::new(),
             listing: Listing::default(),
             cursor: 0,
@@ -125,7 +136,6 @@ impl App {
             paused: false,
             held: None,
             help: false,
-            details_open: false,
             details: None,
             details_asked: None,
             prompt: None,
@@ -222,6 +232,7 @@ impl App {
             None => {}
         }
         self.lab.relink(&self.conns);
+        self.demo_follow();
     }
 
     /// A table filtered to the lab's port follows the server to a new port.
@@ -315,7 +326,11 @@ impl App {
                 let mode = if self.settings.classroom { "on" } else { "off" };
                 self.set_info(format!("presentation mode {mode}"));
             }
+            Action::Lab(super::action::LabKey::ToggleRead) if self.demo.is_some() => {
+                return self.demo_restart();
+            }
             Action::Lab(key) => return self.lab_key(key),
+            Action::DemoNext => return self.demo_next(),
         }
         None
     }

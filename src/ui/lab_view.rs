@@ -57,7 +57,13 @@ impl LabView {
             LabEvent::Outcome { result, .. } => return Some(result),
             LabEvent::Notice(text) => return Some(Err(text)),
             LabEvent::Sockets(list) => self.sockets = list,
-            LabEvent::Server(addr) => self.server = addr,
+            LabEvent::Server(addr) => {
+                self.server = addr;
+                // A restart (S twice, or a demo step) keeps the port.
+                if let Some(a) = addr {
+                    self.options.port = a.port();
+                }
+            }
         }
         None
     }

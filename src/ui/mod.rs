@@ -3,6 +3,7 @@
 mod action;
 pub mod app;
 
+mod demo_player;
 mod lab_keys;
 pub mod lab_view;
 pub mod listing;

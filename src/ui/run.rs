@@ -93,6 +93,11 @@ fn on_input(app: &mut App, sampler: &Sampler, lab: &mut Lab, event: &Event) -> b
         Some(Effect::Lab(command)) => {
             lab.send(command);
         }
+        Some(Effect::LabMany(commands)) => {
+            for command in commands {
+                lab.send(command);
+            }
+        }
         None => {}
     }
     true

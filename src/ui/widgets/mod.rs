@@ -2,6 +2,7 @@
 //! does I/O or changes state.
 
 mod cells;
+mod demo;
 mod details;
 mod diagram;
 mod diagram_art;
@@ -32,6 +33,7 @@ pub struct Areas {
     pub table: Rect,
     pub details: Option<Rect>,
     pub log: Option<Rect>,
+    pub demo: Option<Rect>,
     pub lab: Option<Rect>,
     pub status: Rect,
 }
@@ -45,6 +47,7 @@ pub fn areas(area: Rect, app: &App) -> Areas {
     ])
     .areas(area);
     let (body, lab) = split_lab(body, app);
+    let (body, demo) = split_bottom(body, app.demo.is_some(), demo::HEIGHT);
     let (body, log) = split_bottom(body, app.log_open, log::HEIGHT);
     let (body, details) = split_details(body, app);
     let (groups, table) = if area.width < GROUPS_MIN_WIDTH {
@@ -60,6 +63,7 @@ pub fn areas(area: Rect, app: &App) -> Areas {
         table,
         details,
         log,
+        demo,
         lab,
         status,
     }
@@ -131,6 +135,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     if let Some(pane) = a.log {
         log::draw(frame, pane, app);
+    }
+    if let Some(pane) = a.demo {
+        demo::draw(frame, pane, app);
     }
     if let Some(panel) = a.lab {
         lab::draw(frame, panel, app);

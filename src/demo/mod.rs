@@ -1,0 +1,137 @@
+//! Demos: scripted scenarios on real lab sockets, one step at a time,
+//! each showing the socket call it makes and what to look at. Scenario
+//! files live in `assets/demos/`; a teacher can write their own.
+
+pub mod runner;
+pub mod script;
+
+pub use script::{Call, Expect, Role, Scenario, ScriptError, Step};
+
+use crate::lab::{AcceptMode, LabCommand, LabSocket, ServerOptions, Side};
+
+/// The scenarios that ship with tcpscope: (name, file text).
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "handshake",
+        include_str!("../../assets/demos/handshake.demo"),
+    ),
+    (
+        "client-close",
+        include_str!("../../assets/demos/client-close.demo"),
+    ),
+    (
+        "server-close-restart",
+        include_str!("../../assets/demos/server-close-restart.demo"),
+    ),
+    (
+        "close-wait-leak",
+        include_str!("../../assets/demos/close-wait-leak.demo"),
+    ),
+    (
+        "half-close",
+        include_str!("../../assets/demos/half-close.demo"),
+    ),
+    ("reset", include_str!("../../assets/demos/reset.demo")),
+    ("backlog", include_str!("../../assets/demos/backlog.demo")),
+    (
+        "fin-wait-1",
+        include_str!("../../assets/demos/fin-wait-1.demo"),
+    ),
+    ("last-ack", include_str!("../../assets/demos/last-ack.demo")),
+    (
+        "simultaneous-close",
+        include_str!("../../assets/demos/simultaneous-close.demo"),
+    ),
+];
+
+/// A built-in scenario by name, or a scenario file by path.
+pub fn load(name: &str) -> Result<Scenario, String> {
+    if let Some((n, text)) = BUILTIN.iter().find(|(n, _)| *n == name) {
+        return script::parse(n, text).map_err(|e| format!("built-in demo {n}: {e}"));
+    }
+    let text = std::fs::read_to_string(name).map_err(|e| {
+        let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
+        format!(
+            "'{name}' is neither a demo ({}) nor a readable file: {e}",
+            names.join(", ")
+        )
+    })?;
+    script::parse(name, &text).map_err(|e| format!("{name}: {e}"))
+}
+
+/// The lab socket a role names: the newest listener, or the n-th client
+/// or accepted connection in the order they were made.
+pub fn resolve(role: Role, sockets: &[LabSocket]) -> Option<&LabSocket> {
+    let nth = |side: Side, n: usize| {
+        sockets
+            .iter()
+            .filter(|s| s.side == side)
+            .nth(n.saturating_sub(1))
+    };
+    match role {
+        Role::Listener => sockets.iter().rfind(|s| s.side == Side::Listener),
+        Role::Client(n) => nth(Side::Client, n),
+        Role::Server(n) => nth(Side::Server, n),
+    }
+}
+
+/// The lab commands for one step, given the lab's sockets now. A listen
+/// reuses `port` (the scenario's first listener's) when it is not 0.
+pub fn commands(call: &Call, sockets: &[LabSocket], port: u16) -> Result<Vec<LabCommand>, String> {
+    let id = |role: Role| {
+        resolve(role, sockets)
+            .map(|s| s.id)
+            .ok_or_else(|| format!("there is no {role} yet at this step"))
+    };
+    let out = match call {
+        Call::Listen {
+            backlog,
+            reuseaddr,
+            buffers,
+            manual,
+            hold,
+        } => {
+            let accept = if *manual {
+                AcceptMode::Manual
+            } else {
+                AcceptMode::Auto
+            };
+            let opts = ServerOptions {
+                port,
+                backlog: *backlog,
+                reuseaddr: *reuseaddr,
+                buffers: *buffers,
+                ..ServerOptions::default()
+            };
+            vec![
+                LabCommand::SetAcceptMode(accept),
+                LabCommand::SetHold(*hold),
+                LabCommand::StartServer(opts),
+            ]
+        }
+        Call::Stop => vec![LabCommand::StopServer],
+        Call::Connect(n) => vec![LabCommand::Connect {
+            target: None,
+            count: *n,
+        }],
+        Call::Accept => vec![LabCommand::AcceptOne],
+        Call::Send(r, text) => vec![LabCommand::Send {
+            id: id(*r)?,
+            text: text.clone(),
+        }],
+        Call::Fill(r) => vec![LabCommand::Fill { id: id(*r)? }],
+        Call::Shutdown(r) => vec![LabCommand::ShutdownWrite { id: id(*r)? }],
+        Call::Close(r) => vec![LabCommand::Close { id: id(*r)? }],
+        Call::Reset(r) => vec![LabCommand::Abort { id: id(*r)? }],
+        Call::Read(r, on) => vec![LabCommand::SetReading {
+            id: id(*r)?,
+            on: *on,
+        }],
+        Call::Echo(r, on) => vec![LabCommand::SetEcho {
+            id: id(*r)?,
+            on: *on,
+        }],
+        Call::Wait(_) => Vec::new(),
+    };
+    Ok(out)
+}

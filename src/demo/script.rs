@@ -1,0 +1,324 @@
+//! Demo scenarios as text files a teacher can write: steps of socket calls,
+//! what to say about each, and the states each must reach. A malformed
+//! file gets an error naming the line.
+//!
+//! ```text
+//! title: Three-way handshake
+//! step: listen backlog=1
+//! say: The server calls listen(): its socket waits in LISTEN.
+//! expect: listener LISTEN
+//! ```
+
+use crate::socket::TcpState;
+use std::fmt;
+
+/// Who a step or expectation is about: the listener, or the n-th client
+/// or accepted (server) connection, counted from 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Listener,
+    Client(usize),
+    Server(usize),
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Role::Listener => f.write_str("listener"),
+            Role::Client(1) => f.write_str("client"),
+            Role::Server(1) => f.write_str("server"),
+            Role::Client(n) => write!(f, "client{n}"),
+            Role::Server(n) => write!(f, "server{n}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Call {
+    Listen {
+        backlog: u32,
+        reuseaddr: bool,
+        buffers: Option<u32>,
+        manual: bool,
+        hold: bool,
+    },
+    Stop,
+    Connect(usize),
+    Accept,
+    Send(Role, String),
+    Fill(Role),
+    Shutdown(Role),
+    Close(Role),
+    Reset(Role),
+    Read(Role, bool),
+    Echo(Role, bool),
+    Wait(u64),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// The role's socket is in (or passes through) one of these states.
+    State {
+        role: Role,
+        states: Vec<TcpState>,
+        trace_only: bool,
+    },
+    /// The role's socket is no longer in the table.
+    Gone(Role),
+    /// The step's call fails with a message containing this text.
+    Error(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub line: usize,
+    pub call: Call,
+    pub text: String,
+    pub say: String,
+    pub expect: Vec<Expect>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scenario {
+    pub name: String,
+    pub title: String,
+    pub steps: Vec<Step>,
+}
+
+/// What is wrong with a scenario file, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+pub fn parse(name: &str, text: &str) -> Result<Scenario, ScriptError> {
+    let mut scenario = Scenario {
+        name: name.to_string(),
+        title: name.to_string(),
+        steps: Vec::new(),
+    };
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let raw = raw.trim();
+        if raw.is_empty() || raw.starts_with('#') {
+            continue;
+        }
+        let err = |message: String| ScriptError { line, message };
+        let (key, value) = raw.split_once(':').ok_or_else(|| {
+            err(format!(
+                "'{raw}' is not 'key: value' (keys: title, step, say, expect, expect-trace)"
+            ))
+        })?;
+        let value = value.trim();
+        match key.trim() {
+            "title" => scenario.title = value.to_string(),
+            "step" => {
+                let call = parse_call(value).map_err(err)?;
+                scenario.steps.push(Step {
+                    line,
+                    call,
+                    text: value.to_string(),
+                    say: String::new(),
+                    expect: Vec::new(),
+                });
+            }
+            k @ ("say" | "expect" | "expect-trace") => {
+                let step = scenario
+                    .steps
+                    .last_mut()
+                    .ok_or_else(|| err(format!("'{k}' before any 'step'")))?;
+                if k == "say" {
+                    if !step.say.is_empty() {
+                        step.say.push(' ');
+                    }
+                    step.say.push_str(value);
+                } else {
+                    step.expect
+                        .push(parse_expect(value, k == "expect-trace").map_err(err)?);
+                }
+            }
+            other => {
+                return Err(err(format!(
+                    "unknown key '{other}': use title, step, say, expect or expect-trace"
+                )));
+            }
+        }
+    }
+    if scenario.steps.is_empty() {
+        return Err(ScriptError {
+            line: text.lines().count().max(1),
+            message: "no steps: add 'step: …' lines".into(),
+        });
+    }
+    Ok(scenario)
+}
+
+fn parse_role(word: &str) -> Result<Role, String> {
+    let number = |rest: &str| {
+        if rest.is_empty() {
+            Ok(1)
+        } else {
+            rest.parse::<usize>().map_err(|_| ())
+        }
+    };
+    let role = if word == "listener" {
+        Ok(Role::Listener)
+    } else if let Some(rest) = word.strip_prefix("client") {
+        number(rest).map(Role::Client)
+    } else if let Some(rest) = word.strip_prefix("server") {
+        number(rest).map(Role::Server)
+    } else {
+        Err(())
+    };
+    role.map_err(|()| {
+        format!("unknown socket '{word}': use listener, client, client2…, server, server2…")
+    })
+}
+
+fn on_off(word: Option<&str>) -> Result<bool, String> {
+    match word {
+        Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        other => Err(format!("expected on or off, got '{}'", other.unwrap_or(""))),
+    }
+}
+
+fn parse_call(text: &str) -> Result<Call, String> {
+    let mut words = text.split_whitespace();
+    let verb = words.next().unwrap_or("");
+    let role = |w: Option<&str>| parse_role(w.unwrap_or(""));
+    let call = match verb {
+        "listen" => parse_listen(words)?,
+        "stop" => Call::Stop,
+        "connect" => Call::Connect(words.next().map_or(Ok(1), |n| {
+            n.parse()
+                .map_err(|_| format!("'{n}' is not a number of clients"))
+        })?),
+        "accept" => Call::Accept,
+        "send" => {
+            let r = role(words.next())?;
+            let text: Vec<&str> = words.by_ref().collect();
+            if text.is_empty() {
+                return Err("send needs text: 'send client hello'".into());
+            }
+            Call::Send(r, text.join(" "))
+        }
+        "fill" => Call::Fill(role(words.next())?),
+        "shutdown" => Call::Shutdown(role(words.next())?),
+        "close" => Call::Close(role(words.next())?),
+        "reset" => Call::Reset(role(words.next())?),
+        "read" => Call::Read(role(words.next())?, on_off(words.next())?),
+        "echo" => Call::Echo(role(words.next())?, on_off(words.next())?),
+        "wait" => Call::Wait(
+            words
+                .next()
+                .and_then(|ms| ms.strip_suffix("ms")?.parse().ok())
+                .ok_or("wait needs a time like 'wait 500ms'")?,
+        ),
+        other => {
+            return Err(format!(
+                "unknown call '{other}': use listen, stop, connect, accept, send, fill, shutdown, close, reset, read, echo, wait"
+            ));
+        }
+    };
+    Ok(call)
+}
+
+fn parse_listen<'a>(words: impl Iterator<Item = &'a str>) -> Result<Call, String> {
+    let (mut backlog, mut reuseaddr, mut buffers, mut manual, mut hold) =
+        (128, false, None, false, true);
+    for w in words {
+        let (k, v) = w
+            .split_once('=')
+            .ok_or_else(|| format!("'{w}' is not option=value"))?;
+        match k {
+            "backlog" => {
+                backlog = v
+                    .parse()
+                    .map_err(|_| format!("backlog '{v}' is not a number"))?
+            }
+            "reuseaddr" => reuseaddr = on_off(Some(v))?,
+            "buffers" => {
+                buffers = Some(
+                    v.parse()
+                        .map_err(|_| format!("buffers '{v}' is not a number of bytes"))?,
+                )
+            }
+            "accept" => manual = v == "manual",
+            "hold" => hold = on_off(Some(v))?,
+            _ => {
+                return Err(format!(
+                    "unknown listen option '{k}': use backlog, reuseaddr, buffers, accept, hold"
+                ));
+            }
+        }
+    }
+    Ok(Call::Listen {
+        backlog,
+        reuseaddr,
+        buffers,
+        manual,
+        hold,
+    })
+}
+
+fn parse_expect(text: &str, trace_only: bool) -> Result<Expect, String> {
+    if let Some(rest) = text.strip_prefix("error ") {
+        return Ok(Expect::Error(rest.trim().to_string()));
+    }
+    let mut words = text.split_whitespace();
+    let role = parse_role(words.next().unwrap_or(""))?;
+    let what = words
+        .next()
+        .ok_or("expect needs a state: 'expect: client FIN_WAIT_2'")?;
+    if what == "gone" {
+        return Ok(Expect::Gone(role));
+    }
+    let states = what
+        .split('|')
+        .map(|s| TcpState::parse(s).ok_or_else(|| format!("unknown state '{s}'")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Expect::State {
+        role,
+        states,
+        trace_only,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_scenario_parses() {
+        let s = parse("t", "title: T\nstep: listen backlog=1\nsay: hello\nsay: world\nexpect: listener LISTEN\nstep: close client\nexpect: client FIN_WAIT_2|TIME_WAIT\nexpect-trace: client FIN_WAIT_1\n").expect("valid");
+        assert_eq!(s.title, "T");
+        assert_eq!(s.steps.len(), 2);
+        assert_eq!(s.steps[0].say, "hello world");
+        assert!(matches!(s.steps[0].call, Call::Listen { backlog: 1, .. }));
+        assert_eq!(s.steps[1].expect.len(), 2);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = parse("t", "title: T\nstep: listen\nstep: juggle client\n").expect_err("bad call");
+        assert_eq!(e.line, 3);
+        assert!(
+            e.to_string().starts_with("line 3: unknown call 'juggle'"),
+            "{e}"
+        );
+        let e = parse("t", "say: too early\n").expect_err("no step");
+        assert_eq!(e.to_string(), "line 1: 'say' before any 'step'");
+        let e = parse("t", "step: close clientX\n").expect_err("bad role");
+        assert!(e.to_string().contains("unknown socket 'clientX'"), "{e}");
+        let e = parse("t", "step: listen\nexpect: client ESTABLISH\n").expect_err("bad state");
+        assert_eq!(e.to_string(), "line 2: unknown state 'ESTABLISH'");
+    }
+}

@@ -1,0 +1,116 @@
+//! Playing a demo in the TUI: `n` makes the next step's socket calls
+//! through the lab and shows what to look at; `r` starts over on a fresh
+//! port.
+
+use super::app::{App, Effect};
+use crate::demo::{self, Call, Role, Scenario};
+use crate::lab::{LabCommand, Side};
+
+#[derive(Clone, Debug)]
+pub struct DemoPlayer {
+    pub scenario: Scenario,
+    /// Index of the next step to play.
+    pub next: usize,
+    /// The line to show: the step just played and its narration.
+    pub narration: String,
+    /// The socket the last step acted on: selected once the lab reports it,
+    /// so the diagram and the details pane show it.
+    pub focus: Option<Role>,
+}
+
+impl DemoPlayer {
+    pub fn new(scenario: Scenario) -> Self {
+        let narration = format!(
+            "{} — {} steps; press n for the first",
+            scenario.title,
+            scenario.steps.len()
+        );
+        DemoPlayer {
+            scenario,
+            next: 0,
+            narration,
+            focus: None,
+        }
+    }
+}
+
+impl App {
+    pub(super) fn demo_next(&mut self) -> Option<Effect> {
+        let port = self.lab.port();
+        let demo = self.demo.as_mut()?;
+        let Some(step) = demo.scenario.steps.get(demo.next).cloned() else {
+            demo.narration = format!("{}: done — r plays it again", demo.scenario.title);
+            return None;
+        };
+        match demo::commands(&step.call, &self.lab.sockets, port) {
+            Ok(commands) => {
+                demo.next += 1;
+                let total = demo.scenario.steps.len();
+                demo.narration =
+                    format!("step {}/{total} · {} — {}", demo.next, step.text, step.say);
+                demo.focus = acted_on(&step.call, &self.lab.sockets);
+                if matches!(step.call, Call::Wait(_)) {
+                    return None;
+                }
+                Some(Effect::LabMany(commands))
+            }
+            Err(e) => {
+                self.set_error(format!("demo step on line {}: {e}", step.line));
+                None
+            }
+        }
+    }
+
+    /// Selects the demo's focus socket in the lab panel and the table.
+    pub(super) fn demo_follow(&mut self) {
+        let Some(role) = self.demo.as_ref().and_then(|d| d.focus) else {
+            return;
+        };
+        let Some(id) = demo::resolve(role, &self.lab.sockets).map(|s| s.id) else {
+            return;
+        };
+        if let Some(pos) = self
+            .lab
+            .rows
+            .iter()
+            .position(|r| self.lab.sockets[r.socket].id == id)
+        {
+            self.lab.cursor = pos;
+            self.select_lab_in_table();
+        }
+    }
+
+    /// Closes every lab socket (RST, so nothing lingers) and the server,
+    /// and starts the scenario over on a fresh port.
+    pub(super) fn demo_restart(&mut self) -> Option<Effect> {
+        let mut commands: Vec<LabCommand> = self
+            .lab
+            .sockets
+            .iter()
+            .filter(|s| s.open && s.side != Side::Listener)
+            .map(|s| LabCommand::Abort { id: s.id })
+            .collect();
+        if self.lab.server.is_some() {
+            commands.push(LabCommand::StopServer);
+        }
+        self.lab.options.port = 0;
+        let demo = self.demo.as_mut()?;
+        *demo = DemoPlayer::new(demo.scenario.clone());
+        Some(Effect::LabMany(commands))
+    }
+}
+
+/// The socket a call acts on (for a connect, the newest client).
+fn acted_on(call: &Call, sockets: &[crate::lab::LabSocket]) -> Option<Role> {
+    let count = |side: Side| sockets.iter().filter(|s| s.side == side).count();
+    match call {
+        Call::Listen { .. } | Call::Stop => Some(Role::Listener),
+        Call::Connect(n) => Some(Role::Client(count(Side::Client) + n)),
+        Call::Accept => Some(Role::Server(count(Side::Server) + 1)),
+        Call::Send(r, _) | Call::Fill(r) | Call::Shutdown(r) | Call::Close(r) | Call::Reset(r) => {
+            Some(*r)
+        }
+        Call::Read(r, _) | Call::Echo(r, _) => Some(*r),
+        Call::Wait(_) => None,
+    }
+}

@@ -1,0 +1,95 @@
+//! Every built-in demo, played on real sockets without a terminal, reaches
+//! the states it promises, step by step. Checked through the project's own
+//! sources: the tracepoint as well as polling when running as root (then
+//! the short states are checked too), polling alone otherwise.
+#![cfg(target_os = "linux")]
+
+use tcpscope::demo::{self, runner};
+use tcpscope::source::sockdiag::SockDiagSource;
+use tcpscope::source::{Cadence, SocketSource};
+
+fn source() -> (Box<dyn SocketSource>, bool, Option<std::path::PathBuf>) {
+    let polled: Box<dyn SocketSource> =
+        Box::new(SockDiagSource::new(Cadence::Once).expect("sock_diag"));
+    // TCPSCOPE_TEST_POLLING_ONLY=1 plays the demos as a non-root user would.
+    let session = match std::env::var_os("TCPSCOPE_TEST_POLLING_ONLY") {
+        Some(_) => Err(tcpscope::source::SourceError(
+            "polling only was asked for".into(),
+        )),
+        None => tcpscope::source::trace::TraceSession::open(),
+    };
+    match session {
+        Ok(session) => {
+            let dir = session.instance().to_path_buf();
+            (
+                Box::new(tcpscope::source::trace::TracedSource::new(polled, session)),
+                true,
+                Some(dir),
+            )
+        }
+        Err(why) => {
+            eprintln!("polling only ({why}): short states are not checked");
+            (polled, false, None)
+        }
+    }
+}
+
+async fn play(name: &str) {
+    let scenario = demo::load(name).expect("a built-in demo");
+    let (source, traced, instance) = source();
+    let results = runner::play(&scenario, source, traced).await;
+    let report: Vec<String> = results.iter().map(runner::describe).collect();
+    assert_eq!(
+        results.len(),
+        scenario.steps.len(),
+        "{name} stopped early:\n{}",
+        report.join("\n")
+    );
+    assert!(
+        results.iter().all(|r| r.result.is_ok()),
+        "{name}:\n{}",
+        report.join("\n")
+    );
+    if let Some(dir) = instance {
+        assert!(
+            !dir.exists(),
+            "{name}: the tracing instance is removed afterwards"
+        );
+    }
+}
+
+macro_rules! demo_test {
+    ($($test:ident => $name:literal),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            play($name).await;
+        }
+    )*};
+}
+
+demo_test! {
+    handshake => "handshake",
+    client_close => "client-close",
+    server_close_restart => "server-close-restart",
+    close_wait_leak => "close-wait-leak",
+    half_close => "half-close",
+    reset => "reset",
+    backlog => "backlog",
+    fin_wait_1 => "fin-wait-1",
+    last_ack => "last-ack",
+    simultaneous_close => "simultaneous-close",
+}
+
+#[test]
+fn a_malformed_scenario_file_names_the_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.demo");
+    std::fs::write(&path, "title: bad\nstep: listen\nstep: connect two\n").expect("write");
+    let err = demo::load(path.to_str().expect("utf-8 path")).expect_err("malformed");
+    assert!(
+        err.contains("line 3: 'two' is not a number of clients"),
+        "{err}"
+    );
+    let err = demo::load("no-such-demo").expect_err("unknown");
+    assert!(err.contains("handshake"), "lists the built-in demos: {err}");
+}
