@@ -4,6 +4,7 @@ pub mod cli;
 pub mod demo;
 pub mod lab;
 pub mod output;
+pub mod settings;
 pub mod shutdown;
 pub mod socket;
 pub mod source;

@@ -2,13 +2,12 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use tcpscope::cli::{Cli, Command, DemoArgs, LabArgs, WatchArgs};
+use tcpscope::cli::{Cli, Command, DemoArgs, WatchArgs};
 use tcpscope::demo;
-use tcpscope::lab::{AcceptMode, LabConfig, ServerOptions};
 use tcpscope::output;
-use tcpscope::socket::Filter;
+use tcpscope::settings;
 use tcpscope::source::{self, Cadence, Scope, SourceKind};
-use tcpscope::ui::{self, theme::Theme};
+use tcpscope::ui;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -30,10 +29,10 @@ fn main() -> ExitCode {
     let (settings, kind) = match cli.command {
         Some(Command::Lab(args)) => {
             let kind = args.source;
-            (lab_settings(args), kind)
+            (settings::lab(args), kind)
         }
-        Some(Command::Demo(args)) => (demo_settings(&args), SourceKind::Auto),
-        _ => (Ok(live_settings(&cli)), cli.source),
+        Some(Command::Demo(args)) => (settings::demo(&args), SourceKind::Auto),
+        _ => (Ok(settings::live(&cli)), cli.source),
     };
     match settings.and_then(|s| live(s, kind)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -79,87 +78,6 @@ fn watch(args: WatchArgs) -> ExitCode {
     }
 }
 
-fn live_settings(cli: &Cli) -> ui::Settings {
-    ui::Settings {
-        port: cli.port,
-        filter: cli.filter.clone().unwrap_or_default(),
-        interval: cli.interval,
-        source: "",
-        theme: Theme::from_env(),
-        lab: LabConfig::default(),
-        lab_visible: false,
-        log_size: cli.log_size,
-        classroom: cli.classroom,
-        demo: None,
-    }
-}
-
-/// `tcpscope lab`: every socket is read, the table is filtered to the
-/// lab's port (picked now when none was given, so it can be shown).
-fn lab_settings(args: LabArgs) -> anyhow::Result<ui::Settings> {
-    let port = match args.port {
-        Some(p) if p != 0 => p,
-        _ => free_port(args.bind)?,
-    };
-    let server = ServerOptions {
-        bind: args.bind,
-        port,
-        backlog: args.backlog,
-        reuseaddr: args.reuseaddr,
-        buffers: args.buffers,
-    };
-    let accept = if args.manual_accept {
-        AcceptMode::Manual
-    } else {
-        AcceptMode::Auto
-    };
-    let lab = LabConfig {
-        server,
-        accept,
-        hold: !args.no_hold,
-        max_connections: args.max_connections,
-    };
-    Ok(ui::Settings {
-        port: None,
-        filter: Filter::parse(&port.to_string())?,
-        interval: args.interval,
-        source: "",
-        theme: Theme::from_env(),
-        lab,
-        lab_visible: true,
-        log_size: args.log_size,
-        classroom: args.classroom,
-        demo: None,
-    })
-}
-
-/// `tcpscope demo NAME`: the lab, the diagram and the details pane, with
-/// the scenario ready to play.
-fn demo_settings(args: &DemoArgs) -> anyhow::Result<ui::Settings> {
-    let name = args.name.as_deref().unwrap_or_default();
-    let scenario = demo::load(name).map_err(|e| anyhow::anyhow!(e))?;
-    let port = free_port(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))?;
-    let server = ServerOptions {
-        port,
-        ..ServerOptions::default()
-    };
-    Ok(ui::Settings {
-        port: None,
-        filter: Filter::parse(&port.to_string())?,
-        interval: args.interval,
-        source: "",
-        theme: Theme::from_env(),
-        lab: LabConfig {
-            server,
-            ..LabConfig::default()
-        },
-        lab_visible: true,
-        log_size: tcpscope::track::history::DEFAULT_LOG_SIZE,
-        classroom: args.classroom,
-        demo: Some(scenario),
-    })
-}
-
 /// `tcpscope demo` lists the demos; `--check` plays one without a terminal.
 fn demo_headless(args: &DemoArgs) -> ExitCode {
     let Some(name) = &args.name else {
@@ -172,52 +90,30 @@ fn demo_headless(args: &DemoArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     };
-    let scenario = match demo::load(name) {
-        Ok(s) => s,
+    match check_demo(name) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("tcpscope: {e}");
-            return ExitCode::from(2);
+            eprintln!("tcpscope: {e:#}");
+            ExitCode::from(2)
         }
-    };
-    let source = match source::open(SourceKind::Auto, Cadence::Live) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("tcpscope: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    }
+}
+
+/// Plays a demo headlessly, printing each step's result; true if all held.
+fn check_demo(name: &str) -> anyhow::Result<bool> {
+    let scenario = demo::load(name).map_err(|e| anyhow::anyhow!(e))?;
+    let source = source::open(SourceKind::Auto, Cadence::Live)?;
     let traced = source.name().contains("trace");
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("tcpscope: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+        .build()?;
     let results = runtime.block_on(demo::runner::play(&scenario, source, traced));
     for r in &results {
         println!("{}", demo::runner::describe(r));
     }
-    let ok = results.len() == scenario.steps.len() && results.iter().all(|r| r.result.is_ok());
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
-}
-
-/// Asks the kernel for a free port on `ip` (bind to port 0, read it back).
-fn free_port(ip: std::net::IpAddr) -> anyhow::Result<u16> {
-    let probe = std::net::TcpListener::bind((ip, 0)).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot bind {ip} to pick a free port: {e}; choose --bind 127.0.0.1 or give --port"
-        )
-    })?;
-    Ok(probe.local_addr()?.port())
+    Ok(results.len() == scenario.steps.len() && results.iter().all(|r| r.result.is_ok()))
 }
 
 /// `--once`: one reading, printed as text or JSON.

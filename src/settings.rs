@@ -1,0 +1,99 @@
+//! The settings each mode of the live view starts with: the plain view,
+//! `lab`, and `demo`.
+
+use crate::cli::{Cli, DemoArgs, LabArgs};
+use crate::demo;
+use crate::lab::{AcceptMode, LabConfig, ServerOptions};
+use crate::socket::Filter;
+use crate::ui::{self, theme::Theme};
+
+pub fn live(cli: &Cli) -> ui::Settings {
+    ui::Settings {
+        port: cli.port,
+        filter: cli.filter.clone().unwrap_or_default(),
+        interval: cli.interval,
+        source: "",
+        theme: Theme::from_env(),
+        lab: LabConfig::default(),
+        lab_visible: false,
+        log_size: cli.log_size,
+        classroom: cli.classroom,
+        demo: None,
+    }
+}
+
+/// `tcpscope lab`: every socket is read, the table is filtered to the
+/// lab's port (picked now when none was given, so it can be shown).
+pub fn lab(args: LabArgs) -> anyhow::Result<ui::Settings> {
+    let port = match args.port {
+        Some(p) if p != 0 => p,
+        _ => free_port(args.bind)?,
+    };
+    let server = ServerOptions {
+        bind: args.bind,
+        port,
+        backlog: args.backlog,
+        reuseaddr: args.reuseaddr,
+        buffers: args.buffers,
+    };
+    let accept = if args.manual_accept {
+        AcceptMode::Manual
+    } else {
+        AcceptMode::Auto
+    };
+    let lab = LabConfig {
+        server,
+        accept,
+        hold: !args.no_hold,
+        max_connections: args.max_connections,
+    };
+    Ok(ui::Settings {
+        port: None,
+        filter: Filter::parse(&port.to_string())?,
+        interval: args.interval,
+        source: "",
+        theme: Theme::from_env(),
+        lab,
+        lab_visible: true,
+        log_size: args.log_size,
+        classroom: args.classroom,
+        demo: None,
+    })
+}
+
+/// `tcpscope demo NAME`: the lab, the diagram and the details pane, with
+/// the scenario ready to play.
+pub fn demo(args: &DemoArgs) -> anyhow::Result<ui::Settings> {
+    let name = args.name.as_deref().unwrap_or_default();
+    let scenario = demo::load(name).map_err(|e| anyhow::anyhow!(e))?;
+    let port = free_port(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))?;
+    let server = ServerOptions {
+        port,
+        ..ServerOptions::default()
+    };
+    Ok(ui::Settings {
+        port: None,
+        filter: Filter::parse(&port.to_string())?,
+        interval: args.interval,
+        source: "",
+        theme: Theme::from_env(),
+        lab: LabConfig {
+            server,
+            ..LabConfig::default()
+        },
+        lab_visible: true,
+        log_size: crate::track::history::DEFAULT_LOG_SIZE,
+        classroom: args.classroom,
+        demo: Some(scenario),
+    })
+}
+
+/// Asks the kernel for a free port on `ip` (bind to port 0, read it back).
+fn free_port(ip: std::net::IpAddr) -> anyhow::Result<u16> {
+    let probe = std::net::TcpListener::bind((ip, 0)).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot bind {ip} to pick a free port: {e}; choose --bind 127.0.0.1 or give --port"
+        )
+    })?;
+    Ok(probe.local_addr()?.port())
+}
