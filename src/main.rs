@@ -17,10 +17,15 @@ fn main() -> ExitCode {
     if let Some(Command::Watch(args)) = cli.command {
         return watch(args);
     }
-    if let Some(Command::Demo(args)) = &cli.command
-        && (args.name.is_none() || args.check)
-    {
-        return demo_headless(args);
+    if let Some(Command::Demo(args)) = &cli.command {
+        if args.name.is_none() || args.check {
+            return demo_headless(args);
+        }
+        // A scenario that does not load is bad input, whatever the terminal.
+        if let Err(e) = demo::load(args.name.as_deref().unwrap_or_default()) {
+            eprintln!("tcpscope: {e}");
+            return ExitCode::from(2);
+        }
     }
     if let Err(msg) = ui::require_tty() {
         eprintln!("tcpscope: {msg}");

@@ -180,3 +180,22 @@ fn a_closed_pipe_is_not_an_error() {
     assert!(out.status.success(), "exit {:?}: {err}", out.status.code());
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn demos_are_listed_and_a_bad_name_is_explained() {
+    let out = tcpscope().arg("demo").output().expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "handshake",
+        "client-close",
+        "simultaneous-close",
+        "fin-wait-1",
+    ] {
+        assert!(text.contains(name), "{text}");
+    }
+    usage_error(
+        &["demo", "no-such-demo"],
+        "'no-such-demo' is neither a demo (handshake",
+    );
+}
