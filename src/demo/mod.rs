@@ -51,8 +51,13 @@ pub fn load(name: &str) -> Result<Scenario, String> {
     }
     let text = std::fs::read_to_string(name).map_err(|e| {
         let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_string(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+            _ => e.to_string(),
+        };
         format!(
-            "'{name}' is neither a demo ({}) nor a readable file: {e}",
+            "'{name}' is neither a demo ({}) nor a readable file ({why})",
             names.join(", ")
         )
     })?;
