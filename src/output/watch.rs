@@ -3,7 +3,7 @@
 //! same sampler and tracker as the TUI, no terminal.
 
 use crate::shutdown::Termination;
-use crate::socket::{Filter, SocketKey, SocketRow, addr};
+use crate::socket::{Filter, SocketRow};
 use crate::source::{Scope, SocketSource};
 use crate::track::sampler::{Feed, Sampler, Update};
 use crate::track::{Event, EventKind};
@@ -106,15 +106,6 @@ fn kind_name(kind: EventKind) -> &'static str {
     }
 }
 
-/// `local -> remote` with netstat-style addresses.
-pub fn key_text(key: &SocketKey) -> String {
-    format!(
-        "{} -> {}",
-        addr::display(&key.local),
-        addr::display(&key.remote)
-    )
-}
-
 /// `12:01:03.250  state  127.0.0.1:51234 -> 127.0.0.1:8080  ESTABLISHED -> FIN_WAIT_2`
 pub fn text_line(e: &Event) -> String {
     let time: DateTime<Local> = e.wall.into();
@@ -127,7 +118,7 @@ pub fn text_line(e: &Event) -> String {
         "{}  {:<5}  {}  {states}\n",
         time.format("%H:%M:%S%.3f"),
         kind_name(e.kind),
-        key_text(&e.key)
+        e.key.label()
     )
 }
 
@@ -141,7 +132,7 @@ pub fn json_line(e: &Event) -> String {
         "{{\"ts\":\"{}\",\"event\":\"{}\",\"key\":\"{}\",\"from\":{},\"to\":{}}}\n",
         ts.to_rfc3339_opts(SecondsFormat::Micros, true),
         kind_name(e.kind),
-        key_text(&e.key),
+        e.key.label(),
         state(from),
         state(to)
     )
@@ -150,7 +141,7 @@ pub fn json_line(e: &Event) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::socket::{Family, TcpState};
+    use crate::socket::{Family, SocketKey, TcpState};
     use std::time::{Instant, SystemTime};
 
     fn event(kind: EventKind, state: TcpState) -> Event {

@@ -230,3 +230,58 @@ impl Worker {
         self.out.try_send(feed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::socket::{Family, SocketKey, SocketRow, TcpState};
+    use crate::source::{ScriptedSource, Snapshot};
+    use crate::track::EventKind;
+
+    #[test]
+    fn a_consumer_that_reads_late_still_gets_every_change() {
+        let key = SocketKey::new(
+            Family::Inet,
+            "127.0.0.1:40000".parse().expect("a"),
+            "127.0.0.1:80".parse().expect("b"),
+        );
+        let frames = [
+            TcpState::Established,
+            TcpState::FinWait2,
+            TcpState::TimeWait,
+        ]
+        .map(|s| Snapshot::new(vec![SocketRow::new(key, s)]));
+        // Room for one update only: the rest must be merged, not dropped.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let sampler = Sampler::spawn(
+            Box::new(ScriptedSource::new(frames)),
+            Scope::default(),
+            Duration::from_millis(5),
+            tx,
+        )
+        .expect("sampler");
+        std::thread::sleep(Duration::from_millis(200));
+        let mut kinds = Vec::new();
+        while let Ok(Feed::Update(u)) = rx.try_recv() {
+            kinds.extend(u.events.iter().map(|e| e.kind));
+            if kinds.len() >= 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(sampler);
+        assert_eq!(
+            kinds,
+            [
+                EventKind::State {
+                    from: TcpState::Established,
+                    to: TcpState::FinWait2
+                },
+                EventKind::State {
+                    from: TcpState::FinWait2,
+                    to: TcpState::TimeWait
+                },
+            ]
+        );
+    }
+}

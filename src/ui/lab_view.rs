@@ -122,13 +122,6 @@ impl LabView {
             .clamp(0, last.max(0)) as usize;
     }
 
-    pub fn open_connections(&self) -> usize {
-        self.sockets
-            .iter()
-            .filter(|s| s.open && s.side != Side::Listener)
-            .count()
-    }
-
     /// The port the table is filtered to in `tcpscope lab`.
     pub fn port(&self) -> u16 {
         self.server.map_or(self.options.port, |a| a.port())

@@ -18,7 +18,7 @@ pub use session::TraceSession;
 #[cfg(target_os = "linux")]
 pub use traced::TracedSource;
 
-use super::{SocketSource, SourceError};
+use super::SocketSource;
 
 /// Wraps `inner` with the tracepoint when this process may use it;
 /// otherwise returns `inner` and why exact transitions are unavailable.
@@ -43,9 +43,4 @@ pub fn with_trace(inner: Box<dyn SocketSource>) -> (Box<dyn SocketSource>, Optio
 pub fn cleanup_after_panic() {
     #[cfg(target_os = "linux")]
     session::remove_registered_instance();
-}
-
-#[allow(dead_code)]
-fn unavailable(why: impl Into<String>) -> SourceError {
-    SourceError(why.into())
 }

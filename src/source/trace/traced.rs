@@ -29,10 +29,6 @@ impl TracedSource {
         }
     }
 
-    pub fn session(&self) -> &TraceSession {
-        &self.session
-    }
-
     /// The change as transitions on our clocks. A connect()'s first event
     /// carries port 0; it is kept and replayed, with its own time, before
     /// the first event that names the port, so SYN_SENT starts when the SYN

@@ -1,7 +1,6 @@
 //! The text of each table cell, shared by the table and the details pane.
 
 use crate::socket::{SocketRow, TcpState};
-use crate::track::Conn;
 use crate::ui::theme::Theme;
 use ratatui::style::Style;
 use ratatui::text::Span;
@@ -57,11 +56,6 @@ pub fn send_q(row: &SocketRow, theme: &Theme) -> Span<'static> {
 /// the kernel's expiry as of `now`, between readings too.
 pub fn timer(row: &SocketRow, now: Instant) -> String {
     row.timer.as_ref().map(|t| t.label(now)).unwrap_or_default()
-}
-
-/// PID/process, like netstat's `PID/Program name`.
-pub fn owner(conn: &Conn) -> String {
-    conn.row.pid_label()
 }
 
 pub fn user(row: &SocketRow) -> String {

@@ -1,7 +1,6 @@
 //! The transition log panel: newest first, one line per event, following
 //! the table's filter.
 
-use crate::output::watch::key_text;
 use crate::track::EventKind;
 use crate::ui::app::{App, Focus};
 use chrono::{DateTime, Local};
@@ -36,7 +35,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             };
             let mut spans = vec![
                 Span::styled(format!("{}  ", time.format("%H:%M:%S%.3f")), t.dim()),
-                Span::raw(format!("{:<48} ", key_text(&e.event.key))),
+                Span::raw(format!("{:<48} ", e.event.key.label())),
             ];
             spans.extend(what);
             Line::from(spans)

@@ -157,7 +157,7 @@ fn text(app: &App, conn: &Conn, col: Column) -> String {
         Column::InState => {
             format::age_at_least(conn.time_in_state(app.now), conn.current_phase().entry_seen)
         }
-        Column::Process => cells::owner(conn),
+        Column::Process => conn.row.pid_label(),
         Column::User => cells::user(row),
     }
 }
