@@ -75,11 +75,7 @@ impl SocketSource for Netstat2Source {
     }
 
     fn degradations(&self) -> Vec<Degradation> {
-        let mut out = self
-            .procs
-            .as_ref()
-            .map(ProcNames::degradations)
-            .unwrap_or_default();
+        let mut out = ProcNames::limits_of(self.procs.as_ref());
         out.push(Degradation {
             what: "queues and timers",
             why: "not reported by netstat2; --source sockdiag (Linux) shows them".into(),

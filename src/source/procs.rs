@@ -43,6 +43,9 @@ pub struct ProcNames {
     replies: Option<Receiver<ScanResult>>,
     /// One-shot readings (`--once`) scan inline instead of in the background.
     inline: bool,
+    /// What ownership this process can see; fixed for its life, so read once
+    /// rather than on every update.
+    limits: Vec<Degradation>,
 }
 
 impl ProcNames {
@@ -61,6 +64,7 @@ impl ProcNames {
             requests,
             replies,
             inline: false,
+            limits: ownership_limits(),
         }
     }
 
@@ -75,6 +79,7 @@ impl ProcNames {
             requests: None,
             replies: None,
             inline: true,
+            limits: ownership_limits(),
         }
     }
 
@@ -99,7 +104,12 @@ impl ProcNames {
     }
 
     pub fn degradations(&self) -> Vec<Degradation> {
-        ownership_limits()
+        self.limits.clone()
+    }
+
+    /// The limits of an optional cache (none when owners are not looked up).
+    pub fn limits_of(procs: Option<&ProcNames>) -> Vec<Degradation> {
+        procs.map(ProcNames::degradations).unwrap_or_default()
     }
 
     fn take_replies(&mut self) {

@@ -148,11 +148,7 @@ impl SocketSource for SockDiagSource {
     }
 
     fn degradations(&self) -> Vec<Degradation> {
-        let mut out = self
-            .procs
-            .as_ref()
-            .map(ProcNames::degradations)
-            .unwrap_or_default();
+        let mut out = ProcNames::limits_of(self.procs.as_ref());
         if !self.kernel_filter {
             out.push(Degradation {
                 what: "kernel port filter",
