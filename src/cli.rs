@@ -19,7 +19,7 @@ pub const DEFAULT_INTERVAL: &str = "250ms";
     version,
     about = "The machine's TCP socket table, live, grouped by TCP state",
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  tcpscope                 every TCP socket, live\n  tcpscope 8080            sockets whose local or remote port is 8080\n  tcpscope -f 'state CLOSE_WAIT'\n  tcpscope --once 8080     print the grouped table once\n  tcpscope --once --json   the same as a JSON array\n  tcpscope watch 8080 --json   one NDJSON line per state change\n  tcpscope lab             with the lab: a test server and client to drive by hand\n\nFilter words (joined by spaces = and): N, sport N, dport N,\nstate NAME[,NAME], addr IP[/PREFIX], pid N, proc NAME"
+    after_help = "Examples:\n  tcpscope                 every TCP socket, live\n  tcpscope 8080            sockets whose local or remote port is 8080\n  tcpscope -f 'state CLOSE_WAIT'\n  tcpscope --once 8080     print the grouped table once\n  tcpscope --once --json   the same as a JSON array\n  tcpscope watch 8080 --json   one NDJSON line per state change\n  tcpscope lab             with the lab: a test server and client to drive by hand\n  tcpscope demo            scripted scenarios on real sockets (lists them)\n\nFilter words (joined by spaces = and): N, sport N, dport N,\nstate NAME[,NAME], addr IP[/PREFIX], pid N, proc NAME"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -33,10 +33,6 @@ pub struct Cli {
     #[arg(short = 'f', long = "filter", value_name = "EXPR", value_parser = filter_arg)]
     pub filter: Option<Filter>,
 
-    /// How often to read the socket table (e.g. 100ms, 1s; minimum 10ms)
-    #[arg(short = 'i', long, value_name = "INTERVAL", default_value = DEFAULT_INTERVAL, value_parser = interval_arg)]
-    pub interval: Duration,
-
     /// Print the grouped table once and exit
     #[arg(long)]
     pub once: bool,
@@ -45,6 +41,32 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
+    /// With --once: also find each socket's process (walks /proc, like ss -p)
+    #[arg(short = 'p', long)]
+    pub processes: bool,
+
+    #[command(flatten)]
+    pub view: ViewArgs,
+}
+
+/// How the table is read: shared by the live view, `lab` and `watch`.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// How often to read the socket table (e.g. 100ms, 1s; minimum 10ms)
+    #[arg(short = 'i', long, value_name = "INTERVAL", default_value = DEFAULT_INTERVAL, value_parser = interval_arg)]
+    pub interval: Duration,
+
+    /// Where the socket table comes from
+    #[arg(long, value_enum, default_value_t = SourceKind::Auto)]
+    pub source: SourceKind,
+}
+
+/// The live view's options: shared by the plain view and `lab`.
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    #[command(flatten)]
+    pub read: ReadArgs,
+
     /// Presentation mode: high contrast, large state labels, fewer columns
     #[arg(long)]
     pub classroom: bool,
@@ -52,14 +74,6 @@ pub struct Cli {
     /// Transition log entries kept in memory
     #[arg(long, value_name = "N", default_value_t = crate::track::history::DEFAULT_LOG_SIZE, value_parser = log_size_arg)]
     pub log_size: usize,
-
-    /// With --once: also find each socket's process (walks /proc, like ss -p)
-    #[arg(short = 'p', long)]
-    pub processes: bool,
-
-    /// Where the socket table comes from
-    #[arg(long, value_enum, default_value_t = SourceKind::Auto)]
-    pub source: SourceKind,
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,13 +121,8 @@ pub struct WatchArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// How often to read the socket table (e.g. 100ms, 1s; minimum 10ms)
-    #[arg(short = 'i', long, value_name = "INTERVAL", default_value = DEFAULT_INTERVAL, value_parser = interval_arg)]
-    pub interval: Duration,
-
-    /// Where the socket table comes from
-    #[arg(long, value_enum, default_value_t = SourceKind::Auto)]
-    pub source: SourceKind,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -147,25 +156,12 @@ pub struct LabArgs {
     #[arg(long)]
     pub no_hold: bool,
 
-    /// Presentation mode: high contrast, large state labels, fewer columns
-    #[arg(long)]
-    pub classroom: bool,
-
-    /// Transition log entries kept in memory
-    #[arg(long, value_name = "N", default_value_t = crate::track::history::DEFAULT_LOG_SIZE, value_parser = log_size_arg)]
-    pub log_size: usize,
-
     /// Most lab connections open at once
     #[arg(long, default_value_t = crate::lab::DEFAULT_MAX_CONNECTIONS, value_parser = max_connections_arg)]
     pub max_connections: usize,
 
-    /// How often to read the socket table (e.g. 100ms, 1s; minimum 10ms)
-    #[arg(short = 'i', long, value_name = "INTERVAL", default_value = DEFAULT_INTERVAL, value_parser = interval_arg)]
-    pub interval: Duration,
-
-    /// Where the socket table comes from
-    #[arg(long, value_enum, default_value_t = SourceKind::Auto)]
-    pub source: SourceKind,
+    #[command(flatten)]
+    pub view: ViewArgs,
 }
 
 fn buffers_arg(text: &str) -> Result<u32, String> {

@@ -33,11 +33,11 @@ fn main() -> ExitCode {
     }
     let (settings, kind) = match cli.command {
         Some(Command::Lab(args)) => {
-            let kind = args.source;
+            let kind = args.view.read.source;
             (settings::lab(args), kind)
         }
         Some(Command::Demo(args)) => (settings::demo(&args), SourceKind::Auto),
-        _ => (Ok(settings::live(&cli)), cli.source),
+        _ => (Ok(settings::live(&cli)), cli.view.read.source),
     };
     match settings.and_then(|s| live(s, kind)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -68,10 +68,10 @@ fn watch(args: WatchArgs) -> ExitCode {
     let opts = output::watch::WatchOptions {
         scope: Scope { port: args.port },
         filter: args.filter.unwrap_or_default(),
-        interval: args.interval,
+        interval: args.read.interval,
         json: args.json,
     };
-    let run = source::open(args.source, Cadence::Live)
+    let run = source::open(args.read.source, Cadence::Live)
         .map_err(anyhow::Error::from)
         .and_then(|source| output::watch::run(source, opts));
     match run {
@@ -129,13 +129,14 @@ fn once(cli: &Cli) -> ExitCode {
         Cadence::Once
     };
     let scope = Scope { port: cli.port };
-    let snap = match source::open(cli.source, cadence).and_then(|mut s| s.snapshot(&scope)) {
-        Ok(snap) => snap,
-        Err(e) => {
-            eprintln!("tcpscope: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let snap =
+        match source::open(cli.view.read.source, cadence).and_then(|mut s| s.snapshot(&scope)) {
+            Ok(snap) => snap,
+            Err(e) => {
+                eprintln!("tcpscope: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     if let Some(warning) = &snap.warning {
         eprintln!("tcpscope: warning: {warning}");
     }

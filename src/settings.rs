@@ -2,22 +2,24 @@
 //! `lab`, and `demo`.
 
 use crate::cli::{Cli, DemoArgs, LabArgs};
-use crate::demo;
+use crate::demo::{self, Scenario};
 use crate::lab::{AcceptMode, LabConfig, ServerOptions};
 use crate::socket::Filter;
+use crate::track::history::DEFAULT_LOG_SIZE;
 use crate::ui::{self, theme::Theme};
+use std::time::Duration;
 
 pub fn live(cli: &Cli) -> ui::Settings {
     ui::Settings {
         port: cli.port,
         filter: cli.filter.clone().unwrap_or_default(),
-        interval: cli.interval,
+        interval: cli.view.read.interval,
         source: "",
         theme: Theme::from_env(),
         lab: LabConfig::default(),
         lab_visible: false,
-        log_size: cli.log_size,
-        classroom: cli.classroom,
+        log_size: cli.view.log_size,
+        classroom: cli.view.classroom,
         demo: None,
     }
 }
@@ -47,18 +49,8 @@ pub fn lab(args: LabArgs) -> anyhow::Result<ui::Settings> {
         hold: !args.no_hold,
         max_connections: args.max_connections,
     };
-    Ok(ui::Settings {
-        port: None,
-        filter: Filter::parse(&port.to_string())?,
-        interval: args.interval,
-        source: "",
-        theme: Theme::from_env(),
-        lab,
-        lab_visible: true,
-        log_size: args.log_size,
-        classroom: args.classroom,
-        demo: None,
-    })
+    let view = &args.view;
+    with_lab(lab, view.read.interval, view.log_size, view.classroom, None)
 }
 
 /// `tcpscope demo NAME`: the lab, the diagram and the details pane, with
@@ -71,20 +63,39 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<ui::Settings> {
         port,
         ..ServerOptions::default()
     };
+    let lab = LabConfig {
+        server,
+        ..LabConfig::default()
+    };
+    with_lab(
+        lab,
+        args.interval,
+        DEFAULT_LOG_SIZE,
+        args.classroom,
+        Some(scenario),
+    )
+}
+
+/// The lab panel open, every socket read and the table filtered to the
+/// lab server's port.
+fn with_lab(
+    lab: LabConfig,
+    interval: Duration,
+    log_size: usize,
+    classroom: bool,
+    demo: Option<Scenario>,
+) -> anyhow::Result<ui::Settings> {
     Ok(ui::Settings {
         port: None,
-        filter: Filter::parse(&port.to_string())?,
-        interval: args.interval,
+        filter: Filter::parse(&lab.server.port.to_string())?,
+        interval,
         source: "",
         theme: Theme::from_env(),
-        lab: LabConfig {
-            server,
-            ..LabConfig::default()
-        },
+        lab,
         lab_visible: true,
-        log_size: crate::track::history::DEFAULT_LOG_SIZE,
-        classroom: args.classroom,
-        demo: Some(scenario),
+        log_size,
+        classroom,
+        demo,
     })
 }
 
