@@ -74,6 +74,8 @@ pub struct App {
     /// Table lines that fit on screen.
     pub page: usize,
     pub selected: Option<ConnId>,
+    /// Index in `conns` of the selected connection's other end, if local.
+    peer: Option<usize>,
     pub group: Group,
     pub focus: Focus,
     pub sort: SortKey,
@@ -129,6 +131,7 @@ impl App {
             offset: 0,
             page: 10,
             selected: None,
+            peer: None,
             group: Group::All,
             focus: Focus::Table,
             sort: SortKey::default(),
@@ -273,6 +276,25 @@ impl App {
         if let Some(i) = at {
             self.lab.select_conn(i);
         }
+        self.find_peer();
+    }
+
+    /// Looks up, once per change of selection or data rather than on every
+    /// frame, the other end of the selected connection when it is local.
+    fn find_peer(&mut self) {
+        self.peer = self.selected_conn().and_then(|c| {
+            let k = c.row.key;
+            self.conns
+                .iter()
+                .position(|p| p.row.key.local == k.remote && p.row.key.remote == k.local)
+        });
+    }
+
+    /// The other end of the selected connection, when it is on this machine.
+    pub fn selected_peer(&self) -> Option<&Conn> {
+        self.peer
+            .and_then(|i| self.conns.get(i))
+            .map(|c| c.as_ref())
     }
 
     /// Puts the table's cursor on the lab's selected socket, if the table
@@ -285,6 +307,7 @@ impl App {
         if let Some(pos) = self.listing.position_of(&self.conns, id) {
             self.cursor = pos;
             self.selected = Some(id);
+            self.find_peer();
             self.keep_cursor_visible();
         }
     }

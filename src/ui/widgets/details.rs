@@ -101,19 +101,10 @@ fn conn_lines(app: &App, conn: &Conn) -> Vec<Line<'static>> {
     lines
 }
 
-/// The other end of this connection, when it is on this machine too.
-fn peer<'a>(app: &'a App, conn: &Conn) -> Option<&'a Conn> {
-    let k = &conn.row.key;
-    app.conns
-        .iter()
-        .find(|c| c.row.key.local == k.remote && c.row.key.remote == k.local)
-        .map(|c| c.as_ref())
-}
-
 /// One end's states in a line, or, when both ends are local, a ladder:
 /// the two timelines side by side, aligned in time.
 fn timeline_lines(app: &App, conn: &Conn) -> Vec<Line<'static>> {
-    let Some(other) = peer(app, conn) else {
+    let Some(other) = app.selected_peer() else {
         return vec![Line::from(vec![
             label("timeline", app),
             Span::raw(timeline(app, conn)),

@@ -57,18 +57,14 @@ fn marks(app: &App) -> Marks {
             lit: Vec::new(),
         };
     };
-    let k = &conn.row.key;
-    let peer = app
-        .conns
-        .iter()
-        .find(|c| c.row.key.local == k.remote && c.row.key.remote == k.local);
+    let peer = app.selected_peer();
     let recent = |c: &Conn| {
         c.last_change()
             .filter(|(_, at)| app.now.saturating_duration_since(*at) < FLASH)
             .and_then(|(from, _)| arrow(from, c.state()))
     };
     let mut lit: Vec<char> = recent(conn).into_iter().collect();
-    lit.extend(peer.and_then(|p| recent(p)));
+    lit.extend(peer.and_then(recent));
     Marks {
         selected: Some(conn.state()),
         peer: peer.map(|p| p.state()),
