@@ -1,13 +1,14 @@
 //! The app's behaviour between input and screen: selection follows the
 //! connection, pause holds the view, bad filters keep the old one.
 
+mod common;
+
 use std::time::{Duration, Instant, SystemTime};
-use tcpscope::socket::{Family, Filter, SocketKey, SocketRow, TcpState};
+use tcpscope::socket::{Family, SocketKey, SocketRow, TcpState};
 use tcpscope::source::Snapshot;
 use tcpscope::track::Tracker;
 use tcpscope::track::sampler::{Feed, Update};
-use tcpscope::ui::theme::Theme;
-use tcpscope::ui::{Action, App, PromptKey, Settings};
+use tcpscope::ui::{Action, App, PromptKey};
 
 struct Rig {
     t0: Instant,
@@ -18,21 +19,7 @@ struct Rig {
 
 impl Rig {
     fn new() -> Self {
-        let settings = Settings {
-            port: None,
-            filter: Filter::default(),
-            interval: Duration::from_millis(250),
-            source: "replay",
-            theme: Theme {
-                color: false,
-                contrast: false,
-            },
-            lab: tcpscope::lab::LabConfig::default(),
-            lab_visible: false,
-            log_size: 100,
-            classroom: false,
-            demo: None,
-        };
+        let settings = common::replay_settings(false);
         let t0 = Instant::now();
         Rig {
             t0,

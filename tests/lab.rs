@@ -88,6 +88,15 @@ impl Harness {
         self.settle().await;
     }
 
+    /// Starts the server with `opts`, connects one client; returns the
+    /// port and the two ends.
+    async fn one_connection(&mut self, opts: ServerOptions) -> (u16, LabSocket, LabSocket) {
+        let port = self.start(opts).await.port();
+        self.connect(1).await;
+        let (client, end) = self.ends();
+        (port, client, end)
+    }
+
     fn of_side(&self, side: Side) -> Vec<LabSocket> {
         self.sockets
             .iter()
@@ -188,9 +197,7 @@ async fn client_close_with_hold_then_server_close() {
         hold: true,
         ..LabConfig::default()
     });
-    let port = h.start(ServerOptions::default()).await.port();
-    h.connect(1).await;
-    let (client, end) = h.ends();
+    let (port, client, end) = h.one_connection(ServerOptions::default()).await;
     let text = h
         .run(LabCommand::Close { id: id(&client) })
         .await
@@ -230,9 +237,7 @@ async fn server_closes_first_then_restart_needs_reuseaddr() {
         reuseaddr: true,
         ..ServerOptions::default()
     };
-    let port = h.start(reuse.clone()).await.port();
-    h.connect(1).await;
-    let (client, end) = h.ends();
+    let (port, client, end) = h.one_connection(reuse.clone()).await;
     h.run(LabCommand::Close { id: id(&end) })
         .await
         .expect("server close");
@@ -273,9 +278,7 @@ async fn restart_explains_linux_needs_reuseaddr_on_both_servers() {
         hold: false,
         ..LabConfig::default()
     });
-    let port = h.start(ServerOptions::default()).await.port();
-    h.connect(1).await;
-    let (_, end) = h.ends();
+    let (port, _, end) = h.one_connection(ServerOptions::default()).await;
     h.run(LabCommand::Close { id: id(&end) })
         .await
         .expect("server close");
@@ -296,9 +299,7 @@ async fn restart_explains_linux_needs_reuseaddr_on_both_servers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_sends_rst_and_leaves_no_time_wait() {
     let mut h = Harness::new(LabConfig::default());
-    let port = h.start(ServerOptions::default()).await.port();
-    h.connect(1).await;
-    let (client, end) = h.ends();
+    let (port, client, end) = h.one_connection(ServerOptions::default()).await;
     let text = h
         .run(LabCommand::Abort { id: id(&client) })
         .await
@@ -315,9 +316,7 @@ async fn abort_sends_rst_and_leaves_no_time_wait() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_close_still_delivers_data_the_other_way() {
     let mut h = Harness::new(LabConfig::default());
-    let port = h.start(ServerOptions::default()).await.port();
-    h.connect(1).await;
-    let (client, end) = h.ends();
+    let (port, client, end) = h.one_connection(ServerOptions::default()).await;
     h.run(LabCommand::ShutdownWrite { id: id(&client) })
         .await
         .expect("shutdown");
@@ -498,9 +497,7 @@ async fn a_full_window_holds_fin_wait_1_until_the_peer_reads() {
         buffers: Some(4096),
         ..ServerOptions::default()
     };
-    let port = h.start(opts).await.port();
-    h.connect(1).await;
-    let (client, end) = h.ends();
+    let (port, client, end) = h.one_connection(opts).await;
     h.run(LabCommand::SetReading {
         id: id(&end),
         on: false,
@@ -556,9 +553,7 @@ async fn a_full_window_holds_last_ack_until_the_peer_reads() {
         buffers: Some(4096),
         ..ServerOptions::default()
     };
-    let port = h.start(opts).await.port();
-    h.connect(1).await;
-    let (client, end) = h.ends();
+    let (port, client, end) = h.one_connection(opts).await;
     h.run(LabCommand::SetReading {
         id: id(&client),
         on: false,

@@ -1,6 +1,8 @@
 //! What the screen shows, drawn into ratatui's TestBackend from scripted
 //! snapshots (no kernel), compared with insta snapshots.
 
+mod common;
+
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use std::sync::Arc;
@@ -9,7 +11,6 @@ use tcpscope::socket::{Family, Filter, SocketKey, SocketRow, TcpState};
 use tcpscope::source::{Degradation, Snapshot};
 use tcpscope::track::Tracker;
 use tcpscope::track::sampler::{Feed, Update};
-use tcpscope::ui::theme::Theme;
 use tcpscope::ui::{Action, App, Settings, widgets};
 
 fn row(local: &str, remote: &str, state: TcpState, pid: Option<(u32, &str)>) -> SocketRow {
@@ -30,21 +31,7 @@ const WEB: Option<(u32, &str)> = Some((4242, "webserver"));
 const CURL: Option<(u32, &str)> = Some((5151, "curl"));
 
 fn scripted_settings() -> Settings {
-    Settings {
-        port: None,
-        filter: Filter::default(),
-        interval: Duration::from_millis(250),
-        source: "replay",
-        theme: Theme {
-            color: true,
-            contrast: false,
-        },
-        lab: tcpscope::lab::LabConfig::default(),
-        lab_visible: false,
-        log_size: 100,
-        classroom: false,
-        demo: None,
-    }
+    common::replay_settings(true)
 }
 
 /// A web server on 8080 with clients: one connection closes, one appears,

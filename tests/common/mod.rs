@@ -62,3 +62,22 @@ pub fn read_port(port: u16) -> Vec<SocketRow> {
 }
 
 pub const PATIENCE: Duration = Duration::from_secs(5);
+
+/// UI settings for tests that feed the app scripted readings.
+pub fn replay_settings(color: bool) -> tcpscope::ui::Settings {
+    tcpscope::ui::Settings {
+        port: None,
+        filter: tcpscope::socket::Filter::default(),
+        interval: Duration::from_millis(250),
+        source: "replay",
+        theme: tcpscope::ui::theme::Theme {
+            color,
+            contrast: false,
+        },
+        lab: tcpscope::lab::LabConfig::default(),
+        lab_visible: false,
+        log_size: 100,
+        classroom: false,
+        demo: None,
+    }
+}
