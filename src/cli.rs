@@ -1,7 +1,7 @@
 //! Command-line definitions. Value parsers return messages that name the
 //! bad value and the fix; clap prints them and exits with code 2.
 
-use crate::lab::options::{MAX_BACKLOG, parse_listen_port};
+use crate::lab::options::{parse_backlog, parse_bind, parse_buffers, parse_listen_port};
 use crate::socket::Filter;
 use crate::socket::filter::parse_port;
 use crate::source::SourceKind;
@@ -132,11 +132,11 @@ pub struct LabArgs {
     pub port: Option<u16>,
 
     /// Address the server binds: 127.0.0.1 keeps it on this machine
-    #[arg(long, default_value = "127.0.0.1", value_parser = bind_arg)]
+    #[arg(long, default_value = "127.0.0.1", value_parser = parse_bind)]
     pub bind: IpAddr,
 
     /// listen() backlog: how many connections may wait to be accepted
-    #[arg(long, default_value_t = 128, value_parser = backlog_arg)]
+    #[arg(long, default_value_t = 128, value_parser = parse_backlog)]
     pub backlog: u32,
 
     /// Set SO_REUSEADDR on the server
@@ -164,47 +164,28 @@ pub struct LabArgs {
     pub view: ViewArgs,
 }
 
+/// `--buffers N`: the lab's option parser, without its `default` word.
 fn buffers_arg(text: &str) -> Result<u32, String> {
-    let min = crate::lab::options::MIN_BUFFER;
-    match text.parse::<u32>() {
-        Ok(n) if (min..=64 * 1024 * 1024).contains(&n) => Ok(n),
+    parse_buffers(text)?
+        .ok_or_else(|| "give --buffers a size in bytes, e.g. 4096, or leave it out".to_string())
+}
+
+/// A count from 1 to `max`.
+fn count_arg(text: &str, what: &str, max: usize) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(format!(
-            "'{text}' is not a buffer size: use bytes from {min} to 67108864, e.g. 4096"
+            "'{text}' is not {what}: use a number from 1 to {max}"
         )),
     }
 }
 
 fn log_size_arg(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "'{text}' is not a log size: use a number of entries from 1 to 1000000"
-        )),
-    }
-}
-
-fn bind_arg(text: &str) -> Result<IpAddr, String> {
-    text.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| {
-        format!("'{text}' is not an IP address to bind: use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or ::1")
-    })
-}
-
-fn backlog_arg(text: &str) -> Result<u32, String> {
-    match text.parse::<u32>() {
-        Ok(n) if (1..=MAX_BACKLOG).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "backlog '{text}' is not valid: use a number from 1 to {MAX_BACKLOG}"
-        )),
-    }
+    count_arg(text, "a log size", 1_000_000)
 }
 
 fn max_connections_arg(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(n) if (1..=65535).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "'{text}' is not a connection limit: use a number from 1 to 65535"
-        )),
-    }
+    count_arg(text, "a connection limit", 65535)
 }
 
 fn port_arg(text: &str) -> Result<u16, String> {

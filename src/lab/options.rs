@@ -107,7 +107,7 @@ pub fn parse_options(text: &str) -> Result<OptionChanges, String> {
     Ok(out)
 }
 
-fn parse_bind(value: &str) -> Result<IpAddr, String> {
+pub fn parse_bind(value: &str) -> Result<IpAddr, String> {
     let v = value.trim_start_matches('[').trim_end_matches(']');
     v.parse().map_err(|_| {
         format!("'{value}' is not an IP address to bind: use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or ::1")
@@ -122,7 +122,7 @@ pub fn parse_listen_port(value: &str) -> Result<u16, String> {
     parse_port(value)
 }
 
-fn parse_backlog(value: &str) -> Result<u32, String> {
+pub fn parse_backlog(value: &str) -> Result<u32, String> {
     match value.parse::<u32>() {
         Ok(n) if (1..=MAX_BACKLOG).contains(&n) => Ok(n),
         _ => Err(format!(
@@ -139,7 +139,7 @@ fn parse_switch(word: &str, value: &str) -> Result<bool, String> {
     }
 }
 
-fn parse_buffers(value: &str) -> Result<Option<u32>, String> {
+pub fn parse_buffers(value: &str) -> Result<Option<u32>, String> {
     if value.eq_ignore_ascii_case("default") {
         return Ok(None);
     }
