@@ -72,7 +72,7 @@ pub struct ViewArgs {
     pub classroom: bool,
 
     /// Transition log entries kept in memory
-    #[arg(long, value_name = "N", default_value_t = crate::track::history::DEFAULT_LOG_SIZE, value_parser = log_size_arg)]
+    #[arg(long, value_name = "N", default_value_t = crate::pipeline::history::DEFAULT_LOG_SIZE, value_parser = log_size_arg)]
     pub log_size: usize,
 }
 
@@ -188,7 +188,7 @@ fn max_connections_arg(text: &str) -> Result<usize, String> {
     count_arg(text, "a connection limit", 65535)
 }
 
-fn port_arg(text: &str) -> Result<u16, String> {
+fn port_arg(text: &str) -> Result<u16, crate::socket::filter::PortError> {
     parse_port(text)
 }
 

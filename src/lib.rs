@@ -1,12 +1,14 @@
 //! tcpscope: the machine's TCP socket table, live, grouped by state.
 
+pub mod cleanup;
 pub mod cli;
 pub mod demo;
 pub mod lab;
 pub mod output;
+pub mod pipeline;
 pub mod settings;
 pub mod shutdown;
 pub mod socket;
 pub mod source;
-pub mod track;
+
 pub mod ui;

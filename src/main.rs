@@ -5,12 +5,22 @@ use std::process::ExitCode;
 use tcpscope::cli::{Cli, Command, DemoArgs, WatchArgs};
 use tcpscope::demo;
 use tcpscope::output;
+use tcpscope::pipeline::Pipeline;
 use tcpscope::settings;
-use tcpscope::source::{self, Cadence, Scope, SourceKind};
+use tcpscope::source::{self, Cadence, Scope, SourceKind, files, trace};
 use tcpscope::ui;
+
+/// Descriptors to ask for: the lab's connections (both ends) and room.
+const WANTED_FILES: u64 = 8192;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(msg) = files::raise_open_files_limit(WANTED_FILES) {
+        eprintln!("tcpscope: {msg}");
+        return ExitCode::FAILURE;
+    }
+    // Whatever the mode: remove what a killed run left behind.
+    trace::clean_up_after_killed_runs();
     if cli.once || cli.json {
         return once(&cli);
     }
@@ -39,7 +49,11 @@ fn main() -> ExitCode {
         Some(Command::Demo(args)) => (settings::demo(&args), SourceKind::Auto),
         _ => (Ok(settings::live(&cli)), cli.view.read.source),
     };
-    match settings.and_then(|s| live(s, kind)) {
+    exit(settings.and_then(|s| live(s, kind)))
+}
+
+fn exit(result: anyhow::Result<()>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tcpscope: {e:#}");
@@ -48,39 +62,41 @@ fn main() -> ExitCode {
     }
 }
 
-fn live(settings: ui::Settings, kind: SourceKind) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
         .enable_all()
-        .build()?;
-    let mut source = source::open(kind, Cadence::Live)?;
-    let settings = ui::Settings {
-        source: source.name(),
-        ..settings
+        .build()
+        .map_err(|e| {
+            let why = source::error::explain_os(&e);
+            anyhow::anyhow!("cannot start the async runtime: {why}")
+        })
+}
+
+fn live(settings: ui::Settings, kind: SourceKind) -> anyhow::Result<()> {
+    let runtime = runtime(2)?;
+    let scope = Scope {
+        port: settings.port,
     };
+    let mut sources = source::open(kind, Cadence::Live, &scope)?;
     // Fail before the terminal switches mode if the table cannot be read.
-    source.snapshot(&Scope { port: Some(1) })?;
-    runtime.block_on(ui::run(source, settings))
+    sources.table.dump(&Scope { port: Some(1) })?;
+    runtime.block_on(ui::run(sources, settings))
 }
 
 /// `tcpscope watch`: events as lines until interrupted.
 fn watch(args: WatchArgs) -> ExitCode {
+    let scope = Scope { port: args.port };
     let opts = output::watch::WatchOptions {
-        scope: Scope { port: args.port },
+        scope,
         filter: args.filter.unwrap_or_default(),
         interval: args.read.interval,
         json: args.json,
     };
-    let run = source::open(args.read.source, Cadence::Live)
+    let run = source::open(args.read.source, Cadence::Live, &scope)
         .map_err(anyhow::Error::from)
-        .and_then(|source| output::watch::run(source, opts));
-    match run {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tcpscope: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+        .and_then(|sources| output::watch::run(sources, opts));
+    exit(run)
 }
 
 /// `tcpscope demo` lists the demos; `--check` plays one without a terminal.
@@ -95,57 +111,67 @@ fn demo_headless(args: &DemoArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     };
-    match check_demo(name) {
+    let scenario = match demo::load(name) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tcpscope: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match check_demo(&scenario) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("tcpscope: {e:#}");
-            ExitCode::from(2)
+            ExitCode::FAILURE
         }
     }
 }
 
 /// Plays a demo headlessly, printing each step's result; true if all held.
-fn check_demo(name: &str) -> anyhow::Result<bool> {
-    let scenario = demo::load(name).map_err(|e| anyhow::anyhow!(e))?;
-    let source = source::open(SourceKind::Auto, Cadence::Live)?;
-    let traced = source.name().contains("trace");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let results = runtime.block_on(demo::runner::play(&scenario, source, traced));
+fn check_demo(scenario: &demo::Scenario) -> anyhow::Result<bool> {
+    let port = settings::free_port(std::net::Ipv4Addr::LOCALHOST.into())?;
+    let scope = Scope { port: Some(port) };
+    let sources = source::open(SourceKind::Auto, Cadence::Live, &scope)?;
+    let runtime = runtime(2)?;
+    let results = runtime
+        .block_on(demo::runner::play(scenario, sources, port))
+        .map_err(|e| anyhow::anyhow!(e))?;
     for r in &results {
         println!("{}", demo::runner::describe(r));
     }
     Ok(results.len() == scenario.steps.len() && results.iter().all(|r| r.result.is_ok()))
 }
 
-/// `--once`: one reading, printed as text or JSON.
+/// `--once`: one reading through the pipeline, printed as text or JSON.
+/// A filter that names processes looks owners up even without `-p`.
 fn once(cli: &Cli) -> ExitCode {
-    let cadence = if cli.processes {
+    let filter = cli.filter.clone().unwrap_or_default();
+    let cadence = if cli.processes || filter.needs_owners() {
         Cadence::OnceWithOwners
     } else {
         Cadence::Once
     };
     let scope = Scope { port: cli.port };
-    let snap =
-        match source::open(cli.view.read.source, cadence).and_then(|mut s| s.snapshot(&scope)) {
-            Ok(snap) => snap,
-            Err(e) => {
-                eprintln!("tcpscope: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-    if let Some(warning) = &snap.warning {
+    let read =
+        source::open(cli.view.read.source, cadence, &scope).and_then(|mut s| s.table.dump(&scope));
+    let dump = match read {
+        Ok(dump) => dump,
+        Err(e) => {
+            eprintln!("tcpscope: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(warning) = &dump.warning {
         eprintln!("tcpscope: warning: {warning}");
     }
-    let filter = cli.filter.clone().unwrap_or_default();
-    let mut rows = snap.rows;
-    if !filter.is_empty() {
-        rows.retain(|r| filter.matches(r));
-    }
-    let rows = output::sorted(&rows);
+    let mut pipeline = Pipeline::new();
+    pipeline.dump(dump, &mut Vec::new());
+    let rows = pipeline
+        .conns()
+        .map(|c| &c.row)
+        .filter(|r| filter.matches(r));
+    let rows = output::sorted(rows);
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     let written = if cli.json {
         output::json::write(&rows, &mut out)

@@ -4,8 +4,8 @@
 use crate::cli::{Cli, DemoArgs, LabArgs};
 use crate::demo::{self, Scenario};
 use crate::lab::{AcceptMode, LabConfig, ServerOptions};
+use crate::pipeline::history::DEFAULT_LOG_SIZE;
 use crate::socket::Filter;
-use crate::track::history::DEFAULT_LOG_SIZE;
 use crate::ui::{self, theme::Theme};
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ pub fn live(cli: &Cli) -> ui::Settings {
         port: cli.port,
         filter: cli.filter.clone().unwrap_or_default(),
         interval: cli.view.read.interval,
-        source: "",
+        source: String::new(),
         theme: Theme::from_env(),
         lab: LabConfig::default(),
         lab_visible: false,
@@ -89,7 +89,7 @@ fn with_lab(
         port: None,
         filter: Filter::parse(&lab.server.port.to_string())?,
         interval,
-        source: "",
+        source: String::new(),
         theme: Theme::from_env(),
         lab,
         lab_visible: true,
@@ -100,7 +100,7 @@ fn with_lab(
 }
 
 /// Asks the kernel for a free port on `ip` (bind to port 0, read it back).
-fn free_port(ip: std::net::IpAddr) -> anyhow::Result<u16> {
+pub fn free_port(ip: std::net::IpAddr) -> anyhow::Result<u16> {
     let probe = std::net::TcpListener::bind((ip, 0)).map_err(|e| {
         anyhow::anyhow!(
             "cannot bind {ip} to pick a free port: {e}; choose --bind 127.0.0.1 or give --port"

@@ -4,15 +4,15 @@
 mod common;
 
 use std::time::{Duration, Instant, SystemTime};
+use tcpscope::pipeline::Pipeline;
+use tcpscope::pipeline::runner::{Feed, Update};
 use tcpscope::socket::{Family, SocketKey, SocketRow, TcpState};
-use tcpscope::source::Snapshot;
-use tcpscope::track::Tracker;
-use tcpscope::track::sampler::{Feed, Update};
+use tcpscope::source::Dump;
 use tcpscope::ui::{Action, App, PromptKey};
 
 struct Rig {
     t0: Instant,
-    tracker: Tracker,
+    tracker: Pipeline,
     app: App,
     ms: u64,
 }
@@ -23,7 +23,7 @@ impl Rig {
         let t0 = Instant::now();
         Rig {
             t0,
-            tracker: Tracker::new(),
+            tracker: Pipeline::new(),
             app: App::new(settings, t0),
             ms: 0,
         }
@@ -32,14 +32,10 @@ impl Rig {
     fn feed(&mut self, rows: &[SocketRow]) {
         self.ms += 100;
         let at = self.t0 + Duration::from_millis(self.ms);
-        let snap = Snapshot {
-            rows: rows.to_vec(),
-            taken_at: at,
-            wall: SystemTime::UNIX_EPOCH,
-            warning: None,
-        };
-        let events = self.tracker.apply(snap);
-        let update = Update::from_tracker(&self.tracker, events, at);
+        let dump = Dump::at(rows.to_vec(), at, SystemTime::UNIX_EPOCH);
+        let mut events = Vec::new();
+        self.tracker.dump(dump, &mut events);
+        let update = Update::from_pipeline(&self.tracker, events, at);
         self.app.now = at;
         self.app.apply_feed(Feed::Update(Box::new(update)));
     }

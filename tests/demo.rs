@@ -6,38 +6,41 @@
 
 use tcpscope::demo::{self, runner};
 use tcpscope::source::sockdiag::SockDiagSource;
-use tcpscope::source::{Cadence, SocketSource};
+use tcpscope::source::trace::{TraceReader, TraceSession, filter};
+use tcpscope::source::{Cadence, ChangeSource, Scope, Sources};
 
-fn source() -> (Box<dyn SocketSource>, bool, Option<std::path::PathBuf>) {
-    let polled: Box<dyn SocketSource> =
-        Box::new(SockDiagSource::new(Cadence::Once).expect("sock_diag"));
+/// The table, plus the tracepoint when this process may read it.
+fn sources(port: u16) -> (Sources, Option<std::path::PathBuf>) {
+    let table = Box::new(SockDiagSource::new(Cadence::Once).expect("sock_diag"));
+    let mut sources = Sources::table_only(table);
     // TCPSCOPE_TEST_POLLING_ONLY=1 plays the demos as a non-root user would.
-    let session = match std::env::var_os("TCPSCOPE_TEST_POLLING_ONLY") {
-        Some(_) => Err(tcpscope::source::SourceError(
-            "polling only was asked for".into(),
-        )),
-        None => tcpscope::source::trace::TraceSession::open(),
-    };
-    match session {
+    if std::env::var_os("TCPSCOPE_TEST_POLLING_ONLY").is_some() {
+        eprintln!("polling only was asked for: short states are not checked");
+        return (sources, None);
+    }
+    let scope = Scope { port: Some(port) };
+    match TraceSession::open(&filter(&scope)) {
         Ok(session) => {
             let dir = session.instance().to_path_buf();
-            (
-                Box::new(tcpscope::source::trace::TracedSource::new(polled, session)),
-                true,
-                Some(dir),
-            )
+            let reader = TraceReader::new(session).expect("ring buffers");
+            sources.changes = Some(Box::new(reader) as Box<dyn ChangeSource>);
+            (sources, Some(dir))
         }
         Err(why) => {
             eprintln!("polling only ({why}): short states are not checked");
-            (polled, false, None)
+            (sources, None)
         }
     }
 }
 
 async fn play(name: &str) {
     let scenario = demo::load(name).expect("a built-in demo");
-    let (source, traced, instance) = source();
-    let results = runner::play(&scenario, source, traced).await;
+    let port =
+        tcpscope::settings::free_port("127.0.0.1".parse().expect("ip")).expect("a free port");
+    let (sources, instance) = sources(port);
+    let results = runner::play(&scenario, sources, port)
+        .await
+        .expect("the pipeline runs");
     let report: Vec<String> = results.iter().map(runner::describe).collect();
     assert_eq!(
         results.len(),

@@ -7,10 +7,10 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+use tcpscope::pipeline::Pipeline;
+use tcpscope::pipeline::runner::{Feed, Update};
 use tcpscope::socket::{Family, Filter, SocketKey, SocketRow, TcpState};
-use tcpscope::source::{Degradation, Snapshot};
-use tcpscope::track::Tracker;
-use tcpscope::track::sampler::{Feed, Update};
+use tcpscope::source::{Degradation, Dump, Limit};
 use tcpscope::ui::{Action, App, Settings, widgets};
 
 fn row(local: &str, remote: &str, state: TcpState, pid: Option<(u32, &str)>) -> SocketRow {
@@ -21,8 +21,12 @@ fn row(local: &str, remote: &str, state: TcpState, pid: Option<(u32, &str)>) -> 
     );
     let mut r = SocketRow::new(key, state);
     if let Some((pid, name)) = pid {
-        r.pids = vec![pid];
-        r.process = Some(Arc::from(name));
+        r.owner = Some(Arc::new(tcpscope::socket::Owner {
+            procs: vec![tcpscope::socket::Process {
+                pid,
+                name: Some(Arc::from(name)),
+            }],
+        }));
     }
     r
 }
@@ -109,21 +113,17 @@ fn scripted_app(now_after: Duration) -> App {
         CURL,
     ));
 
-    let mut tracker = Tracker::new();
+    let mut tracker = Pipeline::new();
     let wall = SystemTime::UNIX_EPOCH;
-    let snap = |rows: Vec<SocketRow>, at: Duration| Snapshot {
-        rows,
-        taken_at: t0 + at,
-        wall: wall + at,
-        warning: None,
-    };
-    tracker.apply(snap(first, Duration::ZERO));
-    let events = tracker.apply(snap(second, Duration::from_secs(20)));
-    let mut update = Update::from_tracker(&tracker, events, t0 + Duration::from_secs(20));
-    update.degradations = vec![Degradation {
-        what: "process names",
-        why: "only your own processes are shown; run as root to see all".into(),
-    }];
+    let snap = |rows: Vec<SocketRow>, at: Duration| Dump::at(rows, t0 + at, wall + at);
+    let mut events = Vec::new();
+    tracker.dump(snap(first, Duration::ZERO), &mut events);
+    tracker.dump(snap(second, Duration::from_secs(20)), &mut events);
+    let mut update = Update::from_pipeline(&tracker, events, t0 + Duration::from_secs(20));
+    update.degradations = vec![Degradation::new(
+        Limit::ProcessNames,
+        "only your own processes are shown; run as root to see all",
+    )];
     let settings = scripted_settings();
     let mut app = App::new(settings, t0 + now_after);
     app.apply_feed(Feed::Update(Box::new(update)));
@@ -178,8 +178,8 @@ fn wide_screen_shows_queues_accept_gauge_timer_and_user() {
 
 #[test]
 fn details_pane_shows_everything_known_about_the_selection() {
+    use tcpscope::pipeline::runner::DetailsReading;
     use tcpscope::socket::TcpDetails;
-    use tcpscope::track::sampler::DetailsReading;
     let mut app = scripted_app(Duration::from_secs(21));
     app.handle(Action::Down);
     app.handle(Action::Down); // 127.0.0.1:8080 → 127.0.0.1:40001
@@ -203,7 +203,7 @@ fn details_pane_shows_everything_known_about_the_selection() {
         delivery_rate: Some(125_000_000),
         congestion: Some("cubic".into()),
     };
-    let mut update = Update::from_tracker(&Tracker::new(), Vec::new(), Instant::now());
+    let mut update = Update::from_pipeline(&Pipeline::new(), Vec::new(), Instant::now());
     update.conns = app.conns.clone();
     update.details = Some(DetailsReading {
         key,
@@ -461,17 +461,16 @@ fn presentation_mode_keeps_what_a_class_needs() {
 fn the_arrow_of_the_last_transition_is_lit() {
     use ratatui::style::{Color, Modifier};
     let t0 = Instant::now();
-    let mut tracker = Tracker::new();
-    let snap = |state: TcpState, ms: u64| Snapshot {
-        rows: vec![row("127.0.0.1:40009", "127.0.0.1:8080", state, None)],
-        taken_at: t0 + Duration::from_millis(ms),
-        wall: SystemTime::UNIX_EPOCH,
-        warning: None,
+    let mut tracker = Pipeline::new();
+    let snap = |state: TcpState, ms: u64| {
+        let rows = vec![row("127.0.0.1:40009", "127.0.0.1:8080", state, None)];
+        Dump::at(rows, t0 + Duration::from_millis(ms), SystemTime::UNIX_EPOCH)
     };
-    tracker.apply(snap(TcpState::FinWait2, 0));
-    let events = tracker.apply(snap(TcpState::TimeWait, 1000));
+    let mut events = Vec::new();
+    tracker.dump(snap(TcpState::FinWait2, 0), &mut events);
+    tracker.dump(snap(TcpState::TimeWait, 1000), &mut events);
     let mut app = App::new(scripted_settings(), t0 + Duration::from_millis(1500));
-    app.apply_feed(Feed::Update(Box::new(Update::from_tracker(
+    app.apply_feed(Feed::Update(Box::new(Update::from_pipeline(
         &tracker, events, t0,
     ))));
     app.handle(Action::ToggleDiagram);

@@ -16,7 +16,7 @@ fn sockdiag() -> SockDiagSource {
 
 fn read(port: u16) -> Vec<SocketRow> {
     sockdiag()
-        .snapshot(&Scope { port: Some(port) })
+        .dump(&Scope { port: Some(port) })
         .expect("dump")
         .rows
 }
@@ -54,7 +54,7 @@ fn agrees_with_netstat2_across_a_close() {
         let ours = tuples(&read(port));
         let theirs = tuples(
             &Netstat2Source::with_cadence(Cadence::Once)
-                .snapshot(&Scope { port: Some(port) })
+                .dump(&Scope { port: Some(port) })
                 .ok()?
                 .rows,
         );

@@ -1,16 +1,21 @@
 //! Plays a scenario without a terminal and checks, after each step, that
-//! the kernel's table (through the project's own source, with the
-//! tracepoint where it is available) shows the states the step promises.
+//! the pipeline (the project's own sources, with the tracepoint where it
+//! is available) shows the states the step promises.
 
 use super::script::{Call, Expect, Scenario};
 use super::{commands, resolve};
-use crate::lab::{Lab, LabConfig, LabEvent, LabSocket};
-use crate::socket::{Family, SocketKey, TcpState};
-use crate::source::{Scope, SocketSource};
-use crate::track::Tracker;
+use crate::lab::{Lab, LabConfig, LabEvent, LabSocket, ServerOptions};
+use crate::pipeline::runner::{Feed, Runner};
+use crate::socket::{Conn, Family, SocketKey, TcpState};
+use crate::source::{Scope, Sources};
+use rustc_hash::FxHashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{Receiver, UnboundedReceiver};
+
+/// How often the checker's pipeline reads the table.
+const INTERVAL: Duration = Duration::from_millis(20);
 
 /// How long a step's expectations may take (a dropped SYN is retried after 1 s and 3 s).
 pub const STEP_PATIENCE: Duration = Duration::from_secs(6);
@@ -28,25 +33,41 @@ struct Player {
     events: UnboundedReceiver<LabEvent>,
     sockets: Vec<LabSocket>,
     port: u16,
-    source: Box<dyn SocketSource>,
-    tracker: Tracker,
+    feed: Receiver<Feed>,
+    _runner: Runner,
+    /// The newest connection on each 4-tuple, from the latest update.
+    conns: FxHashMap<SocketKey, Arc<Conn>>,
     traced: bool,
 }
 
-/// Plays every step in order; stops at the first failing one.
+/// Plays every step in order on `port` (the lab's server port, which the
+/// pipeline watches); stops at the first failing one.
 pub async fn play(
     scenario: &Scenario,
-    source: Box<dyn SocketSource>,
-    traced: bool,
-) -> Vec<StepResult> {
-    let (lab, events) = Lab::spawn(LabConfig::default());
+    sources: Sources,
+    port: u16,
+) -> Result<Vec<StepResult>, String> {
+    let traced = sources.changes.is_some();
+    let scope = Scope { port: Some(port) };
+    let (tx, feed) = tokio::sync::mpsc::channel(64);
+    let runner = Runner::spawn(sources, scope, INTERVAL, tx)
+        .map_err(|e| format!("cannot start the pipeline: {e}"))?;
+    let config = LabConfig {
+        server: ServerOptions {
+            port,
+            ..ServerOptions::default()
+        },
+        ..LabConfig::default()
+    };
+    let (lab, events) = Lab::spawn(config);
     let mut p = Player {
         lab,
         events,
         sockets: Vec::new(),
-        port: 0,
-        source,
-        tracker: Tracker::new(),
+        port,
+        feed,
+        _runner: runner,
+        conns: FxHashMap::default(),
         traced,
     };
     let mut results = Vec::new();
@@ -64,7 +85,7 @@ pub async fn play(
             break;
         }
     }
-    results
+    Ok(results)
 }
 
 impl Player {
@@ -96,10 +117,8 @@ impl Player {
     }
 
     fn absorb(&mut self, ev: LabEvent) {
-        match ev {
-            LabEvent::Sockets(list) => self.sockets = list,
-            LabEvent::Server(Some(addr)) if self.port == 0 => self.port = addr.port(),
-            _ => {}
+        if let LabEvent::Sockets(list) = ev {
+            self.sockets = list;
         }
     }
 
@@ -111,14 +130,22 @@ impl Player {
         }
     }
 
+    /// Takes in every update the pipeline has sent.
     fn read(&mut self) {
-        let scope = Scope {
-            port: (self.port != 0).then_some(self.port),
-        };
-        let transitions = self.source.transitions(&scope);
-        self.tracker.apply_transitions(&transitions);
-        if let Ok(snap) = self.source.snapshot(&scope) {
-            self.tracker.apply(snap);
+        while let Ok(feed) = self.feed.try_recv() {
+            let Feed::Update(update) = feed else { continue };
+            self.conns.clear();
+            for c in update.conns {
+                // The live connection on a 4-tuple wins over a lingering
+                // one, and the newer over the older.
+                let keep = self.conns.get(&c.row.key).is_some_and(|old| {
+                    (old.is_gone(), std::cmp::Reverse(old.id))
+                        < (c.is_gone(), std::cmp::Reverse(c.id))
+                });
+                if !keep {
+                    self.conns.insert(c.row.key, c);
+                }
+            }
         }
     }
 
@@ -171,7 +198,7 @@ impl Player {
         let Some(socket) = resolve(role, &self.sockets) else {
             return Some(format!("there is no {role}"));
         };
-        let conn = self.tracker.get(&key(socket));
+        let conn = self.conns.get(&key(socket)).map(|c| c.as_ref());
         let live = conn.filter(|c| !c.is_gone());
         match (states, conn) {
             (None, _) => live.map(|c| format!("{role} is still {}", c.state())),

@@ -119,7 +119,7 @@ pub fn parse_listen_port(value: &str) -> Result<u16, String> {
     if value.trim() == "0" {
         return Ok(0);
     }
-    parse_port(value)
+    parse_port(value).map_err(|e| e.to_string())
 }
 
 pub fn parse_backlog(value: &str) -> Result<u32, String> {
@@ -185,7 +185,7 @@ pub fn parse_target(text: &str) -> Result<Target, String> {
         return Err("no target: type host:port, e.g. 127.0.0.1:8080, or a bare port".to_string());
     }
     if text.chars().all(|c| c.is_ascii_digit()) {
-        let port = parse_port(text)?;
+        let port = parse_port(text).map_err(|e| e.to_string())?;
         return Ok(Target {
             host: "127.0.0.1".into(),
             port,
@@ -194,7 +194,7 @@ pub fn parse_target(text: &str) -> Result<Target, String> {
     let (host, port) = split_host_port(text).ok_or_else(|| {
         format!("'{text}' has no port: write host:port, e.g. 127.0.0.1:8080 or [::1]:8080")
     })?;
-    let port = parse_port(port)?;
+    let port = parse_port(port).map_err(|e| e.to_string())?;
     if host.is_empty() || host.contains(char::is_whitespace) {
         return Err(format!(
             "'{text}' has no valid host: write host:port, e.g. 127.0.0.1:8080"

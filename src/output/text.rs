@@ -2,7 +2,7 @@
 //! count, like `netstat -tan` split by state. Two passes over the rows
 //! (widths, then lines) so nothing but one line is held in memory.
 
-use crate::socket::{SocketRow, StateCounts, addr};
+use crate::socket::{SocketRow, StateCounts, addr, printable};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::Instant;
@@ -63,7 +63,7 @@ fn cell(row: &SocketRow, i: usize, now: Instant, buf: &mut String) {
             None => buf.push('-'),
         },
         6 => match (&row.user, row.uid) {
-            (Some(u), _) => buf.push_str(u),
+            (Some(u), _) => buf.push_str(&printable(u)),
             (None, Some(uid)) => {
                 let _ = write!(buf, "{uid}");
             }

@@ -1,16 +1,21 @@
 //! `tcpscope watch`: one line per event (new connection, state change,
-//! gone) as it happens, as text or NDJSON, until interrupted. Headless: the
-//! same sampler and tracker as the TUI, no terminal.
+//! gone) as it happens, as text or NDJSON, until interrupted. Headless:
+//! the same pipeline as the TUI, no terminal. The filter judges each event
+//! on its own fields; with `pid` or `proc` terms, an event whose owner is
+//! not known yet waits (briefly) for the owner lookup.
 
+use crate::pipeline::runner::{Feed, Runner, Update};
 use crate::shutdown::Termination;
-use crate::socket::{Filter, SocketRow};
-use crate::source::{Scope, SocketSource};
-use crate::track::sampler::{Feed, Sampler, Update};
-use crate::track::{Event, EventKind};
+use crate::socket::{ConnId, Event, Filter, TcpState};
+use crate::source::{Limit, Scope, Sources};
 use chrono::{DateTime, Local, SecondsFormat, Utc};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
 use std::io::{self, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long an event may wait for its connection's owner to be known.
+pub const OWNER_WAIT: Duration = Duration::from_secs(3);
 
 pub struct WatchOptions {
     pub scope: Scope,
@@ -19,31 +24,31 @@ pub struct WatchOptions {
     pub json: bool,
 }
 
-/// Runs until Ctrl-C, SIGTERM, SIGHUP or a closed stdout (`| head`), all of
-/// which end it normally.
-pub fn run(source: Box<dyn SocketSource>, opts: WatchOptions) -> anyhow::Result<()> {
+/// Runs until Ctrl-C, SIGTERM, SIGHUP, SIGQUIT or a closed stdout
+/// (`| head`), all of which end it normally.
+pub fn run(sources: Sources, opts: WatchOptions) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(watch(source, opts))
+    runtime.block_on(watch(sources, opts))
 }
 
-async fn watch(source: Box<dyn SocketSource>, opts: WatchOptions) -> anyhow::Result<()> {
+async fn watch(sources: Sources, opts: WatchOptions) -> anyhow::Result<()> {
     let (tx, mut feed) = tokio::sync::mpsc::channel(16);
-    let mut signals = Termination::register();
-    let _sampler = Sampler::spawn(source, opts.scope, opts.interval, tx)?;
+    let mut signals = Termination::register()?;
+    let _runner = Runner::spawn(sources, opts.scope, opts.interval, tx)?;
     let mut stop = Box::pin(signals.wait());
     let mut out = io::BufWriter::new(io::stdout().lock());
-    let mut said = String::new();
+    let mut printer = Printer::new(opts);
     loop {
         tokio::select! {
             got = feed.recv() => match got {
-                Some(Feed::Update(update)) => match print(&update, &opts, &mut out).and_then(|()| warn_lost(&update, &mut said)) {
+                Some(Feed::Update(update)) => match printer.update(&update, &mut out) {
                     Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
                     other => other?,
                 },
                 Some(Feed::Failed(text)) => eprintln!("tcpscope: {text}"),
-                None => anyhow::bail!("the sampling thread stopped"),
+                None => anyhow::bail!("the pipeline thread stopped"),
             },
             _ = &mut stop => break,
         }
@@ -54,95 +59,177 @@ async fn watch(source: Box<dyn SocketSource>, opts: WatchOptions) -> anyhow::Res
     }
 }
 
-/// Says on stderr, once per change, that the kernel dropped transitions:
-/// nothing is lost silently.
-fn warn_lost(update: &Update, said: &mut String) -> io::Result<()> {
-    if let Some(d) = update.degradations.iter().find(|d| d.what == "transitions")
-        && d.why != *said
-    {
-        eprintln!("tcpscope: warning: {}", d.why);
-        said.clone_from(&d.why);
-    }
-    Ok(())
+/// Turns updates into lines: filters events, holds those waiting for an
+/// owner, and says once per change that the kernel dropped transitions.
+pub struct Printer {
+    opts: WatchOptions,
+    /// Events waiting for their connection's owner, per connection, in
+    /// order, with when they started waiting.
+    waiting: FxHashMap<ConnId, (Instant, Vec<Event>)>,
+    lost_said: String,
 }
 
-/// Writes the update's events that pass the filter, then flushes, so a
-/// reader sees each batch as it happens.
-fn print(update: &Update, opts: &WatchOptions, out: &mut impl Write) -> io::Result<()> {
-    if update.dropped_events > 0 {
-        eprintln!(
-            "tcpscope: {} events were dropped because the output was too slow",
-            update.dropped_events
-        );
-    }
-    if update.events.is_empty() {
-        return Ok(());
-    }
-    let rows: HashMap<u64, &SocketRow> = if opts.filter.is_empty() {
-        HashMap::new()
-    } else {
-        update.conns.iter().map(|c| (c.id, &c.row)).collect()
-    };
-    for event in &update.events {
-        let passes =
-            opts.filter.is_empty() || rows.get(&event.id).is_some_and(|r| opts.filter.matches(r));
-        if passes {
-            let line = if opts.json {
-                json_line(event)
-            } else {
-                text_line(event)
-            };
-            out.write_all(line.as_bytes())?;
+impl Printer {
+    pub fn new(opts: WatchOptions) -> Self {
+        Printer {
+            opts,
+            waiting: FxHashMap::default(),
+            lost_said: String::new(),
         }
     }
-    out.flush()
-}
 
-fn kind_name(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::New => "new",
-        EventKind::State { .. } => "state",
-        EventKind::Gone => "gone",
+    /// Writes the update's events that pass the filter, then flushes, so a
+    /// reader sees each batch as it happens.
+    pub fn update(&mut self, update: &Update, out: &mut impl Write) -> io::Result<()> {
+        self.warn_lost(update);
+        if update.dropped_events > 0 {
+            eprintln!(
+                "tcpscope: {} events were dropped because the output was too slow",
+                update.dropped_events
+            );
+        }
+        let owners: FxHashMap<ConnId, _> = if self.opts.filter.needs_owners() {
+            let with_owner = update.conns.iter().filter(|c| c.row.owner.is_some());
+            with_owner.map(|c| (c.id, c.row.owner.clone())).collect()
+        } else {
+            FxHashMap::default()
+        };
+        let mut ready = self.released(&owners, update.taken_at);
+        for event in &update.events {
+            let mut event = event.clone();
+            if event.owner.is_none() {
+                event.owner = owners.get(&event.id).cloned().flatten();
+            }
+            self.route(event, update.taken_at, &mut ready);
+        }
+        for event in ready {
+            if self.opts.filter.matches_event(&event) {
+                out.write_all(self.line(&event).as_bytes())?;
+            }
+        }
+        out.flush()
+    }
+
+    /// Sends an event on, or holds it while its owner is unknown and the
+    /// filter asks about owners. A connection's events stay in order.
+    fn route(&mut self, event: Event, now: Instant, ready: &mut Vec<Event>) {
+        let must_wait = self.opts.filter.needs_owners() && event.owner.is_none();
+        if let Some((_, held)) = self.waiting.get_mut(&event.id) {
+            held.push(event);
+        } else if must_wait {
+            self.waiting.insert(event.id, (now, vec![event]));
+        } else {
+            ready.push(event);
+        }
+    }
+
+    /// Held events whose owner is now known, or that waited long enough.
+    fn released(
+        &mut self,
+        owners: &FxHashMap<ConnId, Option<std::sync::Arc<crate::socket::Owner>>>,
+        now: Instant,
+    ) -> Vec<Event> {
+        let due: Vec<ConnId> = self
+            .waiting
+            .iter()
+            .filter(|(id, (since, _))| {
+                owners.contains_key(id) || now.saturating_duration_since(*since) >= OWNER_WAIT
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let mut out = Vec::new();
+        for id in due {
+            let Some((_, events)) = self.waiting.remove(&id) else {
+                continue;
+            };
+            let owner = owners.get(&id).cloned().flatten();
+            out.extend(events.into_iter().map(|mut e| {
+                e.owner = e.owner.or_else(|| owner.clone());
+                e
+            }));
+        }
+        out
+    }
+
+    fn line(&self, event: &Event) -> String {
+        if self.opts.json {
+            json_line(event)
+        } else {
+            text_line(event)
+        }
+    }
+
+    /// Says on stderr, once per change, that the kernel dropped
+    /// transitions: nothing is lost silently.
+    fn warn_lost(&mut self, update: &Update) {
+        let lost = update
+            .degradations
+            .iter()
+            .find(|d| d.limit == Limit::LostTransitions);
+        if let Some(d) = lost
+            && d.why != self.lost_said
+        {
+            eprintln!("tcpscope: warning: {}", d.why);
+            self.lost_said.clone_from(&d.why);
+        }
     }
 }
 
 /// `12:01:03.250  state  127.0.0.1:51234 -> 127.0.0.1:8080  ESTABLISHED -> FIN_WAIT_2`
 pub fn text_line(e: &Event) -> String {
     let time: DateTime<Local> = e.wall.into();
-    let states = match e.kind {
-        EventKind::New => e.state.to_string(),
-        EventKind::State { from, to } => format!("{from} -> {to}"),
-        EventKind::Gone => format!("{} -> (gone)", e.state),
+    let states = match e.states() {
+        (None, Some(to)) => to.to_string(),
+        (Some(from), Some(to)) => format!("{from} -> {to}"),
+        (Some(from), None) => format!("{from} -> (gone)"),
+        (None, None) => String::new(),
     };
     format!(
         "{}  {:<5}  {}  {states}\n",
-        time.format("%H:%M:%S%.3f"),
-        kind_name(e.kind),
+        time.format("%H:%M:%S%.6f"),
+        e.kind.name(),
         e.key.label()
     )
 }
 
+/// One event of the NDJSON stream.
+#[derive(Debug, Serialize)]
+pub struct EventLine {
+    /// RFC 3339, UTC, microseconds.
+    pub ts: String,
+    pub event: &'static str,
+    pub key: String,
+    pub from: Option<TcpState>,
+    pub to: Option<TcpState>,
+}
+
+impl From<&Event> for EventLine {
+    fn from(e: &Event) -> Self {
+        let ts: DateTime<Utc> = e.wall.into();
+        let (from, to) = e.states();
+        EventLine {
+            ts: ts.to_rfc3339_opts(SecondsFormat::Micros, true),
+            event: e.kind.name(),
+            key: e.key.label(),
+            from,
+            to,
+        }
+    }
+}
+
 /// One NDJSON line: `{"ts", "event", "key", "from", "to"}`.
 pub fn json_line(e: &Event) -> String {
-    let ts: DateTime<Utc> = e.wall.into();
-    let (from, to) = e.states();
-    let state =
-        |s: Option<crate::socket::TcpState>| s.map_or("null".to_string(), |s| format!("\"{s}\""));
-    format!(
-        "{{\"ts\":\"{}\",\"event\":\"{}\",\"key\":\"{}\",\"from\":{},\"to\":{}}}\n",
-        ts.to_rfc3339_opts(SecondsFormat::Micros, true),
-        kind_name(e.kind),
-        e.key.label(),
-        state(from),
-        state(to)
-    )
+    let mut line = serde_json::to_string(&EventLine::from(e)).unwrap_or_default();
+    line.push('\n');
+    line
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::socket::{Family, SocketKey, TcpState};
-    use std::time::{Instant, SystemTime};
+    use crate::socket::{EventKind, Family, Owner, Process, SocketKey};
+    use std::sync::Arc;
+    use std::time::SystemTime;
 
     fn event(kind: EventKind, state: TcpState) -> Event {
         Event {
@@ -156,6 +243,7 @@ mod tests {
             ),
             state,
             kind,
+            owner: None,
         }
     }
 
@@ -205,6 +293,51 @@ mod tests {
             ),
             "{line}"
         );
-        assert_eq!(line.find("  state"), Some(12), "HH:MM:SS.mmm first: {line}");
+        assert_eq!(line.find("  state"), Some(15), "HH:MM:SS.µs first: {line}");
+    }
+
+    #[test]
+    fn events_wait_for_their_owner_when_the_filter_names_a_process() {
+        let opts = WatchOptions {
+            scope: Scope::default(),
+            filter: Filter::parse("pid 42").expect("valid"),
+            interval: Duration::from_millis(100),
+            json: false,
+        };
+        let mut printer = Printer::new(opts);
+        let t0 = Instant::now();
+        let mut update = Update {
+            conns: Vec::new(),
+            counts: Default::default(),
+            events: vec![event(EventKind::New, TcpState::Established)],
+            dumps: 1,
+            taken_at: t0,
+            warning: None,
+            degradations: Vec::new(),
+            dropped_events: 0,
+            details: None,
+        };
+        let mut out = Vec::new();
+        printer.update(&update, &mut out).expect("print");
+        assert!(out.is_empty(), "held: the owner is not known yet");
+        // The next reading knows who holds connection 1.
+        let mut conn = crate::socket::Conn {
+            id: 1,
+            row: crate::socket::SocketRow::new(update.events[0].key, TcpState::Established),
+            timeline: Vec::new(),
+            appeared_at: None,
+            gone_at: None,
+        };
+        conn.row.owner = Some(Arc::new(Owner {
+            procs: vec![Process {
+                pid: 42,
+                name: None,
+            }],
+        }));
+        update.events.clear();
+        update.conns = vec![Arc::new(conn)];
+        printer.update(&update, &mut out).expect("print");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(text.contains("new    127.0.0.1:51234"), "{text}");
     }
 }

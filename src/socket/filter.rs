@@ -5,7 +5,8 @@
 //! `state NAME[,NAME]`, `addr IP[/PREFIX]`, `pid N`, `proc NAME`.
 
 use super::addr::normalize_ip;
-use super::row::SocketRow;
+use super::event::Event;
+use super::row::{Owner, SocketKey, SocketRow};
 use super::state::TcpState;
 use std::fmt;
 use std::net::IpAddr;
@@ -33,7 +34,7 @@ pub struct Filter {
 pub enum FilterError {
     UnknownWord(String),
     MissingValue(&'static str),
-    BadPort(String),
+    BadPort(PortError),
     BadState(String),
     BadAddr(String),
     BadPid(String),
@@ -49,7 +50,7 @@ impl fmt::Display for FilterError {
             FilterError::MissingValue(k) => {
                 write!(f, "'{k}' needs a value, e.g. '{k} {}'", example(k))
             }
-            FilterError::BadPort(msg) => f.write_str(msg),
+            FilterError::BadPort(e) => e.fmt(f),
             FilterError::BadState(s) => write!(
                 f,
                 "unknown state '{s}': use one of {}",
@@ -81,19 +82,25 @@ fn example(keyword: &str) -> &'static str {
     }
 }
 
+/// A port a user typed that is not one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error("port 0 is not a real port: use 1-65535 (0 only asks the OS to pick a free one)")]
+    Zero,
+    #[error("port {0} is out of range: use 1-65535")]
+    OutOfRange(u64),
+    #[error("'{0}' is not a port number: use a number from 1 to 65535, e.g. 8080")]
+    NotANumber(String),
+}
+
 /// Parses a TCP port a user typed; the error names the value and the fix.
-pub fn parse_port(text: &str) -> Result<u16, String> {
+pub fn parse_port(text: &str) -> Result<u16, PortError> {
     let text = text.trim();
     match text.parse::<u64>() {
-        Ok(0) => Err(
-            "port 0 is not a real port: use 1-65535 (0 only asks the OS to pick a free one)"
-                .to_string(),
-        ),
-        Ok(n) if n > 65535 => Err(format!("port {n} is out of range: use 1-65535")),
+        Ok(0) => Err(PortError::Zero),
+        Ok(n) if n > 65535 => Err(PortError::OutOfRange(n)),
         Ok(n) => Ok(n as u16),
-        Err(_) => Err(format!(
-            "'{text}' is not a port number: use a number from 1 to 65535, e.g. 8080"
-        )),
+        Err(_) => Err(PortError::NotANumber(text.to_string())),
     }
 }
 
@@ -119,8 +126,29 @@ impl Filter {
         self.terms.is_empty()
     }
 
+    /// Whether a socket, as it is now, passes.
     pub fn matches(&self, row: &SocketRow) -> bool {
-        self.terms.iter().all(|t| term_matches(t, row))
+        self.terms
+            .iter()
+            .all(|t| term_matches(t, &row.key, row.owner.as_deref(), &mut |s| s == row.state))
+    }
+
+    /// Whether an event passes, judged on its own fields: its ends, the
+    /// states it leaves and enters, and who held the connection.
+    pub fn matches_event(&self, event: &Event) -> bool {
+        let (from, to) = event.states();
+        self.terms.iter().all(|t| {
+            term_matches(t, &event.key, event.owner.as_deref(), &mut |s| {
+                from == Some(s) || to == Some(s)
+            })
+        })
+    }
+
+    /// True when a term asks about processes, so owners must be looked up.
+    pub fn needs_owners(&self) -> bool {
+        self.terms
+            .iter()
+            .any(|t| matches!(t, Term::Pid(_) | Term::Proc(_)))
     }
 }
 
@@ -186,21 +214,28 @@ fn parse_addr(value: &str) -> Result<Term, FilterError> {
     Ok(Term::Addr(ip, prefix))
 }
 
-fn term_matches(term: &Term, row: &SocketRow) -> bool {
-    let key = &row.key;
+fn term_matches(
+    term: &Term,
+    key: &SocketKey,
+    owner: Option<&Owner>,
+    state_is: &mut dyn FnMut(TcpState) -> bool,
+) -> bool {
     match term {
         Term::Port(p) => key.local.port() == *p || key.remote.port() == *p,
         Term::Sport(p) => key.local.port() == *p,
         Term::Dport(p) => key.remote.port() == *p,
-        Term::States(states) => states.contains(&row.state),
+        Term::States(states) => states.iter().any(|s| state_is(*s)),
         Term::Addr(ip, prefix) => {
             in_prefix(key.local.ip(), *ip, *prefix) || in_prefix(key.remote.ip(), *ip, *prefix)
         }
-        Term::Pid(pid) => row.pids.contains(pid),
-        Term::Proc(name) => row
-            .process
-            .as_deref()
-            .is_some_and(|p| p.to_ascii_lowercase().contains(name.as_str())),
+        Term::Pid(pid) => owner.is_some_and(|o| o.pids().any(|p| p == *pid)),
+        Term::Proc(name) => owner.is_some_and(|o| {
+            o.procs.iter().any(|p| {
+                p.name
+                    .as_deref()
+                    .is_some_and(|n| n.to_ascii_lowercase().contains(name.as_str()))
+            })
+        }),
     }
 }
 
@@ -222,8 +257,18 @@ fn masked(a: u128, b: u128, prefix: u8, bits: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::socket::{Family, SocketKey};
+    use crate::socket::{EventKind, Family, Process, SocketKey};
     use std::sync::Arc;
+    use std::time::{Instant, SystemTime};
+
+    fn nginx() -> Arc<Owner> {
+        Arc::new(Owner {
+            procs: vec![Process {
+                pid: 42,
+                name: Some(Arc::from("Nginx")),
+            }],
+        })
+    }
 
     fn row(local: &str, remote: &str, state: TcpState) -> SocketRow {
         let key = SocketKey::new(
@@ -232,9 +277,59 @@ mod tests {
             remote.parse().expect("remote"),
         );
         let mut r = SocketRow::new(key, state);
-        r.pids = vec![42];
-        r.process = Some(Arc::from("Nginx"));
+        r.owner = Some(nginx());
         r
+    }
+
+    fn event(local: &str, remote: &str, kind: EventKind, owner: bool) -> Event {
+        let key = SocketKey::new(
+            Family::Inet,
+            local.parse().expect("local"),
+            remote.parse().expect("remote"),
+        );
+        let state = match kind {
+            EventKind::State { to, .. } => to,
+            _ => TcpState::Established,
+        };
+        Event {
+            at: Instant::now(),
+            wall: SystemTime::UNIX_EPOCH,
+            id: 1,
+            key,
+            state,
+            kind,
+            owner: owner.then(nginx),
+        }
+    }
+
+    #[test]
+    fn events_are_judged_on_their_own_fields() {
+        let f = Filter::parse("state CLOSE_WAIT").expect("valid");
+        let into = EventKind::State {
+            from: TcpState::Established,
+            to: TcpState::CloseWait,
+        };
+        let out = EventKind::State {
+            from: TcpState::CloseWait,
+            to: TcpState::LastAck,
+        };
+        let other = EventKind::State {
+            from: TcpState::SynSent,
+            to: TcpState::Established,
+        };
+        assert!(f.matches_event(&event("1.1.1.1:80", "2.2.2.2:9", into, false)));
+        assert!(f.matches_event(&event("1.1.1.1:80", "2.2.2.2:9", out, false)));
+        assert!(!f.matches_event(&event("1.1.1.1:80", "2.2.2.2:9", other, false)));
+        let p = Filter::parse("sport 80 pid 42").expect("valid");
+        assert!(p.needs_owners());
+        assert!(p.matches_event(&event("1.1.1.1:80", "2.2.2.2:9", other, true)));
+        assert!(!p.matches_event(&event("1.1.1.1:80", "2.2.2.2:9", other, false)));
+        assert!(!p.matches_event(&event("1.1.1.1:81", "2.2.2.2:80", other, true)));
+        assert!(
+            !Filter::parse("8080 state LISTEN")
+                .expect("valid")
+                .needs_owners()
+        );
     }
 
     fn err(text: &str) -> String {

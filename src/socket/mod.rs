@@ -1,11 +1,19 @@
-//! The data model: what a socket is, its state, and how to filter them.
+//! The data model every layer shares: states, keys, rows, connections,
+//! events, and the filter language. Depends on nothing else in the crate.
 
 pub mod addr;
+mod conn;
+mod event;
 pub mod explain;
 pub mod filter;
+pub mod human;
 mod row;
 mod state;
 
+pub use conn::{Conn, ConnId, Entry, MAX_PHASES, Phase};
+pub use event::{Event, EventKind};
 pub use filter::{Filter, FilterError};
-pub use row::{Family, SocketKey, SocketRow, SocketTimer, TcpDetails, TimerKind};
+pub use row::{
+    Family, Owner, Process, SocketKey, SocketRow, SocketTimer, TcpDetails, TimerKind, printable,
+};
 pub use state::{StateCounts, TcpState};

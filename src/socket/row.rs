@@ -2,11 +2,13 @@
 
 use super::addr;
 use super::state::TcpState;
+use serde::Serialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Family {
     Inet,
     Inet6,
@@ -19,13 +21,22 @@ impl Family {
             Family::Inet6 => "inet6",
         }
     }
+
+    pub fn of(addr: &SocketAddr) -> Family {
+        if addr.is_ipv4() {
+            Family::Inet
+        } else {
+            Family::Inet6
+        }
+    }
 }
 
-/// Identity of a connection: family plus both ends. The inode is not part
-/// of it because a socket that enters TIME_WAIT is handed to a separate
-/// kernel object with inode 0, yet it is the same connection.
+/// Where a connection is: family plus both ends. Not an identity on its
+/// own (a 4-tuple is reused by later connections, and a socket that enters
+/// TIME_WAIT is handed to a separate kernel object); the pipeline gives
+/// connections their identity.
 ///
-/// `instance` separates sockets that share a tuple in one snapshot
+/// `instance` separates sockets that share a tuple in one reading
 /// (SO_REUSEPORT listeners); it is 0 for the first and the inode after.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SocketKey {
@@ -53,6 +64,16 @@ impl SocketKey {
             addr::display(&self.remote)
         )
     }
+
+    /// The same connection seen from its other end.
+    pub fn reversed(&self) -> SocketKey {
+        SocketKey {
+            local: self.remote,
+            remote: self.local,
+            instance: 0,
+            ..*self
+        }
+    }
 }
 
 /// Which kernel timer is running on a socket.
@@ -60,18 +81,24 @@ impl SocketKey {
 pub enum TimerKind {
     Retransmit,
     KeepAlive,
+    /// The timewait socket's timer: 2·MSL in TIME_WAIT.
     TimeWait,
+    /// The same timer on an orphaned FIN_WAIT_2 (a timewait socket still
+    /// waiting for the peer's FIN): `tcp_fin_timeout`.
+    FinTimeout,
     /// Zero-window probe.
     Persist,
 }
 
 impl TimerKind {
-    /// The name `ss -o` uses.
+    /// The name `ss -o` uses (`ss` calls the orphan FIN_WAIT_2 timer
+    /// `timewait` too; it is the fin timeout, so it is named that here).
     pub fn name(self) -> &'static str {
         match self {
             TimerKind::Retransmit => "on",
             TimerKind::KeepAlive => "keepalive",
             TimerKind::TimeWait => "timewait",
+            TimerKind::FinTimeout => "fin_timeout",
             TimerKind::Persist => "persist",
         }
     }
@@ -99,13 +126,69 @@ impl SocketTimer {
     /// `timewait 42s`, `on 200ms (2)`: the kind, the time left as of `now`,
     /// and retransmissions so far for a retransmit timer.
     pub fn label(&self, now: Instant) -> String {
-        let left = crate::output::human::age(self.remaining(now));
+        let left = super::human::age(self.remaining(now));
         if self.kind == TimerKind::Retransmit && self.retransmits > 0 {
             format!("on {left} ({})", self.retransmits)
         } else {
             format!("{} {left}", self.kind.name())
         }
     }
+}
+
+/// One process holding a socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Process {
+    pub pid: u32,
+    pub name: Option<Arc<str>>,
+}
+
+/// Every process holding a socket: a forked child shares its parent's
+/// descriptors, so one socket can have several. Shared, because thousands
+/// of rows name the same few processes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Owner {
+    pub procs: Vec<Process>,
+}
+
+impl Owner {
+    pub fn pids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.procs.iter().map(|p| p.pid)
+    }
+
+    /// The first process's name (the `process` field of `--json`).
+    pub fn name(&self) -> Option<&str> {
+        self.procs.iter().find_map(|p| p.name.as_deref())
+    }
+
+    /// `1234/nginx`, `1234+/nginx` when more processes hold it (details
+    /// lists them all), or empty.
+    pub fn label(&self) -> String {
+        let Some(first) = self.procs.first() else {
+            return String::new();
+        };
+        let more = if self.procs.len() > 1 { "+" } else { "" };
+        match &first.name {
+            Some(name) => format!("{}{more}/{}", first.pid, printable(name)),
+            None => format!("{}{more}", first.pid),
+        }
+    }
+
+    /// Every process: `1234 python3, 1240 python3`.
+    pub fn all(&self) -> String {
+        let each = self.procs.iter().map(|p| match &p.name {
+            Some(n) => format!("{} {}", p.pid, printable(n)),
+            None => p.pid.to_string(),
+        });
+        each.collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// A name as text that is safe to print on a terminal: a program may call
+/// itself anything, escape sequences included.
+pub fn printable(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// One row of the socket table. `None` means the source cannot tell.
@@ -116,13 +199,15 @@ pub struct SocketRow {
     pub recv_q: Option<u32>,
     pub send_q: Option<u32>,
     pub timer: Option<SocketTimer>,
+    /// None where the kernel reports no owner (TIME_WAIT, request sockets).
     pub uid: Option<u32>,
     /// The owner's user name, when the uid resolves.
     pub user: Option<Arc<str>>,
     pub inode: Option<u64>,
-    pub pids: Vec<u32>,
-    /// Shared because thousands of rows name the same few processes.
-    pub process: Option<Arc<str>>,
+    /// The kernel's socket cookie (sock_diag): a socket's identity for its
+    /// whole life, kept by its TIME_WAIT successor.
+    pub cookie: Option<u64>,
+    pub owner: Option<Arc<Owner>>,
 }
 
 impl SocketRow {
@@ -137,21 +222,14 @@ impl SocketRow {
             uid: None,
             user: None,
             inode: None,
-            pids: Vec::new(),
-            process: None,
+            cookie: None,
+            owner: None,
         }
     }
 
     /// `1234/nginx`, `1234`, or empty: the netstat `PID/Program` column.
     pub fn pid_label(&self) -> String {
-        let Some(pid) = self.pids.first() else {
-            return String::new();
-        };
-        let more = if self.pids.len() > 1 { "+" } else { "" };
-        match &self.process {
-            Some(name) => format!("{pid}{more}/{name}"),
-            None => format!("{pid}{more}"),
-        }
+        self.owner.as_ref().map(|o| o.label()).unwrap_or_default()
     }
 }
 
@@ -177,4 +255,28 @@ pub struct TcpDetails {
     pub delivery_rate: Option<u64>,
     /// Congestion control algorithm, e.g. "cubic".
     pub congestion: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_name_every_process_and_escape_names() {
+        let owner = Owner {
+            procs: vec![
+                Process {
+                    pid: 9445,
+                    name: Some(Arc::from("python3")),
+                },
+                Process {
+                    pid: 9501,
+                    name: Some(Arc::from("\x1b[2J")),
+                },
+            ],
+        };
+        assert_eq!(owner.label(), "9445+/python3");
+        assert_eq!(owner.all(), "9445 python3, 9501 ?[2J");
+        assert_eq!(owner.pids().collect::<Vec<_>>(), [9445, 9501]);
+    }
 }

@@ -1,6 +1,11 @@
-//! Where socket tables come from. One trait, one file per backend; a
-//! backend knows nothing about the UI and reports its limits as data.
+//! Where observations come from. One file per backend; a backend knows
+//! nothing about the UI, produces timestamped observations (a dump of the
+//! table with the time it was taken, a state change with the kernel's
+//! time), and reports its limits as data. The pipeline turns them into
+//! connections.
 
+pub mod error;
+pub mod files;
 mod netstat2;
 pub(crate) mod procs;
 mod replay;
@@ -8,34 +13,88 @@ pub mod sockdiag;
 pub mod trace;
 pub(crate) mod users;
 
+pub use self::error::{SourceError, os_error};
 pub use self::netstat2::Netstat2Source;
 pub use self::procs::{ProcNames, scan_proc};
 pub use self::replay::ScriptedSource;
 
-use crate::socket::{SocketKey, SocketRow, TcpDetails};
+use crate::socket::{SocketKey, SocketRow, TcpDetails, TcpState};
 use std::fmt;
-use std::time::{Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
-/// One reading of the OS socket table.
+/// One complete reading of the OS socket table.
 #[derive(Clone, Debug)]
-pub struct Snapshot {
+pub struct Dump {
     pub rows: Vec<SocketRow>,
-    /// Monotonic time of the reading: what durations are measured against.
-    pub taken_at: Instant,
-    /// Wall-clock time of the reading: what timestamps are printed from.
+    /// When the reading began: a socket's row shows its state at some
+    /// moment between `started` and `finished`.
+    pub started: Instant,
+    pub finished: Instant,
+    /// Wall-clock time of `started`, for printing.
     pub wall: SystemTime,
     /// Something about this reading the user should know (e.g. it is
     /// suspiciously empty).
     pub warning: Option<String>,
 }
 
-impl Snapshot {
+impl Dump {
+    /// A reading taken now (for scripted sources and tests).
     pub fn new(rows: Vec<SocketRow>) -> Self {
-        Snapshot {
+        let now = Instant::now();
+        Dump::at(rows, now, SystemTime::now())
+    }
+
+    /// A reading taken in an instant at `started`.
+    pub fn at(rows: Vec<SocketRow>, started: Instant, wall: SystemTime) -> Self {
+        Dump {
             rows,
-            taken_at: Instant::now(),
-            wall: SystemTime::now(),
+            started,
+            finished: started,
+            wall,
             warning: None,
+        }
+    }
+}
+
+/// One state change of one socket, as the kernel reported it when it
+/// happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub key: SocketKey,
+    pub from: TcpState,
+    pub to: TcpState,
+    pub at: Instant,
+    pub wall: SystemTime,
+    /// The kernel's address of the socket: the same socket for as long as
+    /// it lives (then the memory may be reused for another).
+    pub sk: Option<u64>,
+}
+
+/// What a source cannot show right now, as a kind the program can act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    ProcessNames,
+    QueuesAndTimers,
+    KernelPortFilter,
+    ExactTransitions,
+    TracefsMounted,
+    /// The kernel's trace buffer overflowed.
+    LostTransitions,
+    /// A reading failed and was retried on a fresh socket.
+    TableRecovered,
+}
+
+impl Limit {
+    pub fn label(self) -> &'static str {
+        match self {
+            Limit::ProcessNames => "process names",
+            Limit::QueuesAndTimers => "queues and timers",
+            Limit::KernelPortFilter => "kernel port filter",
+            Limit::ExactTransitions => "exact transitions",
+            Limit::TracefsMounted => "tracefs",
+            Limit::LostTransitions => "transitions",
+            Limit::TableRecovered => "socket table",
         }
     }
 }
@@ -43,24 +102,27 @@ impl Snapshot {
 /// Why a source shows less than the full picture.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Degradation {
-    /// What is missing, e.g. "process names".
-    pub what: &'static str,
+    pub limit: Limit,
     /// Why, and what would fix it.
     pub why: String,
 }
 
-impl fmt::Display for Degradation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.what, self.why)
+impl Degradation {
+    pub fn new(limit: Limit, why: impl Into<String>) -> Self {
+        Degradation {
+            limit,
+            why: why.into(),
+        }
     }
 }
 
-/// A failure to read the socket table, worded for the user.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SourceError(pub String);
+impl fmt::Display for Degradation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.limit.label(), self.why)
+    }
+}
 
-/// What narrows a source's reading before it reaches the tracker.
+/// What narrows a source's reading before it reaches the pipeline.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Scope {
     /// Keep only sockets whose local or remote port is this.
@@ -68,19 +130,19 @@ pub struct Scope {
 }
 
 impl Scope {
-    pub fn admits(&self, row: &SocketRow) -> bool {
+    pub fn admits(&self, key: &SocketKey) -> bool {
         self.port
-            .is_none_or(|p| row.key.local.port() == p || row.key.remote.port() == p)
+            .is_none_or(|p| key.local.port() == p || key.remote.port() == p)
     }
 }
 
-/// A backend that reads the TCP socket table.
+/// A backend that reads the whole TCP socket table.
 pub trait SocketSource: Send {
-    /// Short name shown in the header, e.g. "netstat2".
+    /// Short name shown in the header, e.g. "sockdiag".
     fn name(&self) -> &'static str;
 
     /// Reads the table now. Only sockets inside `scope` are returned.
-    fn snapshot(&mut self, scope: &Scope) -> Result<Snapshot, SourceError>;
+    fn dump(&mut self, scope: &Scope) -> Result<Dump, SourceError>;
 
     /// What this source cannot show right now, and why.
     fn degradations(&self) -> Vec<Degradation> {
@@ -97,10 +159,28 @@ pub trait SocketSource: Send {
     fn has_details(&self) -> bool {
         false
     }
+}
 
-    /// State changes observed exactly since the last call (only sources
-    /// backed by the kernel tracepoint have any), oldest first.
-    fn transitions(&mut self, _scope: &Scope) -> Vec<crate::track::Transition> {
+/// Wakes a [`ChangeSource`] that is waiting, from another thread.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// A backend that reports state changes as they happen (the tracepoint).
+pub trait ChangeSource: Send {
+    /// Short name added to the header, e.g. "trace".
+    fn name(&self) -> &'static str;
+
+    /// Blocks up to `timeout` until changes are waiting or [`Self::waker`]
+    /// is called.
+    fn wait(&mut self, timeout: Duration);
+
+    /// Appends every change committed so far, oldest first. A batch is
+    /// complete: a change whose successor is in it is in it too, and every
+    /// state a dump finished before this call saw has its change in it.
+    fn drain(&mut self, out: &mut Vec<Change>) -> Result<(), SourceError>;
+
+    fn waker(&self) -> Waker;
+
+    fn degradations(&self) -> Vec<Degradation> {
         Vec::new()
     }
 }
@@ -127,76 +207,71 @@ pub enum SourceKind {
     Netstat2,
 }
 
-/// Opens the chosen backend.
-pub fn open(kind: SourceKind, cadence: Cadence) -> Result<Box<dyn SocketSource>, SourceError> {
-    match kind {
-        SourceKind::Netstat2 => Ok(Box::new(Netstat2Source::with_cadence(cadence))),
-        SourceKind::Sockdiag => open_sockdiag(cadence),
-        SourceKind::Auto => {
-            let polled = open_sockdiag(cadence).or_else(|_| {
-                Ok::<Box<dyn SocketSource>, SourceError>(Box::new(Netstat2Source::with_cadence(
-                    cadence,
-                )))
-            })?;
-            // One reading needs no transitions; a live view gets them if it may.
-            if cadence != Cadence::Live {
-                return Ok(polled);
-            }
-            let (source, why_not) = trace::with_trace(polled);
-            Ok(match why_not {
-                Some(why) => Box::new(Noted {
-                    inner: source,
-                    note: Degradation {
-                        what: "exact transitions",
-                        why,
-                    },
-                }),
-                None => source,
-            })
+/// The backends one pipeline reads: the table, and where available the
+/// kernel's own report of each change.
+pub struct Sources {
+    pub table: Box<dyn SocketSource>,
+    pub changes: Option<Box<dyn ChangeSource>>,
+    /// Why there are no exact changes, when there are none.
+    pub notes: Vec<Degradation>,
+}
+
+impl Sources {
+    pub fn table_only(table: Box<dyn SocketSource>) -> Self {
+        Sources {
+            table,
+            changes: None,
+            notes: Vec::new(),
         }
     }
-}
 
-/// A source with one more thing to say about its limits.
-struct Noted {
-    inner: Box<dyn SocketSource>,
-    note: Degradation,
-}
-
-impl SocketSource for Noted {
-    fn name(&self) -> &'static str {
-        self.inner.name()
+    /// `sockdiag+trace`, `netstat2`: what the header shows.
+    pub fn name(&self) -> String {
+        match &self.changes {
+            Some(c) => format!("{}+{}", self.table.name(), c.name()),
+            None => self.table.name().to_string(),
+        }
     }
 
-    fn snapshot(&mut self, scope: &Scope) -> Result<Snapshot, SourceError> {
-        self.inner.snapshot(scope)
-    }
-
-    fn degradations(&self) -> Vec<Degradation> {
-        let mut out = self.inner.degradations();
-        out.push(self.note.clone());
+    pub fn degradations(&self) -> Vec<Degradation> {
+        let mut out = self.table.degradations();
+        if let Some(c) = &self.changes {
+            out.extend(c.degradations());
+        }
+        out.extend(self.notes.iter().cloned());
+        // The most urgent first: lost data, then a recovered reading.
+        out.sort_by_key(|d| match d.limit {
+            Limit::LostTransitions => 0,
+            Limit::TableRecovered => 1,
+            _ => 2,
+        });
         out
     }
-
-    fn details(&mut self, key: &SocketKey) -> Result<Option<TcpDetails>, SourceError> {
-        self.inner.details(key)
-    }
-
-    fn has_details(&self) -> bool {
-        self.inner.has_details()
-    }
 }
 
-#[cfg(target_os = "linux")]
-fn open_sockdiag(cadence: Cadence) -> Result<Box<dyn SocketSource>, SourceError> {
-    Ok(Box::new(sockdiag::SockDiagSource::new(cadence)?))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn open_sockdiag(_cadence: Cadence) -> Result<Box<dyn SocketSource>, SourceError> {
-    Err(SourceError(
-        "the sockdiag source is Linux-only; use --source netstat2".to_string(),
-    ))
+/// Opens the chosen backends. A live reading also gets exact changes
+/// where this process may read the tracepoint (`Auto` only).
+pub fn open(kind: SourceKind, cadence: Cadence, scope: &Scope) -> Result<Sources, SourceError> {
+    let table: Box<dyn SocketSource> = match kind {
+        SourceKind::Netstat2 => Box::new(Netstat2Source::with_cadence(cadence)),
+        SourceKind::Sockdiag => sockdiag::open(cadence)?,
+        SourceKind::Auto => {
+            sockdiag::open(cadence).or_else(|_| -> Result<Box<dyn SocketSource>, SourceError> {
+                Ok(Box::new(Netstat2Source::with_cadence(cadence)))
+            })?
+        }
+    };
+    let mut sources = Sources::table_only(table);
+    if cadence != Cadence::Live || kind != SourceKind::Auto {
+        return Ok(sources);
+    }
+    match trace::open(scope) {
+        Ok(changes) => sources.changes = Some(changes),
+        Err(why) => sources
+            .notes
+            .push(Degradation::new(Limit::ExactTransitions, why.to_string())),
+    }
+    Ok(sources)
 }
 
 /// Gives sockets that share a tuple in one reading (SO_REUSEPORT

@@ -4,14 +4,16 @@
 use super::procs::ProcNames;
 use super::users::UserNames;
 use super::{
-    Cadence, Degradation, EMPTY_TABLE_WARNING, Scope, Snapshot, SocketSource, SourceError,
-    separate_shared_tuples,
+    Cadence, Degradation, Dump, EMPTY_TABLE_WARNING, Limit, Scope, SocketSource, SourceError,
+    os_error, separate_shared_tuples,
 };
-use crate::socket::{Family, SocketKey, SocketRow, TcpState};
+use crate::socket::{Family, Owner, Process, SocketKey, SocketRow, TcpState};
 use netstat2::{
     AddressFamilyFlags, ProtocolFlags, ProtocolSocketInfo, SocketInfo, TcpState as NsState,
 };
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 pub struct Netstat2Source {
     procs: Option<ProcNames>,
@@ -53,33 +55,37 @@ impl SocketSource for Netstat2Source {
         "netstat2"
     }
 
-    fn snapshot(&mut self, scope: &Scope) -> Result<Snapshot, SourceError> {
-        let infos = read_table()
-            .map_err(|e| SourceError(format!("cannot read the TCP socket table: {e} ({e:?})")))?;
+    fn dump(&mut self, scope: &Scope) -> Result<Dump, SourceError> {
+        let started = Instant::now();
+        let wall = SystemTime::now();
+        let infos = read_table().map_err(table_error)?;
+        let finished = Instant::now();
         let total = infos.len();
         let mut rows: Vec<SocketRow> = infos
             .into_iter()
             .filter_map(to_row)
-            .filter(|r| scope.admits(r))
+            .filter(|r| scope.admits(&r.key))
             .collect();
         separate_shared_tuples(&mut rows);
         if let Some(procs) = &mut self.procs {
             procs.fill(&mut rows);
         }
         self.users.fill(&mut rows);
-        let mut snap = Snapshot::new(rows);
-        if total == 0 {
-            snap.warning = Some(EMPTY_TABLE_WARNING.to_string());
-        }
-        Ok(snap)
+        Ok(Dump {
+            rows,
+            started,
+            finished,
+            wall,
+            warning: (total == 0).then(|| EMPTY_TABLE_WARNING.to_string()),
+        })
     }
 
     fn degradations(&self) -> Vec<Degradation> {
         let mut out = ProcNames::limits_of(self.procs.as_ref());
-        out.push(Degradation {
-            what: "queues and timers",
-            why: "not reported by netstat2; --source sockdiag (Linux) shows them".into(),
-        });
+        out.push(Degradation::new(
+            Limit::QueuesAndTimers,
+            "not reported by netstat2; --source sockdiag (Linux) shows them",
+        ));
         out
     }
 }
@@ -114,14 +120,28 @@ fn to_row(info: SocketInfo) -> Option<SocketRow> {
         SocketAddr::new(tcp.remote_addr, tcp.remote_port),
     );
     let mut row = SocketRow::new(key, map_state(tcp.state));
-    row.pids = info.associated_pids.clone();
+    if !info.associated_pids.is_empty() {
+        let procs = info.associated_pids.iter();
+        let procs = procs.map(|&pid| Process { pid, name: None }).collect();
+        row.owner = Some(Arc::new(Owner { procs }));
+    }
     fill_owner(&mut row, &info);
     Some(row)
 }
 
+/// netstat2's error as the user's message (its I/O errors carry the OS's
+/// words; the rest is described as the crate does).
+fn table_error(e: netstat2::error::Error) -> SourceError {
+    match e {
+        netstat2::error::Error::OsError(io) => os_error("cannot read the TCP socket table", &io),
+        other => SourceError::Unavailable(format!("cannot read the TCP socket table: {other}")),
+    }
+}
+
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn fill_owner(row: &mut SocketRow, info: &SocketInfo) {
-    row.uid = Some(info.uid);
+    // A TIME_WAIT socket has no owner; the kernel reports uid 0 for it.
+    row.uid = (row.state != TcpState::TimeWait).then_some(info.uid);
     // TIME_WAIT and other orphaned sockets have no inode; 0 means none.
     row.inode = (info.inode != 0).then_some(u64::from(info.inode));
 }

@@ -3,10 +3,12 @@
 //! only when an inode appears that has not been looked up before, and at
 //! most once per [`MIN_SCAN_GAP`] or [`SCAN_COST_FACTOR`] times its own
 //! last duration, whichever is longer, so it stays under ~5% of a core
-//! however fast the table churns. Polls never wait for it.
+//! however fast the table churns. Owners also change without a new inode
+//! (a parent exits and leaves its socket to a forked child), so the walk is
+//! repeated every [`REFRESH`] too. Polls never wait for it.
 
-use super::Degradation;
-use crate::socket::SocketRow;
+use super::{Degradation, Limit};
+use crate::socket::{Owner, Process, SocketRow};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -16,15 +18,10 @@ use std::time::{Duration, Instant};
 pub const MIN_SCAN_GAP: Duration = Duration::from_secs(1);
 /// A walk that took `d` is followed by a pause of at least this many `d`.
 pub const SCAN_COST_FACTOR: u32 = 20;
+/// Owners are walked again this often even when no new inode appears.
+pub const REFRESH: Duration = Duration::from_secs(10);
 
-/// Who holds one socket inode.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Owner {
-    pub pids: Vec<u32>,
-    pub name: Option<Arc<str>>,
-}
-
-pub type OwnerMap = rustc_hash::FxHashMap<u64, Owner>;
+pub type OwnerMap = rustc_hash::FxHashMap<u64, Arc<Owner>>;
 
 /// One walk's owners and how long the walk took.
 type ScanResult = (OwnerMap, Duration);
@@ -91,14 +88,12 @@ impl ProcNames {
         for row in rows.iter_mut() {
             let Some(inode) = row.inode else { continue };
             match self.owners.get(&inode) {
-                Some(owner) => {
-                    row.pids.clone_from(&owner.pids);
-                    row.process.clone_from(&owner.name);
-                }
+                Some(owner) => row.owner = Some(owner.clone()),
                 None => unknown |= !self.asked.contains(&inode),
             }
         }
-        if unknown {
+        let stale = self.last_request.is_some_and(|t| t.elapsed() >= REFRESH);
+        if unknown || stale {
             self.request_scan(rows);
         }
     }
@@ -180,9 +175,9 @@ fn spawn_scanner() -> Option<(Sender<()>, Receiver<ScanResult>)> {
 /// holding it. Unreadable entries (other users' processes) are skipped.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub fn scan_proc() -> OwnerMap {
-    let mut owners = OwnerMap::default();
+    let mut owners: rustc_hash::FxHashMap<u64, Owner> = Default::default();
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return owners;
+        return OwnerMap::default();
     };
     for entry in dir.flatten() {
         let Some(pid) = entry
@@ -198,16 +193,16 @@ pub fn scan_proc() -> OwnerMap {
         }
         let name = process_name(pid);
         for inode in inodes {
-            let owner = owners.entry(inode).or_insert_with(|| Owner {
-                pids: Vec::new(),
-                name: name.clone(),
-            });
-            if !owner.pids.contains(&pid) {
-                owner.pids.push(pid);
+            let owner = owners.entry(inode).or_default();
+            if !owner.procs.iter().any(|p| p.pid == pid) {
+                owner.procs.push(Process {
+                    pid,
+                    name: name.clone(),
+                });
             }
         }
     }
-    owners
+    owners.into_iter().map(|(k, v)| (k, Arc::new(v))).collect()
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -246,16 +241,16 @@ fn ownership_limits() -> Vec<Degradation> {
     if euid.is_ok_and(|uid| uid == 0) {
         return Vec::new();
     }
-    vec![Degradation {
-        what: "process names",
-        why: "only your own processes are shown; run as root to see all".to_string(),
-    }]
+    vec![Degradation::new(
+        Limit::ProcessNames,
+        "only your own processes are shown; run as root to see all",
+    )]
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn ownership_limits() -> Vec<Degradation> {
-    vec![Degradation {
-        what: "process names",
-        why: "only PIDs on this OS; names are read on Linux".to_string(),
-    }]
+    vec![Degradation::new(
+        Limit::ProcessNames,
+        "only PIDs on this OS; names are read on Linux",
+    )]
 }

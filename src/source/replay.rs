@@ -1,16 +1,17 @@
-//! A source that plays back scripted snapshots: tests and demos drive the
-//! tracker and the UI with it, no kernel needed.
+//! A source that plays back scripted dumps: tests drive the pipeline, the
+//! runner and the UI with it, no kernel needed.
 
-use super::{Scope, Snapshot, SocketSource, SourceError};
+use super::{Dump, Scope, SocketSource, SourceError};
 use std::collections::VecDeque;
+use std::time::{Instant, SystemTime};
 
 pub struct ScriptedSource {
-    frames: VecDeque<Snapshot>,
-    last: Option<Snapshot>,
+    frames: VecDeque<Dump>,
+    last: Option<Dump>,
 }
 
 impl ScriptedSource {
-    pub fn new(frames: impl IntoIterator<Item = Snapshot>) -> Self {
+    pub fn new(frames: impl IntoIterator<Item = Dump>) -> Self {
         ScriptedSource {
             frames: frames.into_iter().collect(),
             last: None,
@@ -23,16 +24,17 @@ impl SocketSource for ScriptedSource {
         "replay"
     }
 
-    /// Plays the next frame; after the last one, repeats it.
-    fn snapshot(&mut self, scope: &Scope) -> Result<Snapshot, SourceError> {
+    /// Plays the next frame, as read now; after the last one, repeats it.
+    fn dump(&mut self, scope: &Scope) -> Result<Dump, SourceError> {
         if let Some(next) = self.frames.pop_front() {
             self.last = Some(next);
         }
-        let mut snap = self
-            .last
-            .clone()
-            .ok_or_else(|| SourceError("the scripted source has no frames".to_string()))?;
-        snap.rows.retain(|r| scope.admits(r));
-        Ok(snap)
+        let mut dump = self.last.clone().ok_or_else(|| {
+            SourceError::Unavailable("the scripted source has no frames".to_string())
+        })?;
+        dump.rows.retain(|r| scope.admits(&r.key));
+        (dump.started, dump.finished, dump.wall) =
+            (Instant::now(), Instant::now(), SystemTime::now());
+        Ok(dump)
     }
 }

@@ -6,12 +6,12 @@ use super::listing::{Group, Listing, SortKey};
 use super::prompt::{Prompt, PromptKind};
 use super::theme::Theme;
 use crate::lab::{LabCommand, LabConfig, LabEvent};
+use crate::pipeline::history::{CountHistory, TransitionLog};
+use crate::pipeline::runner::{DetailsReading, Feed, Update};
 use crate::socket::SocketKey;
+use crate::socket::{Conn, ConnId};
 use crate::socket::{Filter, StateCounts};
 use crate::source::Degradation;
-use crate::track::history::{CountHistory, TransitionLog};
-use crate::track::sampler::{DetailsReading, Feed, Update};
-use crate::track::{Conn, ConnId};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,7 +51,7 @@ pub struct Settings {
     pub port: Option<u16>,
     pub filter: Filter,
     pub interval: Duration,
-    pub source: &'static str,
+    pub source: String,
     pub theme: Theme,
     pub lab: LabConfig,
     /// Open with the lab panel showing (`tcpscope lab`).
@@ -103,7 +103,7 @@ pub struct App {
     pub status: Option<Status>,
     pub warning: Option<String>,
     pub degradations: Vec<Degradation>,
-    pub readings: u64,
+    pub dumps: u64,
     /// The clock widgets measure ages against; set by the loop before drawing.
     pub now: Instant,
     pub quit: bool,
@@ -145,7 +145,7 @@ impl App {
             status: None,
             warning: None,
             degradations: Vec::new(),
-            readings: 0,
+            dumps: 0,
             now,
             quit: false,
         }
@@ -193,7 +193,7 @@ impl App {
         self.conns = update.conns;
         self.warning = update.warning;
         self.degradations = update.degradations;
-        self.readings = update.readings;
+        self.dumps = update.dumps;
         if update.details.is_some() {
             self.details = update.details;
         }

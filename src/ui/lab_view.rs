@@ -3,8 +3,8 @@
 //! addresses. Pure: no sockets here, only data.
 
 use crate::lab::{AcceptMode, LabConfig, LabEvent, LabSocket, ServerOptions, Side, Target};
+use crate::socket::Conn;
 use crate::socket::{SocketKey, TcpState};
-use crate::track::Conn;
 use rustc_hash::FxHashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;

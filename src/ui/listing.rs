@@ -2,8 +2,8 @@
 //! in which order, under which headings. Recomputed on every change of
 //! data, filter, group or sort; never during drawing.
 
+use crate::socket::Conn;
 use crate::socket::{Filter, StateCounts, TcpState};
-use crate::track::Conn;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -171,6 +171,15 @@ fn addr_key(a: &std::net::SocketAddr) -> (bool, u128, u16) {
     }
 }
 
+/// Process name, then first PID.
+fn owner_order(c: &Conn) -> (Option<&str>, Option<u32>) {
+    let owner = c.row.owner.as_deref();
+    (
+        owner.and_then(|o| o.name()),
+        owner.and_then(|o| o.pids().next()),
+    )
+}
+
 /// State first (lifecycle order), then the chosen column; the id breaks
 /// ties so equal rows never swap places between redraws.
 fn compare(a: &Conn, b: &Conn, sort: SortKey) -> Ordering {
@@ -182,8 +191,7 @@ fn compare(a: &Conn, b: &Conn, sort: SortKey) -> Ordering {
             (a.row.key.remote, a.row.key.local).cmp(&(b.row.key.remote, b.row.key.local))
         }
         SortKey::InState => a.current_phase().entered.cmp(&b.current_phase().entered),
-        SortKey::Process => (a.row.process.as_deref(), a.row.pids.first())
-            .cmp(&(b.row.process.as_deref(), b.row.pids.first())),
+        SortKey::Process => owner_order(a).cmp(&owner_order(b)),
     };
     a.state()
         .cmp(&b.state())

@@ -7,9 +7,9 @@ use super::app::{App, Effect, Settings};
 use super::terminal::{self, TerminalGuard};
 use super::widgets;
 use crate::lab::Lab;
+use crate::pipeline::runner::Runner;
 use crate::shutdown::Termination;
-use crate::source::{Scope, SocketSource};
-use crate::track::sampler::Sampler;
+use crate::source::{Scope, Sources};
 use anyhow::Context;
 use crossterm::event::{Event, EventStream};
 use futures_util::StreamExt;
@@ -19,14 +19,18 @@ use tokio::sync::mpsc;
 /// Redraw at least this often so ages and highlights move on.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
-pub async fn run(source: Box<dyn SocketSource>, settings: Settings) -> anyhow::Result<()> {
+pub async fn run(sources: Sources, settings: Settings) -> anyhow::Result<()> {
     let (tx, mut feed) = mpsc::channel(4);
     let scope = Scope {
         port: settings.port,
     };
-    let sampler = Sampler::spawn(source, scope, settings.interval, tx)
-        .context("cannot start the sampling thread")?;
-    let mut signals = Termination::register();
+    let sampler = Runner::spawn(sources, scope, settings.interval, tx)
+        .context("cannot start the pipeline thread")?;
+    let settings = Settings {
+        source: sampler.source_name().to_string(),
+        ..settings
+    };
+    let mut signals = Termination::register()?;
     let mut guard = terminal::enter().context("cannot switch the terminal to full-screen mode")?;
     let (mut lab, mut lab_events) = Lab::spawn(settings.lab.clone());
     let mut app = App::new(settings, Instant::now());
@@ -83,7 +87,7 @@ fn draw(guard: &mut TerminalGuard, app: &mut App) -> anyhow::Result<()> {
 }
 
 /// Returns whether the screen needs redrawing.
-fn on_input(app: &mut App, sampler: &Sampler, lab: &mut Lab, event: &Event) -> bool {
+fn on_input(app: &mut App, sampler: &Runner, lab: &mut Lab, event: &Event) -> bool {
     let Some(action) = action_for(app.mode(), event) else {
         return false;
     };

@@ -63,7 +63,7 @@ fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore();
-        crate::source::trace::cleanup_after_panic();
+        crate::cleanup::run_all();
         previous(info);
     }));
 }

@@ -56,7 +56,7 @@ pub fn state_in(rows: &[SocketRow], local: SocketAddr, remote: SocketAddr) -> Op
 pub fn read_port(port: u16) -> Vec<SocketRow> {
     let mut source = Netstat2Source::once();
     source
-        .snapshot(&Scope { port: Some(port) })
+        .dump(&Scope { port: Some(port) })
         .expect("read the socket table")
         .rows
 }
@@ -69,7 +69,7 @@ pub fn replay_settings(color: bool) -> tcpscope::ui::Settings {
         port: None,
         filter: tcpscope::socket::Filter::default(),
         interval: Duration::from_millis(250),
-        source: "replay",
+        source: "replay".to_string(),
         theme: tcpscope::ui::theme::Theme {
             color,
             contrast: false,

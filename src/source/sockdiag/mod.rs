@@ -1,8 +1,8 @@
 //! The Linux-native source: the kernel's sock_diag netlink interface (what
 //! `ss` uses). Compared with netstat2 it also reports queues, timers with
-//! their expiry, and tcp_info on request, and it filters by port inside the
-//! kernel. The wire format and bytecode are plain byte code, compiled and
-//! tested everywhere; only the socket itself is Linux.
+//! their expiry, socket cookies, and tcp_info on request, and it filters
+//! by port inside the kernel. The wire format and bytecode are plain byte
+//! code, compiled and tested everywhere; only the socket itself is Linux.
 
 pub mod bytecode;
 pub mod tcp_info;
@@ -12,22 +12,36 @@ pub mod wire;
 mod linux;
 
 #[cfg(target_os = "linux")]
-pub use linux::SockDiagSource;
+pub use linux::{NetlinkIo, SockDiagSource};
 
+use super::{Cadence, SocketSource, SourceError};
 use crate::socket::{Family, SocketKey, SocketRow, SocketTimer, TcpState, TimerKind};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use wire::{AF_INET, DiagMsg};
+
+/// Opens the sockdiag source where the OS has it.
+#[cfg(target_os = "linux")]
+pub fn open(cadence: Cadence) -> Result<Box<dyn SocketSource>, SourceError> {
+    Ok(Box::new(SockDiagSource::new(cadence)?))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn open(_cadence: Cadence) -> Result<Box<dyn SocketSource>, SourceError> {
+    Err(SourceError::Unavailable(
+        "the sockdiag source is Linux-only; use --source netstat2".to_string(),
+    ))
+}
 
 /// Linux TCP state numbers (include/net/tcp_states.h).
 pub fn state(code: u8) -> Option<TcpState> {
     let s = match code {
         1 => TcpState::Established,
         2 => TcpState::SynSent,
-        3 | 12 => TcpState::SynRecv,
+        3 | NEW_SYN_RECV => TcpState::SynRecv,
         4 => TcpState::FinWait1,
         5 => TcpState::FinWait2,
-        6 => TcpState::TimeWait,
+        TIME_WAIT => TcpState::TimeWait,
         7 => TcpState::Closed,
         8 => TcpState::CloseWait,
         9 => TcpState::LastAck,
@@ -38,12 +52,26 @@ pub fn state(code: u8) -> Option<TcpState> {
     Some(s)
 }
 
-/// `ss -o` names for `idiag_timer`.
+const TIME_WAIT: u8 = 6;
+/// A request socket: a SYN answered, the handshake not finished.
+const NEW_SYN_RECV: u8 = 12;
+/// `idiag_timer` of a timewait socket.
+const TIMER_TIMEWAIT: u8 = 3;
+
+/// A timewait or request socket: a small kernel object standing in for a
+/// connection, with no owner (the kernel reports uid 0 for it).
+fn is_mini_socket(m: &DiagMsg<'_>) -> bool {
+    m.state == TIME_WAIT || m.state == NEW_SYN_RECV || m.timer == TIMER_TIMEWAIT
+}
+
+/// `ss -o` names for `idiag_timer`; a timewait socket still in FIN_WAIT_2
+/// runs the fin timeout, not 2·MSL.
 fn timer(m: &DiagMsg<'_>, taken_at: Instant) -> Option<SocketTimer> {
     let kind = match m.timer {
         1 => TimerKind::Retransmit,
         2 => TimerKind::KeepAlive,
-        3 => TimerKind::TimeWait,
+        TIMER_TIMEWAIT if m.state == 5 => TimerKind::FinTimeout,
+        TIMER_TIMEWAIT => TimerKind::TimeWait,
         4 => TimerKind::Persist,
         _ => return None,
     };
@@ -68,10 +96,12 @@ pub fn to_row(m: &DiagMsg<'_>, taken_at: Instant) -> Option<SocketRow> {
         SocketAddr::new(m.dst, m.dport),
     );
     let mut row = SocketRow::new(key, state(m.state)?);
+    let mini = is_mini_socket(m);
     row.recv_q = Some(m.rqueue);
     row.send_q = Some(m.wqueue);
     row.timer = timer(m, taken_at);
-    row.uid = Some(m.uid);
+    row.uid = (!mini).then_some(m.uid);
     row.inode = (m.inode != 0).then_some(u64::from(m.inode));
+    row.cookie = m.cookie;
     Some(row)
 }

@@ -9,8 +9,10 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
+pub const NLMSG_NOOP: u16 = 1;
 pub const NLMSG_ERROR: u16 = 2;
 pub const NLMSG_DONE: u16 = 3;
+pub const NLMSG_OVERRUN: u16 = 4;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_DUMP: u16 = 0x300;
 const NLM_F_DUMP_INTR: u16 = 0x10;
@@ -79,6 +81,8 @@ pub struct DiagMsg<'a> {
     pub wqueue: u32,
     pub uid: u32,
     pub inode: u32,
+    /// The socket cookie; `None` when the kernel sent INET_DIAG_NOCOOKIE.
+    pub cookie: Option<u64>,
     /// The attributes after the fixed part (tcp_info, congestion, …).
     pub attrs: &'a [u8],
 }
@@ -105,10 +109,17 @@ impl<'a> DiagMsg<'a> {
 /// Why a reply could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WireError {
-    Truncated { need: usize, have: usize },
+    Truncated {
+        need: usize,
+        have: usize,
+    },
     Kernel(i32),
     Interrupted,
     UnknownFamily(u8),
+    /// A message type a dump never carries.
+    UnexpectedType(u16),
+    /// The kernel says messages were lost (NLMSG_OVERRUN).
+    Overrun,
 }
 
 impl fmt::Display for WireError {
@@ -134,6 +145,10 @@ impl fmt::Display for WireError {
             WireError::UnknownFamily(fam) => {
                 write!(f, "sock_diag replied with an unknown address family {fam}")
             }
+            WireError::UnexpectedType(t) => {
+                write!(f, "sock_diag replied with a message of unexpected type {t}")
+            }
+            WireError::Overrun => write!(f, "netlink lost part of a sock_diag reply (overrun)"),
         }
     }
 }
@@ -147,27 +162,44 @@ pub enum Progress {
     Done,
 }
 
-/// Reads every netlink message in `buf`, handing each socket to `each`.
-pub fn parse(buf: &[u8], mut each: impl FnMut(DiagMsg<'_>)) -> Result<Progress, WireError> {
+/// Reads every netlink message in `buf` that answers request `seq`,
+/// handing each socket to `each`. Messages of another sequence number are
+/// left-overs of an earlier, abandoned dump and are skipped.
+pub fn parse(
+    buf: &[u8],
+    seq: u32,
+    mut each: impl FnMut(DiagMsg<'_>),
+) -> Result<Progress, WireError> {
     let mut rest = buf;
     while !rest.is_empty() {
-        let (kind, flags, body, next) = split_message(rest)?;
-        if flags & NLM_F_DUMP_INTR != 0 {
+        let m = split_message(rest)?;
+        rest = m.next;
+        if m.seq != seq {
+            continue;
+        }
+        if m.flags & NLM_F_DUMP_INTR != 0 {
             return Err(WireError::Interrupted);
         }
-        match kind {
+        match m.kind {
             NLMSG_DONE => return Ok(Progress::Done),
-            NLMSG_ERROR => return Err(WireError::Kernel(error_code(body)?)),
-            SOCK_DIAG_BY_FAMILY => each(diag_msg(body)?),
-            _ => {}
+            NLMSG_ERROR => return Err(WireError::Kernel(error_code(m.body)?)),
+            SOCK_DIAG_BY_FAMILY => each(diag_msg(m.body)?),
+            NLMSG_NOOP => {}
+            NLMSG_OVERRUN => return Err(WireError::Overrun),
+            other => return Err(WireError::UnexpectedType(other)),
         }
-        rest = next;
     }
     Ok(Progress::More)
 }
 
-/// One netlink message: type, flags, payload, and what follows it.
-type Message<'a> = (u16, u16, &'a [u8], &'a [u8]);
+/// One netlink message and what follows it.
+struct Message<'a> {
+    kind: u16,
+    flags: u16,
+    seq: u32,
+    body: &'a [u8],
+    next: &'a [u8],
+}
 
 fn split_message(buf: &[u8]) -> Result<Message<'_>, WireError> {
     need(buf, NLMSG_HDR)?;
@@ -179,10 +211,13 @@ fn split_message(buf: &[u8]) -> Result<Message<'_>, WireError> {
         });
     }
     need(buf, len)?;
-    let kind = u16::from_ne_bytes([buf[4], buf[5]]);
-    let flags = u16::from_ne_bytes([buf[6], buf[7]]);
-    let next = &buf[align4(len).min(buf.len())..];
-    Ok((kind, flags, &buf[NLMSG_HDR..len], next))
+    Ok(Message {
+        kind: u16::from_ne_bytes([buf[4], buf[5]]),
+        flags: u16::from_ne_bytes([buf[6], buf[7]]),
+        seq: u32::from_ne_bytes([buf[8], buf[9], buf[10], buf[11]]),
+        body: &buf[NLMSG_HDR..len],
+        next: &buf[align4(len).min(buf.len())..],
+    })
 }
 
 fn need(buf: &[u8], n: usize) -> Result<(), WireError> {
@@ -206,6 +241,7 @@ fn diag_msg(b: &[u8]) -> Result<DiagMsg<'_>, WireError> {
     need(b, MSG_LEN)?;
     let u32_at = |i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
     let family = b[0];
+    let cookie = u64::from(u32_at(44)) | (u64::from(u32_at(48)) << 32);
     Ok(DiagMsg {
         family,
         state: b[1],
@@ -220,6 +256,8 @@ fn diag_msg(b: &[u8]) -> Result<DiagMsg<'_>, WireError> {
         wqueue: u32_at(60),
         uid: u32_at(64),
         inode: u32_at(68),
+        // INET_DIAG_NOCOOKIE is all ones.
+        cookie: (cookie != u64::MAX).then_some(cookie),
         attrs: &b[MSG_LEN..],
     })
 }

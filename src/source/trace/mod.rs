@@ -1,46 +1,49 @@
-//! Exact TCP state transitions from the kernel tracepoint
-//! `sock:inet_sock_set_state`, read through tracefs in an instance of our
-//! own. Polling sees where connections are; this sees every step, with the
-//! kernel's timestamp, including states that last microseconds (SYN_SENT,
-//! SYN_RECV, FIN_WAIT_1, LAST_ACK). Linux and root only; the parser is
-//! plain text handling and is tested everywhere.
+//! Exact TCP state changes from the kernel tracepoint
+//! `sock:inet_sock_set_state`, read from a tracefs instance of our own as
+//! binary records. Polling sees where connections are; this sees every
+//! step with the kernel's timestamp, including states that last
+//! microseconds (SYN_SENT, SYN_RECV, FIN_WAIT_1, LAST_ACK), and the
+//! socket's kernel address, which tells two sockets on one 4-tuple apart.
+//! Linux and root only; the record parser is plain byte handling and is
+//! tested everywhere.
 
-mod parse;
+pub mod ring;
 
+#[cfg(target_os = "linux")]
+mod reader;
 #[cfg(target_os = "linux")]
 mod session;
-#[cfg(target_os = "linux")]
-mod traced;
 
-pub use parse::{TraceLine, TracedChange, parse_line};
 #[cfg(target_os = "linux")]
-pub use session::TraceSession;
+pub use reader::{SLACK, TraceReader};
 #[cfg(target_os = "linux")]
-pub use traced::TracedSource;
+pub use session::{TraceSession, clean_up_after_killed_runs};
 
-use super::SocketSource;
+use super::{ChangeSource, Scope, SourceError};
 
-/// Wraps `inner` with the tracepoint when this process may use it;
-/// otherwise returns `inner` and why exact transitions are unavailable.
-#[cfg(target_os = "linux")]
-pub fn with_trace(inner: Box<dyn SocketSource>) -> (Box<dyn SocketSource>, Option<String>) {
-    match TraceSession::open() {
-        Ok(session) => (Box::new(TracedSource::new(inner, session)), None),
-        Err(why) => (inner, Some(why.0)),
+/// The kernel-side event filter: TCP only, and only the watched port.
+pub fn filter(scope: &Scope) -> String {
+    match scope.port {
+        Some(p) => format!("protocol == 6 && (sport == {p} || dport == {p})"),
+        None => "protocol == 6".to_string(),
     }
 }
 
-#[cfg(not(target_os = "linux"))]
-pub fn with_trace(inner: Box<dyn SocketSource>) -> (Box<dyn SocketSource>, Option<String>) {
-    (
-        inner,
-        Some("need Linux (the sock:inet_sock_set_state tracepoint)".into()),
-    )
+/// The tracepoint's changes, when this process may read them.
+#[cfg(target_os = "linux")]
+pub fn open(scope: &Scope) -> Result<Box<dyn ChangeSource>, SourceError> {
+    let session = TraceSession::open(&filter(scope))?;
+    Ok(Box::new(TraceReader::new(session)?))
 }
 
-/// Removes this process's tracing instance; for the panic hook, where no
-/// destructor will run. Does nothing if none was created.
-pub fn cleanup_after_panic() {
-    #[cfg(target_os = "linux")]
-    session::remove_registered_instance();
+#[cfg(not(target_os = "linux"))]
+pub fn open(_scope: &Scope) -> Result<Box<dyn ChangeSource>, SourceError> {
+    Err(SourceError::Unavailable(
+        "need Linux (the sock:inet_sock_set_state tracepoint)".into(),
+    ))
 }
+
+/// Removes tracing instances of runs that were killed (nothing to do
+/// where there is no tracefs).
+#[cfg(not(target_os = "linux"))]
+pub fn clean_up_after_killed_runs() {}

@@ -1,232 +1,276 @@
-//! A tracefs instance of our own (`instances/tcpscope-PID`), with only
-//! `sock:inet_sock_set_state` enabled for TCP and the `mono` clock, read by
-//! a thread. Removed when dropped, and by the panic hook through
-//! [`remove_registered_instance`].
+//! A tracefs instance of our own (`instances/tcpscope-PID-START-N`), with
+//! only `sock:inet_sock_set_state` enabled and the `mono` clock. It is
+//! removed when dropped, and instances left by a run that was killed
+//! (SIGKILL runs no cleanup) are removed at the next start, whatever that
+//! run's mode. tracefs is mounted through mount(2) if it was not, and
+//! unmounted again when the last session of this process ends.
 
-use super::parse::{TraceLine, TracedChange, parse_line};
-use crate::source::SourceError;
+use crate::cleanup::{self, Registration};
+use crate::source::{SourceError, os_error};
 use std::fs;
-use std::io::{BufRead, BufReader, ErrorKind, Read};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
-const EVENT: &str = "events/sock/inet_sock_set_state";
-/// O_NONBLOCK: the reader polls, so it can notice it should stop.
-const O_NONBLOCK: i32 = 0o4000;
-const IDLE: Duration = Duration::from_millis(5);
+pub const EVENT: &str = "events/sock/inet_sock_set_state";
+/// Ring buffer per CPU, in KiB: room for ~50k changes before a reader
+/// that fell behind loses any.
 const BUFFER_KB: &str = "4096";
+const ROOTS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+const PREFIX: &str = "tcpscope-";
 
-/// Open instances, for cleanup from the panic hook (no destructor runs
-/// there). A plain registry: written twice per session, read on panic.
-static INSTANCES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static NEXT: AtomicU64 = AtomicU64::new(0);
+/// The tracefs mount this process uses, shared by its sessions.
+static TRACEFS: Mutex<Weak<Tracefs>> = Mutex::new(Weak::new());
+
+/// tracefs, and whether this process mounted it (then it unmounts it).
+pub struct Tracefs {
+    pub root: PathBuf,
+    pub mounted_here: bool,
+    _unmount: Option<Registration>,
+}
+
+impl Drop for Tracefs {
+    fn drop(&mut self) {
+        if self.mounted_here {
+            unmount(&self.root);
+        }
+    }
+}
+
+/// Not lazily: if anyone still uses it (another tcpscope), it stays.
+fn unmount(root: &Path) {
+    let _ = rustix::mount::unmount(root, rustix::mount::UnmountFlags::empty());
+}
+
+fn tracefs() -> Result<Arc<Tracefs>, SourceError> {
+    let mut shared = TRACEFS
+        .lock()
+        .map_err(|_| SourceError::Unavailable("tracefs state is poisoned".into()))?;
+    if let Some(t) = shared.upgrade() {
+        return Ok(t);
+    }
+    let t = Arc::new(mount_tracefs()?);
+    *shared = Arc::downgrade(&t);
+    Ok(t)
+}
+
+fn mounted_root() -> Option<PathBuf> {
+    ROOTS
+        .iter()
+        .map(PathBuf::from)
+        .find(|r| r.join("instances").is_dir())
+}
+
+fn mount_tracefs() -> Result<Tracefs, SourceError> {
+    if let Some(root) = mounted_root() {
+        return Ok(Tracefs {
+            root,
+            mounted_here: false,
+            _unmount: None,
+        });
+    }
+    let root = PathBuf::from(ROOTS[0]);
+    let flags = rustix::mount::MountFlags::empty();
+    let mounted = rustix::mount::mount("nodev", &root, "tracefs", flags, None);
+    // Another process may have mounted it meanwhile; then it is theirs.
+    match (mounted, mounted_root()) {
+        (Ok(()), Some(root)) => {
+            let at = root.clone();
+            Ok(Tracefs {
+                root,
+                mounted_here: true,
+                _unmount: Some(cleanup::register(move || unmount(&at))),
+            })
+        }
+        (Err(_), Some(root)) => Ok(Tracefs {
+            root,
+            mounted_here: false,
+            _unmount: None,
+        }),
+        (Err(e), None) => Err(SourceError::Unavailable(format!(
+            "need root: tracefs is not mounted and mounting it failed ({})",
+            crate::source::error::os_words(&std::io::Error::from(e))
+        ))),
+        (Ok(()), None) => Err(SourceError::Unavailable(
+            "tracefs was mounted but has no instances directory".into(),
+        )),
+    }
+}
 
 pub struct TraceSession {
     dir: PathBuf,
-    changes: Receiver<TracedChange>,
-    lost: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    reader: Option<JoinHandle<()>>,
-    /// Set when tcpscope had to mount tracefs itself.
-    pub mounted: bool,
+    tracefs: Arc<Tracefs>,
+    _cleanup: Registration,
 }
 
 impl TraceSession {
-    pub fn open() -> Result<TraceSession, SourceError> {
-        let (root, mounted) = tracefs_root()?;
+    /// A configured instance with the event enabled; `filter` is the
+    /// event filter (e.g. `protocol == 6`).
+    pub fn open(filter: &str) -> Result<TraceSession, SourceError> {
+        let tracefs = tracefs()?;
+        let root = tracefs.root.clone();
         remove_stale_instances(&root);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = root
-            .join("instances")
-            .join(format!("tcpscope-{}-{n}", std::process::id()));
         if !root.join(EVENT).exists() {
-            return Err(SourceError(
+            return Err(SourceError::Unavailable(
                 "this kernel lacks the sock:inet_sock_set_state tracepoint (Linux 4.16+)".into(),
             ));
         }
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let me = std::process::id();
+        let start = start_time(me).unwrap_or(0);
+        let dir = root
+            .join("instances")
+            .join(format!("{PREFIX}{me}-{start}-{n}"));
         match fs::create_dir(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
             Err(e) => {
-                return Err(SourceError(format!(
-                    "cannot create the tracing instance {}: {e}",
-                    dir.display()
-                )));
+                let doing = format!("cannot create the tracing instance {}", dir.display());
+                return Err(os_error(doing, &e));
             }
         }
-        if let Ok(mut open) = INSTANCES.lock() {
-            open.push(dir.clone());
-        }
-        if let Err(e) = configure(&dir) {
-            remove_instance(&dir);
-            return Err(e);
-        }
-        let (session_parts, reader) = start_reader(&dir).inspect_err(|_| remove_instance(&dir))?;
-        let (changes, lost, stop) = session_parts;
-        Ok(TraceSession {
+        let at = dir.clone();
+        let session = TraceSession {
             dir,
-            changes,
-            lost,
-            stop,
-            reader: Some(reader),
-            mounted,
-        })
-    }
-
-    /// Every change read since the last call, oldest first.
-    pub fn drain(&self) -> Vec<TracedChange> {
-        self.changes.try_iter().collect()
-    }
-
-    /// Events the kernel dropped because its buffer overflowed, in total.
-    pub fn lost(&self) -> u64 {
-        self.lost.load(Ordering::Relaxed)
+            tracefs,
+            _cleanup: cleanup::register(move || remove_instance(&at)),
+        };
+        configure(&session.dir, filter)?;
+        Ok(session)
     }
 
     pub fn instance(&self) -> &Path {
         &self.dir
     }
+
+    /// Whether tracefs had to be mounted for this session.
+    pub fn mounted(&self) -> bool {
+        self.tracefs.mounted_here
+    }
+
+    /// A tracefs file of the instance (or, failing that, of the root).
+    pub fn read(&self, file: &str) -> Result<String, SourceError> {
+        read_whole(&self.dir.join(file))
+            .or_else(|_| read_whole(&self.tracefs.root.join(file)))
+            .map_err(|e| os_error(format!("cannot read {file} in tracefs"), &e))
+    }
 }
 
 impl Drop for TraceSession {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
         remove_instance(&self.dir);
     }
 }
 
-/// tracefs, mounted by us if needed (root only).
-fn tracefs_root() -> Result<(PathBuf, bool), SourceError> {
-    for root in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
-        if Path::new(root).join("instances").is_dir() {
-            return Ok((PathBuf::from(root), false));
-        }
-    }
-    let root = PathBuf::from("/sys/kernel/tracing");
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tracefs", "nodev"])
-        .arg(&root)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    // Another process (or a parallel test) may have mounted it meanwhile.
-    if root.join("instances").is_dir() {
-        return Ok((root, mounted));
-    }
-    Err(SourceError(
-        "need root: tracefs is not mounted and could not be mounted (run as root, or mount -t tracefs nodev /sys/kernel/tracing)".into(),
-    ))
+/// Some tracefs files (`events/header_page`) answer only a read at offset
+/// 0, so the whole file must come in one read, with room to spare.
+fn read_whole(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = fs::File::open(path)?.read(&mut buf)?;
+    buf.truncate(n);
+    String::from_utf8(buf).map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))
 }
 
-fn configure(dir: &Path) -> Result<(), SourceError> {
+fn configure(dir: &Path, filter: &str) -> Result<(), SourceError> {
     let write = |file: &str, value: &str| {
         fs::write(dir.join(file), value).map_err(|e| {
-            let hint = if e.kind() == ErrorKind::PermissionDenied {
-                " (need root)"
-            } else {
-                ""
-            };
-            SourceError(format!("cannot set {file} in {}: {e}{hint}", dir.display()))
+            let doing = format!("cannot set {file} in {}", dir.display());
+            os_error(doing, &e)
         })
     };
     write("trace_clock", "mono")?;
-    // A bigger ring than the default loses fewer events under heavy churn
-    // (per CPU; 4 MiB each).
+    // Optional tunings: a bigger ring loses fewer changes under heavy
+    // churn; buffer_percent 0 makes poll(2) wake on the first change.
     let _ = fs::write(dir.join("buffer_size_kb"), BUFFER_KB);
-    write(&format!("{EVENT}/filter"), "protocol == 6")?;
+    let _ = fs::write(dir.join("buffer_percent"), "0");
+    write(&format!("{EVENT}/filter"), filter)?;
     write(&format!("{EVENT}/enable"), "1")
 }
 
-type ReaderParts = (Receiver<TracedChange>, Arc<AtomicU64>, Arc<AtomicBool>);
-
-fn start_reader(dir: &Path) -> Result<(ReaderParts, JoinHandle<()>), SourceError> {
-    let pipe = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(O_NONBLOCK)
-        .open(dir.join("trace_pipe"))
-        .map_err(|e| SourceError(format!("cannot open {}/trace_pipe: {e}", dir.display())))?;
-    let (tx, rx) = mpsc::channel();
-    let lost = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let (lost2, stop2) = (lost.clone(), stop.clone());
-    let reader = std::thread::Builder::new()
-        .name("tcpscope-trace".into())
-        .spawn(move || read_loop(pipe, &tx, &lost2, &stop2))
-        .map_err(|e| SourceError(format!("cannot start the trace reader: {e}")))?;
-    Ok(((rx, lost, stop), reader))
-}
-
-fn read_loop(pipe: fs::File, tx: &mpsc::Sender<TracedChange>, lost: &AtomicU64, stop: &AtomicBool) {
-    let mut reader = BufReader::with_capacity(64 * 1024, pipe);
-    let mut line = String::new();
-    while !stop.load(Ordering::Relaxed) {
-        match reader.read_line(&mut line) {
-            Ok(0) => std::thread::sleep(IDLE),
-            Ok(_) if !line.ends_with('\n') => continue, // partial line: read on
-            Ok(_) => {
-                let parsed = parse_line(&line);
-                line.clear();
-                match parsed {
-                    Some(TraceLine::Change(c)) => {
-                        let Ok(()) = tx.send(c) else { return };
-                    }
-                    Some(TraceLine::Lost(n)) => {
-                        lost.fetch_add(n, Ordering::Relaxed);
-                    }
-                    None => {}
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(IDLE),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return,
-        }
-    }
-    let _ = reader.get_mut().read(&mut []);
-}
-
-/// Disables the event and removes the instance directory.
-fn remove_instance(dir: &Path) {
+/// Disables the event and removes the instance directory (the kernel
+/// frees its buffers). Fails quietly while files in it are still open.
+pub fn remove_instance(dir: &Path) {
     let _ = fs::write(dir.join(EVENT).join("enable"), "0");
     let _ = fs::remove_dir(dir);
-    if let Ok(mut open) = INSTANCES.lock() {
-        open.retain(|d| d != dir);
-    }
 }
 
-pub fn remove_registered_instance() {
-    let dirs = INSTANCES
-        .lock()
-        .map(|open| open.clone())
-        .unwrap_or_default();
-    for dir in dirs {
-        remove_instance(&dir);
-    }
-}
-
-/// Instances left by a tcpscope that was killed (SIGKILL runs no cleanup):
-/// `tcpscope-PID-N` whose PID no longer exists.
-fn remove_stale_instances(root: &Path) {
+/// Instances left by a tcpscope that no longer runs: its PID is gone, is a
+/// zombie, or now belongs to another process (a different start time).
+pub fn remove_stale_instances(root: &Path) {
     let Ok(entries) = fs::read_dir(root.join("instances")) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("tcpscope-"))
-            .and_then(|r| r.split('-').next())
-        else {
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
             continue;
         };
-        if !Path::new("/proc").join(pid).exists() {
+        let mut parts = rest.split('-');
+        let Some(pid) = parts.next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let started = parts.next().and_then(|s| s.parse::<u64>().ok());
+        if !owner_alive(pid, started) {
             remove_instance(&entry.path());
         }
+    }
+}
+
+/// Whether process `pid` still runs and is the one that made the instance.
+fn owner_alive(pid: u32, started: Option<u64>) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some((state, start)) = parse_stat(&stat) else {
+        return false;
+    };
+    state != 'Z' && started.is_none_or(|s| s == 0 || s == start)
+}
+
+/// Process state and start time (fields 3 and 22) from `/proc/PID/stat`;
+/// the name in parentheses may itself hold spaces and parentheses.
+fn parse_stat(stat: &str) -> Option<(char, u64)> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat).map(|(_, start)| start)
+}
+
+/// Removes stale instances if tracefs is mounted and readable; called at
+/// every start, so even `--once` cleans up after a killed live view.
+pub fn clean_up_after_killed_runs() {
+    if let Some(root) = mounted_root() {
+        remove_stale_instances(&root);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_with_odd_names_parse() {
+        let line = "4242 (my (odd) prog) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(parse_stat(line), Some(('S', 987654)));
+        assert_eq!(parse_stat("1 (z) Z 0"), None);
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_reused_pid_is_not() {
+        let me = std::process::id();
+        let start = start_time(me).expect("own start time");
+        assert!(owner_alive(me, Some(start)));
+        assert!(owner_alive(me, None));
+        assert!(!owner_alive(me, Some(start + 1)), "another process's PID");
+        assert!(!owner_alive(u32::MAX - 1, None));
     }
 }

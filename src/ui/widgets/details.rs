@@ -3,9 +3,9 @@
 //! and the states it went through.
 
 use super::cells;
-use crate::output::human as format;
+use crate::socket::human as format;
+use crate::socket::{Conn, Phase};
 use crate::socket::{SocketKey, TcpDetails, TcpState, addr, explain};
-use crate::track::{Conn, Phase};
 use crate::ui::app::App;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -51,7 +51,10 @@ fn label(text: &'static str, app: &App) -> Span<'static> {
 fn conn_lines(app: &App, conn: &Conn) -> Vec<Line<'static>> {
     let t = &app.settings.theme;
     let row = &conn.row;
-    let age = format::age_at_least(conn.time_in_state(app.now), conn.current_phase().entry_seen);
+    let age = format::age_at_least(
+        conn.time_in_state(app.now),
+        conn.current_phase().entry_seen(),
+    );
     let gone = if conn.is_gone() { "  (gone)" } else { "" };
     let mut lines = vec![Line::from(vec![
         Span::styled(
@@ -178,7 +181,7 @@ fn ladder(app: &App, this: &Conn, other: &Conn) -> Vec<Line<'static>> {
 fn rung_cell(app: &App, p: Option<&Phase>) -> (String, ratatui::style::Style) {
     let t = &app.settings.theme;
     match p {
-        Some(p) if p.entry_seen => (
+        Some(p) if p.entry_seen() => (
             format!("{:<LADDER_COLUMN$}", p.state.name()),
             t.state(p.state),
         ),
@@ -303,7 +306,7 @@ fn timeline(app: &App, conn: &Conn) -> String {
     let mut parts = Vec::with_capacity(phases.len());
     for (i, p) in phases.iter().enumerate() {
         let end = phases.get(i + 1).map_or(app.now, |next| next.entered);
-        let stayed = format::age_at_least(end.saturating_duration_since(p.entered), p.entry_seen);
+        let stayed = format::age_at_least(end.saturating_duration_since(p.entered), p.entry_seen());
         let now = if i + 1 == phases.len() { " (now)" } else { "" };
         parts.push(format!("{} {stayed}{now}", p.state));
     }

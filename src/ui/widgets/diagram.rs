@@ -6,8 +6,8 @@
 
 use super::diagram_art::{ART, MASK};
 use super::table::FLASH;
+use crate::socket::Conn;
 use crate::socket::{TcpState, addr, explain};
-use crate::track::Conn;
 use crate::ui::app::App;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};

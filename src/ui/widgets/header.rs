@@ -51,7 +51,7 @@ fn title(app: &App) -> Line<'static> {
             fmt_ms(app.settings.interval.as_millis() as u64)
         )),
         sep(),
-        Span::styled(app.settings.source, t.dim()),
+        Span::styled(app.settings.source.clone(), t.dim()),
     ]);
     if app.paused {
         let style = t.warning().add_modifier(Modifier::REVERSED);

@@ -1,7 +1,7 @@
 //! The transition log panel: newest first, one line per event, following
 //! the table's filter.
 
-use crate::track::EventKind;
+use crate::socket::EventKind;
 use crate::ui::app::{App, Focus};
 use chrono::{DateTime, Local};
 use ratatui::Frame;

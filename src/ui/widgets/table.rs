@@ -3,9 +3,9 @@
 //! Columns drop from the right as the terminal narrows.
 
 use super::cells;
-use crate::output::human as format;
+use crate::socket::Conn;
 use crate::socket::addr;
-use crate::track::Conn;
+use crate::socket::human as format;
 use crate::ui::app::{App, Focus};
 use crate::ui::listing::{Group, Line};
 use ratatui::Frame;
@@ -154,9 +154,10 @@ fn text(app: &App, conn: &Conn, col: Column) -> String {
         Column::RecvQ => cells::recv_q(row, &app.settings.theme).content.into_owned(),
         Column::SendQ => cells::send_q(row, &app.settings.theme).content.into_owned(),
         Column::Timer => cells::timer(row, app.now),
-        Column::InState => {
-            format::age_at_least(conn.time_in_state(app.now), conn.current_phase().entry_seen)
-        }
+        Column::InState => format::age_at_least(
+            conn.time_in_state(app.now),
+            conn.current_phase().entry_seen(),
+        ),
         Column::Process => conn.row.pid_label(),
         Column::User => cells::user(row),
     }

@@ -13,7 +13,7 @@ type Record = (TcpState, u16, u16, u8, u32, u32, u32, bool);
 
 fn records(buf: &[u8]) -> (Vec<Record>, Progress) {
     let mut out = Vec::new();
-    let progress = parse(buf, |m| {
+    let progress = parse(buf, 1, |m| {
         let st = state(m.state).expect("a known state");
         let has_info = m.attr(INET_DIAG_INFO).is_some();
         out.push((
@@ -76,7 +76,7 @@ fn a_recorded_dump_reads_back() {
 #[test]
 fn tcp_info_and_congestion_parse_from_the_recording() {
     let mut seen = 0;
-    parse(DUMP, |m| {
+    parse(DUMP, 1, |m| {
         if let Some(info) = m.attr(INET_DIAG_INFO).filter(|_| m.state == 1) {
             let cong = m.attr(INET_DIAG_CONG).map(|c| {
                 String::from_utf8_lossy(c)
@@ -96,7 +96,7 @@ fn tcp_info_and_congestion_parse_from_the_recording() {
 #[test]
 fn a_truncated_reply_is_an_error_not_an_empty_table() {
     for cut in [10, 40, 100, DUMP.len() - 30] {
-        let err = parse(&DUMP[..cut], |_| {}).expect_err("truncated");
+        let err = parse(&DUMP[..cut], 1, |_| {}).expect_err("truncated");
         assert!(matches!(err, WireError::Truncated { .. }), "{err:?}");
         assert!(err.to_string().contains("truncated"));
     }
@@ -111,7 +111,7 @@ fn a_kernel_error_names_the_errno() {
     msg.extend_from_slice(&[0u8; 8]);
     msg.extend_from_slice(&(-22i32).to_ne_bytes());
     msg.extend_from_slice(&[0u8; 16]);
-    let err = parse(&msg, |_| {}).expect_err("an error");
+    let err = parse(&msg, 0, |_| {}).expect_err("an error");
     assert_eq!(err, WireError::Kernel(22));
     assert!(err.to_string().contains("errno 22"), "{err}");
 }
@@ -120,7 +120,7 @@ fn a_kernel_error_names_the_errno() {
 fn an_interrupted_dump_is_reported() {
     let mut msg = DUMP[..DUMP.len()].to_vec();
     msg[6] |= 0x10; // NLM_F_DUMP_INTR on the first message
-    assert_eq!(parse(&msg, |_| {}), Err(WireError::Interrupted));
+    assert_eq!(parse(&msg, 1, |_| {}), Err(WireError::Interrupted));
 }
 
 #[test]
@@ -146,4 +146,25 @@ fn requests_are_well_formed() {
         "INET_DIAG_REQ_BYTECODE"
     );
     assert_eq!(dump_request(AF_INET, 0, &[], 1).len(), 72);
+}
+
+#[test]
+fn messages_of_an_abandoned_dump_are_skipped_and_cookies_read() {
+    // The same reply under another sequence number: left over from a dump
+    // that failed half-way; none of it may leak into this one.
+    let mut cookies = Vec::new();
+    assert_eq!(parse(DUMP, 2, |_| panic!("stale")), Ok(Progress::More));
+    parse(DUMP, 1, |m| cookies.push(m.cookie)).expect("valid");
+    assert!(cookies.iter().all(|c| c.is_some()), "{cookies:?}");
+    let mut unique = cookies.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), cookies.len(), "one cookie per socket");
+}
+
+#[test]
+fn an_unexpected_message_type_is_an_error() {
+    let mut msg = DUMP.to_vec();
+    msg[4..6].copy_from_slice(&99u16.to_ne_bytes());
+    assert_eq!(parse(&msg, 1, |_| {}), Err(WireError::UnexpectedType(99)));
 }

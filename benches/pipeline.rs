@@ -1,12 +1,12 @@
-//! Tracker cost per reading at 25k sockets, and the cost of one reading of
-//! this machine's real table through the netstat2 source.
+//! Pipeline cost per reading at 25k sockets, and the cost of one reading
+//! of this machine's real table through the sources.
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use tcpscope::pipeline::Pipeline;
 use tcpscope::socket::{Family, SocketKey, SocketRow, TcpState};
-use tcpscope::source::{Netstat2Source, Scope, Snapshot, SocketSource};
-use tcpscope::track::Tracker;
+use tcpscope::source::{Dump, Netstat2Source, Scope, SocketSource};
 
 fn table(n: u32, churn: u32) -> Vec<SocketRow> {
     (0..n)
@@ -27,25 +27,31 @@ fn table(n: u32, churn: u32) -> Vec<SocketRow> {
         .collect()
 }
 
-fn tracker(c: &mut Criterion) {
+fn apply(p: &mut Pipeline, dump: Dump) -> Vec<tcpscope::socket::Event> {
+    let mut events = Vec::new();
+    p.dump(dump, &mut events);
+    events
+}
+
+fn pipeline(c: &mut Criterion) {
     let steady = table(25_000, 0);
-    c.bench_function("track 25k sockets, steady", |b| {
-        let mut t = Tracker::new();
-        t.apply(Snapshot::new(steady.clone()));
-        // The input is built outside the timing: only the tracker is measured.
+    c.bench_function("pipeline 25k sockets, steady", |b| {
+        let mut p = Pipeline::new();
+        apply(&mut p, Dump::new(steady.clone()));
+        // The input is built outside the timing: only the pipeline is measured.
         b.iter_batched(
-            || Snapshot::new(steady.clone()),
-            |snap| black_box(t.apply(snap)),
+            || Dump::new(steady.clone()),
+            |dump| black_box(apply(&mut p, dump)),
             BatchSize::LargeInput,
         );
     });
-    c.bench_function("track 25k sockets, 1% churn + view", |b| {
-        let mut t = Tracker::new();
+    c.bench_function("pipeline 25k sockets, 1% churn + view", |b| {
+        let mut p = Pipeline::new();
         let mut round = 0;
         b.iter(|| {
             round += 1;
-            let events = t.apply(Snapshot::new(table(25_000, round * 250)));
-            black_box((events, t.view()));
+            let events = apply(&mut p, Dump::new(table(25_000, round * 250)));
+            black_box((events, p.view()));
         });
     });
 }
@@ -59,14 +65,14 @@ fn sockdiag_reading(c: &mut Criterion) {
         return;
     };
     let all = Scope::default();
-    let rows = source.snapshot(&all).map(|s| s.rows.len()).unwrap_or(0);
+    let rows = source.dump(&all).map(|s| s.rows.len()).unwrap_or(0);
     c.bench_function(
-        &format!("sockdiag reading + track, whole table ({rows} sockets)"),
+        &format!("sockdiag reading + pipeline, whole table ({rows} sockets)"),
         |b| {
-            let mut t = Tracker::new();
+            let mut p = Pipeline::new();
             b.iter(|| {
-                if let Ok(snap) = source.snapshot(&all) {
-                    black_box(t.apply(snap));
+                if let Ok(dump) = source.dump(&all) {
+                    black_box(apply(&mut p, dump));
                 }
             });
         },
@@ -81,7 +87,7 @@ fn sockdiag_reading(c: &mut Criterion) {
     c.bench_function(
         &format!("sockdiag reading, one port among {rows} sockets"),
         |b| {
-            b.iter(|| black_box(source.snapshot(&one).map(|s| s.rows.len()).unwrap_or(0)));
+            b.iter(|| black_box(source.dump(&one).map(|s| s.rows.len()).unwrap_or(0)));
         },
     );
 }
@@ -93,7 +99,7 @@ fn netstat2_reading(c: &mut Criterion) {
     let mut source = Netstat2Source::new();
     let scope = Scope::default();
     c.bench_function("netstat2 reading of this machine's table", |b| {
-        b.iter(|| black_box(source.snapshot(&scope).map(|s| s.rows.len()).unwrap_or(0)));
+        b.iter(|| black_box(source.dump(&scope).map(|s| s.rows.len()).unwrap_or(0)));
     });
 }
 
@@ -117,7 +123,7 @@ fn process_lookup(c: &mut Criterion) {
 
 criterion_group!(
     benches,
-    tracker,
+    pipeline,
     sockdiag_reading,
     netstat2_reading,
     process_lookup

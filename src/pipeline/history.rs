@@ -1,7 +1,7 @@
 //! Memory of what happened: the transition log (a bounded ring of events
 //! with the row as it was) and per-state counts over time (for sparklines).
 
-use super::{Conn, Event};
+use crate::socket::{Conn, Event};
 use crate::socket::{SocketRow, StateCounts};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -116,8 +116,8 @@ impl CountHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::socket::EventKind;
     use crate::socket::{Family, SocketKey, TcpState};
-    use crate::track::EventKind;
     use std::time::SystemTime;
 
     fn event(id: u64, port: u16) -> Event {
@@ -132,6 +132,7 @@ mod tests {
             ),
             state: TcpState::Established,
             kind: EventKind::New,
+            owner: None,
         }
     }
 

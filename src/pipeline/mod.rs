@@ -1,0 +1,216 @@
+//! The only place observations become connections. Dumps of the table and
+//! the kernel's reports of single changes arrive separately; the pipeline
+//! merges them by the time they happened, not the time they were read, and
+//! gives each connection one identity for its whole life (the socket's
+//! kernel address and cookie where the kernel has them), so that a
+//! connection's events form one chain, in order, with times that never go
+//! back. Pure and synchronous: the runner feeds it, tests feed it by hand.
+//!
+//! The rules, in short:
+//! - A dump is applied only after every change that happened before it
+//!   finished (the runner waits for them); a row whose connection changed
+//!   while the dump was being taken is stale and ignored.
+//! - A change that starts a connection (connect, listen, a SYN answered)
+//!   on a 4-tuple still held by another connection ends that one first.
+//! - A socket the tracepoint reports closing from FIN_WAIT_1/2 or CLOSING
+//!   is handed to a timewait socket by the kernel: the next dump says
+//!   whether it lives on in TIME_WAIT (from the moment it closed) or is
+//!   gone.
+//! - Without changes (no root), dumps alone drive it, as polling does.
+
+mod changes;
+mod dumps;
+pub mod history;
+pub mod runner;
+
+use crate::socket::{Conn, ConnId, Event, EventKind, Owner, SocketKey, StateCounts};
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long an ended connection stays visible (greyed) before removal.
+pub const GONE_LINGER: Duration = Duration::from_secs(3);
+/// How far apart the kernel's clock and ours may place one moment, and
+/// how long after its timestamp a change may still become visible.
+pub const SLACK: Duration = Duration::from_millis(2);
+/// A connect() whose port was never reported is forgotten after this.
+const CONNECT_MEMORY: Duration = Duration::from_secs(600);
+
+/// A moment on both clocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    at: Instant,
+    wall: SystemTime,
+}
+
+/// A connection and what the pipeline knows about its socket.
+#[derive(Clone, Debug)]
+struct Slot {
+    conn: Arc<Conn>,
+    /// Number of the last dump that contained it.
+    seen_in: u64,
+    /// Kernel time of the latest change applied to it.
+    last_change: Option<Instant>,
+    /// The socket's kernel address while it is open.
+    sk: Option<u64>,
+    cookie: Option<u64>,
+    /// Closed from FIN_WAIT_1/2 or CLOSING: a timewait socket may carry on.
+    closing: Option<Stamp>,
+    /// First shown by a dump that finished then (no change seen yet).
+    dump_born: Option<Instant>,
+    /// The last process known to hold it, for events after it let go.
+    owner: Option<Arc<Owner>>,
+}
+
+#[derive(Default)]
+pub struct Pipeline {
+    slots: FxHashMap<ConnId, Slot>,
+    /// The newest connection on each 4-tuple, live or lingering.
+    by_key: FxHashMap<SocketKey, ConnId>,
+    by_sk: FxHashMap<u64, ConnId>,
+    /// connect() reports its SYN before the port is chosen: the SYN's time
+    /// by socket address, until the socket's next change names the port.
+    connects: FxHashMap<u64, Stamp>,
+    next_id: ConnId,
+    dumps: u64,
+    /// When the first dump began: earlier changes are already in it.
+    baseline: Option<Instant>,
+    /// When the latest dump began.
+    last_dump: Option<Instant>,
+}
+
+impl Pipeline {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every connection, live and lingering, in no particular order.
+    pub fn conns(&self) -> impl Iterator<Item = &Arc<Conn>> {
+        self.slots.values().map(|s| &s.conn)
+    }
+
+    /// A cheap copy for readers: only reference counts are touched.
+    pub fn view(&self) -> Vec<Arc<Conn>> {
+        self.conns().cloned().collect()
+    }
+
+    pub fn get(&self, id: ConnId) -> Option<&Conn> {
+        self.slots.get(&id).map(|s| s.conn.as_ref())
+    }
+
+    /// The newest connection on this 4-tuple, live or lingering.
+    pub fn find(&self, key: &SocketKey) -> Option<&Conn> {
+        self.by_key.get(key).and_then(|id| self.get(*id))
+    }
+
+    /// Live connections per state (lingering ones not counted).
+    pub fn counts(&self) -> StateCounts {
+        self.conns()
+            .filter(|c| !c.is_gone())
+            .map(|c| &c.row.state)
+            .collect()
+    }
+
+    /// Applies a dump together with the changes read after it finished
+    /// (which include every change it could have seen). The first dump is
+    /// the baseline, so it goes first and only later changes follow it;
+    /// after that, changes go first and the dump ignores rows they made
+    /// stale.
+    pub fn reading(
+        &mut self,
+        dump: crate::source::Dump,
+        changes: &[crate::source::Change],
+        out: &mut Vec<Event>,
+    ) {
+        if self.baseline.is_none() {
+            self.dump(dump, out);
+            self.changes(changes, out);
+        } else {
+            self.changes(changes, out);
+            self.dump(dump, out);
+        }
+    }
+
+    /// How many dumps have been applied.
+    pub fn dumps(&self) -> u64 {
+        self.dumps
+    }
+
+    /// Drops connections that have lingered long enough, and connect()s
+    /// that never got a port.
+    pub fn purge(&mut self, now: Instant) {
+        let expired: Vec<ConnId> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| {
+                s.conn
+                    .gone_at
+                    .is_some_and(|t| now.saturating_duration_since(t) >= GONE_LINGER)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            if let Some(slot) = self.slots.remove(&id) {
+                let key = slot.conn.row.key;
+                if self.by_key.get(&key) == Some(&id) {
+                    self.by_key.remove(&key);
+                }
+            }
+        }
+        self.connects
+            .retain(|_, s| now.saturating_duration_since(s.at) < CONNECT_MEMORY);
+    }
+
+    /// The live connection on `key`, if any.
+    fn live_on(&self, key: &SocketKey) -> Option<ConnId> {
+        let id = *self.by_key.get(key)?;
+        self.slots
+            .get(&id)
+            .filter(|s| !s.conn.is_gone())
+            .map(|_| id)
+    }
+
+    fn fresh_id(&mut self) -> ConnId {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Registers a new connection as the newest on its 4-tuple.
+    fn insert(&mut self, slot: Slot) -> ConnId {
+        let id = slot.conn.id;
+        self.by_key.insert(slot.conn.row.key, id);
+        if let Some(sk) = slot.sk {
+            self.by_sk.insert(sk, id);
+        }
+        self.slots.insert(id, slot);
+        id
+    }
+
+    /// Ends a live connection at `when` (or when it closed, if it was
+    /// waiting to learn whether a timewait socket carried on).
+    fn end(&mut self, id: ConnId, when: Stamp, out: &mut Vec<Event>) {
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return;
+        };
+        if slot.conn.is_gone() {
+            return;
+        }
+        let when = slot.closing.take().unwrap_or(when);
+        if let Some(sk) = slot.sk.take()
+            && self.by_sk.get(&sk) == Some(&id)
+        {
+            self.by_sk.remove(&sk);
+        }
+        Arc::make_mut(&mut slot.conn).gone_at = Some(when.at);
+        emit(slot, EventKind::Gone, when, out);
+    }
+}
+
+fn emit(slot: &Slot, kind: EventKind, when: Stamp, out: &mut Vec<Event>) {
+    let mut event = Event::of(&slot.conn, kind, when.at, when.wall);
+    event.owner = slot.owner.clone();
+    out.push(event);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,401 @@
+//! The thread that feeds the pipeline: it reads the table on a steady
+//! cadence, and between readings waits on the kernel's change reports,
+//! which it applies as they come. Every consumer (the live view, `watch`,
+//! the demo checker) reads its updates; none samples on its own. A slow
+//! consumer never makes it skip anything: updates it cannot take are
+//! merged into the next one.
+
+use super::{Pipeline, SLACK};
+use crate::socket::{Conn, Event, SocketKey, StateCounts, TcpDetails};
+use crate::source::{Change, Degradation, Limit, Scope, Sources};
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::error::TrySendError;
+
+/// Send an update at least this often even if nothing changed, so times
+/// and warnings stay fresh.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// Changes between readings are sent at most this often (a frame).
+pub const CHANGE_PACE: Duration = Duration::from_millis(16);
+/// Events kept for a consumer that stopped reading; older ones are dropped
+/// (and counted) so memory stays bounded.
+pub const MAX_PENDING_EVENTS: usize = 100_000;
+
+/// Everything a consumer needs after one or more observations.
+#[derive(Clone, Debug)]
+pub struct Update {
+    pub conns: Vec<Arc<Conn>>,
+    pub counts: StateCounts,
+    /// Every event since the previous update, in order per connection.
+    pub events: Vec<Event>,
+    pub dumps: u64,
+    pub taken_at: Instant,
+    pub warning: Option<String>,
+    pub degradations: Vec<Degradation>,
+    /// Events dropped because the consumer fell too far behind.
+    pub dropped_events: u64,
+    /// tcp_info for the connection the consumer asked about, if it asked.
+    pub details: Option<DetailsReading>,
+}
+
+impl Update {
+    /// The pipeline's current view plus the given events.
+    pub fn from_pipeline(p: &Pipeline, events: Vec<Event>, taken_at: Instant) -> Update {
+        Update {
+            conns: p.view(),
+            counts: p.counts(),
+            events,
+            dumps: p.dumps(),
+            taken_at,
+            warning: None,
+            degradations: Vec::new(),
+            dropped_events: 0,
+            details: None,
+        }
+    }
+}
+
+/// The answer to a details request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DetailsReading {
+    pub key: SocketKey,
+    /// `Ok(None)`: the kernel has no tcp_info for it (TIME_WAIT, gone).
+    pub info: Result<Option<TcpDetails>, String>,
+    /// Whether the source can give tcp_info at all.
+    pub supported: bool,
+}
+
+#[derive(Debug)]
+pub enum Feed {
+    Update(Box<Update>),
+    /// A reading failed; the text is for the status line.
+    Failed(String),
+}
+
+enum Control {
+    Interval(Duration),
+    Details(Option<SocketKey>),
+    Stop,
+}
+
+/// The handle: dropping it stops the thread.
+pub struct Runner {
+    control: mpsc::Sender<Control>,
+    wake: Option<crate::source::Waker>,
+    thread: Option<JoinHandle<()>>,
+    name: String,
+}
+
+impl Runner {
+    pub fn spawn(
+        sources: Sources,
+        scope: Scope,
+        interval: Duration,
+        out: tokio::sync::mpsc::Sender<Feed>,
+    ) -> std::io::Result<Runner> {
+        let (control, commands) = mpsc::channel();
+        let wake = sources.changes.as_ref().map(|c| c.waker());
+        let name = sources.name();
+        let mut worker = Worker {
+            sources,
+            scope,
+            interval,
+            out,
+            pipeline: Pipeline::new(),
+            details: None,
+            pending: Vec::new(),
+            dropped: 0,
+            last_sent: None,
+            failing: None,
+            batch: Vec::new(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("tcpscope-pipeline".into())
+            .spawn(move || worker.run(&commands))?;
+        Ok(Runner {
+            control,
+            wake,
+            thread: Some(thread),
+            name,
+        })
+    }
+
+    /// `sockdiag+trace`: the sources it reads.
+    pub fn source_name(&self) -> &str {
+        &self.name
+    }
+
+    fn send(&self, c: Control) {
+        let _ = self.control.send(c);
+        if let Some(wake) = &self.wake {
+            wake();
+        }
+    }
+
+    /// Takes effect at once: the next reading happens now.
+    pub fn set_interval(&self, interval: Duration) {
+        self.send(Control::Interval(interval));
+    }
+
+    /// Ask for tcp_info on this connection with every reading (`None`
+    /// stops asking: it costs the kernel work).
+    pub fn watch_details(&self, key: Option<SocketKey>) {
+        self.send(Control::Details(key));
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        self.send(Control::Stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Worker {
+    sources: Sources,
+    scope: Scope,
+    interval: Duration,
+    out: tokio::sync::mpsc::Sender<Feed>,
+    pipeline: Pipeline,
+    details: Option<SocketKey>,
+    pending: Vec<Event>,
+    dropped: u64,
+    last_sent: Option<Instant>,
+    /// Why the last reading failed, while it keeps failing.
+    failing: Option<String>,
+    batch: Vec<Change>,
+}
+
+/// What the loop does next.
+enum Step {
+    Go,
+    Stop,
+}
+
+impl Worker {
+    fn run(&mut self, commands: &mpsc::Receiver<Control>) {
+        let mut next_reading = Instant::now();
+        loop {
+            let now = Instant::now();
+            let step = if now >= next_reading {
+                next_reading = now + self.interval;
+                self.read_table()
+            } else {
+                self.between_readings(next_reading - now, commands)
+            };
+            if let Step::Stop = step {
+                return;
+            }
+            match self.control(commands) {
+                Some(true) => next_reading = Instant::now(),
+                Some(false) => {}
+                None => return,
+            }
+        }
+    }
+
+    /// Applies control messages; `Some(true)` asks for a reading now,
+    /// `None` to stop.
+    fn control(&mut self, commands: &mpsc::Receiver<Control>) -> Option<bool> {
+        let mut now = false;
+        loop {
+            match commands.try_recv() {
+                Ok(Control::Interval(d)) => (self.interval, now) = (d, true),
+                Ok(Control::Details(key)) => (self.details, now) = (key, true),
+                Ok(Control::Stop) | Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => return Some(now),
+            }
+        }
+    }
+
+    /// Waits for changes (or a control message) until the next reading,
+    /// and applies whatever arrived.
+    fn between_readings(&mut self, wait: Duration, commands: &mpsc::Receiver<Control>) -> Step {
+        let Some(changes) = self.sources.changes.as_mut() else {
+            return match commands.recv_timeout(wait) {
+                // Put it back for `control` to handle in order.
+                Ok(c) => self.requeue(c),
+                Err(RecvTimeoutError::Timeout) => Step::Go,
+                Err(RecvTimeoutError::Disconnected) => Step::Stop,
+            };
+        };
+        changes.wait(wait);
+        self.apply_changes();
+        let paced = self.last_sent.is_none_or(|t| t.elapsed() >= CHANGE_PACE);
+        if !self.pending.is_empty() && paced {
+            return self.publish(None, None);
+        }
+        Step::Go
+    }
+
+    fn requeue(&mut self, c: Control) -> Step {
+        match c {
+            Control::Interval(d) => self.interval = d,
+            Control::Details(key) => self.details = key,
+            Control::Stop => return Step::Stop,
+        }
+        Step::Go
+    }
+
+    fn apply_changes(&mut self) {
+        let Some(changes) = self.sources.changes.as_mut() else {
+            return;
+        };
+        self.batch.clear();
+        if let Err(e) = changes.drain(&mut self.batch) {
+            self.failing = Some(e.to_string());
+        }
+        let mut events = Vec::new();
+        self.pipeline.changes(&self.batch, &mut events);
+        self.keep(events);
+    }
+
+    /// One reading of the table, with the changes it may have seen.
+    fn read_table(&mut self) -> Step {
+        let dump = match self.sources.table.dump(&self.scope) {
+            Ok(dump) => dump,
+            Err(e) => {
+                let text = e.to_string();
+                self.failing = Some(text.clone());
+                self.apply_changes();
+                return match self.out.try_send(Feed::Failed(text)) {
+                    Err(TrySendError::Closed(_)) => Step::Stop,
+                    _ => Step::Go,
+                };
+            }
+        };
+        self.failing = None;
+        let (taken_at, warning) = (dump.started, dump.warning.clone());
+        self.batch.clear();
+        if let Some(changes) = self.sources.changes.as_mut() {
+            // A change stamped just before the dump ended may be written a
+            // moment later: wait that moment, then take everything.
+            let settle = (dump.finished + SLACK).saturating_duration_since(Instant::now());
+            std::thread::sleep(settle);
+            if let Err(e) = changes.drain(&mut self.batch) {
+                self.failing = Some(e.to_string());
+            }
+        }
+        let mut events = Vec::new();
+        self.pipeline.reading(dump, &self.batch, &mut events);
+        self.keep(events);
+        let heartbeat_due = self.last_sent.is_none_or(|t| t.elapsed() >= HEARTBEAT);
+        if self.pending.is_empty() && !heartbeat_due && self.details.is_none() {
+            return Step::Go;
+        }
+        self.publish(Some(taken_at), warning)
+    }
+
+    fn publish(&mut self, taken_at: Option<Instant>, warning: Option<String>) -> Step {
+        let events = std::mem::take(&mut self.pending);
+        let taken_at = taken_at.unwrap_or_else(Instant::now);
+        let mut update = Update::from_pipeline(&self.pipeline, events, taken_at);
+        update.warning = warning;
+        update.degradations = self.degradations();
+        update.dropped_events = std::mem::take(&mut self.dropped);
+        update.details = self.read_details();
+        match self.out.try_send(Feed::Update(Box::new(update))) {
+            Ok(()) => {
+                self.last_sent = Some(Instant::now());
+                Step::Go
+            }
+            Err(TrySendError::Full(Feed::Update(update))) => {
+                // Consumer busy: keep its events for the next update.
+                let mut events = update.events;
+                events.append(&mut self.pending);
+                self.pending = events;
+                self.dropped += update.dropped_events;
+                Step::Go
+            }
+            Err(TrySendError::Full(_)) => Step::Go,
+            Err(TrySendError::Closed(_)) => Step::Stop,
+        }
+    }
+
+    fn degradations(&self) -> Vec<Degradation> {
+        let mut out = self.sources.degradations();
+        if let Some(why) = &self.failing {
+            out.insert(0, Degradation::new(Limit::TableRecovered, why.clone()));
+        }
+        out
+    }
+
+    fn read_details(&mut self) -> Option<DetailsReading> {
+        let key = self.details?;
+        let table = &mut self.sources.table;
+        let supported = table.has_details();
+        let info = if supported {
+            table.details(&key).map_err(|e| e.to_string())
+        } else {
+            Ok(None)
+        };
+        Some(DetailsReading {
+            key,
+            info,
+            supported,
+        })
+    }
+
+    fn keep(&mut self, events: Vec<Event>) {
+        self.pending.extend(events);
+        if self.pending.len() > MAX_PENDING_EVENTS {
+            let excess = self.pending.len() - MAX_PENDING_EVENTS;
+            self.pending.drain(..excess);
+            self.dropped += excess as u64;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::socket::{EventKind, Family, SocketKey, SocketRow, TcpState};
+    use crate::source::{Dump, ScriptedSource};
+
+    #[test]
+    fn a_consumer_that_reads_late_still_gets_every_change() {
+        let key = SocketKey::new(
+            Family::Inet,
+            "127.0.0.1:40000".parse().expect("a"),
+            "127.0.0.1:80".parse().expect("b"),
+        );
+        let frames = [
+            TcpState::Established,
+            TcpState::FinWait2,
+            TcpState::TimeWait,
+        ]
+        .map(|s| Dump::new(vec![SocketRow::new(key, s)]));
+        // Room for one update only: the rest must be merged, not dropped.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let sources = Sources::table_only(Box::new(ScriptedSource::new(frames)));
+        let runner =
+            Runner::spawn(sources, Scope::default(), Duration::from_millis(5), tx).expect("runner");
+        std::thread::sleep(Duration::from_millis(200));
+        let mut kinds = Vec::new();
+        while let Ok(Feed::Update(u)) = rx.try_recv() {
+            kinds.extend(u.events.iter().map(|e| e.kind));
+            if kinds.len() >= 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(runner);
+        assert_eq!(
+            kinds,
+            [
+                EventKind::State {
+                    from: TcpState::Established,
+                    to: TcpState::FinWait2
+                },
+                EventKind::State {
+                    from: TcpState::FinWait2,
+                    to: TcpState::TimeWait
+                },
+            ]
+        );
+    }
+}

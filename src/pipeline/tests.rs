@@ -1,0 +1,551 @@
+//! The pipeline on scripted observations: dumps and kernel changes in the
+//! orders a busy machine produces them.
+
+use super::*;
+use crate::socket::{Entry, Family, SocketKey, SocketRow, SocketTimer, TcpState, TimerKind};
+use crate::source::{Change, Dump};
+use std::time::{Duration, SystemTime};
+
+use TcpState::*;
+
+struct Script {
+    base: Instant,
+    p: Pipeline,
+    /// Every event so far, in emission order.
+    log: Vec<Event>,
+    /// Connections of the first dump.
+    baseline: Vec<ConnId>,
+}
+
+impl Script {
+    fn new() -> Self {
+        Script {
+            base: Instant::now(),
+            p: Pipeline::new(),
+            log: Vec::new(),
+            baseline: Vec::new(),
+        }
+    }
+
+    fn at(&self, us: u64) -> Instant {
+        self.base + Duration::from_micros(us)
+    }
+
+    fn wall(us: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_micros(us)
+    }
+
+    fn dump_rows(&self, from_us: u64, to_us: u64, rows: &[SocketRow]) -> Dump {
+        Dump {
+            rows: rows.to_vec(),
+            started: self.at(from_us),
+            finished: self.at(to_us),
+            wall: Self::wall(from_us),
+            warning: None,
+        }
+    }
+
+    /// A dump taken over [from_us, to_us], with no changes.
+    fn dump(&mut self, from_us: u64, to_us: u64, rows: &[SocketRow]) -> Vec<Event> {
+        self.reading(from_us, to_us, rows, &[])
+    }
+
+    /// A dump plus the changes read after it, as the runner applies them.
+    fn reading(
+        &mut self,
+        from_us: u64,
+        to_us: u64,
+        rows: &[SocketRow],
+        changes: &[Change],
+    ) -> Vec<Event> {
+        let mut out = Vec::new();
+        let dump = self.dump_rows(from_us, to_us, rows);
+        self.p.reading(dump, changes, &mut out);
+        if self.p.dumps() == 1 {
+            self.baseline = self.p.conns().map(|c| c.id).collect();
+        }
+        self.log.extend(out.clone());
+        out
+    }
+
+    fn changes(&mut self, changes: &[Change]) -> Vec<Event> {
+        let mut out = Vec::new();
+        self.p.changes(changes, &mut out);
+        self.log.extend(out.clone());
+        out
+    }
+
+    fn change(&self, us: u64, k: SocketKey, from: TcpState, to: TcpState, sk: u64) -> Change {
+        Change {
+            key: k,
+            from,
+            to,
+            at: self.at(us),
+            wall: Self::wall(us),
+            sk: Some(sk),
+        }
+    }
+
+    fn states(&self, k: SocketKey) -> Vec<TcpState> {
+        let conn = self.p.find(&k).expect("tracked");
+        conn.timeline.iter().map(|p| p.state).collect()
+    }
+
+    /// Each connection's events: one chain, no gaps, times never back.
+    fn assert_chains(&self) {
+        let mut last: FxHashMap<ConnId, (Instant, Option<TcpState>, bool)> = FxHashMap::default();
+        for e in &self.log {
+            let (from, to) = e.states();
+            match last.get(&e.id) {
+                // Connections of the first dump were there before: no "new".
+                None if self.baseline.contains(&e.id) => {}
+                None => assert_eq!(e.kind, EventKind::New, "first event of {}: {e:?}", e.id),
+                Some((t, state, gone)) => {
+                    assert!(!gone, "event after gone: {e:?}");
+                    assert!(*t <= e.at, "time went back: {e:?}");
+                    assert_eq!(*state, from, "gap before {e:?}");
+                }
+            }
+            last.insert(e.id, (e.at, to, e.kind == EventKind::Gone));
+        }
+    }
+}
+
+fn key(local: u16, remote: u16) -> SocketKey {
+    SocketKey::new(
+        Family::Inet,
+        format!("127.0.0.1:{local}").parse().expect("addr"),
+        format!("127.0.0.1:{remote}").parse().expect("addr"),
+    )
+}
+
+fn row(local: u16, remote: u16, state: TcpState) -> SocketRow {
+    SocketRow::new(key(local, remote), state)
+}
+
+fn with_cookie(mut r: SocketRow, cookie: u64) -> SocketRow {
+    r.cookie = Some(cookie);
+    r
+}
+
+fn kinds(events: &[Event]) -> Vec<EventKind> {
+    events.iter().map(|e| e.kind).collect()
+}
+
+fn moved(from: TcpState, to: TcpState) -> EventKind {
+    EventKind::State { from, to }
+}
+
+// Polling alone (no root): dumps drive everything.
+
+#[test]
+fn first_reading_is_a_baseline_without_events() {
+    let mut s = Script::new();
+    let events = s.dump(
+        0,
+        10,
+        &[row(8080, 0, Listen), row(40000, 8080, Established)],
+    );
+    assert!(events.is_empty());
+    let conn = s.p.find(&key(8080, 0)).expect("tracked");
+    assert_eq!(conn.appeared_at, None);
+    assert_eq!(conn.current_phase().entry, Entry::Before);
+    assert_eq!(s.p.counts().get(Listen), 1);
+    assert_eq!(s.p.counts().total(), 2);
+}
+
+#[test]
+fn polling_sees_appear_change_and_vanish() {
+    let mut s = Script::new();
+    s.dump(0, 10, &[row(8080, 0, Listen)]);
+    let new = s.dump(
+        100_000,
+        100_010,
+        &[row(8080, 0, Listen), row(40000, 8080, Established)],
+    );
+    assert_eq!(kinds(&new), [EventKind::New]);
+    let conn = s.p.find(&key(40000, 8080)).expect("tracked");
+    assert_eq!(conn.appeared_at, Some(s.at(100_000)));
+    assert_eq!(conn.current_phase().entry, Entry::Seen);
+    let change = s.dump(
+        200_000,
+        200_010,
+        &[row(8080, 0, Listen), row(40000, 8080, FinWait2)],
+    );
+    assert_eq!(kinds(&change), [moved(Established, FinWait2)]);
+    let stop = s.dump(300_000, 300_010, &[row(40000, 8080, TimeWait)]);
+    assert_eq!(kinds(&stop), [moved(FinWait2, TimeWait), EventKind::Gone]);
+    assert_eq!(
+        s.states(key(40000, 8080)),
+        [Established, FinWait2, TimeWait]
+    );
+    let gone = s.dump(400_000, 400_010, &[]);
+    assert_eq!(kinds(&gone), [EventKind::Gone]);
+    let conn = s.p.find(&key(40000, 8080)).expect("lingering");
+    assert_eq!(conn.gone_at, Some(s.at(400_000)));
+    assert_eq!(s.p.counts().total(), 0, "lingering rows are not counted");
+    assert!(
+        s.dump(1_000_000, 1_000_010, &[]).is_empty(),
+        "one gone only"
+    );
+    s.dump(3_500_000, 3_500_010, &[]);
+    assert!(
+        s.p.find(&key(40000, 8080)).is_none(),
+        "dropped after lingering"
+    );
+    s.assert_chains();
+}
+
+#[test]
+fn a_reused_tuple_is_a_new_connection_by_cookie_state_or_inode() {
+    let mut s = Script::new();
+    s.dump(0, 10, &[with_cookie(row(1, 2, Established), 7)]);
+    let old = s.p.find(&key(1, 2)).expect("tracked").id;
+    // Same state, another socket: only the cookie tells.
+    let ev = s.dump(100_000, 100_010, &[with_cookie(row(1, 2, Established), 9)]);
+    assert_eq!(kinds(&ev), [EventKind::Gone, EventKind::New]);
+    assert_eq!(ev[0].id, old);
+    assert_ne!(s.p.find(&key(1, 2)).expect("tracked").id, old);
+    // Without cookies (netstat2): going "backwards" means a new socket.
+    s.dump(200_000, 200_010, &[row(3, 4, TimeWait)]);
+    let ev = s.dump(300_000, 300_010, &[row(3, 4, SynSent)]);
+    assert_eq!(kinds(&ev), [EventKind::Gone, EventKind::New]);
+    let mut a = row(5, 6, Established);
+    a.inode = Some(11);
+    s.dump(400_000, 400_010, std::slice::from_ref(&a));
+    a.inode = Some(12);
+    let ev = s.dump(500_000, 500_010, &[a]);
+    assert_eq!(kinds(&ev), [EventKind::Gone, EventKind::New]);
+    s.assert_chains();
+}
+
+#[test]
+fn the_same_cookie_keeps_one_connection_into_time_wait() {
+    let mut s = Script::new();
+    s.dump(0, 10, &[with_cookie(row(1, 2, Established), 7)]);
+    let id = s.p.find(&key(1, 2)).expect("tracked").id;
+    let ev = s.dump(100_000, 100_010, &[with_cookie(row(1, 2, TimeWait), 7)]);
+    assert_eq!(kinds(&ev), [moved(Established, TimeWait)]);
+    assert_eq!(s.p.find(&key(1, 2)).expect("tracked").id, id);
+}
+
+#[test]
+fn queue_changes_update_the_row_without_events_and_views_stay_frozen() {
+    let mut s = Script::new();
+    let mut a = row(40000, 8080, Established);
+    s.dump(0, 10, std::slice::from_ref(&a));
+    let frozen = s.p.view();
+    a.recv_q = Some(5);
+    assert!(
+        s.dump(100_000, 100_010, std::slice::from_ref(&a))
+            .is_empty()
+    );
+    assert_eq!(s.p.find(&a.key).expect("tracked").row.recv_q, Some(5));
+    assert_eq!(frozen[0].row.recv_q, None, "a held view is not changed");
+}
+
+#[test]
+fn timeline_is_bounded() {
+    let mut s = Script::new();
+    for i in 0..(crate::socket::MAX_PHASES as u64 + 10) {
+        let state = if i % 2 == 0 { Established } else { CloseWait };
+        s.dump(i * 1000, i * 1000 + 10, &[row(1, 2, state)]);
+    }
+    let conn = s.p.find(&key(1, 2)).expect("tracked");
+    assert_eq!(conn.timeline.len(), crate::socket::MAX_PHASES);
+}
+
+#[test]
+fn a_timer_counting_down_is_not_a_change_but_a_rearmed_one_is() {
+    let mut s = Script::new();
+    let timer = |at: Instant, ms: u32| SocketTimer {
+        kind: TimerKind::TimeWait,
+        remaining_ms: ms,
+        expires_at: at + Duration::from_millis(u64::from(ms)),
+        retransmits: 0,
+    };
+    let mut r = row(40000, 8080, TimeWait);
+    r.timer = Some(timer(s.at(0), 60_000));
+    s.dump(0, 10, std::slice::from_ref(&r));
+    let before = s.p.view();
+    // A second later the kernel reports 59 s left: the same expiry.
+    r.timer = Some(timer(s.at(1_000_000), 59_003));
+    s.dump(1_000_000, 1_000_010, std::slice::from_ref(&r));
+    let after = s.p.view();
+    assert!(
+        Arc::ptr_eq(&before[0], &after[0]),
+        "the shared row was not copied"
+    );
+    // A timer re-armed to a later expiry is a change.
+    r.timer = Some(timer(s.at(2_000_000), 60_000));
+    s.dump(2_000_000, 2_000_010, std::slice::from_ref(&r));
+    assert!(!Arc::ptr_eq(&after[0], &s.p.view()[0]));
+}
+
+#[test]
+fn a_time_wait_that_runs_out_between_readings_ends_at_its_expiry() {
+    let mut s = Script::new();
+    let mut r = row(40000, 8080, TimeWait);
+    r.timer = Some(SocketTimer {
+        kind: TimerKind::TimeWait,
+        remaining_ms: 300,
+        expires_at: s.at(300_000),
+        retransmits: 0,
+    });
+    s.dump(0, 10, &[r.clone()]);
+    s.dump(250_000, 250_010, &[r]);
+    let ev = s.dump(500_000, 500_010, &[]);
+    assert_eq!(kinds(&ev), [EventKind::Gone]);
+    assert_eq!(
+        ev[0].at,
+        s.at(300_000),
+        "when the timer fired, not when it was noticed"
+    );
+}
+
+// With the tracepoint: changes and dumps merged by time.
+
+#[test]
+fn a_connect_is_backfilled_from_its_portless_syn() {
+    let mut s = Script::new();
+    s.dump(0, 10, &[]);
+    let c = key(40000, 8080);
+    let portless = SocketKey::new(
+        Family::Inet,
+        "127.0.0.1:0".parse().expect("a"),
+        "127.0.0.1:8080".parse().expect("b"),
+    );
+    let ev = s.changes(&[
+        s.change(100, portless, Closed, SynSent, 0xa),
+        s.change(150, c, SynSent, Established, 0xa),
+    ]);
+    assert_eq!(kinds(&ev), [EventKind::New, moved(SynSent, Established)]);
+    assert_eq!(ev[0].state, SynSent);
+    assert_eq!(ev[0].at, s.at(100), "SYN_SENT began with the SYN");
+    assert_eq!(s.states(c), [SynSent, Established]);
+    s.assert_chains();
+}
+
+#[test]
+fn a_dump_read_before_its_changes_arrive_never_splits_a_connection() {
+    // The reported fault: the server end is in the dump as ESTABLISHED,
+    // the changes that made it so are read after the dump.
+    let mut s = Script::new();
+    s.dump(0, 10, &[row(8080, 0, Listen)]);
+    let server = key(8080, 40000);
+    let changes = [
+        s.change(100_000, server, Listen, SynRecv, 0xb),
+        s.change(100_002, server, SynRecv, Established, 0xb),
+    ];
+    let dump_rows = [
+        row(8080, 0, Listen),
+        with_cookie(row(8080, 40000, Established), 5),
+    ];
+    let ev = s.reading(100_500, 101_000, &dump_rows, &changes);
+    assert_eq!(kinds(&ev), [EventKind::New, moved(SynRecv, Established)]);
+    let conn = s.p.find(&server).expect("tracked");
+    assert_eq!(
+        conn.timeline.len(),
+        3,
+        "LISTEN (cloned), SYN_RECV, ESTABLISHED"
+    );
+    // Later readings agree, and the dump's cookie now belongs to it.
+    assert!(s.dump(200_000, 200_010, &dump_rows).is_empty());
+    s.assert_chains();
+}
+
+#[test]
+fn a_row_the_changes_made_stale_is_ignored() {
+    let mut s = Script::new();
+    let k = key(8080, 40000);
+    s.dump(0, 10, &[with_cookie(row(8080, 40000, CloseWait), 3)]);
+    // close(): LAST_ACK, then gone, while the next dump was running; it
+    // read the socket before it went.
+    let changes = [
+        s.change(100_100, k, CloseWait, LastAck, 0xc),
+        s.change(100_200, k, LastAck, Closed, 0xc),
+    ];
+    let ev = s.reading(
+        100_000,
+        100_500,
+        &[with_cookie(row(8080, 40000, LastAck), 3)],
+        &changes,
+    );
+    assert_eq!(kinds(&ev), [moved(CloseWait, LastAck), EventKind::Gone]);
+    assert_eq!(ev[1].at, s.at(100_200), "gone at the kernel's time");
+    // A dump that still shows the old socket does not bring it back.
+    let ev = s.dump(
+        100_600,
+        100_700,
+        &[with_cookie(row(8080, 40000, LastAck), 3)],
+    );
+    assert!(ev.is_empty(), "{ev:?}");
+    s.assert_chains();
+}
+
+#[test]
+fn an_active_close_reads_fin_wait_1_fin_wait_2_time_wait_at_the_kernels_times() {
+    let mut s = Script::new();
+    let k = key(40000, 8080);
+    s.dump(0, 10, &[with_cookie(row(40000, 8080, Established), 1)]);
+    let ev = s.changes(&[
+        s.change(1_000, k, Established, FinWait1, 0xd),
+        s.change(1_050, k, FinWait1, FinWait2, 0xd),
+        s.change(1_060, k, FinWait2, Closed, 0xd), // the timewait socket takes over
+    ]);
+    assert_eq!(
+        kinds(&ev),
+        [moved(Established, FinWait1), moved(FinWait1, FinWait2)]
+    );
+    // The next dump finds the timewait socket: TIME_WAIT since it closed.
+    let ev = s.dump(
+        100_000,
+        100_010,
+        &[with_cookie(row(40000, 8080, TimeWait), 1)],
+    );
+    assert_eq!(kinds(&ev), [moved(FinWait2, TimeWait)]);
+    assert_eq!(ev[0].at, s.at(1_060));
+    assert_eq!(s.states(k), [Established, FinWait1, FinWait2, TimeWait]);
+    let tl = &s.p.find(&k).expect("tracked").timeline;
+    assert_eq!(tl[2].entered - tl[1].entered, Duration::from_micros(50));
+    assert!(tl.iter().skip(1).all(|p| p.entry == Entry::Exact));
+    s.assert_chains();
+}
+
+#[test]
+fn a_close_without_a_timewait_socket_ends_when_it_closed() {
+    let mut s = Script::new();
+    let k = key(40000, 8080);
+    s.dump(0, 10, &[row(40000, 8080, FinWait1)]);
+    s.changes(&[s.change(1_000, k, FinWait1, Closed, 0xe)]); // a RST
+    let ev = s.dump(100_000, 100_010, &[]);
+    assert_eq!(kinds(&ev), [EventKind::Gone]);
+    assert_eq!(ev[0].at, s.at(1_000));
+}
+
+#[test]
+fn a_new_connect_on_a_time_wait_tuple_ends_the_old_connection() {
+    let mut s = Script::new();
+    let k = key(40000, 8080);
+    s.dump(0, 10, &[with_cookie(row(40000, 8080, TimeWait), 1)]);
+    let old = s.p.find(&k).expect("tracked").id;
+    let ev = s.changes(&[
+        s.change(5_000, k, Closed, SynSent, 0xf),
+        s.change(5_009, k, SynSent, Established, 0xf),
+    ]);
+    assert_eq!(
+        kinds(&ev),
+        [EventKind::Gone, EventKind::New, moved(SynSent, Established)]
+    );
+    assert_eq!(ev[0].id, old);
+    assert_eq!(s.states(k), [SynSent, Established]);
+    // The next dump shows the new socket (a new cookie): no more events.
+    let ev = s.dump(
+        10_000,
+        10_010,
+        &[with_cookie(row(40000, 8080, Established), 2)],
+    );
+    assert!(ev.is_empty(), "{ev:?}");
+    s.assert_chains();
+}
+
+#[test]
+fn another_socket_address_on_a_tuple_is_another_connection() {
+    let mut s = Script::new();
+    let k = key(8080, 40000);
+    s.dump(0, 10, &[]);
+    s.changes(&[
+        s.change(100, k, Listen, SynRecv, 1),
+        s.change(110, k, SynRecv, Established, 1),
+    ]);
+    // Its close was lost; the tuple now belongs to a socket at another address.
+    let ev = s.changes(&[s.change(900, k, Established, CloseWait, 2)]);
+    assert_eq!(kinds(&ev), [EventKind::Gone, EventKind::New]);
+    s.assert_chains();
+}
+
+#[test]
+fn a_request_socket_in_a_dump_becomes_its_child() {
+    let mut s = Script::new();
+    let k = key(8080, 40000);
+    s.dump(0, 10, &[]);
+    let ev = s.dump(1_000, 1_010, &[with_cookie(row(8080, 40000, SynRecv), 4)]);
+    assert_eq!(kinds(&ev), [EventKind::New]);
+    let id = ev[0].id;
+    let ev = s.changes(&[
+        s.change(2_000, k, Listen, SynRecv, 9),
+        s.change(2_001, k, SynRecv, Established, 9),
+    ]);
+    assert_eq!(kinds(&ev), [moved(SynRecv, Established)]);
+    assert_eq!(ev[0].id, id);
+    s.assert_chains();
+}
+
+#[test]
+fn changes_during_the_baseline_correct_it_without_events() {
+    let mut s = Script::new();
+    let k = key(40000, 8080);
+    // The first dump read the socket just after it moved to FIN_WAIT_2.
+    let changes = [s.change(10_050, k, FinWait1, FinWait2, 3)];
+    let ev = s.reading(10_000, 10_100, &[row(40000, 8080, FinWait2)], &changes);
+    assert!(ev.is_empty());
+    let phase = s.p.find(&k).expect("tracked").current_phase().clone();
+    assert_eq!((phase.entered, phase.entry), (s.at(10_050), Entry::Exact));
+}
+
+#[test]
+fn changes_from_before_the_first_dump_are_part_of_it() {
+    let mut s = Script::new();
+    let changes = [s.change(1_000, key(1, 2), Closed, SynSent, 4)];
+    let ev = s.reading(10_000, 10_100, &[row(1, 2, SynSent)], &changes);
+    assert!(ev.is_empty(), "{ev:?}");
+    assert_eq!(
+        s.p.find(&key(1, 2)).map(|c| c.current_phase().entry),
+        Some(Entry::Before)
+    );
+}
+
+#[test]
+fn a_change_stamped_before_its_state_began_is_placed_after_it() {
+    let mut s = Script::new();
+    let k = key(40000, 8080);
+    s.dump(0, 10, &[]);
+    s.dump(1_000, 1_010, &[row(40000, 8080, Established)]);
+    // The kernel's clock puts the close a hair before the reading that
+    // first saw the connection.
+    let ev = s.changes(&[s.change(999, k, Established, FinWait1, 5)]);
+    assert_eq!(kinds(&ev), [moved(Established, FinWait1)]);
+    assert_eq!(ev[0].at, s.at(1_000));
+    s.assert_chains();
+}
+
+#[test]
+fn a_refused_connect_is_a_short_syn_sent() {
+    let mut s = Script::new();
+    s.dump(0, 10, &[]);
+    let k = key(40000, 9);
+    let portless = SocketKey::new(
+        Family::Inet,
+        "127.0.0.1:0".parse().expect("a"),
+        "127.0.0.1:9".parse().expect("b"),
+    );
+    let ev = s.changes(&[
+        s.change(100, portless, Closed, SynSent, 6),
+        s.change(130, k, SynSent, Closed, 6),
+    ]);
+    assert_eq!(kinds(&ev), [EventKind::New, EventKind::Gone]);
+    assert_eq!(ev[0].state, SynSent);
+    s.assert_chains();
+}
+
+#[test]
+fn a_same_state_report_is_not_a_change() {
+    let mut s = Script::new();
+    let k = key(40000, 8080);
+    s.dump(0, 10, &[row(40000, 8080, FinWait2)]);
+    assert!(
+        s.changes(&[s.change(500, k, FinWait2, FinWait2, 1)])
+            .is_empty()
+    );
+    assert_eq!(s.states(k), [FinWait2]);
+}

@@ -1,0 +1,64 @@
+//! What happened to a connection: it appeared, changed state, or ended.
+//! The pipeline emits these in order per connection, with monotonic times.
+
+use super::conn::{Conn, ConnId};
+use super::row::{Owner, SocketKey};
+use super::state::TcpState;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    New,
+    State { from: TcpState, to: TcpState },
+    Gone,
+}
+
+impl EventKind {
+    /// The name in `watch` output and the event stream.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::New => "new",
+            EventKind::State { .. } => "state",
+            EventKind::Gone => "gone",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub at: Instant,
+    pub wall: SystemTime,
+    pub id: ConnId,
+    pub key: SocketKey,
+    /// The state the connection is in after the event (last state if gone).
+    pub state: TcpState,
+    pub kind: EventKind,
+    /// Who held the connection, when known (kept after the owner let go,
+    /// so a process's TIME_WAITs still count as its own).
+    pub owner: Option<Arc<Owner>>,
+}
+
+impl Event {
+    /// An event about `conn` as it is now.
+    pub fn of(conn: &Conn, kind: EventKind, at: Instant, wall: SystemTime) -> Event {
+        Event {
+            at,
+            wall,
+            id: conn.id,
+            key: conn.row.key,
+            state: conn.row.state,
+            kind,
+            owner: conn.row.owner.clone(),
+        }
+    }
+
+    /// `from` and `to` as the NDJSON contract spells them.
+    pub fn states(&self) -> (Option<TcpState>, Option<TcpState>) {
+        match self.kind {
+            EventKind::New => (None, Some(self.state)),
+            EventKind::State { from, to } => (Some(from), Some(to)),
+            EventKind::Gone => (Some(self.state), None),
+        }
+    }
+}
