@@ -228,3 +228,152 @@ fn details_return_tcp_info_for_one_connection() {
     assert!(details.congestion.is_some());
     drop(p.listener);
 }
+
+mod faults {
+    //! A receive error in the middle of a dump (ENOBUFS under memory
+    //! pressure) must not wedge the table: the reading is retried on a
+    //! fresh socket, and if it cannot be read now, the next one is.
+    use super::*;
+    use std::io;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tcpscope::pipeline::runner::{Feed, Runner};
+    use tcpscope::source::sockdiag::wire::{self, Progress, WireError};
+    use tcpscope::source::sockdiag::{NetlinkIo, kernel_socket};
+    use tcpscope::source::{Limit, Sources};
+
+    const ENOBUFS: i32 = 105;
+
+    /// A real netlink socket whose receives fail on the listed calls
+    /// (counted across every socket the source opens).
+    struct Flaky {
+        inner: Box<dyn NetlinkIo>,
+        calls: Arc<AtomicUsize>,
+        fail: Arc<Vec<usize>>,
+    }
+
+    impl NetlinkIo for Flaky {
+        fn send(&mut self, request: &[u8]) -> io::Result<()> {
+            self.inner.send(request)
+        }
+
+        fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.fail.contains(&n) {
+                return Err(io::Error::from_raw_os_error(ENOBUFS));
+            }
+            self.inner.recv(buf)
+        }
+    }
+
+    fn flaky(fail: Vec<usize>) -> (SockDiagSource, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (c, fail) = (calls.clone(), Arc::new(fail));
+        let opener = Box::new(move || -> io::Result<Box<dyn NetlinkIo>> {
+            Ok(Box::new(Flaky {
+                inner: kernel_socket()?,
+                calls: c.clone(),
+                fail: fail.clone(),
+            }))
+        });
+        let source = SockDiagSource::with_io(opener, Cadence::Once).expect("a source");
+        (source, calls)
+    }
+
+    /// A listener and `n` connections: enough rows for several datagrams.
+    fn many(n: usize) -> (TcpListener, Vec<(TcpStream, TcpStream)>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let pairs = (0..n)
+            .map(|_| {
+                let c = TcpStream::connect(addr).expect("connect");
+                (c, listener.accept().expect("accept").0)
+            })
+            .collect();
+        (listener, pairs)
+    }
+
+    #[test]
+    fn an_abandoned_dump_wedges_its_socket_so_it_must_be_replaced() {
+        // What the kernel does, and why a failed dump drops its socket:
+        // a socket left mid-dump refuses the next dump with EBUSY.
+        let (listener, _pairs) = many(100);
+        let port = listener.local_addr().expect("addr").port();
+        let program = tcpscope::source::sockdiag::bytecode::either_port(port);
+        let mut nl = kernel_socket().expect("netlink");
+        let mut buf = vec![0u8; 65536];
+        nl.send(&wire::dump_request(wire::AF_INET, 0, &program, 1))
+            .expect("send");
+        let n = nl.recv(&mut buf).expect("first part");
+        assert_eq!(
+            wire::parse(&buf[..n], 1, |_| {}),
+            Ok(Progress::More),
+            "more to come"
+        );
+        nl.send(&wire::dump_request(wire::AF_INET, 0, &program, 2))
+            .expect("send");
+        let mut answer = Ok(Progress::More);
+        while answer == Ok(Progress::More) {
+            let n = nl.recv(&mut buf).expect("recv");
+            answer = wire::parse(&buf[..n], 2, |_| {});
+        }
+        assert_eq!(answer, Err(WireError::Kernel(16)), "EBUSY");
+    }
+
+    #[test]
+    fn a_receive_error_mid_dump_is_retried_on_a_fresh_socket() {
+        let (listener, _pairs) = many(100);
+        let port = listener.local_addr().expect("addr").port();
+        let scope = Scope { port: Some(port) };
+        let clean = tuples(&sockdiag().dump(&scope).expect("clean").rows);
+        assert_eq!(clean.len(), 201);
+        // The second receive is in the middle of the first dump.
+        let (mut source, calls) = flaky(vec![2]);
+        let rows = source.dump(&scope).expect("read despite the error").rows;
+        assert!(
+            calls.load(Ordering::SeqCst) > 3,
+            "it read on after the failure"
+        );
+        assert_eq!(tuples(&rows), clean, "nothing lost, nothing doubled");
+        let note = source
+            .degradations()
+            .into_iter()
+            .find(|d| d.limit == Limit::TableRecovered)
+            .expect("the recovery is reported");
+        assert!(note.why.contains("No buffer space available"), "{note}");
+        assert!(!note.why.contains("os error"), "no bare OS error: {note}");
+    }
+
+    #[test]
+    fn a_reading_that_keeps_failing_is_reported_and_the_next_one_recovers() {
+        let (listener, pairs) = many(3);
+        let port = listener.local_addr().expect("addr").port();
+        // Every attempt of the first reading fails at its first receive.
+        let (source, _) = flaky(vec![1, 2, 3, 4]);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let scope = Scope { port: Some(port) };
+        let runner = Runner::spawn(
+            Sources::table_only(Box::new(source)),
+            scope,
+            Duration::from_millis(50),
+            tx,
+        )
+        .expect("runner");
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let mut failed = None;
+        let rows = loop {
+            assert!(std::time::Instant::now() < deadline, "never recovered");
+            match rx.try_recv() {
+                Ok(Feed::Failed(text)) => failed = Some(text),
+                Ok(Feed::Update(u)) => break u.conns.len(),
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        };
+        drop(runner);
+        let failed = failed.expect("the failed reading was reported first");
+        assert!(failed.contains("cannot read the socket table"), "{failed}");
+        assert!(failed.contains("No buffer space available"), "{failed}");
+        assert_eq!(rows, 7, "the listener and three connections' ends");
+        drop(pairs);
+    }
+}

@@ -12,7 +12,7 @@ pub mod wire;
 mod linux;
 
 #[cfg(target_os = "linux")]
-pub use linux::{NetlinkIo, SockDiagSource};
+pub use linux::{NetlinkIo, Opener, SockDiagSource, kernel_socket};
 
 use super::{Cadence, SocketSource, SourceError};
 use crate::socket::{Family, SocketKey, SocketRow, SocketTimer, TcpState, TimerKind};
