@@ -102,7 +102,7 @@ fn selection_stays_at_its_height_when_its_connection_is_removed() {
     ];
     rig.feed(&rows);
     rig.app.handle(Action::Down);
-    let cursor = rig.app.cursor;
+    let cursor = rig.app.table.cursor;
     // Vanishes, lingers, then is dropped for good.
     rig.feed(&[rows[0].clone(), rows[2].clone()]);
     assert_eq!(
@@ -112,7 +112,7 @@ fn selection_stays_at_its_height_when_its_connection_is_removed() {
     );
     rig.ms += 5_000;
     rig.feed(&[rows[0].clone(), rows[2].clone()]);
-    assert_eq!(rig.app.cursor, cursor);
+    assert_eq!(rig.app.table.cursor, cursor);
     assert_eq!(rig.selected_key().map(|k| k.local.port()), Some(1003));
 }
 
@@ -149,8 +149,8 @@ fn a_bad_filter_is_explained_and_the_old_one_kept() {
         row(1002, 443, TcpState::Established),
     ]);
     rig.type_filter("dport 443");
-    assert_eq!(rig.app.listing.rows.len(), 1);
-    assert_eq!(rig.app.prompt, None);
+    assert_eq!(rig.app.table.listing.rows.len(), 1);
+    assert_eq!(rig.app.prompt(), None);
     rig.type_filter("dport https");
     let status = rig.app.live_status().expect("an error in the status line");
     assert!(status.error);
@@ -159,14 +159,14 @@ fn a_bad_filter_is_explained_and_the_old_one_kept() {
         "filter not applied: 'https' is not a port number: use a number from 1 to 65535, e.g. 8080"
     );
     assert_eq!(rig.app.settings.filter.text(), "dport 443");
-    assert_eq!(rig.app.listing.rows.len(), 1);
+    assert_eq!(rig.app.table.listing.rows.len(), 1);
     assert!(
-        rig.app.prompt.is_some(),
+        rig.app.prompt().is_some(),
         "the prompt stays open to fix the typo"
     );
     rig.app.handle(Action::Prompt(PromptKey::Cancel));
     rig.type_filter("");
-    assert_eq!(rig.app.listing.rows.len(), 2);
+    assert_eq!(rig.app.table.listing.rows.len(), 2);
 }
 
 #[test]
@@ -199,11 +199,77 @@ fn navigation_on_an_empty_table_is_harmless() {
     assert!(rig.app.selected_conn().is_none());
 }
 
+#[test]
+fn esc_closes_the_topmost_pane_and_never_quits() {
+    use tcpscope::ui::{Overlay, Pane};
+    let mut rig = Rig::new();
+    rig.feed(&[row(1001, 80, TcpState::Established)]);
+    rig.app.handle(Action::ToggleDetails);
+    rig.app.handle(Action::ToggleLog);
+    rig.app.handle(Action::ToggleHelp);
+    rig.app.handle(Action::Back);
+    assert_eq!(rig.app.overlay, Overlay::None, "the overlay first");
+    rig.app.handle(Action::Back);
+    assert!(rig.app.panes.is_open(Pane::Details) && !rig.app.panes.is_open(Pane::Log));
+    rig.app.handle(Action::Back);
+    assert!(!rig.app.panes.is_open(Pane::Details));
+    rig.app.handle(Action::Back);
+    assert!(!rig.app.quit, "Esc never quits");
+    assert_eq!(
+        rig.app.live_status().map(|s| s.text.as_str()),
+        Some("nothing to close; q quits")
+    );
+    rig.app.handle(Action::Quit);
+    assert!(rig.app.quit, "q quits at once when the lab holds nothing");
+}
+
+#[test]
+fn repeated_messages_are_counted_and_kept_for_reading() {
+    let mut rig = Rig::new();
+    for _ in 0..50 {
+        rig.app.set_error("accept() failed: too many open files");
+    }
+    assert_eq!(rig.app.status.len(), 1);
+    assert_eq!(
+        rig.app.live_status().map(|s| s.line()),
+        Some("accept() failed: too many open files (×50)".to_string())
+    );
+    rig.app.handle(Action::ToggleMessages);
+    assert_eq!(rig.app.overlay, tcpscope::ui::Overlay::Messages);
+}
+
+#[test]
+fn the_log_filter_judges_events_not_current_rows() {
+    use tcpscope::socket::Filter;
+    let mut rig = Rig::new();
+    rig.feed(&[row(1001, 80, TcpState::Established)]);
+    rig.feed(&[row(1001, 80, TcpState::CloseWait)]);
+    rig.feed(&[row(1001, 80, TcpState::LastAck)]);
+    let f = Filter::parse("state CLOSE_WAIT").expect("valid");
+    let shown: Vec<_> = rig
+        .app
+        .memory
+        .log
+        .newest_first()
+        .filter(|e| f.matches_event(&e.event))
+        .map(|e| e.event.states())
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (Some(TcpState::CloseWait), Some(TcpState::LastAck)),
+            (Some(TcpState::Established), Some(TcpState::CloseWait)),
+        ]
+    );
+}
+
 mod lab {
     use super::*;
-    use tcpscope::lab::{LabCommand, LabEvent, LabSocket, Side};
-    use tcpscope::ui::LabKey;
-    use tcpscope::ui::app::Effect;
+    use tcpscope::lab::{
+        AcceptMode, LabCommand, LabConfig, LabEvent, LabSettings, LabSocket, OptionChanges,
+        Running, ServerOptions, Side, SocketCall,
+    };
+    use tcpscope::ui::{Effect, LabKey, Overlay};
 
     fn socket(id: u32, side: Side, local: u16, remote: u16) -> LabSocket {
         LabSocket {
@@ -211,9 +277,10 @@ mod lab {
             side,
             local: format!("127.0.0.1:{local}").parse().expect("addr"),
             remote: Some(format!("127.0.0.1:{remote}").parse().expect("addr")),
+            cookie: None,
             sent: 0,
             received: 0,
-            last_call: "accept()".into(),
+            last_call: Some(SocketCall::Accept),
             open: true,
             reading: true,
             echo: false,
@@ -257,7 +324,7 @@ mod lab {
         let mut rig = rig_with_lab();
         rig.app.handle(Action::SwitchPanel); // table → lab
         rig.app.handle(Action::Down);
-        assert_eq!(rig.app.lab.selected().map(|s| s.id), Some(8));
+        assert_eq!(rig.app.lab.selected, Some(8));
         assert_eq!(
             rig.selected_key().map(|k| k.local.port()),
             Some(1001),
@@ -267,15 +334,87 @@ mod lab {
         rig.app.handle(Action::SwitchPanel); // groups → table
         rig.app.handle(Action::Top);
         assert_eq!(rig.selected_key().map(|k| k.local.port()), Some(80));
-        assert_eq!(
-            rig.app.lab.selected().map(|s| s.id),
-            Some(7),
-            "lab follows the table"
-        );
+        assert_eq!(rig.app.lab.selected, Some(7), "lab follows the table");
         // x on a table row that is a lab socket closes that socket.
         assert_eq!(
             rig.app.handle(Action::Lab(LabKey::Close)),
             Some(Effect::Lab(LabCommand::Close { id: 7 }))
+        );
+    }
+
+    #[test]
+    fn actions_hit_the_chosen_socket_however_rows_move() {
+        let mut rig = rig_with_lab();
+        rig.app.handle(Action::SwitchPanel); // the lab panel
+        rig.app.handle(Action::Down); // #8, the client
+        rig.app.handle(Action::Lab(LabKey::Send)); // a prompt about #8
+        // Meanwhile new sockets arrive ahead of it and rows reorder.
+        let mut list = vec![
+            socket(2, Side::Client, 999, 80),
+            socket(3, Side::Server, 80, 999),
+        ];
+        list.extend([
+            socket(7, Side::Server, 80, 1001),
+            socket(8, Side::Client, 1001, 80),
+        ]);
+        rig.app.apply_lab(LabEvent::Sockets(list));
+        rig.feed(&[
+            row(80, 999, TcpState::Established),
+            row(999, 80, TcpState::Established),
+            row(80, 1001, TcpState::Established),
+            row(1001, 80, TcpState::Established),
+        ]);
+        for c in "hi".chars() {
+            rig.app.handle(Action::Prompt(PromptKey::Char(c)));
+        }
+        assert_eq!(
+            rig.app.handle(Action::Prompt(PromptKey::Submit)),
+            Some(Effect::Lab(LabCommand::Send {
+                id: 8,
+                text: "hi".into()
+            })),
+            "the prompt kept the socket it was opened for"
+        );
+        assert_eq!(rig.app.lab.selected, Some(8), "the selection stayed on #8");
+        assert_eq!(
+            rig.app.handle(Action::Lab(LabKey::Close)),
+            Some(Effect::Lab(LabCommand::Close { id: 8 }))
+        );
+        // #8 is reset and leaves; the selection moves to a row that is
+        // still there, and x acts on that one, named.
+        rig.app.apply_lab(LabEvent::Sockets(vec![
+            socket(2, Side::Client, 999, 80),
+            socket(3, Side::Server, 80, 999),
+            socket(7, Side::Server, 80, 1001),
+        ]));
+        rig.feed(&[
+            row(80, 999, TcpState::Established),
+            row(999, 80, TcpState::Established),
+            row(80, 1001, TcpState::Established),
+        ]);
+        let target = rig.app.lab.selected.expect("a selection");
+        assert_ne!(target, 8);
+        assert_eq!(
+            rig.app.handle(Action::Lab(LabKey::Close)),
+            Some(Effect::Lab(LabCommand::Close { id: target }))
+        );
+    }
+
+    #[test]
+    fn a_client_of_an_external_target_is_acted_on_by_its_id() {
+        let mut rig = rig_with_lab();
+        // A lab client connected to some other service, not on the lab's port.
+        let mut list = vec![
+            socket(7, Side::Server, 80, 1001),
+            socket(8, Side::Client, 1001, 80),
+        ];
+        list.push(socket(9, Side::Client, 5000, 6000));
+        rig.app.apply_lab(LabEvent::Sockets(list));
+        rig.app.handle(Action::Bottom); // the table's 127.0.0.1:5000 row
+        assert_eq!(rig.selected_key().map(|k| k.local.port()), Some(5000));
+        assert_eq!(
+            rig.app.handle(Action::Lab(LabKey::Reset)),
+            Some(Effect::Lab(LabCommand::Abort { id: 9 }))
         );
     }
 
@@ -302,7 +441,7 @@ mod lab {
         assert_eq!(error(&rig), "0 connections: give a number from 1 to 1024");
         assert_eq!(prompt(&mut rig, LabKey::ConnectMany, "5000"), None);
         assert!(error(&rig).contains("above the lab's limit of 1024"));
-        assert!(rig.app.prompt.is_some());
+        assert!(rig.app.prompt().is_some());
         rig.app.handle(Action::Prompt(PromptKey::Cancel));
         assert_eq!(prompt(&mut rig, LabKey::Target, "localhost"), None);
         assert!(error(&rig).contains("has no port"));
@@ -324,28 +463,92 @@ mod lab {
         );
         assert_eq!(
             prompt(&mut rig, LabKey::ConnectMany, "3"),
-            Some(Effect::Lab(LabCommand::Connect {
-                target: None,
-                count: 3
-            }))
+            Some(Effect::Lab(LabCommand::Connect { count: 3 }))
         );
+        assert_eq!(rig.app.overlay, Overlay::None);
     }
 
     #[test]
-    fn options_prompt_updates_the_next_start() {
+    fn every_option_typed_at_once_goes_to_the_lab_in_one_command() {
         let mut rig = rig_with_lab();
-        prompt(
+        let effect = prompt(
             &mut rig,
             LabKey::Options,
-            "backlog 1 reuseaddr on port 9000",
+            "backlog 1 reuseaddr on accept manual hold off",
         );
-        assert_eq!(rig.app.lab.options.backlog, 1);
-        assert!(rig.app.lab.options.reuseaddr);
-        match rig.app.handle(Action::Lab(LabKey::StartStop)) {
-            Some(Effect::Lab(LabCommand::StartServer(o))) => {
-                assert_eq!((o.port, o.backlog), (9000, 1))
-            }
-            other => panic!("expected a start, got {other:?}"),
-        }
+        let want = OptionChanges {
+            backlog: Some(1),
+            reuseaddr: Some(true),
+            accept: Some(AcceptMode::Manual),
+            hold: Some(false),
+            ..OptionChanges::default()
+        };
+        assert_eq!(effect, Some(Effect::Lab(LabCommand::Configure(want))));
+    }
+
+    #[test]
+    fn the_panel_shows_what_the_lab_reports_and_q_asks_first() {
+        let mut rig = rig_with_lab();
+        let config = LabConfig::default();
+        let mut settings = LabSettings::new(&config);
+        settings.accept = AcceptMode::Manual;
+        settings.running = Some(Running {
+            addr: "127.0.0.1:9000".parse().expect("addr"),
+            options: ServerOptions {
+                port: 9000,
+                backlog: 1,
+                ..ServerOptions::default()
+            },
+        });
+        rig.app.apply_lab(LabEvent::Settings(settings.clone()));
+        assert_eq!(rig.app.lab.settings, settings, "one copy: the actor's");
+        // S stops the running server; it does not start another.
+        assert_eq!(
+            rig.app.handle(Action::Lab(LabKey::StartStop)),
+            Some(Effect::Lab(LabCommand::StopServer))
+        );
+        rig.app.handle(Action::Quit);
+        assert!(!rig.app.quit, "the lab holds sockets: asked first");
+        assert!(matches!(rig.app.overlay, Overlay::ConfirmQuit(_)));
+        rig.app.handle(Action::Answer(false));
+        assert!(!rig.app.quit);
+        rig.app.handle(Action::Quit);
+        rig.app.handle(Action::Answer(true));
+        assert!(rig.app.quit);
+    }
+
+    #[test]
+    fn address_in_use_names_the_program_holding_the_port() {
+        use std::sync::Arc;
+        use tcpscope::lab::{Call, LabError};
+        use tcpscope::socket::{Owner, Process};
+        let mut rig = rig_with_lab();
+        let mut listener = row(9000, 0, TcpState::Listen);
+        listener.key.remote = "0.0.0.0:0".parse().expect("addr");
+        listener.owner = Some(Arc::new(Owner {
+            procs: vec![Process {
+                pid: 4242,
+                name: Some(Arc::from("python3")),
+            }],
+        }));
+        rig.feed(&[listener]);
+        let err = LabError::os(
+            Call::Bind {
+                addr: "127.0.0.1:9000".parse().expect("addr"),
+                reuseaddr: false,
+                time_wait_from: Some(true),
+            },
+            &std::io::Error::from(std::io::ErrorKind::AddrInUse),
+        );
+        rig.app.apply_lab(LabEvent::Outcome {
+            seq: 1,
+            result: Err(err),
+        });
+        let text = error(&rig);
+        assert!(
+            text.contains("pid 4242 (python3) is listening on 127.0.0.1:9000"),
+            "{text}"
+        );
+        assert!(!text.contains("TIME_WAIT"), "{text}");
     }
 }

@@ -210,7 +210,18 @@ fn lab_keys_drive_a_close_through_fin_wait_2_and_time_wait() {
         s.lines()
             .any(|l| l.contains("#2") && l.contains("TIME_WAIT"))
     });
+    // The server still runs: q asks before closing it; Esc stays.
     tui.send("q");
+    tui.wait_screen("the quit question", |s| {
+        s.contains("will be closed — y quits")
+    });
+    tui.send("n");
+    tui.wait_screen("the question gone", |s| !s.contains("y quits"));
+    tui.send("q");
+    tui.wait_screen("the quit question", |s| {
+        s.contains("will be closed — y quits")
+    });
+    tui.send("y");
     assert!(tui.wait_exit().success());
     tui.assert_restored();
 }

@@ -181,7 +181,6 @@ fn details_pane_shows_everything_known_about_the_selection() {
     use tcpscope::pipeline::runner::DetailsReading;
     use tcpscope::socket::TcpDetails;
     let mut app = scripted_app(Duration::from_secs(21));
-    app.handle(Action::Down);
     app.handle(Action::Down); // 127.0.0.1:8080 → 127.0.0.1:40001
     app.handle(Action::ToggleDetails);
     let key = app.selected_conn().expect("a selection").row.key;
@@ -204,7 +203,7 @@ fn details_pane_shows_everything_known_about_the_selection() {
         congestion: Some("cubic".into()),
     };
     let mut update = Update::from_pipeline(&Pipeline::new(), Vec::new(), Instant::now());
-    update.conns = app.conns.clone();
+    update.conns = app.data.conns.clone();
     update.details = Some(DetailsReading {
         key,
         info: Ok(Some(info)),
@@ -238,11 +237,12 @@ fn help_overlay_lists_every_key() {
     let mut app = scripted_app(Duration::from_secs(21));
     app.handle(Action::ToggleHelp);
     let screen = render(&mut app, 100, 30);
-    for (keys, _) in tcpscope::ui::KEY_HELP
-        .iter()
-        .chain(tcpscope::ui::LAB_KEY_HELP)
-    {
-        assert!(screen.contains(keys), "help lacks {keys}");
+    let screen_wide = render(&mut app, 160, 48);
+    for b in tcpscope::ui::keymap::KEYMAP {
+        if let Some(keys) = b.label {
+            assert!(screen_wide.contains(keys), "help lacks {keys}");
+            assert!(screen_wide.contains(b.help), "help lacks '{}'", b.help);
+        }
     }
     insta::assert_snapshot!("help_overlay_100x30", screen);
 }
@@ -283,16 +283,17 @@ fn lab_socket(
     side: tcpscope::lab::Side,
     local: &str,
     remote: Option<&str>,
-    call: &str,
+    call: tcpscope::lab::SocketCall,
 ) -> tcpscope::lab::LabSocket {
     tcpscope::lab::LabSocket {
         id,
         side,
         local: local.parse().expect("local"),
         remote: remote.map(|r| r.parse().expect("remote")),
+        cookie: None,
         sent: if id == 3 { 5 } else { 0 },
         received: if id == 2 { 5 } else { 0 },
-        last_call: call.to_string(),
+        last_call: Some(call),
         open: true,
         reading: true,
         echo: side == tcpscope::lab::Side::Server,
@@ -303,33 +304,45 @@ fn lab_socket(
 
 #[test]
 fn lab_panel_shows_kernel_states_for_lab_sockets() {
-    use tcpscope::lab::{LabEvent, Side};
+    use tcpscope::lab::{
+        LabConfig, LabEvent, LabSettings, Running, ServerOptions, Side, SocketCall,
+    };
     let mut app = scripted_app(Duration::from_secs(21));
     app.handle(Action::ToggleLab);
-    app.apply_lab(LabEvent::Server(Some(
-        "0.0.0.0:8080".parse().expect("addr"),
-    )));
+    let mut settings = LabSettings::new(&LabConfig::default());
+    settings.running = Some(Running {
+        addr: "0.0.0.0:8080".parse().expect("addr"),
+        options: ServerOptions {
+            bind: "0.0.0.0".parse().expect("ip"),
+            port: 8080,
+            ..ServerOptions::default()
+        },
+    });
+    app.apply_lab(LabEvent::Settings(settings));
     app.apply_lab(LabEvent::Sockets(vec![
         lab_socket(
             1,
             Side::Listener,
             "0.0.0.0:8080",
             None,
-            "listen(backlog=128)",
+            SocketCall::Listen {
+                backlog: 128,
+                reuseaddr: false,
+            },
         ),
         lab_socket(
             2,
             Side::Client,
             "127.0.0.1:40002",
             Some("127.0.0.1:8080"),
-            "close()",
+            SocketCall::Close,
         ),
         lab_socket(
             3,
             Side::Server,
             "127.0.0.1:8080",
             Some("127.0.0.1:40002"),
-            "send(5 bytes)",
+            SocketCall::Send(5),
         ),
     ]));
     let screen = render(&mut app, 100, 30);
@@ -359,15 +372,16 @@ fn lab_panel_shows_kernel_states_for_lab_sockets() {
 fn closing_pair_selected() -> App {
     let mut app = scripted_app(Duration::from_secs(21));
     let pos = app
+        .table
         .listing
         .rows
         .iter()
-        .position(|&line| match app.listing.lines[line] {
-            tcpscope::ui::listing::Line::Row(i) => app.conns[i].row.key.local.port() == 40002,
+        .position(|&line| match app.table.listing.lines[line] {
+            tcpscope::ui::listing::Line::Row(i) => app.data.conns[i].row.key.local.port() == 40002,
             _ => false,
         })
         .expect("the 40002 client end is listed");
-    app.move_cursor(pos as i64 - app.cursor as i64);
+    app.move_cursor(pos as i64 - app.table.cursor as i64);
     app
 }
 

@@ -7,7 +7,7 @@ pub mod script;
 
 pub use script::{Call, Expect, Role, Scenario, ScriptError, Step};
 
-use crate::lab::{AcceptMode, LabCommand, LabSocket, ServerOptions, Side};
+use crate::lab::{AcceptMode, LabCommand, LabSocket, OptionChanges, ServerOptions, Side};
 
 /// The scenarios that ship with tcpscope: (name, file text).
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -108,17 +108,15 @@ pub fn commands(call: &Call, sockets: &[LabSocket], port: u16) -> Result<Vec<Lab
                 buffers: *buffers,
                 ..ServerOptions::default()
             };
-            vec![
-                LabCommand::SetAcceptMode(accept),
-                LabCommand::SetHold(*hold),
-                LabCommand::StartServer(opts),
-            ]
+            let now = OptionChanges {
+                accept: Some(accept),
+                hold: Some(*hold),
+                ..OptionChanges::default()
+            };
+            vec![LabCommand::Configure(now), LabCommand::StartServer(opts)]
         }
         Call::Stop => vec![LabCommand::StopServer],
-        Call::Connect(n) => vec![LabCommand::Connect {
-            target: None,
-            count: *n,
-        }],
+        Call::Connect(n) => vec![LabCommand::Connect { count: *n }],
         Call::Accept => vec![LabCommand::AcceptOne],
         Call::Send(r, text) => vec![LabCommand::Send {
             id: id(*r)?,

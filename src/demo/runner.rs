@@ -108,7 +108,9 @@ impl Player {
         let deadline = tokio::time::Instant::now() + STEP_PATIENCE;
         loop {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
-                Ok(Some(LabEvent::Outcome { seq: s, result })) if s == seq => return result,
+                Ok(Some(LabEvent::Outcome { seq: s, result })) if s == seq => {
+                    return result.map(|d| d.text).map_err(|e| e.to_string());
+                }
                 Ok(Some(ev)) => self.absorb(ev),
                 // Some calls (a connect into a full queue) finish later; go on.
                 Ok(None) | Err(_) => return Ok("(still in progress)".into()),

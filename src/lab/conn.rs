@@ -3,8 +3,8 @@
 //! abort. It reports what happened to the lab's actor and never blocks
 //! on a peer that stopped reading.
 
-use super::explain::{Call, explain};
-use super::{LabId, MAX_SEND_BYTES, READ_BUFFER};
+use super::explain::{Call, LabError};
+use super::{Done, LabId, MAX_SEND_BYTES, READ_BUFFER, SocketCall};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -45,15 +45,17 @@ pub struct Report {
 pub enum ReportKind {
     Connected {
         local: SocketAddr,
+        cookie: Option<u64>,
     },
-    ConnectFailed(String),
+    ConnectFailed(LabError),
     Sent(usize),
     Received(usize),
     PeerClosed,
-    /// A socket call was made; `result` is the line for the status bar.
+    /// A socket call was made (or a setting changed, with no call); the
+    /// result is the line for the status bar.
     Called {
-        call: String,
-        result: Result<String, String>,
+        call: Option<SocketCall>,
+        result: Result<Done, LabError>,
     },
     Policy(Policy),
     WriteShut,
@@ -77,20 +79,36 @@ impl Ctx {
         });
     }
 
-    fn called(&self, seq: Option<u64>, call: &str, result: Result<String, String>) {
-        self.tell(
-            seq,
-            ReportKind::Called {
-                call: call.to_string(),
-                result,
-            },
-        );
+    fn called(&self, seq: Option<u64>, call: Option<SocketCall>, result: Result<Done, LabError>) {
+        self.tell(seq, ReportKind::Called { call, result });
+    }
+
+    fn done(&self, seq: Option<u64>, call: SocketCall, text: impl Into<String>) {
+        let fin_from = call.sends_fin().then_some(self.id);
+        let done = Done {
+            text: text.into(),
+            fin_from,
+        };
+        self.called(seq, Some(call), Ok(done));
+    }
+
+    fn failed(&self, seq: Option<u64>, call: Option<SocketCall>, err: LabError) {
+        self.called(seq, call, Err(err.on(self.id)));
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Flow {
     Continue,
     Stop,
+}
+
+/// A write that failed because the peer reset the connection ends it.
+fn reset(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+    )
 }
 
 /// A client: connect() first (cancellable by close/abort while in
@@ -111,11 +129,11 @@ pub async fn connect_and_run(
             result = &mut connect => break result,
             cmd = cmds.recv() => match cmd {
                 Some((seq, ConnCmd::Close | ConnCmd::Abort)) => {
-                    ctx.called(Some(seq), "close()", Ok("close() while connecting: the SYN is abandoned".into()));
+                    ctx.done(Some(seq), SocketCall::Close, "close() while connecting: the SYN is abandoned");
                     ctx.tell(None, ReportKind::Ended);
                     return;
                 }
-                Some((seq, _)) => ctx.called(Some(seq), "", Err("still connecting (SYN_SENT): wait for the handshake, or close it".into())),
+                Some((seq, _)) => ctx.failed(Some(seq), None, LabError::refused("still connecting (SYN_SENT): wait for the handshake, or close it")),
                 None => return,
             },
         }
@@ -123,14 +141,13 @@ pub async fn connect_and_run(
     match stream {
         Ok(stream) => {
             let local = stream.local_addr().unwrap_or(addr);
-            ctx.tell(None, ReportKind::Connected { local });
+            let cookie = crate::source::identity::socket_cookie(socket2::SockRef::from(&stream));
+            ctx.tell(None, ReportKind::Connected { local, cookie });
             run_with(ctx, stream, cmds, policy).await;
         }
         Err(e) => {
-            ctx.tell(
-                None,
-                ReportKind::ConnectFailed(explain(Call::Connect { addr }, &e)),
-            );
+            let err = LabError::os(Call::Connect { addr }, &e).on(id);
+            ctx.tell(None, ReportKind::ConnectFailed(err));
             ctx.tell(None, ReportKind::Ended);
         }
     }
@@ -166,20 +183,21 @@ async fn run_with(ctx: Ctx, mut stream: TcpStream, mut cmds: Commands, mut polic
                         eof = true;
                         ctx.tell(None, ReportKind::PeerClosed);
                         if !policy.hold {
-                            ctx.called(None, "close()", Ok("the peer closed, so we closed too (hold is off)".into()));
+                            ctx.done(None, SocketCall::Close, "the peer closed, so we closed too (hold is off)");
                             break;
                         }
                     }
                     Ok(n) => {
                         ctx.tell(None, ReportKind::Received(n));
-                        if policy.echo && !write_shut {
-                            echo(&ctx, &mut stream, &buf[..n]).await;
+                        if policy.echo && !write_shut && echo(&ctx, &mut stream, &buf[..n]).await == Flow::Stop {
+                            break;
                         }
                     }
                     Err(e) => {
-                        // A reset: nothing more will arrive.
-                        eof = true;
-                        ctx.called(None, "recv()", Err(format!("recv() failed: {e}: the peer reset the connection")));
+                        // A reset: the connection is over; keeping the
+                        // descriptor would only hold a lab slot.
+                        ctx.failed(None, Some(SocketCall::Close), LabError::os(Call::Recv, &e));
+                        break;
                     }
                 }
             }
@@ -199,40 +217,42 @@ async fn command(
 ) -> Flow {
     let seq = Some(seq);
     match cmd {
-        ConnCmd::Send(text) => send(ctx, stream, seq, text.as_bytes(), *write_shut).await,
-        ConnCmd::Fill => fill(ctx, stream, seq, *write_shut).await,
-        ConnCmd::ShutdownWrite => {
-            let result = stream.shutdown().await;
-            *write_shut = result.is_ok();
-            match result {
-                Ok(()) => {
-                    ctx.tell(None, ReportKind::WriteShut);
-                    ctx.called(
-                        seq,
-                        "shutdown(SHUT_WR)",
-                        Ok("shutdown(SHUT_WR): FIN sent; we can still receive".into()),
-                    );
-                }
-                Err(e) => ctx.called(seq, "shutdown(SHUT_WR)", Err(explain(Call::Shutdown, &e))),
+        ConnCmd::Send(text) => return send(ctx, stream, seq, text.as_bytes(), *write_shut).await,
+        ConnCmd::Fill => return fill(ctx, stream, seq, *write_shut).await,
+        ConnCmd::ShutdownWrite => match stream.shutdown().await {
+            Ok(()) => {
+                *write_shut = true;
+                ctx.tell(None, ReportKind::WriteShut);
+                let text = "shutdown(SHUT_WR): our FIN is queued; we can still receive";
+                ctx.done(seq, SocketCall::ShutdownWrite, text);
             }
-        }
-        ConnCmd::Close => {
-            ctx.called(
+            Err(e) => ctx.failed(
                 seq,
-                "close()",
-                Ok("close(): FIN sent, descriptor released".into()),
+                Some(SocketCall::ShutdownWrite),
+                LabError::os(Call::Shutdown, &e),
+            ),
+        },
+        ConnCmd::Close => {
+            ctx.done(
+                seq,
+                SocketCall::Close,
+                "close(): descriptor released, our FIN is queued",
             );
             return Flow::Stop;
         }
         ConnCmd::Abort => {
-            let call = "setsockopt(SO_LINGER, 0) + close()";
             match socket2::SockRef::from(&*stream).set_linger(Some(Duration::ZERO)) {
-                Ok(()) => ctx.called(seq, call, Ok(format!("{call}: RST sent, no TIME_WAIT"))),
-                Err(e) => ctx.called(
+                Ok(()) => ctx.done(
                     seq,
-                    call,
-                    Err(format!(
-                        "setsockopt(SO_LINGER) failed: {e}; closed normally instead"
+                    SocketCall::Abort,
+                    "setsockopt(SO_LINGER, 0) + close(): RST sent, no TIME_WAIT",
+                ),
+                Err(e) => ctx.failed(
+                    seq,
+                    Some(SocketCall::Close),
+                    LabError::refused(format!(
+                        "setsockopt(SO_LINGER) failed: {}; closed normally instead",
+                        crate::source::error::os_words(&e)
                     )),
                 ),
             }
@@ -256,15 +276,13 @@ async fn command(
                 ..*policy
             },
         ),
-        ConnCmd::SetHold(on) => set_policy(
-            ctx,
-            seq,
-            policy,
-            Policy {
+        ConnCmd::SetHold(on) => {
+            // A lab-wide setting: the actor reports it, once.
+            *policy = Policy {
                 hold: on,
                 ..*policy
-            },
-        ),
+            };
+        }
     }
     Flow::Continue
 }
@@ -279,30 +297,47 @@ fn set_policy(ctx: &Ctx, seq: Option<u64>, policy: &mut Policy, next: Policy) {
         onoff(next.echo),
         onoff(next.hold)
     );
-    ctx.called(seq, "", Ok(text));
+    ctx.called(seq, None, Ok(Done::text(text)));
 }
 
-async fn send(ctx: &Ctx, stream: &mut TcpStream, seq: Option<u64>, data: &[u8], write_shut: bool) {
+const SHUT_REFUSAL: &str =
+    "send() refused: this end already called shutdown(SHUT_WR), so it can only receive";
+
+async fn send(
+    ctx: &Ctx,
+    stream: &mut TcpStream,
+    seq: Option<u64>,
+    data: &[u8],
+    write_shut: bool,
+) -> Flow {
     if write_shut {
-        let msg =
-            "send() refused: this end already called shutdown(SHUT_WR), so it can only receive";
-        return ctx.called(seq, "", Err(msg.into()));
+        ctx.failed(seq, None, LabError::refused(SHUT_REFUSAL));
+        return Flow::Continue;
     }
     let data = &data[..data.len().min(MAX_SEND_BYTES)];
     let (written, result) = write_within(stream, data).await;
     if written > 0 {
         ctx.tell(None, ReportKind::Sent(written));
     }
-    let call = format!("send({written} bytes)");
+    let call = SocketCall::Send(written);
     match result {
-        Ok(()) => ctx.called(seq, &call, Ok(call.clone())),
-        Err(Some(e)) => ctx.called(seq, &call, Err(explain(Call::Send, &e))),
-        Err(None) => ctx.called(
+        Ok(()) => ctx.done(seq, call.clone(), call.to_string()),
+        Err(Some(e)) => {
+            ctx.failed(seq, Some(call), LabError::os(Call::Send, &e));
+            if reset(&e) {
+                return Flow::Stop;
+            }
+        }
+        Err(None) => ctx.failed(
             seq,
-            &call,
-            Err(format!("{call}: only {written} of {} bytes fit: the peer is not reading and its window is full", data.len())),
+            Some(call.clone()),
+            LabError::refused(format!(
+                "{call}: only {written} of {} bytes fit: the peer is not reading and its window is full",
+                data.len()
+            )),
         ),
     }
+    Flow::Continue
 }
 
 /// Most one fill writes; enough for any buffer the lab sets, bounded so
@@ -310,11 +345,10 @@ async fn send(ctx: &Ctx, stream: &mut TcpStream, seq: Option<u64>, data: &[u8], 
 const FILL_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Writes zeros until nothing more fits within [`WRITE_PATIENCE`].
-async fn fill(ctx: &Ctx, stream: &mut TcpStream, seq: Option<u64>, write_shut: bool) {
+async fn fill(ctx: &Ctx, stream: &mut TcpStream, seq: Option<u64>, write_shut: bool) -> Flow {
     if write_shut {
-        let msg =
-            "send() refused: this end already called shutdown(SHUT_WR), so it can only receive";
-        return ctx.called(seq, "", Err(msg.into()));
+        ctx.failed(seq, None, LabError::refused(SHUT_REFUSAL));
+        return Flow::Continue;
     }
     let chunk = vec![0u8; 16 * 1024];
     let mut total = 0;
@@ -327,25 +361,46 @@ async fn fill(ctx: &Ctx, stream: &mut TcpStream, seq: Option<u64>, write_shut: b
         match result {
             Ok(()) => continue,
             Err(None) => break,
-            Err(Some(e)) => return ctx.called(seq, "send()", Err(explain(Call::Send, &e))),
+            Err(Some(e)) => {
+                ctx.failed(
+                    seq,
+                    Some(SocketCall::Send(total)),
+                    LabError::os(Call::Send, &e),
+                );
+                return if reset(&e) {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                };
+            }
         }
     }
-    let call = format!("send({total} bytes)");
+    let call = SocketCall::Send(total);
     let text = format!("{call}: the peer's receive window and our send buffer are full");
-    ctx.called(seq, &call, Ok(text));
+    ctx.done(seq, call, text);
+    Flow::Continue
 }
 
-async fn echo(ctx: &Ctx, stream: &mut TcpStream, data: &[u8]) {
+async fn echo(ctx: &Ctx, stream: &mut TcpStream, data: &[u8]) -> Flow {
     let (written, result) = write_within(stream, data).await;
     if written > 0 {
         ctx.tell(None, ReportKind::Sent(written));
     }
-    if result.is_err() {
-        ctx.called(
-            None,
-            "send()",
-            Err("echo stalled: the peer is not reading; the rest was dropped".into()),
-        );
+    match result {
+        Ok(()) => Flow::Continue,
+        Err(Some(e)) if reset(&e) => {
+            ctx.failed(None, Some(SocketCall::Close), LabError::os(Call::Send, &e));
+            Flow::Stop
+        }
+        Err(_) => {
+            let text = "echo stalled: the peer is not reading; the rest was dropped";
+            ctx.failed(
+                None,
+                Some(SocketCall::Send(written)),
+                LabError::refused(text),
+            );
+            Flow::Continue
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! socket(), setsockopt(SO_REUSEADDR), bind(), listen(backlog): the
 //! server's first four calls, with the options the user chose.
 
+use super::SocketCall;
 use super::options::ServerOptions;
 use std::io;
 use std::net::SocketAddr;
@@ -24,13 +25,9 @@ pub fn open(opts: &ServerOptions) -> io::Result<TcpListener> {
 }
 
 /// The call as socket code reads it, for the lab panel.
-pub fn call_text(opts: &ServerOptions) -> String {
-    if opts.reuseaddr {
-        format!(
-            "setsockopt(SO_REUSEADDR, 1) + listen(backlog={})",
-            opts.backlog
-        )
-    } else {
-        format!("listen(backlog={})", opts.backlog)
+pub fn call(opts: &ServerOptions) -> SocketCall {
+    SocketCall::Listen {
+        backlog: opts.backlog,
+        reuseaddr: opts.reuseaddr,
     }
 }

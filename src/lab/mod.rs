@@ -9,8 +9,10 @@ pub mod explain;
 mod listener;
 pub mod options;
 
-pub use options::{AcceptMode, ServerOptions, Target};
+pub use explain::{Call, LabError};
+pub use options::{AcceptMode, OptionChanges, ServerOptions, Target};
 
+use std::fmt;
 use std::net::SocketAddr;
 use tokio::sync::mpsc;
 
@@ -41,8 +43,53 @@ impl Side {
     }
 }
 
+/// A socket call, as socket code reads it; what the panel shows as the
+/// last call made on a socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SocketCall {
+    Listen {
+        backlog: u32,
+        reuseaddr: bool,
+    },
+    Connect(SocketAddr),
+    Accept,
+    Send(usize),
+    Recv,
+    ShutdownWrite,
+    Close,
+    /// setsockopt(SO_LINGER, 0) then close(): the kernel sends RST.
+    Abort,
+}
+
+impl fmt::Display for SocketCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SocketCall::Listen {
+                backlog,
+                reuseaddr: true,
+            } => write!(f, "setsockopt(SO_REUSEADDR, 1) + listen(backlog={backlog})"),
+            SocketCall::Listen { backlog, .. } => write!(f, "listen(backlog={backlog})"),
+            SocketCall::Connect(addr) => write!(f, "connect({addr})"),
+            SocketCall::Accept => f.write_str("accept()"),
+            SocketCall::Send(n) => write!(f, "send({n} bytes)"),
+            SocketCall::Recv => f.write_str("recv()"),
+            SocketCall::ShutdownWrite => f.write_str("shutdown(SHUT_WR)"),
+            SocketCall::Close => f.write_str("close()"),
+            SocketCall::Abort => f.write_str("setsockopt(SO_LINGER, 0) + close()"),
+        }
+    }
+}
+
+impl SocketCall {
+    /// Whether the call makes the kernel send our FIN.
+    pub fn sends_fin(&self) -> bool {
+        matches!(self, SocketCall::ShutdownWrite | SocketCall::Close)
+    }
+}
+
 /// The lab's own bookkeeping for one socket. Deliberately no TCP state:
-/// the UI looks that up in the kernel's table by `local` and `remote`.
+/// the UI finds the socket's connection in the pipeline (by the kernel's
+/// cookie, or by its addresses) and shows the kernel's state for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LabSocket {
     pub id: LabId,
@@ -50,10 +97,13 @@ pub struct LabSocket {
     pub local: SocketAddr,
     /// `None` for the listener.
     pub remote: Option<SocketAddr>,
+    /// The kernel's socket cookie (Linux): the same as the table reports
+    /// for it, TIME_WAIT included.
+    pub cookie: Option<u64>,
     pub sent: u64,
     pub received: u64,
-    /// The last socket call made on it, as socket code reads.
-    pub last_call: String,
+    /// The last socket call made on it.
+    pub last_call: Option<SocketCall>,
     /// Whether the lab still holds a descriptor for it. After close() the
     /// kernel may keep the connection (FIN_WAIT_2, TIME_WAIT, LAST_ACK).
     pub open: bool,
@@ -65,18 +115,30 @@ pub struct LabSocket {
     pub write_shut: bool,
 }
 
+impl LabSocket {
+    /// The last call as text, or "" before any.
+    pub fn call_text(&self) -> String {
+        self.last_call
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LabCommand {
+    /// Listens with these options (they become the next start's too).
     StartServer(ServerOptions),
     StopServer,
-    SetAcceptMode(AcceptMode),
+    /// Changes settings: accept mode and hold at once, server options for
+    /// the next start.
+    Configure(OptionChanges),
+    /// Where `Connect` connects: `None` is the lab server.
+    SetTarget(Option<Target>),
     /// Take one connection off the accept queue (manual mode).
     AcceptOne,
-    /// When the peer closes, keep our end open (CLOSE_WAIT) until closed by hand.
-    SetHold(bool),
-    /// Connect `count` clients to `target` (the lab server when `None`).
+    /// Connect `count` clients to the target.
     Connect {
-        target: Option<Target>,
         count: usize,
     },
     Send {
@@ -107,23 +169,87 @@ pub enum LabCommand {
     },
 }
 
+/// What a command did, for the status line.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LabEvent {
-    /// The result of the command with this sequence number: a line for the
-    /// status bar, or the explained error.
-    Outcome {
-        seq: u64,
-        result: Result<String, String>,
-    },
-    /// Something happened without a command (peer closed, accepted, …).
-    Notice(String),
-    /// The lab's sockets after a change, ordered by id.
-    Sockets(Vec<LabSocket>),
-    /// The listener's address after a (re)start, `None` once stopped.
-    Server(Option<SocketAddr>),
+pub struct Done {
+    pub text: String,
+    /// The socket whose FIN the call queued (close, shutdown): the UI says
+    /// whether it left or waits behind unsent data (Send-Q).
+    pub fin_from: Option<LabId>,
 }
 
-/// How the lab behaves; the UI shows these.
+impl Done {
+    pub fn text(text: impl Into<String>) -> Self {
+        Done {
+            text: text.into(),
+            fin_from: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LabEvent {
+    /// The result of the command with this sequence number.
+    Outcome {
+        seq: u64,
+        result: Result<Done, LabError>,
+    },
+    /// Something happened without a command (peer closed, reset, …).
+    Notice(LabError),
+    /// The lab's sockets after a change, ordered by id.
+    Sockets(Vec<LabSocket>),
+    /// The lab's settings after a change: the only copy there is.
+    Settings(LabSettings),
+}
+
+/// The running server: where it listens and the options it has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Running {
+    pub addr: SocketAddr,
+    pub options: ServerOptions,
+}
+
+/// Everything that decides how the lab behaves, owned by its actor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LabSettings {
+    /// Options for the next start.
+    pub next: ServerOptions,
+    pub running: Option<Running>,
+    pub accept: AcceptMode,
+    pub hold: bool,
+    /// Where clients connect; `None` is the lab server.
+    pub target: Option<Target>,
+    pub max_connections: usize,
+}
+
+impl LabSettings {
+    pub fn new(config: &LabConfig) -> Self {
+        LabSettings {
+            next: config.server.clone(),
+            running: None,
+            accept: config.accept,
+            hold: config.hold,
+            target: None,
+            max_connections: config.max_connections,
+        }
+    }
+
+    /// The server's port: where it listens, or will.
+    pub fn port(&self) -> u16 {
+        self.running
+            .as_ref()
+            .map_or(self.next.port, |r| r.addr.port())
+    }
+
+    pub fn target_label(&self) -> String {
+        match &self.target {
+            Some(t) => t.to_string(),
+            None => "the lab server".to_string(),
+        }
+    }
+}
+
+/// How the lab starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LabConfig {
     pub server: ServerOptions,

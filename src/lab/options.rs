@@ -79,7 +79,7 @@ pub struct OptionChanges {
 
 pub const MAX_BACKLOG: u32 = 65535;
 
-const OPTION_WORDS: &str = "bind ADDR, port N, backlog N, reuseaddr on|off, accept auto|manual, hold on|off, buffers N|default";
+pub const OPTION_WORDS: &str = "bind ADDR, port N, backlog N, reuseaddr on|off, accept auto|manual, hold on|off, buffers N|default";
 
 /// Smallest buffer size accepted (the kernel rounds up to its own minimum).
 pub const MIN_BUFFER: u32 = 1024;

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod files;
+pub mod identity;
 mod netstat2;
 pub(crate) mod procs;
 mod replay;

@@ -8,10 +8,10 @@
 //! repeated every [`REFRESH`] too. Polls never wait for it.
 
 use super::{Degradation, Limit};
-use crate::socket::{Owner, Process, SocketRow};
+use crate::socket::{Owner, SocketRow};
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
 /// Shortest time between two /proc walks.
@@ -146,8 +146,8 @@ impl ProcNames {
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn spawn_scanner() -> Option<(Sender<()>, Receiver<ScanResult>)> {
-    let (req_tx, req_rx) = mpsc::channel::<()>();
-    let (rep_tx, rep_rx) = mpsc::channel();
+    let (req_tx, req_rx) = std::sync::mpsc::channel::<()>();
+    let (rep_tx, rep_rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("tcpscope-procs".into())
         .spawn(move || {
@@ -195,7 +195,7 @@ pub fn scan_proc() -> OwnerMap {
         for inode in inodes {
             let owner = owners.entry(inode).or_default();
             if !owner.procs.iter().any(|p| p.pid == pid) {
-                owner.procs.push(Process {
+                owner.procs.push(crate::socket::Process {
                     pid,
                     name: name.clone(),
                 });

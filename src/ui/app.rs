@@ -1,25 +1,27 @@
 //! The UI state. Only the event loop mutates it; widgets read `&App`.
+//! Parts are addressed by identity: the table's selection is a connection
+//! id, the lab's a lab socket id, never a position in a list.
 
-use super::action::{Action, Mode};
+use super::demo_player::DemoPlayer;
+use super::keymap::{Action, Mode};
 use super::lab_view::LabView;
-use super::listing::{Group, Listing, SortKey};
+use super::listing::Group;
+use super::panes::{Overlay, Pane, Panes, QuitQuestion};
 use super::prompt::{Prompt, PromptKind};
+use super::status::{Status, StatusLine};
+use super::table_view::TableView;
 use super::theme::Theme;
 use crate::lab::{LabCommand, LabConfig, LabEvent};
 use crate::pipeline::history::{CountHistory, TransitionLog};
 use crate::pipeline::runner::{DetailsReading, Feed, Update};
-use crate::socket::SocketKey;
-use crate::socket::{Conn, ConnId};
-use crate::socket::{Filter, StateCounts};
+use crate::socket::{Conn, ConnId, Filter, SocketKey, StateCounts};
 use crate::source::Degradation;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Poll intervals `+` and `-` step through.
+/// Intervals `+` and `-` step through.
 pub const INTERVAL_STEPS_MS: [u64; 10] = [10, 25, 50, 100, 250, 500, 1000, 2000, 5000, 10000];
-
-/// How long an info message stays in the status line; errors stay twice as long.
-pub const STATUS_TTL: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Focus {
@@ -27,13 +29,6 @@ pub enum Focus {
     Table,
     Lab,
     Log,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Status {
-    pub text: String,
-    pub error: bool,
-    pub at: Instant,
 }
 
 /// Side effects the loop carries out for the app.
@@ -64,46 +59,55 @@ pub struct Settings {
     pub demo: Option<crate::demo::Scenario>,
 }
 
-pub struct App {
+/// What the pipeline said last.
+#[derive(Clone, Debug, Default)]
+pub struct Data {
     pub conns: Vec<Arc<Conn>>,
-    pub listing: Listing,
-    /// Position in `listing.rows` of the selection.
-    pub cursor: usize,
-    /// First table line on screen.
-    pub offset: usize,
-    /// Table lines that fit on screen.
-    pub page: usize,
-    pub selected: Option<ConnId>,
-    /// Index in `conns` of the selected connection's other end, if local.
-    peer: Option<usize>,
-    pub group: Group,
-    pub focus: Focus,
-    pub sort: SortKey,
-    pub settings: Settings,
-    pub paused: bool,
-    held: Option<Box<Update>>,
-    pub help: bool,
-    /// The details pane of the selected connection is open.
-    pub details_open: bool,
-    /// The latest tcp_info reading for the pane.
+    /// Where each connection is in `conns`.
+    pub index: FxHashMap<ConnId, usize>,
+    pub warning: Option<String>,
+    pub degradations: Vec<Degradation>,
+    /// The last reading failed, and why; cleared by the next one.
+    pub failing: Option<String>,
+    pub dumps: u64,
+    /// The latest tcp_info reading for the details pane.
     pub details: Option<DetailsReading>,
-    /// What the sampler was last asked to watch.
-    details_asked: Option<SocketKey>,
-    pub prompt: Option<Prompt>,
-    pub lab: LabView,
+}
+
+impl Data {
+    pub fn get(&self, id: ConnId) -> Option<&Conn> {
+        self.index.get(&id).map(|&i| self.conns[i].as_ref())
+    }
+}
+
+/// The transition log and the count history.
+#[derive(Clone, Debug)]
+pub struct Memory {
     pub log: TransitionLog,
-    pub log_open: bool,
     /// How many (filtered) log lines are scrolled past, newest first.
     pub log_scroll: usize,
     pub history: CountHistory,
-    /// The state-diagram view replaces the table.
-    pub diagram: bool,
-    /// The demo being played, if any.
-    pub demo: Option<super::demo_player::DemoPlayer>,
-    pub status: Option<Status>,
-    pub warning: Option<String>,
-    pub degradations: Vec<Degradation>,
-    pub dumps: u64,
+}
+
+pub struct App {
+    pub settings: Settings,
+    pub data: Data,
+    pub table: TableView,
+    pub lab: LabView,
+    pub memory: Memory,
+    pub panes: Panes,
+    pub overlay: Overlay,
+    pub focus: Focus,
+    pub demo: Option<DemoPlayer>,
+    pub status: StatusLine,
+    pub paused: bool,
+    held: Option<Box<Update>>,
+    /// The other end of the selected connection, when it is local.
+    peer: Option<ConnId>,
+    /// What the pipeline was last asked to read tcp_info for.
+    details_asked: Option<SocketKey>,
+    /// The port the filter follows while it is the lab server's.
+    pub(super) lab_filter: Option<u16>,
     /// The clock widgets measure ages against; set by the loop before drawing.
     pub now: Instant,
     pub quit: bool,
@@ -112,70 +116,83 @@ pub struct App {
 impl App {
     pub fn new(mut settings: Settings, now: Instant) -> Self {
         settings.theme.contrast |= settings.classroom;
-        let lab = LabView::new(&settings.lab, settings.lab_visible);
+        let lab = LabView::new(&settings.lab);
+        let mut open = Vec::new();
+        if settings.lab_visible {
+            open.push(Pane::Lab);
+        }
+        if settings.demo.is_some() {
+            open.extend([Pane::Diagram, Pane::Details]);
+        }
+        let lab_filter = settings
+            .lab_visible
+            .then(|| settings.filter.text().parse::<u16>().ok())
+            .flatten();
         App {
+            memory: Memory {
+                log: TransitionLog::new(settings.log_size),
+                log_scroll: 0,
+                history: CountHistory::default(),
+            },
+            demo: settings.demo.clone().map(DemoPlayer::new),
             lab,
-            log: TransitionLog::new(settings.log_size),
-            log_open: false,
-            log_scroll: 0,
-            history: CountHistory::default(),
-            diagram: settings.demo.is_some(),
-            demo: settings
-                .demo
-                .clone()
-                .map(super::demo_player::DemoPlayer::new),
-            details_open: settings.demo.is_some(),
-            conns: Vec::new(),
-            listing: Listing::default(),
-            cursor: 0,
-            offset: 0,
-            page: 10,
-            selected: None,
-            peer: None,
-            group: Group::All,
+            data: Data::default(),
+            table: TableView::default(),
+            panes: Panes::with(&open),
+            overlay: Overlay::None,
             focus: Focus::Table,
-            sort: SortKey::default(),
+            status: StatusLine::default(),
             settings,
             paused: false,
             held: None,
-            help: false,
-            details: None,
+            peer: None,
             details_asked: None,
-            prompt: None,
-            status: None,
-            warning: None,
-            degradations: Vec::new(),
-            dumps: 0,
+            lab_filter,
             now,
             quit: false,
         }
     }
 
     pub fn mode(&self) -> Mode {
-        if self.prompt.is_some() {
-            Mode::Prompt
-        } else if self.help {
-            Mode::Help
-        } else {
-            Mode::Normal
+        match self.overlay {
+            Overlay::Prompt(_) => Mode::Prompt,
+            Overlay::Help | Overlay::Messages => Mode::Reading,
+            Overlay::ConfirmQuit(_) => Mode::Confirm,
+            Overlay::None if self.demo.is_some() => Mode::Demo,
+            Overlay::None => Mode::Normal,
         }
     }
 
     pub fn counts(&self) -> &StateCounts {
-        &self.listing.counts
+        &self.table.listing.counts
+    }
+
+    pub fn prompt(&self) -> Option<&Prompt> {
+        match &self.overlay {
+            Overlay::Prompt(p) => Some(p),
+            _ => None,
+        }
     }
 
     pub fn selected_conn(&self) -> Option<&Conn> {
-        let i = self.listing.conn_at(self.cursor)?;
-        Some(&self.conns[i])
+        let i = self.table.selected_index()?;
+        self.data.conns.get(i).map(|c| c.as_ref())
     }
 
-    /// New data from the sampler. While paused it is held, not shown.
+    /// The other end of the selected connection, when it is on this machine.
+    pub fn selected_peer(&self) -> Option<&Conn> {
+        self.peer.and_then(|id| self.data.get(id))
+    }
+
+    /// New data from the pipeline. While paused it is held, not shown.
     pub fn apply_feed(&mut self, feed: Feed) {
         match feed {
             Feed::Update(update) if self.paused => self.hold(update),
             Feed::Update(update) => self.install(*update),
-            Feed::Failed(text) => self.set_error(text),
+            Feed::Failed(text) => {
+                self.set_error(format!("reading the socket table failed: {text}"));
+                self.data.failing = Some(text);
+            }
         }
     }
 
@@ -189,22 +206,32 @@ impl App {
     }
 
     fn install(&mut self, update: Update) {
-        self.log.record(&update.events, &update.conns);
-        self.conns = update.conns;
-        self.warning = update.warning;
-        self.degradations = update.degradations;
-        self.dumps = update.dumps;
+        self.memory.log.record(&update.events, &update.conns);
+        let d = &mut self.data;
+        d.index = update
+            .conns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id, i))
+            .collect();
+        d.conns = update.conns;
+        d.warning = update.warning;
+        d.degradations = update.degradations;
+        d.dumps = update.dumps;
+        d.failing = None;
         if update.details.is_some() {
-            self.details = update.details;
+            d.details = update.details;
         }
         self.relist();
-        self.history.sample(self.listing.counts, self.now);
+        self.memory
+            .history
+            .sample(self.table.listing.counts, self.now);
     }
 
-    /// The connection whose tcp_info the sampler should read, when that
+    /// The connection whose tcp_info the pipeline should read, when that
     /// differs from what it was last told (`Some(None)`: stop reading).
     pub fn details_request(&mut self) -> Option<Option<SocketKey>> {
-        let wanted = if self.details_open {
+        let wanted = if self.panes.is_open(Pane::Details) {
             self.selected_conn()
                 .filter(|c| !c.is_gone())
                 .map(|c| c.row.key)
@@ -221,94 +248,79 @@ impl App {
     /// The details reading for the selected connection, if it is current.
     pub fn selected_details(&self) -> Option<&DetailsReading> {
         let key = self.selected_conn()?.row.key;
-        self.details.as_ref().filter(|d| d.key == key)
+        self.data.details.as_ref().filter(|d| d.key == key)
     }
 
-    /// News from the lab: its sockets, its server, a command's result.
+    /// News from the lab: its sockets, its settings, a command's result.
     pub fn apply_lab(&mut self, event: LabEvent) {
-        let old_port = self.lab.port();
-        let status = self.lab.apply(event);
-        self.follow_lab_port(old_port);
-        match status {
-            Some(Ok(text)) => self.set_info(text),
-            Some(Err(text)) => self.set_error(text),
-            None => {}
+        match event {
+            LabEvent::Outcome { result, .. } => self.lab_outcome(result),
+            LabEvent::Notice(e) => {
+                let port = e
+                    .port_in_use()
+                    .map(|p| self.port_use(p))
+                    .unwrap_or_default();
+                self.set_error(e.describe(&port));
+            }
+            LabEvent::Sockets(list) => self.lab.sockets = list,
+            LabEvent::Settings(settings) => {
+                self.lab.settings = settings;
+                self.follow_lab_port();
+            }
         }
-        self.lab.relink(&self.conns);
+        self.lab.relink(&self.data.conns, &self.data.index);
         self.demo_follow();
     }
 
     /// A table filtered to the lab's port follows the server to a new port.
-    fn follow_lab_port(&mut self, old_port: u16) {
-        let new_port = self.lab.port();
-        if new_port == old_port
-            || new_port == 0
-            || self.settings.filter.text() != old_port.to_string()
-        {
+    fn follow_lab_port(&mut self) {
+        let Some(old) = self.lab_filter else { return };
+        let new = self.lab.port();
+        if new == old || new == 0 {
             return;
         }
-        if let Ok(filter) = Filter::parse(&new_port.to_string()) {
+        if let Ok(filter) = Filter::parse(&new.to_string()) {
             self.settings.filter = filter;
+            self.lab_filter = Some(new);
             self.relist();
         }
     }
 
-    /// Rebuilds the listing and puts the cursor back on the selected
-    /// connection wherever it moved; if it is gone for good, the cursor
-    /// stays at the same height.
+    /// Rebuilds the table around the selected connection, re-links the
+    /// lab, and finds the selection's other end.
     pub fn relist(&mut self) {
-        self.listing = Listing::build(&self.conns, &self.settings.filter, self.group, self.sort);
-        let found = self
-            .selected
-            .and_then(|id| self.listing.position_of(&self.conns, id));
-        match found {
-            Some(pos) => self.cursor = pos,
-            None => self.cursor = self.cursor.min(self.listing.rows.len().saturating_sub(1)),
-        }
-        self.remember_selection();
-        self.keep_cursor_visible();
-        self.lab.relink(&self.conns);
+        self.table.rebuild(&self.data.conns, &self.settings.filter);
+        self.lab.relink(&self.data.conns, &self.data.index);
+        self.selection_moved();
     }
 
-    pub(super) fn remember_selection(&mut self) {
-        let at = self.listing.conn_at(self.cursor);
-        self.selected = at.map(|i| self.conns[i].id);
-        if let Some(i) = at {
-            self.lab.select_conn(i);
+    /// After the table's selection changed: the lab and the peer follow.
+    pub(super) fn selection_moved(&mut self) {
+        let id = self.table.selected;
+        if self.focus != Focus::Lab
+            && let Some(socket) = id.and_then(|c| self.lab.socket_of(c))
+        {
+            self.lab.selected = Some(socket);
         }
-        self.find_peer();
-    }
-
-    /// Looks up, once per change of selection or data rather than on every
-    /// frame, the other end of the selected connection when it is local.
-    fn find_peer(&mut self) {
         self.peer = self.selected_conn().and_then(|c| {
-            let k = c.row.key;
-            self.conns
-                .iter()
-                .position(|p| p.row.key.local == k.remote && p.row.key.remote == k.local)
+            let other = c.row.key.reversed();
+            let alive =
+                |x: &&Arc<Conn>| x.row.key.local == other.local && x.row.key.remote == other.remote;
+            let mut ends = self.data.conns.iter().filter(alive);
+            // A live end wins over a lingering one.
+            let first = ends.next()?;
+            Some(ends.find(|x| !x.is_gone()).unwrap_or(first).id)
         });
     }
 
-    /// The other end of the selected connection, when it is on this machine.
-    pub fn selected_peer(&self) -> Option<&Conn> {
-        self.peer
-            .and_then(|i| self.conns.get(i))
-            .map(|c| c.as_ref())
-    }
-
-    /// Puts the table's cursor on the lab's selected socket, if the table
-    /// shows it.
+    /// Puts the table's selection on the lab's selected socket, if the
+    /// table lists its connection.
     pub fn select_lab_in_table(&mut self) {
         let Some(conn) = self.lab.selected_row().and_then(|r| r.conn) else {
             return;
         };
-        let id = self.conns[conn].id;
-        if let Some(pos) = self.listing.position_of(&self.conns, id) {
-            self.cursor = pos;
-            self.selected = Some(id);
-            self.find_peer();
-            self.keep_cursor_visible();
+        if self.table.select(conn, &self.data.conns) {
+            self.selection_moved();
         }
     }
 
@@ -316,66 +328,113 @@ impl App {
         match action {
             Action::Up => self.step(-1),
             Action::Down => self.step(1),
-            Action::PageUp => self.move_cursor(-(self.page.max(1) as i64)),
-            Action::PageDown => self.move_cursor(self.page.max(1) as i64),
+            Action::PageUp => self.move_cursor(-(self.table.page.max(1) as i64)),
+            Action::PageDown => self.move_cursor(self.table.page.max(1) as i64),
             Action::Top => self.move_cursor(i64::MIN / 2),
             Action::Bottom => self.move_cursor(i64::MAX / 2),
             Action::Scroll(n) => self.move_cursor(i64::from(n)),
             Action::SwitchPanel => self.switch_panel(),
             Action::Confirm if self.focus == Focus::Groups => self.focus = Focus::Table,
-            Action::Confirm | Action::ToggleDetails => self.details_open = !self.details_open,
+            Action::Confirm | Action::ToggleDetails => self.toggle(Pane::Details),
+            Action::Back => self.back(),
             Action::TogglePause => self.toggle_pause(),
             Action::Slower => return self.step_interval(1),
             Action::Faster => return self.step_interval(-1),
             Action::CycleSort => self.cycle_sort(),
-            Action::ToggleHelp => self.help = !self.help,
+            Action::ToggleHelp => self.toggle_overlay(Overlay::Help),
+            Action::ToggleMessages => self.toggle_overlay(Overlay::Messages),
             Action::OpenFilter => {
-                self.open_prompt(PromptKind::Filter, self.settings.filter.text().to_string())
+                let text = self.settings.filter.text().to_string();
+                self.open_prompt(PromptKind::Filter, text);
+            }
+            Action::Quit => self.ask_quit(),
+            Action::QuitNow => self.quit = true,
+            Action::Answer(yes) => {
+                self.overlay = Overlay::None;
+                self.quit = yes;
             }
             Action::Prompt(key) => return self.prompt_key(key),
-            Action::Quit => self.quit = true,
             Action::Resize(..) => {}
-            Action::ToggleLab => self.toggle_lab(),
-            Action::ToggleLog => {
-                self.log_open = !self.log_open;
-                if !self.log_open && self.focus == Focus::Log {
-                    self.focus = Focus::Table;
-                }
-            }
-            Action::ToggleDiagram => self.diagram = !self.diagram,
-            Action::ToggleClassroom => {
-                self.settings.classroom = !self.settings.classroom;
-                self.settings.theme.contrast = self.settings.classroom;
-                let mode = if self.settings.classroom { "on" } else { "off" };
-                self.set_info(format!("presentation mode {mode}"));
-            }
-            Action::Lab(super::action::LabKey::ToggleRead) if self.demo.is_some() => {
-                return self.demo_restart();
-            }
-            Action::Lab(key) => return self.lab_key(key),
+            Action::ToggleLab => self.toggle(Pane::Lab),
+            Action::ToggleLog => self.toggle(Pane::Log),
+            Action::ToggleDiagram => self.toggle(Pane::Diagram),
+            Action::ToggleClassroom => self.toggle_classroom(),
             Action::DemoNext => return self.demo_next(),
+            Action::DemoRestart => return self.demo_restart(),
+            Action::Lab(key) => return self.lab_key(key),
         }
         None
     }
 
     pub fn open_prompt(&mut self, kind: PromptKind, text: String) {
-        self.prompt = Some(Prompt { kind, text });
+        self.overlay = Overlay::Prompt(Prompt { kind, text });
     }
 
-    fn toggle_lab(&mut self) {
-        self.lab.visible = !self.lab.visible;
-        if !self.lab.visible && self.focus == Focus::Lab {
+    fn toggle_overlay(&mut self, overlay: Overlay) {
+        self.overlay = if self.overlay == overlay {
+            Overlay::None
+        } else {
+            overlay
+        };
+    }
+
+    /// Esc: the overlay, else the most recently opened pane. Never quits.
+    fn back(&mut self) {
+        if self.overlay != Overlay::None {
+            self.overlay = Overlay::None;
+            return;
+        }
+        match self.panes.close_top() {
+            Some(pane) => self.closed(pane),
+            None => self.set_info("nothing to close; q quits"),
+        }
+    }
+
+    fn toggle(&mut self, pane: Pane) {
+        if self.panes.toggle(pane) {
+            if pane == Pane::Lab {
+                self.set_info(
+                    "lab open: S starts the server, c connects a client, ? lists the keys",
+                );
+            }
+        } else {
+            self.closed(pane);
+        }
+    }
+
+    /// Focus leaves a pane that closed.
+    fn closed(&mut self, pane: Pane) {
+        let focus_in = matches!(
+            (pane, self.focus),
+            (Pane::Lab, Focus::Lab) | (Pane::Log, Focus::Log)
+        );
+        if focus_in {
             self.focus = Focus::Table;
         }
-        if self.lab.visible {
-            self.set_info("lab open: S starts the server, c connects a client, ? lists the keys");
+    }
+
+    /// q: quits, but asks first while the lab holds sockets.
+    fn ask_quit(&mut self) {
+        match self.lab.busy() {
+            Some(what) => {
+                let text = format!("quit? {what} will be closed — y quits, n or Esc stays");
+                self.overlay = Overlay::ConfirmQuit(QuitQuestion { text });
+            }
+            None => self.quit = true,
         }
+    }
+
+    fn toggle_classroom(&mut self) {
+        self.settings.classroom = !self.settings.classroom;
+        self.settings.theme.contrast = self.settings.classroom;
+        let mode = if self.settings.classroom { "on" } else { "off" };
+        self.set_info(format!("presentation mode {mode}"));
     }
 
     fn toggle_pause(&mut self) {
         self.paused = !self.paused;
         if self.paused {
-            self.set_info("paused: polling continues, nothing is missed; space resumes");
+            self.set_info("paused: reading continues, nothing is missed; space resumes");
         } else {
             if let Some(update) = self.held.take() {
                 self.install(*update);
@@ -392,45 +451,91 @@ impl App {
             INTERVAL_STEPS_MS.iter().rev().copied().find(|&s| s < ms)
         };
         let Some(next) = next else {
-            self.set_info(format!("polling every {} already (the limit)", fmt_ms(ms)));
+            self.set_info(format!("reading every {} already (the limit)", fmt_ms(ms)));
             return None;
         };
         self.settings.interval = Duration::from_millis(next);
-        self.set_info(format!("polling every {}", fmt_ms(next)));
+        self.set_info(format!("reading the table every {}", fmt_ms(next)));
         Some(Effect::SetInterval(self.settings.interval))
     }
 
     fn cycle_sort(&mut self) {
-        self.sort = self.sort.next();
+        self.table.sort = self.table.sort.next();
         self.relist();
-        self.set_info(format!("sorted by state, then {}", self.sort.label()));
+        self.set_info(format!("sorted by state, then {}", self.table.sort.label()));
+    }
+
+    /// Applies a new filter (typed, or the lab's port).
+    pub(super) fn set_filter(&mut self, filter: Filter) {
+        self.lab_filter = None;
+        self.settings.filter = filter;
+        self.relist();
+    }
+
+    pub(super) fn step(&mut self, delta: i64) {
+        match self.focus {
+            Focus::Groups => {
+                self.table.step_group(delta);
+                self.relist();
+            }
+            _ => self.move_cursor(delta),
+        }
+    }
+
+    pub fn move_cursor(&mut self, delta: i64) {
+        match self.focus {
+            Focus::Log => {
+                let last = self.memory.log.len().saturating_sub(1) as i64;
+                let m = &mut self.memory;
+                m.log_scroll = (m.log_scroll as i64)
+                    .saturating_add(delta)
+                    .clamp(0, last.max(0)) as usize;
+            }
+            Focus::Lab => {
+                self.lab.move_cursor(delta);
+                self.select_lab_in_table();
+            }
+            Focus::Table | Focus::Groups => {
+                self.table.move_by(delta, &self.data.conns);
+                self.selection_moved();
+            }
+        }
+    }
+
+    fn switch_panel(&mut self) {
+        let lab = self.panes.is_open(Pane::Lab);
+        let log = self.panes.is_open(Pane::Log);
+        self.focus = match self.focus {
+            Focus::Groups => Focus::Table,
+            Focus::Table if lab => Focus::Lab,
+            Focus::Table | Focus::Lab if log => Focus::Log,
+            Focus::Table | Focus::Lab | Focus::Log => Focus::Groups,
+        };
+        if self.focus == Focus::Lab {
+            self.select_lab_in_table();
+        }
+    }
+
+    /// The group the table shows.
+    pub fn group(&self) -> Group {
+        self.table.group
+    }
+
+    pub fn set_page(&mut self, lines: usize) {
+        self.table.set_page(lines);
     }
 
     pub fn set_info(&mut self, text: impl Into<String>) {
-        self.status = Some(Status {
-            text: text.into(),
-            error: false,
-            at: self.now,
-        });
+        self.status.say(text, false, self.now);
     }
 
     pub fn set_error(&mut self, text: impl Into<String>) {
-        self.status = Some(Status {
-            text: text.into(),
-            error: true,
-            at: self.now,
-        });
+        self.status.say(text, true, self.now);
     }
 
     /// The status message if it is still fresh.
     pub fn live_status(&self) -> Option<&Status> {
-        let status = self.status.as_ref()?;
-        let ttl = if status.error {
-            STATUS_TTL * 2
-        } else {
-            STATUS_TTL
-        };
-        (self.now.saturating_duration_since(status.at) < ttl).then_some(status)
+        self.status.live(self.now)
     }
 }
 

@@ -1,10 +1,10 @@
 //! Playing a demo in the TUI: `n` makes the next step's socket calls
 //! through the lab and shows what to look at; `r` starts over on a fresh
-//! port.
+//! port, with the table following it there.
 
 use super::app::{App, Effect};
 use crate::demo::{self, Call, Role, Scenario};
-use crate::lab::{LabCommand, Side};
+use crate::lab::{LabCommand, OptionChanges, Side};
 
 #[derive(Clone, Debug)]
 pub struct DemoPlayer {
@@ -37,7 +37,10 @@ impl DemoPlayer {
 impl App {
     pub(super) fn demo_next(&mut self) -> Option<Effect> {
         let port = self.lab.port();
-        let demo = self.demo.as_mut()?;
+        let Some(demo) = self.demo.as_mut() else {
+            self.set_info("no demo is playing: tcpscope demo lists them");
+            return None;
+        };
         let Some(step) = demo.scenario.steps.get(demo.next).cloned() else {
             demo.narration = format!("{}: done — r plays it again", demo.scenario.title);
             return None;
@@ -69,19 +72,15 @@ impl App {
         let Some(id) = demo::resolve(role, &self.lab.sockets).map(|s| s.id) else {
             return;
         };
-        if let Some(pos) = self
-            .lab
-            .rows
-            .iter()
-            .position(|r| self.lab.sockets[r.socket].id == id)
-        {
-            self.lab.cursor = pos;
+        if self.lab.rows.iter().any(|r| r.socket == id) {
+            self.lab.selected = Some(id);
             self.select_lab_in_table();
         }
     }
 
     /// Closes every lab socket (RST, so nothing lingers) and the server,
-    /// and starts the scenario over on a fresh port.
+    /// and starts the scenario over on a fresh port; the table's filter
+    /// follows the new port.
     pub(super) fn demo_restart(&mut self) -> Option<Effect> {
         let mut commands: Vec<LabCommand> = self
             .lab
@@ -90,10 +89,14 @@ impl App {
             .filter(|s| s.open && s.side != Side::Listener)
             .map(|s| LabCommand::Abort { id: s.id })
             .collect();
-        if self.lab.server.is_some() {
+        if self.lab.settings.running.is_some() {
             commands.push(LabCommand::StopServer);
         }
-        self.lab.options.port = 0;
+        commands.push(LabCommand::Configure(OptionChanges {
+            port: Some(0),
+            ..OptionChanges::default()
+        }));
+        self.lab_filter = Some(self.lab.port());
         let demo = self.demo.as_mut()?;
         *demo = DemoPlayer::new(demo.scenario.clone());
         Some(Effect::LabMany(commands))

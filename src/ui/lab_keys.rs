@@ -1,41 +1,55 @@
-//! What the lab keys and prompts do: each turns into one `LabCommand`
-//! for the loop to send, or a message saying why not.
+//! What the lab keys and prompts do: each turns into one `LabCommand` for
+//! the loop to send, or a message saying why not. The socket a key acts on
+//! is fixed when the key is pressed (a prompt remembers it), by lab socket
+//! id, so rows moving meanwhile cannot redirect it. Results come back as
+//! typed outcomes, completed with what only the table knows.
 
-use super::action::LabKey;
 use super::app::{App, Effect, Focus};
+use super::keymap::LabKey;
+use super::panes::Pane;
 use super::prompt::PromptKind;
-use crate::lab::options::{parse_count, parse_options, parse_target};
-use crate::lab::{AcceptMode, LabCommand, LabId, LabSocket, MAX_SEND_BYTES, Side};
+use crate::lab::explain::PortUse;
+use crate::lab::options::{OptionChanges, parse_count, parse_options, parse_target};
+use crate::lab::{AcceptMode, Done, LabCommand, LabError, LabId, LabSocket, MAX_SEND_BYTES, Side};
+use crate::socket::TcpState;
 
 impl App {
     pub(super) fn lab_key(&mut self, key: LabKey) -> Option<Effect> {
-        if !self.lab.visible {
+        if !self.panes.is_open(Pane::Lab) {
             self.set_error("lab keys work while the lab panel is open: press L");
             return None;
         }
+        let settings = &self.lab.settings;
         match key {
-            LabKey::StartStop => Some(self.start_stop()),
-            LabKey::Connect => self.connect(1),
+            LabKey::StartStop => Some(Effect::Lab(match settings.running {
+                Some(_) => LabCommand::StopServer,
+                None => LabCommand::StartServer(settings.next.clone()),
+            })),
+            LabKey::Connect => Some(Effect::Lab(LabCommand::Connect { count: 1 })),
             LabKey::ConnectMany => self.ask(PromptKind::Count, String::new()),
             LabKey::Target => {
-                let current = self
-                    .lab
-                    .target
-                    .as_ref()
-                    .map(|t| t.to_string())
-                    .unwrap_or_default();
-                self.ask(PromptKind::Target, current)
+                let current = settings.target.as_ref().map(|t| t.to_string());
+                self.ask(PromptKind::Target, current.unwrap_or_default())
             }
             LabKey::AcceptOne => Some(Effect::Lab(LabCommand::AcceptOne)),
-            LabKey::ToggleAccept => self.toggle_accept(),
-            LabKey::ToggleHold => {
-                self.lab.hold = !self.lab.hold;
-                Some(Effect::Lab(LabCommand::SetHold(self.lab.hold)))
+            LabKey::ToggleAccept => {
+                let accept = match settings.accept {
+                    AcceptMode::Auto => AcceptMode::Manual,
+                    AcceptMode::Manual => AcceptMode::Auto,
+                };
+                configure(OptionChanges {
+                    accept: Some(accept),
+                    ..OptionChanges::default()
+                })
             }
-            LabKey::Options => self.ask(PromptKind::Options, self.lab.options.to_string()),
+            LabKey::ToggleHold => configure(OptionChanges {
+                hold: Some(!settings.hold),
+                ..OptionChanges::default()
+            }),
+            LabKey::Options => self.ask(PromptKind::Options, settings.next.to_string()),
             LabKey::Send => {
-                self.target_socket()?;
-                self.ask(PromptKind::Send, String::new())
+                let id = self.target_socket()?.id;
+                self.ask(PromptKind::Send { id }, String::new())
             }
             LabKey::ShutdownWrite => self.on_selected(|id, _| LabCommand::ShutdownWrite { id }),
             LabKey::Fill => self.on_selected(|id, _| LabCommand::Fill { id }),
@@ -53,36 +67,15 @@ impl App {
         None
     }
 
-    fn start_stop(&mut self) -> Effect {
-        match self.lab.server {
-            Some(_) => Effect::Lab(LabCommand::StopServer),
-            None => Effect::Lab(LabCommand::StartServer(self.lab.options.clone())),
-        }
-    }
-
-    fn connect(&mut self, count: usize) -> Option<Effect> {
-        let target = self.lab.target.clone();
-        Some(Effect::Lab(LabCommand::Connect { target, count }))
-    }
-
-    fn toggle_accept(&mut self) -> Option<Effect> {
-        self.lab.accept = match self.lab.accept {
-            AcceptMode::Auto => AcceptMode::Manual,
-            AcceptMode::Manual => AcceptMode::Auto,
-        };
-        Some(Effect::Lab(LabCommand::SetAcceptMode(self.lab.accept)))
-    }
-
     /// The lab socket the user means: the lab panel's selection when it has
-    /// focus, otherwise the table's selected row if it is a lab socket.
+    /// focus, otherwise the table's selected connection if it is a lab
+    /// socket.
     fn target_socket(&mut self) -> Option<LabSocket> {
-        let found = match self.focus {
-            Focus::Lab => self.lab.selected().cloned(),
-            _ => self.listing.conn_at(self.cursor).and_then(|conn| {
-                let row = self.lab.rows.iter().find(|r| r.conn == Some(conn))?;
-                Some(self.lab.sockets[row.socket].clone())
-            }),
+        let id = match self.focus {
+            Focus::Lab => self.lab.selected,
+            _ => self.table.selected.and_then(|c| self.lab.socket_of(c)),
         };
+        let found = id.and_then(|id| self.lab.socket(id)).cloned();
         if found.is_none() {
             self.set_error("select a lab socket first: Tab to the lab panel, or pick a lab connection in the table");
         }
@@ -95,19 +88,28 @@ impl App {
     }
 
     pub(super) fn submit_lab_prompt(&mut self, kind: PromptKind, text: &str) -> Option<Effect> {
+        let max = self.lab.settings.max_connections;
         let result = match kind {
-            PromptKind::Count => parse_count(text, self.lab.max_connections).map(|n| {
-                let target = self.lab.target.clone();
-                Some(Effect::Lab(LabCommand::Connect { target, count: n }))
+            PromptKind::Count => {
+                parse_count(text, max).map(|count| Some(Effect::Lab(LabCommand::Connect { count })))
+            }
+            PromptKind::Target => parse_target_or_none(text)
+                .map(|target| Some(Effect::Lab(LabCommand::SetTarget(target)))),
+            PromptKind::Options => parse_options(text).and_then(|c| {
+                if c == OptionChanges::default() {
+                    return Err(format!(
+                        "no options given: {}",
+                        crate::lab::options::OPTION_WORDS
+                    ));
+                }
+                Ok(configure(c))
             }),
-            PromptKind::Target => self.set_target(text),
-            PromptKind::Options => self.set_options(text),
-            PromptKind::Send => self.send_text(text),
+            PromptKind::Send { id } => self.send_text(id, text),
             PromptKind::Filter => Ok(None),
         };
         match result {
             Ok(effect) => {
-                self.prompt = None;
+                self.overlay = super::panes::Overlay::None;
                 effect
             }
             Err(e) => {
@@ -117,46 +119,7 @@ impl App {
         }
     }
 
-    fn set_target(&mut self, text: &str) -> Result<Option<Effect>, String> {
-        if text.trim().is_empty() {
-            self.lab.target = None;
-        } else {
-            self.lab.target = Some(parse_target(text)?);
-        }
-        self.set_info(format!("clients connect to {}", self.lab.target_label()));
-        Ok(None)
-    }
-
-    fn set_options(&mut self, text: &str) -> Result<Option<Effect>, String> {
-        let changes = parse_options(text)?;
-        let o = &mut self.lab.options;
-        o.bind = changes.bind.unwrap_or(o.bind);
-        o.port = changes.port.unwrap_or(o.port);
-        o.backlog = changes.backlog.unwrap_or(o.backlog);
-        o.reuseaddr = changes.reuseaddr.unwrap_or(o.reuseaddr);
-        o.buffers = changes.buffers.unwrap_or(o.buffers);
-        let mut effect = None;
-        if let Some(mode) = changes.accept {
-            self.lab.accept = mode;
-            effect = Some(Effect::Lab(LabCommand::SetAcceptMode(mode)));
-        }
-        if let Some(hold) = changes.hold {
-            self.lab.hold = hold;
-            effect = Some(Effect::Lab(LabCommand::SetHold(hold)));
-        }
-        let when = if self.lab.server.is_some() {
-            "at the next start (S twice)"
-        } else {
-            "when the server starts (S)"
-        };
-        self.set_info(format!(
-            "server options: {} — used {when}",
-            self.lab.options
-        ));
-        Ok(effect)
-    }
-
-    fn send_text(&mut self, text: &str) -> Result<Option<Effect>, String> {
+    fn send_text(&mut self, id: LabId, text: &str) -> Result<Option<Effect>, String> {
         if text.is_empty() {
             return Err("nothing to send: type some text, or Esc to cancel".into());
         }
@@ -166,15 +129,108 @@ impl App {
                 text.len()
             ));
         }
-        let Some(socket) = self.target_socket() else {
-            return Err("the socket to send on is gone; select another".into());
-        };
-        if socket.side == Side::Listener {
-            return Err("that is the listener: it only accepts; pick a connection".into());
+        match self.lab.socket(id) {
+            None => Err(format!("socket #{id} is gone; select another")),
+            Some(s) if s.side == Side::Listener => {
+                Err("that is the listener: it only accepts; pick a connection".into())
+            }
+            Some(_) => Ok(Some(Effect::Lab(LabCommand::Send {
+                id,
+                text: text.to_string(),
+            }))),
         }
-        Ok(Some(Effect::Lab(LabCommand::Send {
-            id: socket.id,
-            text: text.to_string(),
-        })))
     }
+
+    /// A command's result for the status line, with what the table adds:
+    /// whether a FIN waits behind unsent data, who holds a port.
+    pub(super) fn lab_outcome(&mut self, result: Result<Done, LabError>) {
+        match result {
+            Ok(done) => {
+                let note = done
+                    .fin_from
+                    .map(|id| self.fin_note(id))
+                    .unwrap_or_default();
+                self.set_info(format!("{}{note}", done.text));
+            }
+            Err(e) => {
+                let port = e
+                    .port_in_use()
+                    .map(|p| self.port_use(p))
+                    .unwrap_or_default();
+                self.set_error(e.describe(&port));
+            }
+        }
+    }
+
+    /// Whether the FIN a close or shutdown queued can leave: not while
+    /// unsent data sits in Send-Q ahead of it.
+    fn fin_note(&self, id: LabId) -> String {
+        let row = self
+            .lab
+            .rows
+            .iter()
+            .find(|r| r.socket == id)
+            .and_then(|r| r.conn)
+            .and_then(|c| self.data.get(c))
+            .map(|c| &c.row);
+        match row.and_then(|r| r.send_q) {
+            Some(0) => "; Send-Q is empty, so the FIN leaves now".into(),
+            Some(q) => format!(
+                "; the FIN waits behind {q} unsent bytes (Send-Q) until the peer's window opens"
+            ),
+            None => String::new(),
+        }
+    }
+
+    /// Who uses a port, from the table: for a bind() that failed with
+    /// "Address already in use".
+    pub(super) fn port_use(&self, port: u16) -> PortUse {
+        let live = self.data.conns.iter().filter(|c| !c.is_gone());
+        let on_port: Vec<_> = live.filter(|c| c.row.key.local.port() == port).collect();
+        let listener = on_port
+            .iter()
+            .find(|c| c.state() == TcpState::Listen)
+            .map(|c| {
+                let at = crate::socket::addr::display(&c.row.key.local);
+                match c.row.owner.as_deref().filter(|o| !o.procs.is_empty()) {
+                    Some(o) => format!("{} is listening on {at}", describe_owner(o)),
+                    None => format!(
+                        "a socket is listening on {at} (its owner is not visible: run as root to see it)"
+                    ),
+                }
+            });
+        let time_waits = on_port
+            .iter()
+            .filter(|c| c.state() == TcpState::TimeWait)
+            .count();
+        PortUse {
+            listener,
+            time_waits,
+        }
+    }
+}
+
+/// `pid 4242 (python3)` or `pids 4242, 4250 (python3)`.
+fn describe_owner(o: &crate::socket::Owner) -> String {
+    let pids: Vec<String> = o.pids().map(|p| p.to_string()).collect();
+    let name = o
+        .name()
+        .map(|n| format!(" ({})", crate::socket::printable(n)))
+        .unwrap_or_default();
+    match pids.len() {
+        1 => format!("pid {}{name}", pids[0]),
+        _ => format!("pids {}{name}", pids.join(", ")),
+    }
+}
+
+fn configure(changes: OptionChanges) -> Option<Effect> {
+    Some(Effect::Lab(LabCommand::Configure(changes)))
+}
+
+/// Empty means the lab server again.
+fn parse_target_or_none(text: &str) -> Result<Option<crate::lab::Target>, String> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    parse_target(text).map(Some)
 }

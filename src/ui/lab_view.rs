@@ -1,168 +1,189 @@
-//! The UI's picture of the lab: the lab's own bookkeeping joined with the
-//! kernel's state for each socket, looked up in the tracked table by its
-//! addresses. Pure: no sockets here, only data.
+//! The UI's picture of the lab: the actor's sockets and settings as it
+//! last published them, each socket linked to its connection in the
+//! pipeline. A link is made by the kernel's socket cookie (exact, and kept
+//! by a TIME_WAIT successor), or for an open socket by its addresses; once
+//! made it sticks to that connection id, so a closed listener never takes
+//! over the listener that replaced it on the same port. Pure: no sockets
+//! here, only data; rows and the selection are lab socket ids.
 
-use crate::lab::{AcceptMode, LabConfig, LabEvent, LabSocket, ServerOptions, Side, Target};
-use crate::socket::Conn;
-use crate::socket::{SocketKey, TcpState};
+use crate::lab::{LabConfig, LabId, LabSettings, LabSocket, Side};
+use crate::socket::{Conn, ConnId, TcpState};
 use rustc_hash::FxHashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 /// One line of the lab panel: a lab socket and, if the kernel still has
-/// it, its tracked connection.
+/// it, its connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LabRow {
-    pub socket: usize,
-    pub conn: Option<usize>,
+    pub socket: LabId,
+    pub conn: Option<ConnId>,
 }
 
 #[derive(Clone, Debug)]
 pub struct LabView {
-    pub visible: bool,
     pub sockets: Vec<LabSocket>,
+    /// The actor's settings, exactly as it reported them.
+    pub settings: LabSettings,
     pub rows: Vec<LabRow>,
-    pub cursor: usize,
-    /// Where the server listens now; `None` when stopped.
-    pub server: Option<SocketAddr>,
-    /// Options for the next start.
-    pub options: ServerOptions,
-    pub accept: AcceptMode,
-    pub hold: bool,
-    /// Where `c` connects; `None` means the lab server.
-    pub target: Option<Target>,
-    pub max_connections: usize,
+    pub selected: Option<LabId>,
+    links: FxHashMap<LabId, ConnId>,
 }
 
 impl LabView {
-    pub fn new(config: &LabConfig, visible: bool) -> Self {
+    pub fn new(config: &LabConfig) -> Self {
         LabView {
-            visible,
             sockets: Vec::new(),
+            settings: LabSettings::new(config),
             rows: Vec::new(),
-            cursor: 0,
-            server: None,
-            options: config.server.clone(),
-            accept: config.accept,
-            hold: config.hold,
-            target: None,
-            max_connections: config.max_connections,
+            selected: None,
+            links: FxHashMap::default(),
         }
     }
 
-    /// Takes in a lab event; returns the status line it produces, if any
-    /// (`Err` for errors).
-    pub fn apply(&mut self, event: LabEvent) -> Option<Result<String, String>> {
-        match event {
-            LabEvent::Outcome { result, .. } => return Some(result),
-            LabEvent::Notice(text) => return Some(Err(text)),
-            LabEvent::Sockets(list) => self.sockets = list,
-            LabEvent::Server(addr) => {
-                self.server = addr;
-                // A restart (S twice, or a demo step) keeps the port.
-                if let Some(a) = addr {
-                    self.options.port = a.port();
+    pub fn socket(&self, id: LabId) -> Option<&LabSocket> {
+        self.sockets.iter().find(|s| s.id == id)
+    }
+
+    /// Whether quitting would close something: a server or connections.
+    pub fn busy(&self) -> Option<String> {
+        let open = self
+            .sockets
+            .iter()
+            .filter(|s| s.open && s.side != Side::Listener)
+            .count();
+        let server = self.settings.running.as_ref().map(|r| r.addr);
+        match (server, open) {
+            (None, 0) => None,
+            (Some(a), 0) => Some(format!("the lab server on {a}")),
+            (None, n) => Some(format!("{n} lab sockets")),
+            (Some(a), n) => Some(format!("the lab server on {a} and {n} lab sockets")),
+        }
+    }
+
+    /// Re-links lab sockets with the pipeline's connections (`index` maps
+    /// a connection id to its place in `conns`). A closed socket stays
+    /// listed while the kernel still has its connection (FIN_WAIT_2,
+    /// TIME_WAIT, …).
+    pub fn relink(&mut self, conns: &[Arc<Conn>], index: &FxHashMap<ConnId, usize>) {
+        self.links.retain(|_, id| index.contains_key(id));
+        if !self.sockets.is_empty() {
+            let lookup = Lookup::build(conns);
+            for s in &self.sockets {
+                if !self.links.contains_key(&s.id)
+                    && let Some(id) = lookup.find(s)
+                {
+                    self.links.insert(s.id, id);
                 }
             }
         }
-        None
-    }
-
-    /// Re-joins lab sockets with the kernel's table. A closed socket stays
-    /// listed while the kernel still has it (FIN_WAIT_2, TIME_WAIT, …).
-    pub fn relink(&mut self, conns: &[Arc<Conn>]) {
-        let selected = self.selected().map(|s| s.id);
-        let index = ConnIndex::build(conns, !self.sockets.is_empty());
+        let live = |id: &ConnId| index.get(id).is_some_and(|&i| !conns[i].is_gone());
         self.rows = self
             .sockets
             .iter()
-            .enumerate()
-            .map(|(i, s)| LabRow {
-                socket: i,
-                conn: index.find(s),
+            .map(|s| LabRow {
+                socket: s.id,
+                conn: self.links.get(&s.id).copied(),
             })
-            .filter(|r| self.sockets[r.socket].open || r.conn.is_some_and(|c| !conns[c].is_gone()))
+            .filter(|r| {
+                let open = self.socket(r.socket).is_some_and(|s| s.open);
+                open || r.conn.as_ref().is_some_and(live)
+            })
             .collect();
-        let found = selected.and_then(|id| {
-            self.rows
-                .iter()
-                .position(|r| self.sockets[r.socket].id == id)
-        });
-        self.cursor = found
-            .unwrap_or(self.cursor)
-            .min(self.rows.len().saturating_sub(1));
+        if self
+            .selected
+            .is_none_or(|id| !self.rows.iter().any(|r| r.socket == id))
+        {
+            self.selected = self.rows.first().map(|r| r.socket);
+        }
+    }
+
+    /// Position of the selection among the rows.
+    pub fn cursor(&self) -> usize {
+        self.selected
+            .and_then(|id| self.rows.iter().position(|r| r.socket == id))
+            .unwrap_or(0)
     }
 
     pub fn selected_row(&self) -> Option<LabRow> {
-        self.rows.get(self.cursor).copied()
+        let id = self.selected?;
+        self.rows.iter().find(|r| r.socket == id).copied()
     }
 
-    pub fn selected(&self) -> Option<&LabSocket> {
-        self.selected_row().map(|r| &self.sockets[r.socket])
+    pub fn selected_socket(&self) -> Option<&LabSocket> {
+        self.selected.and_then(|id| self.socket(id))
     }
 
-    /// The kernel state of a lab row, as the table reports it.
-    pub fn state(&self, row: LabRow, conns: &[Arc<Conn>]) -> Option<TcpState> {
-        row.conn
-            .filter(|&c| !conns[c].is_gone())
-            .map(|c| conns[c].state())
+    /// The lab socket linked to connection `conn`.
+    pub fn socket_of(&self, conn: ConnId) -> Option<LabId> {
+        self.rows
+            .iter()
+            .find(|r| r.conn == Some(conn))
+            .map(|r| r.socket)
     }
 
-    /// Moves the cursor onto the lab socket that is this connection.
-    pub fn select_conn(&mut self, conn_index: usize) {
-        if let Some(pos) = self.rows.iter().position(|r| r.conn == Some(conn_index)) {
-            self.cursor = pos;
-        }
+    /// The kernel state of a lab row, as the pipeline reports it.
+    pub fn state(
+        &self,
+        row: LabRow,
+        conns: &[Arc<Conn>],
+        index: &FxHashMap<ConnId, usize>,
+    ) -> Option<TcpState> {
+        let i = *index.get(&row.conn?)?;
+        let c = &conns[i];
+        (!c.is_gone()).then(|| c.state())
     }
 
     pub fn move_cursor(&mut self, delta: i64) {
         let last = self.rows.len().saturating_sub(1) as i64;
-        self.cursor = (self.cursor as i64)
+        let at = (self.cursor() as i64)
             .saturating_add(delta)
             .clamp(0, last.max(0)) as usize;
+        self.selected = self.rows.get(at).map(|r| r.socket);
     }
 
     /// The port the table is filtered to in `tcpscope lab`.
     pub fn port(&self) -> u16 {
-        self.server.map_or(self.options.port, |a| a.port())
-    }
-
-    pub fn target_label(&self) -> String {
-        match &self.target {
-            Some(t) => t.to_string(),
-            None => "the lab server".to_string(),
-        }
+        self.settings.port()
     }
 }
 
-/// Connections by their two ends, plus by (local port, remote) for lab
-/// clients bound to an unspecified address.
-struct ConnIndex {
-    exact: FxHashMap<(SocketAddr, SocketAddr), usize>,
-    by_port: FxHashMap<(u16, SocketAddr), usize>,
+/// Connections by cookie, and live ones by their two ends (plus by local
+/// port and remote, for lab clients bound to an unspecified address).
+struct Lookup {
+    by_cookie: FxHashMap<u64, ConnId>,
+    exact: FxHashMap<(SocketAddr, SocketAddr), ConnId>,
+    by_port: FxHashMap<(u16, SocketAddr), ConnId>,
 }
 
-impl ConnIndex {
-    fn build(conns: &[Arc<Conn>], needed: bool) -> Self {
-        let mut index = ConnIndex {
+impl Lookup {
+    fn build(conns: &[Arc<Conn>]) -> Self {
+        let mut l = Lookup {
+            by_cookie: FxHashMap::default(),
             exact: FxHashMap::default(),
             by_port: FxHashMap::default(),
         };
-        if !needed {
-            return index;
-        }
-        for (i, c) in conns.iter().enumerate() {
-            let SocketKey { local, remote, .. } = c.row.key;
-            // A live connection wins over a lingering one with the same ends.
-            if !c.is_gone() || !index.exact.contains_key(&(local, remote)) {
-                index.exact.insert((local, remote), i);
-                index.by_port.insert((local.port(), remote), i);
+        for c in conns {
+            if let Some(cookie) = c.row.cookie {
+                l.by_cookie.insert(cookie, c.id);
+            }
+            if !c.is_gone() {
+                let k = c.row.key;
+                l.exact.insert((k.local, k.remote), c.id);
+                l.by_port.insert((k.local.port(), k.remote), c.id);
             }
         }
-        index
+        l
     }
 
-    fn find(&self, s: &LabSocket) -> Option<usize> {
+    fn find(&self, s: &LabSocket) -> Option<ConnId> {
+        if let Some(id) = s.cookie.and_then(|c| self.by_cookie.get(&c)) {
+            return Some(*id);
+        }
+        if !s.open {
+            // Its addresses may belong to a newer socket by now.
+            return None;
+        }
         let remote = s.remote.unwrap_or_else(|| unconnected(s.local));
         if s.local.ip().is_unspecified() && s.side != Side::Listener {
             return self.by_port.get(&(s.local.port(), remote)).copied();

@@ -2,7 +2,7 @@
 //! in which order, under which headings. Recomputed on every change of
 //! data, filter, group or sort; never during drawing.
 
-use crate::socket::Conn;
+use crate::socket::{Conn, ConnId};
 use crate::socket::{Filter, StateCounts, TcpState};
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -56,10 +56,15 @@ impl SortKey {
     }
 }
 
-/// One line of the table: a state heading (in the "all" group) or a row.
+/// One line of the table: a state heading (in the "all" group), the
+/// heading of the recently ended connections, or a row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Line {
+    /// A state and how many live rows it has here.
     Heading(TcpState, usize),
+    /// Connections that ended in the last seconds, listed after every
+    /// live one so they never push live rows off the screen.
+    Gone(usize),
     Row(usize),
 }
 
@@ -83,16 +88,27 @@ impl Listing {
             .filter(|c| !c.is_gone())
             .map(|c| &c.row.state)
             .collect();
-        let shown: Vec<usize> = matching
+        let in_group = |i: &usize| group == Group::All || Group::State(conns[*i].state()) == group;
+        let (gone, live): (Vec<usize>, Vec<usize>) = matching
             .into_iter()
-            .filter(|&i| group == Group::All || Group::State(conns[i].state()) == group)
-            .collect();
-        let shown = sort_indices(conns, shown, sort);
+            .filter(in_group)
+            .partition(|&i| conns[i].is_gone());
+        let live = sort_indices(conns, live, sort);
+        let mut gone = gone;
+        // The most recently ended first.
+        gone.sort_by_key(|&i| (std::cmp::Reverse(conns[i].gone_at), conns[i].id));
         let mut listing = Listing {
             counts,
             ..Listing::default()
         };
-        listing.lay_out(conns, &shown, group == Group::All);
+        listing.lay_out(conns, &live, group == Group::All);
+        if !gone.is_empty() {
+            listing.lines.push(Line::Gone(gone.len()));
+            for i in gone {
+                listing.rows.push(listing.lines.len());
+                listing.lines.push(Line::Row(i));
+            }
+        }
         listing
     }
 
@@ -114,10 +130,10 @@ impl Listing {
     }
 
     /// Position in `rows` of the connection with this id.
-    pub fn position_of(&self, conns: &[Arc<Conn>], id: u64) -> Option<usize> {
+    pub fn position_of(&self, conns: &[Arc<Conn>], id: ConnId) -> Option<usize> {
         self.rows.iter().position(|&line| match self.lines[line] {
             Line::Row(i) => conns[i].id == id,
-            Line::Heading(..) => false,
+            _ => false,
         })
     }
 
@@ -125,7 +141,7 @@ impl Listing {
     pub fn conn_at(&self, pos: usize) -> Option<usize> {
         match self.lines.get(*self.rows.get(pos)?)? {
             Line::Row(i) => Some(*i),
-            Line::Heading(..) => None,
+            _ => None,
         }
     }
 }

@@ -1,20 +1,22 @@
 //! The live TUI: one event loop, one owner of the state.
 
-mod action;
 pub mod app;
-
 mod demo_player;
+pub mod keymap;
 mod lab_keys;
 pub mod lab_view;
 pub mod listing;
-mod navigation;
+pub mod panes;
 pub mod prompt;
 mod run;
+pub mod status;
+pub mod table_view;
 mod terminal;
 pub mod theme;
 pub mod widgets;
 
-pub use action::{Action, KEY_HELP, LAB_KEY_HELP, LabKey, Mode, PromptKey, action_for};
-pub use app::{App, Settings};
+pub use app::{App, Effect, Focus, Settings};
+pub use keymap::{Action, LabKey, Mode, PromptKey, action_for};
+pub use panes::{Overlay, Pane};
 pub use run::run;
 pub use terminal::require_tty;

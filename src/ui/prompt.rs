@@ -1,8 +1,10 @@
 //! The one-line input at the bottom: what it asks for, its text, and
 //! what typing into it does.
 
-use super::action::PromptKey;
 use super::app::{App, Effect};
+use super::keymap::PromptKey;
+use super::panes::Overlay;
+use crate::lab::LabId;
 use crate::socket::Filter;
 
 /// Longest input kept; more is refused with a message.
@@ -11,8 +13,10 @@ pub const MAX_PROMPT_CHARS: usize = 8192;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PromptKind {
     Filter,
-    /// Text to send on the selected lab socket.
-    Send,
+    /// Text to send on lab socket `id` (chosen when the prompt opened).
+    Send {
+        id: LabId,
+    },
     /// How many clients to connect.
     Count,
     /// Where clients connect to.
@@ -22,13 +26,13 @@ pub enum PromptKind {
 }
 
 impl PromptKind {
-    pub fn label(self) -> &'static str {
+    pub fn label(self) -> String {
         match self {
-            PromptKind::Filter => "/",
-            PromptKind::Send => "send text: ",
-            PromptKind::Count => "connect how many clients: ",
-            PromptKind::Target => "connect to host:port (empty = the lab server): ",
-            PromptKind::Options => "server options: ",
+            PromptKind::Filter => "/".into(),
+            PromptKind::Send { id } => format!("send on #{id}: "),
+            PromptKind::Count => "connect how many clients: ".into(),
+            PromptKind::Target => "connect to host:port (empty = the lab server): ".into(),
+            PromptKind::Options => "server options: ".into(),
         }
     }
 }
@@ -41,7 +45,9 @@ pub struct Prompt {
 
 impl App {
     pub(super) fn prompt_key(&mut self, key: PromptKey) -> Option<Effect> {
-        let prompt = self.prompt.as_mut()?;
+        let Overlay::Prompt(prompt) = &mut self.overlay else {
+            return None;
+        };
         match key {
             PromptKey::Char(_) if prompt.text.chars().count() >= MAX_PROMPT_CHARS => {
                 self.set_error(format!("input is limited to {MAX_PROMPT_CHARS} characters"));
@@ -51,14 +57,14 @@ impl App {
                 prompt.text.pop();
             }
             PromptKey::Clear => prompt.text.clear(),
-            PromptKey::Cancel => self.prompt = None,
+            PromptKey::Cancel => self.overlay = Overlay::None,
             PromptKey::Submit => return self.submit_prompt(),
         }
         None
     }
 
     fn submit_prompt(&mut self) -> Option<Effect> {
-        let prompt = self.prompt.clone()?;
+        let prompt = self.prompt()?.clone();
         match prompt.kind {
             PromptKind::Filter => {
                 self.submit_filter(&prompt.text);
@@ -72,14 +78,13 @@ impl App {
     fn submit_filter(&mut self, text: &str) {
         match Filter::parse(text) {
             Ok(filter) => {
-                self.prompt = None;
+                self.overlay = Overlay::None;
                 let msg = if filter.is_empty() {
                     "filter cleared".to_string()
                 } else {
                     format!("filter: {}", filter.text())
                 };
-                self.settings.filter = filter;
-                self.relist();
+                self.set_filter(filter);
                 self.set_info(msg);
             }
             Err(e) => self.set_error(format!("filter not applied: {e}")),

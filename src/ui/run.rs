@@ -2,8 +2,8 @@
 //! termination signals, all through one `select!`; only this loop
 //! mutates the `App`.
 
-use super::action::action_for;
 use super::app::{App, Effect, Settings};
+use super::keymap::action_for;
 use super::terminal::{self, TerminalGuard};
 use super::widgets;
 use crate::lab::Lab;

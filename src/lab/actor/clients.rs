@@ -1,10 +1,10 @@
 //! The client side of the lab: connect() one or many, each in its own
 //! task, and one outcome per command once all its connects are done.
 
-use super::{Actor, lab_socket};
+use super::{Actor, lab_socket, refused};
 use crate::lab::conn::{self, Policy};
-use crate::lab::explain::{Call, explain};
-use crate::lab::{LabEvent, LabId, Side};
+use crate::lab::explain::{Call, LabError};
+use crate::lab::{Done, LabEvent, LabId, Side, SocketCall};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -17,25 +17,22 @@ pub(super) struct ConnectBatch {
     target: SocketAddr,
     pending: usize,
     ok: usize,
-    errors: Vec<String>,
+    errors: Vec<LabError>,
 }
 
 impl Actor {
     pub(super) fn connect(&mut self, seq: u64, target: Option<SocketAddr>, count: usize) {
         let Some(target) = target.or_else(|| self.server_addr()) else {
-            return self.outcome(
-                seq,
-                Err(
-                    "the lab server is not running: start it with S, or set a target with T".into(),
-                ),
-            );
+            let text = "the lab server is not running: start it with S, or set a target with T";
+            return self.outcome(seq, refused(text));
         };
-        let limit = self.config.max_connections;
-        if count == 0 || self.open_connections() + count > limit {
-            let open = self.open_connections();
-            return self.outcome(seq, Err(format!(
+        let limit = self.settings.max_connections;
+        let open = self.open_connections();
+        if count == 0 || open + count > limit {
+            let text = format!(
                 "{count} more connections would pass the lab's limit of {limit} ({open} open): close some first"
-            )));
+            );
+            return self.outcome(seq, refused(text));
         }
         let mut batch = ConnectBatch {
             seq,
@@ -53,7 +50,7 @@ impl Actor {
                 Err(e) => {
                     batch
                         .errors
-                        .push(explain(Call::Connect { addr: target }, &e));
+                        .push(LabError::os(Call::Connect { addr: target }, &e));
                     break;
                 }
             }
@@ -63,8 +60,7 @@ impl Actor {
     }
 
     fn server_addr(&self) -> Option<SocketAddr> {
-        let server = self.server.as_ref()?;
-        let local = self.sockets.get(&server.id)?.local;
+        let local = self.settings.running.as_ref()?.addr;
         // A server on 0.0.0.0 / :: is reached through loopback.
         let ip = match local.ip() {
             IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -89,22 +85,22 @@ impl Actor {
         } else {
             IpAddr::V6(Ipv6Addr::UNSPECIFIED)
         };
-        if let Some(n) = self.config.server.buffers {
+        if let Some(n) = self.settings.next.buffers {
             socket.set_recv_buffer_size(n)?;
             socket.set_send_buffer_size(n)?;
         }
         socket.bind(SocketAddr::new(bind_ip, 0))?;
         let local = socket.local_addr()?;
         let id = self.new_id();
-        let call = format!("connect({target})");
+        let call = SocketCall::Connect(target);
         self.sockets
-            .insert(id, lab_socket(id, Side::Client, local, Some(target), &call));
+            .insert(id, lab_socket(id, Side::Client, local, Some(target), call));
         let (tx, rx) = mpsc::unbounded_channel();
         self.conns.insert(id, tx);
         let policy = Policy {
             reading: true,
             echo: false,
-            hold: self.config.hold,
+            hold: self.settings.hold,
         };
         tokio::spawn(conn::connect_and_run(
             id,
@@ -128,27 +124,30 @@ impl Actor {
         let b = self.batches.remove(at);
         let result = match (b.ok, b.errors.first()) {
             (0, Some(first)) => Err(first.clone()),
-            (ok, Some(first)) => Err(format!(
+            (ok, Some(first)) => Err(LabError::refused(format!(
                 "{ok} connected, {} failed: {first}",
                 b.errors.len()
-            )),
-            (1, None) => Ok(format!("connect({}) → connected", b.target)),
-            (ok, None) => Ok(format!("connect({}) × {ok} → connected", b.target)),
+            ))),
+            (1, None) => Ok(Done::text(format!("connect({}) → connected", b.target))),
+            (ok, None) => Ok(Done::text(format!(
+                "connect({}) × {ok} → connected",
+                b.target
+            ))),
         };
         self.outcome(b.seq, result);
     }
 
-    pub(super) fn connect_done(&mut self, id: LabId, error: Option<String>) {
+    pub(super) fn connect_done(&mut self, id: LabId, error: Option<LabError>) {
         let Some(seq) = self.batch_of.remove(&id) else {
-            if let Some(text) = error {
-                let _ = self.events.send(LabEvent::Notice(text));
+            if let Some(e) = error {
+                let _ = self.events.send(LabEvent::Notice(e));
             }
             return;
         };
         if let Some(b) = self.batches.iter_mut().find(|b| b.seq == seq) {
             b.pending -= 1;
             match error {
-                Some(text) => b.errors.push(text),
+                Some(e) => b.errors.push(e),
                 None => b.ok += 1,
             }
         }

@@ -1,11 +1,16 @@
 //! The lab's one owner: a task that holds the listener, the registry of
-//! lab sockets and a command channel to each connection task.
+//! lab sockets, a command channel to each connection task, and the lab's
+//! settings, which it publishes whenever they change: there is no other
+//! copy to drift.
 
 use crate::lab::conn::{self, ConnCmd, Policy, Report, ReportKind};
-use crate::lab::explain::{Call, explain};
+use crate::lab::explain::{Call, LabError};
 use crate::lab::listener;
-use crate::lab::options::AcceptMode;
-use crate::lab::{LabCommand, LabConfig, LabEvent, LabId, LabSocket, Side};
+use crate::lab::options::{AcceptMode, OptionChanges};
+use crate::lab::{
+    Done, LabCommand, LabConfig, LabEvent, LabId, LabSettings, LabSocket, Running, ServerOptions,
+    Side, SocketCall,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::SocketAddr;
@@ -26,6 +31,7 @@ use clients::{ConnectBatch, resolve};
 
 type Inbox = mpsc::UnboundedReceiver<(u64, LabCommand)>;
 type Outbox = mpsc::UnboundedSender<LabEvent>;
+type Outcome = Result<Done, LabError>;
 
 struct Server {
     id: LabId,
@@ -33,7 +39,7 @@ struct Server {
 }
 
 struct Actor {
-    config: LabConfig,
+    settings: LabSettings,
     events: Outbox,
     report_tx: mpsc::UnboundedSender<Report>,
     server: Option<Server>,
@@ -44,6 +50,8 @@ struct Actor {
     /// Ports on which a server end closed first (so TIME_WAIT is likely),
     /// with whether its listener had SO_REUSEADDR.
     closed_first: HashMap<u16, bool>,
+    /// Whether the last server started had SO_REUSEADDR.
+    listener_reuseaddr: bool,
     next_id: LabId,
     accept_paused: bool,
     dirty: bool,
@@ -52,7 +60,7 @@ struct Actor {
 pub async fn run(config: LabConfig, mut inbox: Inbox, events: Outbox) {
     let (report_tx, mut reports) = mpsc::unbounded_channel();
     let mut actor = Actor {
-        config,
+        settings: LabSettings::new(&config),
         events,
         report_tx,
         server: None,
@@ -61,13 +69,15 @@ pub async fn run(config: LabConfig, mut inbox: Inbox, events: Outbox) {
         batches: Vec::new(),
         batch_of: HashMap::new(),
         closed_first: HashMap::new(),
+        listener_reuseaddr: false,
         next_id: 0,
         accept_paused: false,
         dirty: true,
     };
+    actor.publish_settings();
     let mut tick = tokio::time::interval(PUBLISH_EVERY);
     loop {
-        let auto = actor.config.accept == AcceptMode::Auto && !actor.accept_paused;
+        let auto = actor.settings.accept == AcceptMode::Auto && !actor.accept_paused;
         tokio::select! {
             cmd = inbox.recv() => match cmd {
                 Some((seq, cmd)) => actor.command(seq, cmd).await,
@@ -90,8 +100,12 @@ async fn accept(server: Option<&Server>) -> io::Result<(TcpStream, SocketAddr)> 
     }
 }
 
+fn refused(text: impl Into<String>) -> Outcome {
+    Err(LabError::refused(text))
+}
+
 impl Actor {
-    fn outcome(&self, seq: u64, result: Result<String, String>) {
+    fn outcome(&self, seq: u64, result: Outcome) {
         let _ = self.events.send(LabEvent::Outcome { seq, result });
     }
 
@@ -103,19 +117,25 @@ impl Actor {
         }
     }
 
+    fn publish_settings(&self) {
+        let _ = self.events.send(LabEvent::Settings(self.settings.clone()));
+    }
+
     async fn command(&mut self, seq: u64, cmd: LabCommand) {
         match cmd {
             LabCommand::StartServer(opts) => self.start_server(seq, opts),
             LabCommand::StopServer => self.stop_server(seq),
-            LabCommand::SetAcceptMode(mode) => {
-                self.config.accept = mode;
-                self.outcome(seq, Ok(format!("accept mode: {}", mode.label())));
+            LabCommand::Configure(changes) => self.configure(seq, changes),
+            LabCommand::SetTarget(target) => {
+                self.settings.target = target;
+                self.publish_settings();
+                let to = self.settings.target_label();
+                self.outcome(seq, Ok(Done::text(format!("clients connect to {to}"))));
             }
             LabCommand::AcceptOne => self.accept_one(seq).await,
-            LabCommand::SetHold(on) => self.set_hold(seq, on),
-            LabCommand::Connect { target, count } => match resolve(target).await {
+            LabCommand::Connect { count } => match resolve(self.settings.target.clone()).await {
                 Ok(addr) => self.connect(seq, addr, count),
-                Err(text) => self.outcome(seq, Err(text)),
+                Err(text) => self.outcome(seq, refused(text)),
             },
             LabCommand::Send { id, text } => self.forward(seq, id, ConnCmd::Send(text)),
             LabCommand::Fill { id } => self.forward(seq, id, ConnCmd::Fill),
@@ -133,79 +153,115 @@ impl Actor {
         self.next_id
     }
 
-    fn start_server(&mut self, seq: u64, opts: super::ServerOptions) {
-        if let Some(s) = &self.server {
-            let at = self
-                .sockets
-                .get(&s.id)
-                .map(|s| s.local.to_string())
-                .unwrap_or_default();
-            return self.outcome(
-                seq,
-                Err(format!(
-                    "the server is already listening on {at}; stop it first (S)"
-                )),
-            );
+    /// Every change at once: accept mode and hold now, server options for
+    /// the next start.
+    fn configure(&mut self, seq: u64, c: OptionChanges) {
+        let n = &mut self.settings.next;
+        n.bind = c.bind.unwrap_or(n.bind);
+        n.port = c.port.unwrap_or(n.port);
+        n.backlog = c.backlog.unwrap_or(n.backlog);
+        n.reuseaddr = c.reuseaddr.unwrap_or(n.reuseaddr);
+        n.buffers = c.buffers.unwrap_or(n.buffers);
+        let mut said = Vec::new();
+        if let Some(mode) = c.accept {
+            self.settings.accept = mode;
+            said.push(format!("accept {}", mode.label()));
         }
+        if let Some(on) = c.hold {
+            self.set_hold(on);
+            said.push(hold_text(on).to_string());
+        }
+        let server_changed = c.bind.is_some()
+            || c.port.is_some()
+            || c.backlog.is_some()
+            || c.reuseaddr.is_some()
+            || c.buffers.is_some();
+        if server_changed {
+            let when = if self.server.is_some() {
+                "at the next start (S twice)"
+            } else {
+                "when the server starts (S)"
+            };
+            said.push(format!(
+                "server options: {} — used {when}",
+                self.settings.next
+            ));
+        }
+        self.publish_settings();
+        self.outcome(seq, Ok(Done::text(said.join("; "))));
+    }
+
+    fn start_server(&mut self, seq: u64, opts: ServerOptions) {
+        if let Some(r) = &self.settings.running {
+            let text = format!(
+                "the server is already listening on {}; stop it first (S)",
+                r.addr
+            );
+            return self.outcome(seq, refused(text));
+        }
+        self.settings.next = opts.clone();
         let addr = SocketAddr::new(opts.bind, opts.port);
         let listener = match listener::open(&opts) {
             Ok(l) => l,
             Err(e) => {
-                let time_wait_from = self.closed_first.get(&opts.port).copied();
                 let call = Call::Bind {
                     addr,
                     reuseaddr: opts.reuseaddr,
-                    time_wait_from,
+                    time_wait_from: self.closed_first.get(&opts.port).copied(),
                 };
-                return self.outcome(seq, Err(explain(call, &e)));
+                self.publish_settings();
+                return self.outcome(seq, Err(LabError::os(call, &e)));
             }
         };
         let local = listener.local_addr().unwrap_or(addr);
         let id = self.new_id();
-        let call = listener::call_text(&opts);
-        self.sockets
-            .insert(id, lab_socket(id, Side::Listener, local, None, &call));
+        let call = listener::call(&opts);
+        let mut socket = lab_socket(id, Side::Listener, local, None, call.clone());
+        socket.cookie = crate::source::identity::socket_cookie(socket2::SockRef::from(&listener));
+        self.sockets.insert(id, socket);
         self.server = Some(Server { id, listener });
-        self.config.server = opts;
-        let _ = self.events.send(LabEvent::Server(Some(local)));
-        self.outcome(seq, Ok(format!("{call}: listening on {local}")));
+        self.listener_reuseaddr = opts.reuseaddr;
+        // A restart (S twice) keeps the port the kernel picked.
+        self.settings.next.port = local.port();
+        self.settings.running = Some(Running {
+            addr: local,
+            options: ServerOptions {
+                port: local.port(),
+                ..opts
+            },
+        });
+        self.publish_settings();
+        self.outcome(seq, Ok(Done::text(format!("{call}: listening on {local}"))));
     }
 
     fn stop_server(&mut self, seq: u64) {
         let Some(server) = self.server.take() else {
-            return self.outcome(
-                seq,
-                Err("the server is not running; start it with S".into()),
-            );
+            return self.outcome(seq, refused("the server is not running; start it with S"));
         };
         if let Some(s) = self.sockets.get_mut(&server.id) {
             s.open = false;
-            s.last_call = "close()".into();
+            s.last_call = Some(SocketCall::Close);
         }
         drop(server.listener);
-        let _ = self.events.send(LabEvent::Server(None));
-        self.outcome(
-            seq,
-            Ok("close() on the listener: no new connections; accepted ones stay open".into()),
-        );
+        self.settings.running = None;
+        self.publish_settings();
+        let text = "close() on the listener: no new connections; accepted ones stay open";
+        self.outcome(seq, Ok(Done::text(text)));
         self.trim_closed();
     }
 
     async fn accept_one(&mut self, seq: u64) {
-        if self.config.accept == AcceptMode::Auto {
-            return self.outcome(seq, Err("accept mode is auto: every connection is accepted as it arrives; switch with O, then 'accept manual'".into()));
+        if self.settings.accept == AcceptMode::Auto {
+            return self.outcome(seq, refused("accept mode is auto: every connection is accepted as it arrives; switch with m (or O, then 'accept manual')"));
         }
         let Some(server) = &self.server else {
-            return self.outcome(
-                seq,
-                Err("the server is not running; start it with S".into()),
-            );
+            return self.outcome(seq, refused("the server is not running; start it with S"));
         };
         match tokio::time::timeout(ACCEPT_WAIT, server.listener.accept()).await {
             Ok(result) => self.accepted(result, Some(seq)),
             Err(_) => self.outcome(
                 seq,
-                Err("accept(): the accept queue is empty, no connection is waiting".into()),
+                refused("accept(): the accept queue is empty, no connection is waiting"),
             ),
         }
     }
@@ -217,69 +273,77 @@ impl Actor {
                 // Typically EMFILE: the connection stays queued; retry later
                 // instead of spinning on the same error.
                 self.accept_paused = true;
-                let text = explain(Call::Accept, &e);
-                return self.say(seq, Err(text));
+                return self.say(seq, Err(LabError::os(Call::Accept, &e)));
             }
         };
-        if self.open_connections() >= self.config.max_connections {
+        // A connection from one of our own clients is already counted.
+        let ours = self.sockets.values().any(|s| s.open && s.local == peer);
+        if !ours && self.open_connections() >= self.settings.max_connections {
             drop(stream);
-            let limit = self.config.max_connections;
-            return self.say(
-                seq,
-                Err(format!(
-                    "accept(): closed at once, the lab's limit of {limit} connections is reached"
-                )),
+            let limit = self.settings.max_connections;
+            let text = format!(
+                "accept(): closed at once, the lab's limit of {limit} connections is reached"
             );
+            return self.say(seq, refused(text));
         }
         let local = stream.local_addr().unwrap_or(peer);
         let id = self.new_id();
-        self.sockets.insert(
-            id,
-            lab_socket(id, Side::Server, local, Some(peer), "accept()"),
-        );
+        let mut socket = lab_socket(id, Side::Server, local, Some(peer), SocketCall::Accept);
+        socket.cookie = crate::source::identity::socket_cookie(socket2::SockRef::from(&stream));
+        self.sockets.insert(id, socket);
         let policy = Policy {
             reading: true,
             echo: true,
-            hold: self.config.hold,
+            hold: self.settings.hold,
         };
         let (tx, rx) = mpsc::unbounded_channel();
         self.conns.insert(id, tx);
         tokio::spawn(conn::run(id, stream, rx, self.report_tx.clone(), policy));
         self.dirty = true;
-        self.say(seq, Ok(format!("accept() → connection #{id} from {peer}")));
+        self.say(
+            seq,
+            Ok(Done::text(format!(
+                "accept() → connection #{id} from {peer}"
+            ))),
+        );
     }
 
     /// An outcome when a command asked, a notice otherwise.
-    fn say(&self, seq: Option<u64>, result: Result<String, String>) {
+    fn say(&self, seq: Option<u64>, result: Outcome) {
         match (seq, result) {
             (Some(seq), result) => self.outcome(seq, result),
-            (None, Err(text)) => {
-                let _ = self.events.send(LabEvent::Notice(text));
+            (None, Err(e)) => {
+                let _ = self.events.send(LabEvent::Notice(e));
             }
             (None, Ok(_)) => {}
         }
     }
 
+    /// Open connections, each counted once: a lab client and the server
+    /// end that accepted it are one connection.
     fn open_connections(&self) -> usize {
-        self.conns.len()
+        let open = |side| {
+            self.sockets
+                .values()
+                .filter(move |s| s.open && s.side == side && self.conns.contains_key(&s.id))
+        };
+        let clients: Vec<SocketAddr> = open(Side::Client).map(|s| s.local).collect();
+        let lone_servers = open(Side::Server)
+            .filter(|s| s.remote.is_none_or(|r| !clients.contains(&r)))
+            .count();
+        clients.len() + lone_servers
     }
 
-    fn set_hold(&mut self, seq: u64, on: bool) {
-        self.config.hold = on;
+    fn set_hold(&mut self, on: bool) {
+        self.settings.hold = on;
         for tx in self.conns.values() {
             let _ = tx.send((0, ConnCmd::SetHold(on)));
         }
-        let text = if on {
-            "hold on: when the peer closes, our end stays open (CLOSE_WAIT) until you close it"
-        } else {
-            "hold off: when the peer closes, our end closes too"
-        };
-        self.outcome(seq, Ok(text.into()));
     }
 
     fn forward(&mut self, seq: u64, id: LabId, cmd: ConnCmd) {
-        if let Err(text) = self.check_open(id) {
-            return self.outcome(seq, Err(text));
+        if let Err(e) = self.check_open(id) {
+            return self.outcome(seq, Err(e));
         }
         if let Some(tx) = self.conns.get(&id) {
             let _ = tx.send((seq, cmd));
@@ -293,16 +357,16 @@ impl Actor {
         self.forward(seq, id, how);
     }
 
-    fn check_open(&self, id: LabId) -> Result<(), String> {
+    fn check_open(&self, id: LabId) -> Result<(), LabError> {
         match self.sockets.get(&id) {
-            None => Err(format!("there is no lab socket #{id}")),
-            Some(s) if !s.open => Err(format!(
+            None => Err(LabError::refused(format!("there is no lab socket #{id}"))),
+            Some(s) if !s.open => Err(LabError::refused(format!(
                 "socket #{id} is already closed ({}); pick an open one",
-                s.last_call
+                s.call_text()
+            ))),
+            Some(s) if s.side == Side::Listener => Err(LabError::refused(
+                "that is the listener: it only accepts; pick a connection",
             )),
-            Some(s) if s.side == Side::Listener => {
-                Err("that is the listener: it only accepts; pick a connection".into())
-            }
             Some(_) => Ok(()),
         }
     }
@@ -310,20 +374,19 @@ impl Actor {
     fn report(&mut self, r: Report) {
         self.dirty = true;
         if let ReportKind::Called { call, result } = r.kind {
-            self.called(r.id, r.seq, call, result);
-            return;
+            return self.called(r.id, r.seq, call, result);
         }
         let Some(s) = self.sockets.get_mut(&r.id) else {
             return;
         };
         match r.kind {
-            ReportKind::Connected { local } => {
-                s.local = local;
+            ReportKind::Connected { local, cookie } => {
+                (s.local, s.cookie) = (local, cookie);
                 self.connect_done(r.id, None);
             }
-            ReportKind::ConnectFailed(text) => {
+            ReportKind::ConnectFailed(err) => {
                 s.open = false;
-                self.connect_done(r.id, Some(text));
+                self.connect_done(r.id, Some(err));
             }
             ReportKind::Sent(n) => s.sent += n as u64,
             ReportKind::Received(n) => s.received += n as u64,
@@ -335,28 +398,18 @@ impl Actor {
         }
     }
 
-    fn called(
-        &mut self,
-        id: LabId,
-        seq: Option<u64>,
-        call: String,
-        result: Result<String, String>,
-    ) {
-        if let Some(s) = self.sockets.get_mut(&id)
-            && !call.is_empty()
-        {
-            s.last_call = call;
+    fn called(&mut self, id: LabId, seq: Option<u64>, call: Option<SocketCall>, result: Outcome) {
+        let closed = call == Some(SocketCall::Close) && result.is_ok();
+        if let (Some(s), Some(call)) = (self.sockets.get_mut(&id), call) {
+            s.last_call = Some(call);
         }
-        let is_close = self
-            .sockets
-            .get(&id)
-            .is_some_and(|s| s.last_call == "close()");
-        if is_close && result.is_ok() {
+        if closed {
             self.note_close(id);
         }
-        let tagged = result
-            .map(|t| format!("#{id} {t}"))
-            .map_err(|t| format!("#{id} {t}"));
+        let tagged = result.map(|d| Done {
+            text: format!("#{id} {}", d.text),
+            ..d
+        });
         self.say(seq, tagged);
     }
 
@@ -367,7 +420,7 @@ impl Actor {
             && !s.peer_closed
         {
             self.closed_first
-                .insert(s.local.port(), self.config.server.reuseaddr);
+                .insert(s.local.port(), self.listener_reuseaddr);
         }
     }
 
@@ -392,21 +445,30 @@ impl Actor {
     }
 }
 
+fn hold_text(on: bool) -> &'static str {
+    if on {
+        "hold on: when the peer closes, our end stays open (CLOSE_WAIT) until you close it"
+    } else {
+        "hold off: when the peer closes, our end closes too"
+    }
+}
+
 fn lab_socket(
     id: LabId,
     side: Side,
     local: SocketAddr,
     remote: Option<SocketAddr>,
-    call: &str,
+    call: SocketCall,
 ) -> LabSocket {
     LabSocket {
         id,
         side,
         local,
         remote,
+        cookie: None,
         sent: 0,
         received: 0,
-        last_call: call.to_string(),
+        last_call: Some(call),
         open: true,
         reading: side != Side::Listener,
         echo: side == Side::Server,

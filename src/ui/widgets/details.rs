@@ -5,7 +5,7 @@
 use super::cells;
 use crate::socket::human as format;
 use crate::socket::{Conn, Phase};
-use crate::socket::{SocketKey, TcpDetails, TcpState, addr, explain};
+use crate::socket::{SocketKey, TcpDetails, TcpState, addr, explain, printable};
 use crate::ui::app::App;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -193,17 +193,26 @@ fn rung_cell(app: &App, p: Option<&Phase>) -> (String, ratatui::style::Style) {
     }
 }
 
+/// Every process holding the socket (a forked child shares its parent's
+/// descriptors: that is the `+` in the table), the user and the inode.
 fn owner(conn: &Conn) -> String {
     let row = &conn.row;
     let mut parts = Vec::new();
-    let pid = row.pid_label();
-    parts.push(if pid.is_empty() {
-        "no process (kernel-owned or not visible)".to_string()
-    } else {
-        pid
+    let held = row.owner.as_deref().filter(|o| !o.procs.is_empty());
+    parts.push(match held {
+        Some(o) if o.procs.len() > 1 => {
+            format!("{} processes share it: {}", o.procs.len(), o.all())
+        }
+        Some(o) => o.all(),
+        None if row.state == TcpState::TimeWait => {
+            "none: the kernel keeps a TIME_WAIT on its own".to_string()
+        }
+        None => {
+            "no process (an orphan the kernel finishes, or not visible: run as root)".to_string()
+        }
     });
     match (&row.user, row.uid) {
-        (Some(u), Some(uid)) => parts.push(format!("user {u} (uid {uid})")),
+        (Some(u), Some(uid)) => parts.push(format!("user {} (uid {uid})", printable(u))),
         (None, Some(uid)) => parts.push(format!("uid {uid}")),
         _ => {}
     }

@@ -129,12 +129,12 @@ fn art_line(app: &App, art: &str, mask: &str, m: &Marks) -> Line<'static> {
     let mut spans = Vec::new();
     let mut i = 0;
     while i < chars.len() {
-        if chars[i] == '[' {
-            if let Some((span, len)) = box_span(app, &chars[i..], m) {
-                spans.push(span);
-                i += len;
-                continue;
-            }
+        if chars[i] == '['
+            && let Some((span, len)) = box_span(app, &chars[i..], m)
+        {
+            spans.push(span);
+            i += len;
+            continue;
         }
         let edge = mask.get(i).copied().unwrap_or('.');
         let style = if m.lit.contains(&edge) {

@@ -11,7 +11,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.settings.theme;
     let focused = app.focus == Focus::Groups;
     let items: Vec<ListItem> = Group::entries().map(|g| item(app, g)).collect();
-    let selected = Group::entries().position(|g| g == app.group);
+    let selected = Group::entries().position(|g| g == app.group());
     let highlight = if focused { t.selected() } else { t.heading() };
     let list = List::new(items)
         .block(
@@ -40,7 +40,7 @@ fn item(app: &App, group: Group) -> ListItem<'static> {
     ];
     if let Group::State(s) = group {
         spans.push(Span::styled(
-            sparkline(&app.history.series(s, SPARK)),
+            sparkline(&app.memory.history.series(s, SPARK)),
             t.state(s),
         ));
     }

@@ -35,8 +35,8 @@ fn title(app: &App) -> Line<'static> {
             Span::raw(format!("filter: {}", app.settings.filter.text())),
         ]);
     }
-    if app.group != Group::All {
-        spans.extend([sep(), Span::raw(format!("group: {}", app.group.label()))]);
+    if app.group() != Group::All {
+        spans.extend([sep(), Span::raw(format!("group: {}", app.group().label()))]);
     }
     let total = app.counts().total();
     spans.extend([
@@ -103,17 +103,27 @@ fn short_name(state: TcpState) -> &'static str {
     }
 }
 
-/// A suspicious reading beats a known limitation: show the more urgent.
+/// A failing reading beats a suspicious one beats a known limitation:
+/// show the most urgent.
 fn notice(app: &App) -> Option<(String, Style)> {
     let t = &app.settings.theme;
-    if let Some(w) = &app.warning {
+    if let Some(why) = &app.data.failing {
+        let text = format!("⚠ the table is not being updated: {why}");
+        return Some((text, t.error()));
+    }
+    if let Some(w) = &app.data.warning {
         return Some((format!("⚠ {w}"), t.warning()));
     }
-    if app.degradations.is_empty() {
+    if app.data.degradations.is_empty() {
         return None;
     }
     // Every limitation on one line, most important first; the terminal
-    // cuts what does not fit.
-    let all: Vec<String> = app.degradations.iter().map(ToString::to_string).collect();
+    // cuts what does not fit (M shows the full messages).
+    let all: Vec<String> = app
+        .data
+        .degradations
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     Some((format!("ⓘ {}", all.join(" · ")), t.dim()))
 }

@@ -2,8 +2,8 @@
 //! Two columns (table, lab) when there is room, one otherwise.
 
 use crate::socket::{TcpState, explain};
-use crate::ui::action::{KEY_HELP, LAB_KEY_HELP};
 use crate::ui::app::{App, Focus};
+use crate::ui::keymap::{Section, help};
 use crate::ui::listing::Group;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
@@ -15,12 +15,18 @@ const TWO_COLUMNS_WIDTH: u16 = 100;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     // `?` on a state in the group panel explains that state instead.
-    if let (Focus::Groups, Group::State(state)) = (app.focus, app.group) {
+    if let (Focus::Groups, Group::State(state)) = (app.focus, app.group()) {
         return explain_state(frame, area, app, state);
     }
     let t = &app.settings.theme;
-    let keys = section("keys", KEY_HELP, t.heading());
-    let lab = section("lab keys (lab panel open)", LAB_KEY_HELP, t.heading());
+    let view: Vec<_> = help(Section::View).collect();
+    let lab_keys: Vec<_> = help(Section::Lab).chain(help(Section::Demo)).collect();
+    let keys = section("keys", &view, t.heading());
+    let lab = section(
+        "lab keys (lab panel open) and demo keys",
+        &lab_keys,
+        t.heading(),
+    );
     let footer = Line::styled(" ? / Esc / q close this help", t.dim());
     let two = area.width >= TWO_COLUMNS_WIDTH;
     let rows = if two {
@@ -52,7 +58,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 /// A `width` × `height` rectangle in the middle of `area`.
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let [middle] = Layout::vertical([Constraint::Length(height)])
         .flex(Flex::Center)
         .areas(area);

@@ -2,7 +2,7 @@
 //! socket with its side, the kernel's state for it, bytes, and the last
 //! socket call made on it.
 
-use crate::lab::{LabSocket, Side};
+use crate::lab::{LabSocket, ServerOptions, Side};
 use crate::socket::addr;
 use crate::ui::app::{App, Focus};
 use crate::ui::lab_view::LabRow;
@@ -47,45 +47,65 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     draw_rows(frame, table, app, focused);
 }
 
+/// What the lab actor reports: the running server's own options, or the
+/// options the next start will use, and the lab-wide settings.
 fn settings_line(app: &App) -> Line<'static> {
     let t = &app.settings.theme;
-    let lab = &app.lab;
+    let s = &app.lab.settings;
     let onoff = |b: bool| if b { "on" } else { "off" };
-    let server = match lab.server {
-        Some(a) => Span::styled(format!("server listening on {a}"), t.heading()),
-        None => Span::styled(
-            match lab.options.port {
-                0 => format!(
-                    "server stopped (S starts it on {}, a free port)",
-                    lab.options.bind
-                ),
-                p => format!(
-                    "server stopped (S starts it on {})",
-                    std::net::SocketAddr::new(lab.options.bind, p)
-                ),
-            },
-            t.dim(),
-        ),
+    let options = |o: &ServerOptions| {
+        let buffers = o
+            .buffers
+            .map(|n| format!(" · buffers {n}"))
+            .unwrap_or_default();
+        format!(
+            "backlog {} · reuseaddr {}{buffers}",
+            o.backlog,
+            onoff(o.reuseaddr)
+        )
     };
-    let o = &lab.options;
-    Line::from(vec![
-        server,
+    let mut spans = match &s.running {
+        Some(r) => {
+            let mut spans = vec![
+                Span::styled(format!("server listening on {}", r.addr), t.heading()),
+                Span::raw(format!(" ({})", options(&r.options))),
+            ];
+            if options(&s.next) != options(&r.options) {
+                spans.push(Span::styled(
+                    format!(" · next start: {}", options(&s.next)),
+                    t.dim(),
+                ));
+            }
+            spans
+        }
+        None => {
+            let at = match s.next.port {
+                0 => format!("{}, a free port", s.next.bind),
+                p => std::net::SocketAddr::new(s.next.bind, p).to_string(),
+            };
+            vec![
+                Span::styled(format!("server stopped (S starts it on {at})"), t.dim()),
+                Span::raw(format!(" ({})", options(&s.next))),
+            ]
+        }
+    };
+    spans.extend([
         Span::styled(" │ ", t.dim()),
         Span::raw(format!(
-            "backlog {} · reuseaddr {} · accept {} · hold {} · clients → {}",
-            o.backlog,
-            onoff(o.reuseaddr),
-            lab.accept.label(),
-            onoff(lab.hold),
-            lab.target_label()
+            "accept {} · hold {} · clients → {}",
+            s.accept.label(),
+            onoff(s.hold),
+            s.target_label()
         )),
-    ])
+    ]);
+    Line::from(spans)
 }
 
 fn draw_rows(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
     let t = &app.settings.theme;
     let page = usize::from(area.height.saturating_sub(1)).max(1);
-    let offset = app.lab.cursor.saturating_sub(page - 1);
+    let cursor = app.lab.cursor();
+    let offset = cursor.saturating_sub(page - 1);
     let rows: Vec<Row> = app
         .lab
         .rows
@@ -95,7 +115,7 @@ fn draw_rows(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
         .take(page)
         .map(|(i, r)| {
             let row = socket_row(app, *r);
-            if i == app.lab.cursor {
+            if i == cursor {
                 row.style(if focused { t.selected() } else { t.heading() })
             } else {
                 row
@@ -123,7 +143,9 @@ fn draw_rows(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
 fn address_widths(app: &App) -> (u16, u16) {
     let width = |text: String| text.chars().count().clamp(6, 47) as u16;
     app.lab.rows.iter().fold((6, 6), |(l, r), row| {
-        let s = &app.lab.sockets[row.socket];
+        let Some(s) = app.lab.socket(row.socket) else {
+            return (l, r);
+        };
         let remote = s
             .remote
             .map_or_else(|| "*".to_string(), |a| addr::display(&a));
@@ -133,8 +155,10 @@ fn address_widths(app: &App) -> (u16, u16) {
 
 fn socket_row(app: &App, r: LabRow) -> Row<'static> {
     let t = &app.settings.theme;
-    let s = &app.lab.sockets[r.socket];
-    let state = app.lab.state(r, &app.conns);
+    let Some(s) = app.lab.socket(r.socket) else {
+        return Row::new([Cell::from("")]);
+    };
+    let state = app.lab.state(r, &app.data.conns, &app.data.index);
     let state_cell = match state {
         Some(st) => Cell::from(Span::styled(st.name(), t.state(st))),
         None if s.open => Cell::from(Span::styled("not shown", t.dim())),
@@ -158,7 +182,7 @@ fn socket_row(app: &App, r: LabRow) -> Row<'static> {
 
 /// The last call plus what is unusual about the socket's policy.
 fn call_text(s: &LabSocket) -> String {
-    let mut text = s.last_call.clone();
+    let mut text = s.call_text();
     if s.side != Side::Listener && s.open {
         if !s.reading {
             text.push_str("  [not reading]");

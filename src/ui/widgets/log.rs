@@ -16,11 +16,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let focused = app.focus == Focus::Log;
     let filter = &app.settings.filter;
     let rows = usize::from(area.height.saturating_sub(2));
+    // The filter judges each event itself: a CLOSE_WAIT filter shows the
+    // change into CLOSE_WAIT and the one out of it.
     let lines: Vec<Line> = app
+        .memory
         .log
         .newest_first()
-        .filter(|e| filter.matches(&e.row))
-        .skip(app.log_scroll)
+        .filter(|e| filter.matches_event(&e.event))
+        .skip(app.memory.log_scroll)
         .take(rows)
         .map(|e| {
             let time: DateTime<Local> = e.event.wall.into();
@@ -43,7 +46,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .collect();
     let title = format!(
         " transitions ({} kept, newest first; e closes) ",
-        app.log.len()
+        app.memory.log.len()
     );
     let block = Block::bordered()
         .title(title)

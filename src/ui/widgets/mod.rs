@@ -11,10 +11,12 @@ mod header;
 mod help;
 mod lab;
 mod log;
+mod messages;
 mod status;
 mod table;
 
 use super::app::App;
+use super::panes::{Overlay, Pane};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{Paragraph, Wrap};
@@ -48,7 +50,7 @@ pub fn areas(area: Rect, app: &App) -> Areas {
     .areas(area);
     let (body, lab) = split_lab(body, app);
     let (body, demo) = split_bottom(body, app.demo.is_some(), demo::HEIGHT);
-    let (body, log) = split_bottom(body, app.log_open, log::HEIGHT);
+    let (body, log) = split_bottom(body, app.panes.is_open(Pane::Log), log::HEIGHT);
     let (body, details) = split_details(body, app);
     let (groups, table) = if area.width < GROUPS_MIN_WIDTH {
         (None, body)
@@ -82,7 +84,7 @@ fn split_bottom(area: Rect, open: bool, height: u16) -> (Rect, Option<Rect>) {
 /// The details pane sits under the table when open and there is room.
 fn split_details(area: Rect, app: &App) -> (Rect, Option<Rect>) {
     let height = details::wanted_height(app).min(area.height.saturating_sub(5));
-    if !app.details_open || height < 6 {
+    if !app.panes.is_open(Pane::Details) || height < 6 {
         return (area, None);
     }
     let [table, pane] =
@@ -93,7 +95,7 @@ fn split_details(area: Rect, app: &App) -> (Rect, Option<Rect>) {
 /// The lab panel spans the full width below the table and takes what it
 /// needs, up to half the height.
 fn split_lab(area: Rect, app: &App) -> (Rect, Option<Rect>) {
-    if !app.lab.visible {
+    if !app.panes.is_open(Pane::Lab) {
         return (area, None);
     }
     let most = (area.height / 2).max(area.height.saturating_sub(5).min(6));
@@ -121,7 +123,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     let a = areas(area, app);
     header::draw(frame, a.header, app);
-    if app.diagram {
+    if app.panes.is_open(Pane::Diagram) {
         // The diagram needs the width: it takes the table's and the groups' place.
         diagram::draw(frame, a.groups.map_or(a.table, |g| g.union(a.table)), app);
     } else {
@@ -143,7 +145,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
         lab::draw(frame, panel, app);
     }
     status::draw(frame, a.status, app);
-    if app.help {
-        help::draw(frame, area, app);
+    match &app.overlay {
+        Overlay::Help => help::draw(frame, area, app),
+        Overlay::Messages => messages::draw(frame, area, app),
+        Overlay::ConfirmQuit(q) => messages::confirm(frame, area, app, &q.text),
+        Overlay::None | Overlay::Prompt(_) => {}
     }
 }

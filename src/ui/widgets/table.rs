@@ -71,14 +71,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.settings.theme;
     let focused = app.focus == Focus::Table;
     let cols = columns(area.width, app.settings.classroom);
-    let selected_line = app.listing.rows.get(app.cursor).copied();
-    let visible = app
+    let tv = &app.table;
+    let selected_line = tv.listing.rows.get(tv.cursor).copied();
+    let visible = tv
         .listing
         .lines
         .iter()
         .enumerate()
-        .skip(app.offset)
-        .take(app.page);
+        .skip(tv.offset)
+        .take(tv.page);
     let rows: Vec<Row> = visible
         .map(|(n, line)| {
             let row = line_row(app, line, cols);
@@ -105,11 +106,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 /// takes the rest.
 fn widths(app: &App, cols: &[Column]) -> Vec<Constraint> {
     let mut w: Vec<usize> = cols.iter().map(|c| c.title().chars().count()).collect();
-    for line in app.listing.lines.iter().skip(app.offset).take(app.page) {
+    let tv = &app.table;
+    for line in tv.listing.lines.iter().skip(tv.offset).take(tv.page) {
         let Line::Row(i) = *line else { continue };
         for (width, col) in w.iter_mut().zip(cols) {
             if *col != Column::Process {
-                *width = (*width).max(text(app, &app.conns[i], *col).chars().count());
+                *width = (*width).max(text(app, &app.data.conns[i], *col).chars().count());
             }
         }
     }
@@ -123,7 +125,7 @@ fn widths(app: &App, cols: &[Column]) -> Vec<Constraint> {
 }
 
 fn title(app: &App) -> String {
-    match app.group {
+    match app.group() {
         Group::All => format!(" sockets ({}) ", app.counts().total()),
         Group::State(s) => format!(" {s} ({}) ", app.counts().get(s)),
     }
@@ -139,7 +141,12 @@ fn line_row<'a>(app: &'a App, line: &Line, cols: &[Column]) -> Row<'a> {
                 t.state(state).patch(t.heading()),
             ))])
         }
-        Line::Row(i) => conn_row(app, &app.conns[i], cols),
+        Line::Gone(n) => {
+            let t = &app.settings.theme;
+            let text = format!("GONE ({n})");
+            Row::new([Cell::from(Span::styled(text, t.gone().patch(t.heading())))])
+        }
+        Line::Row(i) => conn_row(app, &app.data.conns[i], cols),
     }
 }
 
@@ -207,8 +214,8 @@ fn state_cell(app: &App, conn: &Conn) -> (String, Option<Style>) {
 fn patch_selected(app: &App, line: &Line, focused: bool) -> Style {
     let t = &app.settings.theme;
     let base = match *line {
-        Line::Row(i) => state_cell(app, &app.conns[i]).1.unwrap_or_default(),
-        Line::Heading(..) => Style::default(),
+        Line::Row(i) => state_cell(app, &app.data.conns[i]).1.unwrap_or_default(),
+        Line::Heading(..) | Line::Gone(_) => Style::default(),
     };
     if focused {
         base.patch(t.selected())
