@@ -7,6 +7,7 @@ use tcpscope::demo;
 use tcpscope::output;
 use tcpscope::pipeline::Pipeline;
 use tcpscope::settings;
+use tcpscope::shutdown::Termination;
 use tcpscope::source::{self, Cadence, Scope, SourceKind, files, trace};
 use tcpscope::ui;
 
@@ -74,14 +75,18 @@ fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn live(settings: ui::Settings, kind: SourceKind) -> anyhow::Result<()> {
-    let runtime = runtime(2)?;
-    let scope = Scope {
-        port: settings.port,
-    };
-    let mut sources = source::open(kind, Cadence::Live, &scope)?;
-    // Fail before the terminal switches mode if the table cannot be read.
-    sources.table.dump(&Scope { port: Some(1) })?;
-    runtime.block_on(ui::run(sources, settings))
+    runtime(2)?.block_on(async {
+        // Signals first: one arriving while the sources open (and make a
+        // tracing instance, maybe a mount) still ends in the cleanup.
+        let signals = Termination::register()?;
+        let scope = Scope {
+            port: settings.port,
+        };
+        let mut sources = source::open(kind, Cadence::Live, &scope)?;
+        // Fail before the terminal switches mode if the table cannot be read.
+        sources.table.dump(&Scope { port: Some(1) })?;
+        ui::run(sources, settings, signals).await
+    })
 }
 
 /// `tcpscope watch`: events as lines until interrupted.
@@ -93,9 +98,13 @@ fn watch(args: WatchArgs) -> ExitCode {
         interval: args.read.interval,
         json: args.json,
     };
-    let run = source::open(args.read.source, Cadence::Live, &scope)
-        .map_err(anyhow::Error::from)
-        .and_then(|sources| output::watch::run(sources, opts));
+    let run = runtime(1).and_then(|rt| {
+        rt.block_on(async {
+            let signals = Termination::register()?;
+            let sources = source::open(args.read.source, Cadence::Live, &scope)?;
+            output::watch::run(sources, opts, signals).await
+        })
+    });
     exit(run)
 }
 

@@ -551,4 +551,109 @@ mod lab {
         );
         assert!(!text.contains("TIME_WAIT"), "{text}");
     }
+
+    fn listener(id: u32, port: u16, open: bool, cookie: u64) -> LabSocket {
+        LabSocket {
+            remote: None,
+            open,
+            cookie: Some(cookie),
+            last_call: Some(SocketCall::Listen {
+                backlog: 128,
+                reuseaddr: false,
+            }),
+            ..socket(id, Side::Listener, port, 0)
+        }
+    }
+
+    fn listen_row(port: u16, cookie: u64) -> SocketRow {
+        let mut r = row(port, 0, TcpState::Listen);
+        r.key.remote = "0.0.0.0:0".parse().expect("addr");
+        r.cookie = Some(cookie);
+        r
+    }
+
+    #[test]
+    fn a_closed_listener_never_shows_as_the_one_that_replaced_it() {
+        let mut rig = Rig::new();
+        rig.app.handle(Action::ToggleLab);
+        rig.feed(&[listen_row(9000, 11)]);
+        rig.app
+            .apply_lab(LabEvent::Sockets(vec![listener(1, 9000, true, 11)]));
+        let state = |rig: &Rig, id: u32| {
+            let r = rig.app.lab.rows.iter().find(|r| r.socket == id).copied()?;
+            rig.app
+                .lab
+                .state(r, &rig.app.data.conns, &rig.app.data.index)
+        };
+        assert_eq!(state(&rig, 1), Some(TcpState::Listen));
+        // S S: the first listener closes, a second one listens on the port.
+        rig.app.apply_lab(LabEvent::Sockets(vec![
+            listener(1, 9000, false, 11),
+            listener(2, 9000, true, 12),
+        ]));
+        rig.feed(&[listen_row(9000, 12)]);
+        assert_eq!(state(&rig, 2), Some(TcpState::Listen));
+        assert_eq!(state(&rig, 1), None, "#1 is closed and gone");
+        assert!(
+            rig.app.lab.rows.iter().all(|r| r.socket != 1),
+            "a closed socket the kernel no longer has is not listed"
+        );
+    }
+
+    #[test]
+    fn a_close_says_when_its_fin_waits_behind_unsent_data() {
+        use tcpscope::lab::Done;
+        let mut rig = rig_with_lab();
+        let mut server = row(80, 1001, TcpState::Established);
+        server.send_q = Some(4096);
+        rig.feed(&[server, row(1001, 80, TcpState::Established)]);
+        rig.app.apply_lab(LabEvent::Outcome {
+            seq: 1,
+            result: Ok(Done {
+                text: "#7 close(): descriptor released, our FIN is queued".into(),
+                fin_from: Some(7),
+            }),
+        });
+        let text = rig
+            .app
+            .live_status()
+            .map(|s| s.text.clone())
+            .unwrap_or_default();
+        assert!(
+            text.contains("the FIN waits behind 4096 unsent bytes (Send-Q)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn restarting_a_demo_takes_the_table_to_its_new_port() {
+        let mut settings = common::replay_settings(false);
+        settings.lab_visible = true;
+        settings.filter = tcpscope::socket::Filter::parse("9000").expect("port");
+        settings.demo = Some(tcpscope::demo::load("client-close").expect("a demo"));
+        let mut app = tcpscope::ui::App::new(settings, Instant::now());
+        let running = |port: u16| {
+            let mut s = LabSettings::new(&LabConfig::default());
+            s.running = Some(Running {
+                addr: format!("127.0.0.1:{port}").parse().expect("addr"),
+                options: ServerOptions {
+                    port,
+                    ..ServerOptions::default()
+                },
+            });
+            s
+        };
+        app.apply_lab(LabEvent::Settings(running(9000)));
+        let Some(Effect::LabMany(commands)) = app.handle(Action::DemoRestart) else {
+            panic!("the restart's commands");
+        };
+        assert!(commands.contains(&LabCommand::StopServer));
+        assert!(commands.contains(&LabCommand::Configure(OptionChanges {
+            port: Some(0),
+            ..OptionChanges::default()
+        })));
+        // The lab starts over on the port the kernel picks.
+        app.apply_lab(LabEvent::Settings(running(9123)));
+        assert_eq!(app.settings.filter.text(), "9123");
+    }
 }

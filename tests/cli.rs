@@ -199,3 +199,109 @@ fn demos_are_listed_and_a_bad_name_is_explained() {
         "'no-such-demo' is neither a demo (handshake",
     );
 }
+
+#[test]
+fn a_filter_naming_a_process_looks_owners_up_without_p() {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let p = pair();
+    let port = p.server_addr.port();
+    let me = std::process::id();
+    let out = tcpscope()
+        .args(["--once", "--json", "-f", &format!("{port} pid {me}")])
+        .output()
+        .expect("run");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let arr = v.as_array().expect("array");
+    assert_eq!(arr.len(), 3, "our listener and both ends: {arr:?}");
+    assert!(
+        arr.iter()
+            .all(|s| s["pids"].as_array().is_some_and(|p| p.contains(&me.into())))
+    );
+    drop(p);
+}
+
+#[test]
+fn a_process_name_cannot_write_to_the_terminal() {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    // A program calling itself ESC[2J (clear screen) holds a listener.
+    let script = "import ctypes, socket, sys, time\n\
+        ctypes.CDLL(None).prctl(15, b'\\x1b[2J', 0, 0, 0)\n\
+        s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+        print(s.getsockname()[1], flush=True); time.sleep(30)\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut port,
+    )
+    .expect("the port");
+    let out = tcpscope()
+        .args(["--once", "-p", port.trim()])
+        .output()
+        .expect("run");
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains('\x1b'),
+        "an escape reached the terminal: {text:?}"
+    );
+    assert!(text.contains("/?[2J"), "the name, made harmless: {text}");
+}
+
+#[test]
+fn a_low_open_files_limit_is_a_message_not_a_crash() {
+    if !cfg!(unix) {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_tcpscope");
+    let run = |limit: u32, args: &str| {
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -Sn {limit} && ulimit -Hn {limit} && exec '{bin}' {args}"
+            ))
+            .output()
+            .expect("bash")
+    };
+    for args in ["--once", "watch 1", "--once --json 1"] {
+        let out = run(20, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args}: {err}");
+        assert!(
+            err.contains("too many open files: the limit is 20 (ulimit -n)"),
+            "{args}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args}: {err}");
+    }
+    // Enough to start: a soft limit below what it needs is raised.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("ulimit -Sn 16 && exec '{bin}' --once --json 1"))
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_demo_file_with_an_absurd_wait_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("long.demo");
+    std::fs::write(&path, "title: t\nstep: wait 18446744073709551615ms\n").expect("write");
+    usage_error(
+        &["demo", path.to_str().expect("utf-8"), "--check"],
+        "line 2: wait 18446744073709551615ms is too long",
+    );
+}

@@ -20,6 +20,7 @@ struct Harness {
     events: UnboundedReceiver<LabEvent>,
     sockets: Vec<LabSocket>,
     server: Option<SocketAddr>,
+    settings: Option<tcpscope::lab::LabSettings>,
     notices: Vec<String>,
 }
 
@@ -31,6 +32,7 @@ impl Harness {
             events,
             sockets: Vec::new(),
             server: None,
+            settings: None,
             notices: Vec::new(),
         }
     }
@@ -38,7 +40,10 @@ impl Harness {
     fn absorb(&mut self, ev: LabEvent) -> Option<(u64, Result<String, String>)> {
         match ev {
             LabEvent::Sockets(list) => self.sockets = list,
-            LabEvent::Settings(s) => self.server = s.running.map(|r| r.addr),
+            LabEvent::Settings(s) => {
+                self.server = s.running.as_ref().map(|r| r.addr);
+                self.settings = Some(s);
+            }
             LabEvent::Notice(e) => self.notices.push(e.to_string()),
             LabEvent::Outcome { seq, result } => {
                 let result = result.map(|d| d.text).map_err(|e| e.to_string());
@@ -579,4 +584,99 @@ async fn a_full_window_holds_last_ack_until_the_peer_reads() {
     .await
     .expect("client reads");
     wait_states(port, &[(&end, None), (&client, Some(TcpState::TimeWait))]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_and_the_server_end_it_reached_count_once() {
+    let mut h = Harness::new(LabConfig {
+        max_connections: 3,
+        ..LabConfig::default()
+    });
+    h.start(ServerOptions::default()).await;
+    h.run(LabCommand::Connect { count: 3 })
+        .await
+        .expect("three connections fit a limit of three");
+    let err = h
+        .run(LabCommand::Connect { count: 1 })
+        .await
+        .expect_err("a fourth does not");
+    assert!(err.contains("limit of 3 (3 open)"), "{err}");
+}
+
+/// A service that answers every connection with a RST.
+fn resetting_service() -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let t = std::thread::spawn(move || {
+        for _ in 0..8 {
+            let Ok((s, _)) = l.accept() else { return };
+            let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+            drop(s);
+        }
+    });
+    (addr, t)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_reset_by_the_peer_free_their_slots() {
+    let mut h = Harness::new(LabConfig {
+        max_connections: 4,
+        ..LabConfig::default()
+    });
+    let (addr, service) = resetting_service();
+    let target = Some(tcpscope::lab::Target {
+        host: "127.0.0.1".into(),
+        port: addr.port(),
+    });
+    h.run(LabCommand::SetTarget(target)).await.expect("target");
+    let mut said = Vec::new();
+    for round in 1..=2 {
+        // Connected, then reset at once: the lab closes them itself. (A
+        // reset that beats connect() is that connect's error instead.)
+        if let Err(e) = h.run(LabCommand::Connect { count: 4 }).await {
+            said.push(e);
+        }
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            h.settle().await;
+            let clients = h.of_side(Side::Client);
+            if clients.len() == 4 * round && clients.iter().all(|s| !s.open) {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{clients:#?}");
+        }
+    }
+    assert_eq!(
+        h.of_side(Side::Client).len(),
+        8,
+        "eight connects fit a limit of four"
+    );
+    said.extend(h.notices.iter().cloned());
+    assert!(said.iter().any(|n| n.contains("reset")), "{said:?}");
+    let _ = service.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demo_listen_with_manual_accept_is_what_the_lab_reports() {
+    use tcpscope::demo::{self, Call};
+    let mut h = Harness::new(LabConfig::default());
+    let call = Call::Listen {
+        backlog: 1,
+        reuseaddr: false,
+        buffers: None,
+        manual: true,
+        hold: false,
+    };
+    for cmd in demo::commands(&call, &[], 0).expect("commands") {
+        h.run(cmd).await.expect("listens");
+    }
+    h.settle().await;
+    let s = h.settings.clone().expect("the lab reported its settings");
+    assert_eq!(s.accept, tcpscope::lab::AcceptMode::Manual);
+    assert!(!s.hold);
+    assert_eq!(s.running.map(|r| r.options.backlog), Some(1));
+    let listener = h.of_side(Side::Listener);
+    if cfg!(target_os = "linux") {
+        assert!(listener.iter().all(|l| l.cookie.is_some()), "{listener:?}");
+    }
 }

@@ -79,3 +79,70 @@ fn our_own_process_is_named() {
         assert!(owner.name().is_some());
     }
 }
+
+/// A parent and its forked child share a listener; then the parent exits.
+#[test]
+#[cfg(target_os = "linux")]
+fn a_socket_shared_with_a_forked_child_names_both_and_then_the_survivor() {
+    use std::io::{BufRead, BufReader, Write};
+    use tcpscope::socket::SocketRow;
+    use tcpscope::source::ProcNames;
+    let script = "import os, socket, sys, time\n\
+        s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+        child = os.fork()\n\
+        if child == 0:\n    time.sleep(30); os._exit(0)\n\
+        print(s.getsockname()[1], os.getpid(), child, flush=True)\n\
+        sys.stdin.readline()\n";
+    let mut parent = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    BufReader::new(parent.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("port and pids");
+    let nums: Vec<u32> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (port, parent_pid, child_pid) = (nums[0] as u16, nums[1], nums[2]);
+    let mut row: SocketRow = read_port(port)
+        .into_iter()
+        .find(|r| r.state == TcpState::Listen)
+        .expect("the shared listener");
+    let mut names = ProcNames::refreshing_every(std::time::Duration::from_millis(100));
+    let pids = |names: &mut ProcNames, row: &mut SocketRow| {
+        names.fill(std::slice::from_mut(row));
+        let mut p: Vec<u32> = row.owner.iter().flat_map(|o| o.pids()).collect();
+        p.sort();
+        p
+    };
+    let both = {
+        let mut v = vec![parent_pid, child_pid];
+        v.sort();
+        v
+    };
+    let seen = wait_for(PATIENCE, || {
+        (pids(&mut names, &mut row) == both).then_some(())
+    });
+    assert!(seen.is_some(), "both processes named: {:?}", row.owner);
+    assert!(row.pid_label().contains('+'), "{}", row.pid_label());
+    // The parent exits; the child still holds the socket.
+    if let Some(mut stdin) = parent.stdin.take() {
+        let _ = stdin.write_all(b"\n");
+    }
+    let _ = parent.wait();
+    let seen = wait_for(PATIENCE, || {
+        (pids(&mut names, &mut row) == [child_pid]).then_some(())
+    });
+    let _ = std::process::Command::new("kill")
+        .arg(child_pid.to_string())
+        .status();
+    assert!(
+        seen.is_some(),
+        "only the survivor is named now: {:?}",
+        row.owner
+    );
+}

@@ -229,6 +229,59 @@ fn details_return_tcp_info_for_one_connection() {
     drop(p.listener);
 }
 
+#[test]
+fn a_time_wait_has_no_owner_and_keeps_its_connections_cookie() {
+    let p = pair();
+    let port = p.server_addr.port();
+    let rows = read(port);
+    let est = find(&rows, p.client_addr, p.server_addr)
+        .expect("client end")
+        .clone();
+    assert!(est.uid.is_some() && est.cookie.is_some(), "{est:?}");
+    drop(p.client);
+    std::thread::sleep(Duration::from_millis(30));
+    drop(p.server);
+    let tw = wait_for(PATIENCE, || {
+        let rows = read(port);
+        find(&rows, p.client_addr, p.server_addr)
+            .filter(|r| r.state == TcpState::TimeWait)
+            .cloned()
+    })
+    .expect("TIME_WAIT");
+    assert_eq!(
+        tw.uid, None,
+        "the kernel reports no owner for a timewait socket"
+    );
+    assert_eq!(tw.inode, None);
+    assert_eq!(tw.cookie, est.cookie, "one connection, one cookie");
+}
+
+#[test]
+fn an_orphaned_fin_wait_2_runs_the_fin_timeout() {
+    use std::net::Shutdown;
+    let p = pair();
+    // Half-close: our FIN is acknowledged (FIN_WAIT_2), the peer keeps
+    // its end open; then close(): an orphan the kernel finishes alone.
+    p.client.shutdown(Shutdown::Write).expect("shutdown");
+    std::thread::sleep(Duration::from_millis(30));
+    drop(p.client);
+    let timer = wait_for(PATIENCE, || {
+        let rows = read(p.server_addr.port());
+        let r = find(&rows, p.client_addr, p.server_addr)?;
+        (r.state == TcpState::FinWait2)
+            .then(|| r.timer.clone())
+            .flatten()
+    })
+    .expect("a FIN_WAIT_2 with a timer");
+    assert_eq!(timer.kind.name(), "fin_timeout", "not 'timewait'");
+    let limit = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_fin_timeout")
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+        .unwrap_or(60);
+    assert!(timer.remaining_ms <= limit * 1000, "{timer:?}");
+    drop(p.server);
+}
+
 mod faults {
     //! A receive error in the middle of a dump (ENOBUFS under memory
     //! pressure) must not wedge the table: the reading is retried on a

@@ -194,9 +194,10 @@ fn the_pipeline_shows_an_active_close_into_time_wait_at_the_kernels_times() {
             TcpState::TimeWait
         ],
     );
+    let entries: Vec<_> = conn.timeline.iter().map(|p| (p.state, p.entry)).collect();
     assert!(
         conn.timeline[1..].iter().all(|p| p.entry == Entry::Exact),
-        "{conn:#?}"
+        "{entries:?}"
     );
     assert!(
         conn.timeline
@@ -205,4 +206,132 @@ fn the_pipeline_shows_an_active_close_into_time_wait_at_the_kernels_times() {
     );
     let timer = conn.row.timer.as_ref().expect("the TIME_WAIT countdown");
     assert_eq!(timer.kind.name(), "timewait");
+}
+
+fn instances_root() -> Option<std::path::PathBuf> {
+    [
+        "/sys/kernel/tracing/instances",
+        "/sys/kernel/debug/tracing/instances",
+    ]
+    .iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.is_dir())
+}
+
+/// Instances of process `pid`.
+fn instances_of(pid: u32) -> Vec<std::path::PathBuf> {
+    let Some(root) = instances_root() else {
+        return Vec::new();
+    };
+    let prefix = format!("tcpscope-{pid}-");
+    std::fs::read_dir(root)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_str()
+                        .is_some_and(|n| n.starts_with(&prefix))
+                })
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_killed_run_leaves_an_instance_that_the_next_run_of_any_mode_removes() {
+    if reader(&Scope::default()).is_none() {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_tcpscope");
+    let mut watch = std::process::Command::new(bin)
+        .args(["watch", "-i", "50ms"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("watch");
+    let pid = watch.id();
+    let deadline = Instant::now() + PATIENCE;
+    while instances_of(pid).is_empty() {
+        assert!(Instant::now() < deadline, "watch made no instance");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = watch.kill(); // SIGKILL: no cleanup runs
+    let _ = watch.wait();
+    let left = instances_of(pid);
+    assert_eq!(left.len(), 1, "SIGKILL leaves it behind");
+    let out = std::process::Command::new(bin)
+        .args(["--once", "1"])
+        .output()
+        .expect("--once");
+    assert!(out.status.success());
+    assert!(
+        !left[0].exists(),
+        "--once removed the killed run's instance"
+    );
+}
+
+#[test]
+fn an_instance_of_a_zombie_is_stale() {
+    let Some(r) = reader(&Scope::default()) else {
+        return;
+    };
+    drop(r);
+    let Some(root) = instances_root() else { return };
+    // A child that exited and was never waited for: a zombie.
+    let mut child = std::process::Command::new("true").spawn().expect("true");
+    let pid = child.id();
+    let stat = format!("/proc/{pid}/stat");
+    let deadline = Instant::now() + PATIENCE;
+    let start = loop {
+        let text = std::fs::read_to_string(&stat).expect("stat");
+        let after = &text[text.rfind(')').expect("comm") + 2..];
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        if fields[0] == "Z" {
+            break fields[19].to_string();
+        }
+        assert!(Instant::now() < deadline, "never a zombie");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let dir = root.join(format!("tcpscope-{pid}-{start}-0"));
+    std::fs::create_dir(&dir).expect("an instance named after the zombie");
+    let r = reader(&Scope::default()).expect("opens");
+    assert!(!dir.exists(), "the zombie's instance was removed");
+    drop(r);
+    let _ = child.wait();
+}
+
+#[test]
+fn tracefs_is_mounted_when_needed_and_unmounted_at_exit() {
+    if reader(&Scope::default()).is_none() {
+        return;
+    }
+    let unshare = std::process::Command::new("unshare").arg("--help").output();
+    if unshare.is_err() {
+        eprintln!("skipped: unshare (util-linux) is missing");
+        return;
+    }
+    // In a mount namespace of its own, with tracefs unmounted there, so
+    // nothing else on the machine is disturbed.
+    let bin = env!("CARGO_BIN_EXE_tcpscope");
+    let script = format!(
+        "umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing 2>/dev/null; \
+         grep -c ' tracefs ' /proc/self/mounts; \
+         '{bin}' watch -i 50ms >/dev/null & pid=$!; \
+         for i in $(seq 50); do grep -q ' tracefs ' /proc/self/mounts && break; sleep 0.1; done; \
+         grep -c ' tracefs ' /proc/self/mounts; \
+         kill -TERM $pid; wait $pid; echo exit=$?; \
+         grep -c ' tracefs ' /proc/self/mounts"
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("unshare");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        ["0", "1", "exit=0", "0"],
+        "unmounted, mounted by tcpscope, unmounted again: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -164,3 +164,93 @@ fn a_closed_pipe_ends_watch_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
 }
+
+/// Starts `watch` with `args`; returns the child and its lines.
+fn start_watch(args: &[&str]) -> (std::process::Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(bin())
+        .arg("watch")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start watch");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+#[test]
+fn a_state_filter_judges_each_event_entering_or_leaving_the_state() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (mut child, rx) = start_watch(&[
+        &port.to_string(),
+        "--json",
+        "-i",
+        "20ms",
+        "-f",
+        "state CLOSE_WAIT",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    let client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let (server, client_addr) = listener.accept().expect("accept");
+    let s = format!("127.0.0.1:{port} -> {client_addr}");
+    std::thread::sleep(Duration::from_millis(200));
+    drop(client); // the server end goes to CLOSE_WAIT
+    std::thread::sleep(Duration::from_millis(200));
+    drop(server); // and leaves it
+    let events = collect(&rx, |seen| {
+        seen.iter()
+            .any(|e| e["key"] == s.as_str() && e["from"] == "CLOSE_WAIT")
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["key"] == s.as_str() && e["to"] == "CLOSE_WAIT"),
+        "the change into CLOSE_WAIT: {events:#?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["key"] == s.as_str() && e["from"] == "CLOSE_WAIT"),
+        "the change out of it: {events:#?}"
+    );
+    for e in &events {
+        assert!(
+            e["from"] == "CLOSE_WAIT" || e["to"] == "CLOSE_WAIT",
+            "an unrelated event passed the filter: {e}"
+        );
+    }
+}
+
+#[test]
+fn sigquit_ends_watch_cleanly() {
+    let (mut child, _rx) = start_watch(&["-i", "50ms"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Command::new("kill")
+        .args(["-QUIT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "watch ignored SIGQUIT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        status.success(),
+        "exit 0 on SIGQUIT, not a core dump: {status:?}"
+    );
+}

@@ -216,12 +216,7 @@ fn parse_call(text: &str) -> Result<Call, String> {
         "reset" => Call::Reset(role(words.next())?),
         "read" => Call::Read(role(words.next())?, on_off(words.next())?),
         "echo" => Call::Echo(role(words.next())?, on_off(words.next())?),
-        "wait" => Call::Wait(
-            words
-                .next()
-                .and_then(|ms| ms.strip_suffix("ms")?.parse().ok())
-                .ok_or("wait needs a time like 'wait 500ms'")?,
-        ),
+        "wait" => Call::Wait(parse_wait(words.next())?),
         other => {
             return Err(format!(
                 "unknown call '{other}': use listen, stop, connect, accept, send, fill, shutdown, close, reset, read, echo, wait"
@@ -229,6 +224,24 @@ fn parse_call(text: &str) -> Result<Call, String> {
         }
     };
     Ok(call)
+}
+
+/// The longest a demo step may wait: longer is surely a typo.
+pub const MAX_WAIT_MS: u64 = 10 * 60 * 1000;
+
+/// `wait 500ms`, at most [`MAX_WAIT_MS`].
+fn parse_wait(word: Option<&str>) -> Result<u64, String> {
+    let text = word.unwrap_or("");
+    let ms: u64 = text
+        .strip_suffix("ms")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("'{text}' is not a wait: write it like 'wait 500ms'"))?;
+    if ms > MAX_WAIT_MS {
+        return Err(format!(
+            "wait {ms}ms is too long: a step waits at most {MAX_WAIT_MS}ms (10 minutes)"
+        ));
+    }
+    Ok(ms)
 }
 
 fn parse_listen<'a>(words: impl Iterator<Item = &'a str>) -> Result<Call, String> {
@@ -320,5 +333,15 @@ mod tests {
         assert!(e.to_string().contains("unknown socket 'clientX'"), "{e}");
         let e = parse("t", "step: listen\nexpect: client ESTABLISH\n").expect_err("bad state");
         assert_eq!(e.to_string(), "line 2: unknown state 'ESTABLISH'");
+        let e = parse("t", "step: wait 18446744073709551615ms\n").expect_err("too long");
+        assert_eq!(
+            e.to_string(),
+            "line 1: wait 18446744073709551615ms is too long: a step waits at most 600000ms (10 minutes)"
+        );
+        let e = parse("t", "step: wait 5s\n").expect_err("no unit");
+        assert_eq!(
+            e.to_string(),
+            "line 1: '5s' is not a wait: write it like 'wait 500ms'"
+        );
     }
 }

@@ -24,18 +24,15 @@ pub struct WatchOptions {
     pub json: bool,
 }
 
-/// Runs until Ctrl-C, SIGTERM, SIGHUP, SIGQUIT or a closed stdout
-/// (`| head`), all of which end it normally.
-pub fn run(sources: Sources, opts: WatchOptions) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(watch(sources, opts))
-}
-
-async fn watch(sources: Sources, opts: WatchOptions) -> anyhow::Result<()> {
+/// Runs until Ctrl-C, SIGTERM, SIGHUP, SIGQUIT (`signals`, registered
+/// before the sources were opened) or a closed stdout (`| head`), all of
+/// which end it normally.
+pub async fn run(
+    sources: Sources,
+    opts: WatchOptions,
+    mut signals: Termination,
+) -> anyhow::Result<()> {
     let (tx, mut feed) = tokio::sync::mpsc::channel(16);
-    let mut signals = Termination::register()?;
     let _runner = Runner::spawn(sources, opts.scope, opts.interval, tx)?;
     let mut stop = Box::pin(signals.wait());
     let mut out = io::BufWriter::new(io::stdout().lock());

@@ -198,6 +198,7 @@ impl Pipeline {
             cookie: None,
             closing: None,
             dump_born: None,
+            missed: None,
             owner: None,
         };
         let id = self.insert(slot);

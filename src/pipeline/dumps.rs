@@ -5,10 +5,13 @@
 //! no longer there.
 
 use super::{Pipeline, SLACK, Slot, Stamp, emit};
-use crate::socket::{Conn, ConnId, Entry, Event, EventKind, Phase, SocketRow, TcpState};
+use crate::socket::{Conn, ConnId, Entry, Event, EventKind, Phase, SocketRow, TcpState, TimerKind};
 use crate::source::Dump;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Linux's TIME_WAIT length (TCP_TIMEWAIT_LEN): the timer's start value.
+const TIME_WAIT_LEN: Duration = Duration::from_secs(60);
 
 /// How far a timer's expiry may move between readings and still be the
 /// same timer counting down (the kernel reports it in milliseconds, and
@@ -65,6 +68,7 @@ impl Pipeline {
             return;
         };
         slot.seen_in = r.number;
+        slot.missed = None;
         if slot.last_change.is_some_and(|t| t >= r.window) {
             return; // the kernel's own report is newer than this row
         }
@@ -72,7 +76,51 @@ impl Pipeline {
             self.end(id, r.when, out);
             return self.born(row, r, out);
         }
-        refresh(slot, row, r, out);
+        let into_time_wait =
+            row.state == TcpState::TimeWait && slot.conn.state() != TcpState::TimeWait;
+        let began = into_time_wait
+            .then(|| self.time_wait_began(id, &row, r))
+            .flatten();
+        if let Some(slot) = self.slots.get_mut(&id) {
+            refresh(slot, row, r, began, out);
+        }
+    }
+
+    /// When a timewait socket entered TIME_WAIT, which no tracepoint
+    /// reports (a connection closed in FIN_WAIT_2 lives on as a timewait
+    /// socket still in FIN_WAIT_2 until the peer's FIN arrives): when the
+    /// peer, on this machine, sent that FIN (to the microsecond), or else
+    /// from its 2·MSL timer, which starts at 60 s (to a few milliseconds).
+    fn time_wait_began(&self, id: ConnId, row: &SocketRow, r: Reading) -> Option<Stamp> {
+        let slot = self.slots.get(&id)?;
+        let since = slot
+            .closing
+            .map_or(slot.conn.current_phase().entered, |c| c.at);
+        let peer = self
+            .by_key
+            .get(&row.key.reversed())
+            .and_then(|p| self.slots.get(p));
+        let peer_fin = peer.and_then(|p| {
+            let fin = p.conn.timeline.iter().rev().find(|ph| {
+                matches!(ph.state, TcpState::LastAck | TcpState::Closing)
+                    && ph.entry == Entry::Exact
+            })?;
+            (fin.entered >= since && fin.entered <= r.when.at).then_some(fin.entered)
+        });
+        let from_timer = row
+            .timer
+            .as_ref()
+            .filter(|t| t.kind == TimerKind::TimeWait)
+            .and_then(|t| {
+                let at = t.expires_at.checked_sub(TIME_WAIT_LEN)?;
+                Some(at.clamp(since, r.when.at))
+            });
+        let at = peer_fin.or(from_timer)?;
+        let back = r.when.at.saturating_duration_since(at);
+        Some(Stamp {
+            at,
+            wall: r.when.wall.checked_sub(back).unwrap_or(r.when.wall),
+        })
     }
 
     /// A row of a connection that has already ended: the dump read it
@@ -81,9 +129,9 @@ impl Pipeline {
         let Some(slot) = self.by_key.get(&row.key).and_then(|id| self.slots.get(id)) else {
             return false;
         };
-        let same = slot.cookie.is_some() && slot.cookie == row.cookie;
+        let other = slot.cookie.is_some() && row.cookie.is_some() && slot.cookie != row.cookie;
         let ended_meanwhile = slot.conn.gone_at.is_some_and(|t| t >= r.window);
-        same || ended_meanwhile
+        ended_meanwhile && !other
     }
 
     /// A connection first seen in a dump.
@@ -107,6 +155,7 @@ impl Pipeline {
             cookie: row.cookie,
             closing: None,
             dump_born: Some(r.finished),
+            missed: None,
             owner: row.owner.clone(),
             conn: Arc::new(Conn {
                 id,
@@ -122,25 +171,26 @@ impl Pipeline {
         }
     }
 
-    /// Live connections this dump did not show.
+    /// Live connections this dump did not show. The first miss is noted;
+    /// the second ends the connection, as of when it was first missed.
     fn missing(&mut self, r: Reading, previous: Option<Instant>, out: &mut Vec<Event>) {
-        let absent: Vec<(ConnId, Stamp)> = self
-            .slots
-            .iter()
-            .filter(|(_, s)| s.seen_in != r.number && !s.conn.is_gone())
-            .filter_map(|(id, s)| {
-                if let Some(closed) = s.closing {
-                    // No timewait socket took over: it ended when it closed.
-                    return (closed.at < r.window).then_some((*id, closed));
-                }
-                if s.last_change.is_some_and(|t| t >= r.window) {
-                    return None; // changed while the dump ran: not yet in it
-                }
-                Some((*id, vanished_at(&s.conn, previous, r.when)))
-            })
-            .collect();
-        for (id, when) in absent {
-            self.end(id, when, out);
+        let mut absent = Vec::new();
+        for (id, s) in self.slots.iter_mut() {
+            if s.seen_in == r.number || s.conn.is_gone() {
+                continue;
+            }
+            // Changed while the dump ran: it may not be in it yet.
+            let recent = s.closing.map(|c| c.at).or(s.last_change);
+            if recent.is_some_and(|t| t >= r.window) {
+                continue;
+            }
+            match s.missed {
+                Some(_) => absent.push(*id),
+                None => s.missed = Some(vanished_at(&s.conn, previous, r.when)),
+            }
+        }
+        for id in absent {
+            self.end(id, r.when, out);
         }
     }
 }
@@ -182,19 +232,36 @@ fn is_reuse(conn: &Conn, row: &SocketRow) -> bool {
     backwards || after_time_wait || new_inode
 }
 
+/// How close to the close a timewait socket's TIME_WAIT must begin to be
+/// taken as the same moment (the timer counts in jiffies).
+const SAME_MOMENT: Duration = Duration::from_millis(20);
+
 /// The same socket read again: new queues, timers, owner; a new state if
-/// it moved on since.
-fn refresh(slot: &mut Slot, row: SocketRow, r: Reading, out: &mut Vec<Event>) {
+/// it moved on since. `began`: when it entered TIME_WAIT, if it did.
+fn refresh(
+    slot: &mut Slot,
+    row: SocketRow,
+    r: Reading,
+    began: Option<Stamp>,
+    out: &mut Vec<Event>,
+) {
     slot.cookie = slot.cookie.or(row.cookie);
     if row.owner.is_some() {
         slot.owner.clone_from(&row.owner);
     }
     if let Some(closed) = slot.closing.take() {
-        // A timewait socket carries the connection on from when it closed.
-        return moved(slot, row, closed, Entry::Exact, out);
+        // A timewait socket carries the connection on from when it closed:
+        // in TIME_WAIT from then, or still in FIN_WAIT_2 until the peer's
+        // FIN (an orphan closed in FIN_WAIT_2), and TIME_WAIT after.
+        let when = match began {
+            Some(b) if b.at > closed.at + SAME_MOMENT => b,
+            _ => closed,
+        };
+        return moved(slot, row, when, Entry::Exact, out);
     }
     if row.state != slot.conn.state() {
-        return moved(slot, row, r.when, Entry::Seen, out);
+        let (when, entry) = began.map_or((r.when, Entry::Seen), |b| (b, Entry::Exact));
+        return moved(slot, row, when, entry, out);
     }
     if slot.conn.row != row && !same_but_timer_countdown(&slot.conn.row, &row) {
         Arc::make_mut(&mut slot.conn).row = row;

@@ -16,6 +16,8 @@
 //!   is handed to a timewait socket by the kernel: the next dump says
 //!   whether it lives on in TIME_WAIT (from the moment it closed) or is
 //!   gone.
+//! - A connection ends by a dump only when two dumps in a row lack it:
+//!   a dump taken while the table churns can skip a socket.
 //! - Without changes (no root), dumps alone drive it, as polling does.
 
 mod changes;
@@ -58,6 +60,10 @@ struct Slot {
     closing: Option<Stamp>,
     /// First shown by a dump that finished then (no change seen yet).
     dump_born: Option<Instant>,
+    /// The last dump did not show it: when it ended, if the next one
+    /// agrees. (Under churn one dump can miss a socket: the kernel resumes
+    /// a dump by position in a hash chain that may have changed.)
+    missed: Option<Stamp>,
     /// The last process known to hold it, for events after it let go.
     owner: Option<Arc<Owner>>,
 }
@@ -195,7 +201,7 @@ impl Pipeline {
         if slot.conn.is_gone() {
             return;
         }
-        let when = slot.closing.take().unwrap_or(when);
+        let when = slot.closing.take().or(slot.missed.take()).unwrap_or(when);
         if let Some(sk) = slot.sk.take()
             && self.by_sk.get(&sk) == Some(&id)
         {

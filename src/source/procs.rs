@@ -43,11 +43,18 @@ pub struct ProcNames {
     /// What ownership this process can see; fixed for its life, so read once
     /// rather than on every update.
     limits: Vec<Degradation>,
+    /// How often owners are walked again without a new inode.
+    refresh: Duration,
 }
 
 impl ProcNames {
     /// Starts the scanner thread where the OS needs one.
     pub fn start() -> Self {
+        Self::refreshing_every(REFRESH)
+    }
+
+    /// The same, walking owners again at least every `refresh`.
+    pub fn refreshing_every(refresh: Duration) -> Self {
         let (requests, replies) = match spawn_scanner() {
             Some((tx, rx)) => (Some(tx), Some(rx)),
             None => (None, None),
@@ -62,6 +69,7 @@ impl ProcNames {
             replies,
             inline: false,
             limits: ownership_limits(),
+            refresh,
         }
     }
 
@@ -77,6 +85,7 @@ impl ProcNames {
             replies: None,
             inline: true,
             limits: ownership_limits(),
+            refresh: REFRESH,
         }
     }
 
@@ -92,7 +101,9 @@ impl ProcNames {
                 None => unknown |= !self.asked.contains(&inode),
             }
         }
-        let stale = self.last_request.is_some_and(|t| t.elapsed() >= REFRESH);
+        let stale = self
+            .last_request
+            .is_some_and(|t| t.elapsed() >= self.refresh);
         if unknown || stale {
             self.request_scan(rows);
         }
@@ -126,7 +137,9 @@ impl ProcNames {
         let Some(requests) = &self.requests else {
             return;
         };
-        let gap = MIN_SCAN_GAP.max(self.last_cost * SCAN_COST_FACTOR);
+        let gap = MIN_SCAN_GAP
+            .min(self.refresh)
+            .max(self.last_cost * SCAN_COST_FACTOR);
         let too_soon = self.last_request.is_some_and(|t| t.elapsed() < gap);
         if self.scan_pending || too_soon {
             return;

@@ -1,9 +1,10 @@
 //! The UI's picture of the lab: the actor's sockets and settings as it
 //! last published them, each socket linked to its connection in the
 //! pipeline. A link is made by the kernel's socket cookie (exact, and kept
-//! by a TIME_WAIT successor), or for an open socket by its addresses; once
-//! made it sticks to that connection id, so a closed listener never takes
-//! over the listener that replaced it on the same port. Pure: no sockets
+//! by a TIME_WAIT successor), or, where there are no cookies, for an open
+//! socket by its addresses; once made it sticks to that connection id, so
+//! a closed listener never takes over the listener that replaced it on the
+//! same port. Pure: no sockets
 //! here, only data; rows and the selection are lab socket ids.
 
 use crate::lab::{LabConfig, LabId, LabSettings, LabSocket, Side};
@@ -53,11 +54,15 @@ impl LabView {
             .filter(|s| s.open && s.side != Side::Listener)
             .count();
         let server = self.settings.running.as_ref().map(|r| r.addr);
+        let sockets = match open {
+            1 => "1 lab connection".to_string(),
+            n => format!("{n} lab connections"),
+        };
         match (server, open) {
             (None, 0) => None,
             (Some(a), 0) => Some(format!("the lab server on {a}")),
-            (None, n) => Some(format!("{n} lab sockets")),
-            (Some(a), n) => Some(format!("the lab server on {a} and {n} lab sockets")),
+            (None, _) => Some(sockets),
+            (Some(a), _) => Some(format!("the lab server on {a} and {sockets}")),
         }
     }
 
@@ -66,7 +71,16 @@ impl LabView {
     /// listed while the kernel still has its connection (FIN_WAIT_2,
     /// TIME_WAIT, …).
     pub fn relink(&mut self, conns: &[Arc<Conn>], index: &FxHashMap<ConnId, usize>) {
-        self.links.retain(|_, id| index.contains_key(id));
+        let gone = |id: &ConnId| index.get(id).is_none_or(|&i| conns[i].is_gone());
+        let sockets = &self.sockets;
+        self.links.retain(|socket, id| {
+            // A link by addresses is a guess: an open socket whose guess
+            // ended is linked again.
+            let by_tuple = sockets
+                .iter()
+                .any(|s| s.id == *socket && s.cookie.is_none() && s.open);
+            index.contains_key(id) && !(by_tuple && gone(id))
+        });
         if !self.sockets.is_empty() {
             let lookup = Lookup::build(conns);
             for s in &self.sockets {
@@ -177,8 +191,9 @@ impl Lookup {
     }
 
     fn find(&self, s: &LabSocket) -> Option<ConnId> {
-        if let Some(id) = s.cookie.and_then(|c| self.by_cookie.get(&c)) {
-            return Some(*id);
+        if let Some(cookie) = s.cookie {
+            // Exact; until a reading shows the cookie, no link at all.
+            return self.by_cookie.get(&cookie).copied();
         }
         if !s.open {
             // Its addresses may belong to a newer socket by now.

@@ -19,7 +19,13 @@ use tokio::sync::mpsc;
 /// Redraw at least this often so ages and highlights move on.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
-pub async fn run(sources: Sources, settings: Settings) -> anyhow::Result<()> {
+/// Runs until quit or a termination signal (`signals`, registered before
+/// the sources were opened, so no signal can skip the cleanup).
+pub async fn run(
+    sources: Sources,
+    settings: Settings,
+    mut signals: Termination,
+) -> anyhow::Result<()> {
     let (tx, mut feed) = mpsc::channel(4);
     let scope = Scope {
         port: settings.port,
@@ -30,7 +36,6 @@ pub async fn run(sources: Sources, settings: Settings) -> anyhow::Result<()> {
         source: sampler.source_name().to_string(),
         ..settings
     };
-    let mut signals = Termination::register()?;
     let mut guard = terminal::enter().context("cannot switch the terminal to full-screen mode")?;
     let (mut lab, mut lab_events) = Lab::spawn(settings.lab.clone());
     let mut app = App::new(settings, Instant::now());
