@@ -2,7 +2,7 @@
 //! connections on, start new ones, and end them.
 
 use super::{Pipeline, SLACK, Slot, Stamp, emit};
-use crate::socket::{Conn, ConnId, Entry, Event, EventKind, Phase, SocketRow, TcpState};
+use crate::socket::{Conn, Entry, Event, EventKind, Phase, SocketKey, SocketRow, TcpState};
 use crate::source::Change;
 use std::sync::Arc;
 
@@ -42,9 +42,9 @@ impl Pipeline {
             _ => None,
         };
         match self.live_for(c) {
-            Some(id) if self.continues(id, c, syn.is_some()) => self.advance(id, c, out),
-            Some(id) => {
-                self.end(id, syn.unwrap_or(when), out);
+            Some(key) if self.continues(&key, c, syn.is_some()) => self.advance(key, c, out),
+            Some(key) => {
+                self.end(&key, syn.unwrap_or(when), out);
                 self.start(c, syn, out);
             }
             None if c.to == Closed && syn.is_none() => {} // never seen, already over
@@ -52,23 +52,23 @@ impl Pipeline {
         }
     }
 
-    /// The live connection this change is about: by the socket's address,
-    /// else by its 4-tuple.
-    fn live_for(&self, c: &Change) -> Option<ConnId> {
+    /// The tuple of the live connection this change is about: by the
+    /// socket's address, else by its 4-tuple.
+    fn live_for(&self, c: &Change) -> Option<SocketKey> {
         let by_sk = c.sk.and_then(|sk| self.by_sk.get(&sk)).copied();
-        let same_tuple = |id: &ConnId| {
-            self.slots.get(id).is_some_and(|s| {
-                let k = s.conn.row.key;
-                !s.conn.is_gone() && (k.local, k.remote) == (c.key.local, c.key.remote)
-            })
+        let same_tuple = |k: &SocketKey| {
+            let live = self.live_on(k).is_some();
+            live && (k.local, k.remote) == (c.key.local, c.key.remote)
         };
-        by_sk.filter(same_tuple).or_else(|| self.live_on(&c.key))
+        by_sk
+            .filter(same_tuple)
+            .or_else(|| self.live_on(&c.key).map(|_| c.key))
     }
 
-    /// Whether `c` is about the socket of connection `id`, or about a new
-    /// socket that took over its 4-tuple.
-    fn continues(&self, id: ConnId, c: &Change, backfilled: bool) -> bool {
-        let Some(slot) = self.slots.get(&id) else {
+    /// Whether `c` is about the socket of the connection on `key`, or
+    /// about a new socket that took over its 4-tuple.
+    fn continues(&self, key: &SocketKey, c: &Change, backfilled: bool) -> bool {
+        let Some(slot) = self.newest.get(key) else {
             return false;
         };
         match (slot.sk, c.sk) {
@@ -86,23 +86,23 @@ impl Pipeline {
         child || slot.dump_born.is_some_and(|born| c.at <= born + SLACK)
     }
 
-    /// Moves a known connection on.
-    fn advance(&mut self, id: ConnId, c: &Change, out: &mut Vec<Event>) {
+    /// Moves the known connection on `key` on.
+    fn advance(&mut self, key: SocketKey, c: &Change, out: &mut Vec<Event>) {
         let when = Stamp {
             at: c.at,
             wall: c.wall,
         };
-        let Some(slot) = self.slots.get_mut(&id) else {
+        let Some(slot) = self.newest.get_mut(&key) else {
             return;
         };
         slot.last_change = Some(slot.last_change.map_or(c.at, |t| t.max(c.at)));
         slot.dump_born = None;
         if c.to == Closed {
-            return self.closed(id, c, when, out);
+            return self.closed(key, c, when, out);
         }
         if let Some(sk) = c.sk {
             slot.sk = Some(sk);
-            self.by_sk.insert(sk, id);
+            self.by_sk.insert(sk, key);
         }
         let current = slot.conn.state();
         if current == c.to {
@@ -136,12 +136,12 @@ impl Pipeline {
 
     /// The socket closed. From FIN_WAIT_1/2 or CLOSING the kernel usually
     /// hands the connection to a timewait socket: wait for the next dump.
-    fn closed(&mut self, id: ConnId, c: &Change, when: Stamp, out: &mut Vec<Event>) {
-        let Some(slot) = self.slots.get_mut(&id) else {
+    fn closed(&mut self, key: SocketKey, c: &Change, when: Stamp, out: &mut Vec<Event>) {
+        let Some(slot) = self.newest.get_mut(&key) else {
             return;
         };
         if let Some(sk) = slot.sk.take()
-            && self.by_sk.get(&sk) == Some(&id)
+            && self.by_sk.get(&sk) == Some(&key)
         {
             self.by_sk.remove(&sk);
         }
@@ -150,7 +150,7 @@ impl Pipeline {
             slot.closing = Some(when);
             return;
         }
-        self.end(id, when, out);
+        self.end(&key, when, out);
     }
 
     /// A connection first seen through a change.
@@ -201,11 +201,11 @@ impl Pipeline {
             missed: None,
             owner: None,
         };
-        let id = self.insert(slot);
-        self.announce(id, syn.is_some(), first_event_at, when, out);
+        self.insert(slot);
+        self.announce(&c.key, syn.is_some(), first_event_at, when, out);
         if c.to == Closed {
             // A connect that failed after its port was chosen.
-            self.end(id, when, out);
+            self.end(&c.key, when, out);
         }
     }
 
@@ -213,13 +213,13 @@ impl Pipeline {
     /// state, then the change that followed a backfilled SYN.
     fn announce(
         &mut self,
-        id: ConnId,
+        key: &SocketKey,
         backfilled: bool,
         first: Stamp,
         when: Stamp,
         out: &mut Vec<Event>,
     ) {
-        let Some(slot) = self.slots.get(&id) else {
+        let Some(slot) = self.newest.get(key) else {
             return;
         };
         let tl = &slot.conn.timeline;

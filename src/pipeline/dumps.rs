@@ -5,7 +5,7 @@
 //! no longer there.
 
 use super::{Pipeline, SLACK, Slot, Stamp, emit};
-use crate::socket::{Conn, ConnId, Entry, Event, EventKind, Phase, SocketRow, TcpState, TimerKind};
+use crate::socket::{Conn, Entry, Event, EventKind, Phase, SocketRow, TcpState, TimerKind};
 use crate::source::Dump;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,30 +58,32 @@ impl Pipeline {
     }
 
     fn row(&mut self, row: SocketRow, r: Reading, out: &mut Vec<Event>) {
-        let Some(id) = self.live_on(&row.key) else {
-            if !self.stale(&row, r) {
+        // One lookup: this runs for every socket of every dump.
+        let key = row.key;
+        let Some(slot) = self.newest.get_mut(&key) else {
+            return self.born(row, r, out);
+        };
+        if slot.conn.is_gone() {
+            if !stale(slot, &row, r) {
                 self.born(row, r, out);
             }
             return;
-        };
-        let Some(slot) = self.slots.get_mut(&id) else {
-            return;
-        };
+        }
         slot.seen_in = r.number;
         slot.missed = None;
         if slot.last_change.is_some_and(|t| t >= r.window) {
             return; // the kernel's own report is newer than this row
         }
         if other_socket(slot, &row) {
-            self.end(id, r.when, out);
+            self.end(&key, r.when, out);
             return self.born(row, r, out);
         }
         let into_time_wait =
             row.state == TcpState::TimeWait && slot.conn.state() != TcpState::TimeWait;
         let began = into_time_wait
-            .then(|| self.time_wait_began(id, &row, r))
+            .then(|| self.time_wait_began(&row, r))
             .flatten();
-        if let Some(slot) = self.slots.get_mut(&id) {
+        if let Some(slot) = self.newest.get_mut(&key) {
             refresh(slot, row, r, began, out);
         }
     }
@@ -91,15 +93,12 @@ impl Pipeline {
     /// socket still in FIN_WAIT_2 until the peer's FIN arrives): when the
     /// peer, on this machine, sent that FIN (to the microsecond), or else
     /// from its 2·MSL timer, which starts at 60 s (to a few milliseconds).
-    fn time_wait_began(&self, id: ConnId, row: &SocketRow, r: Reading) -> Option<Stamp> {
-        let slot = self.slots.get(&id)?;
+    fn time_wait_began(&self, row: &SocketRow, r: Reading) -> Option<Stamp> {
+        let slot = self.newest.get(&row.key)?;
         let since = slot
             .closing
             .map_or(slot.conn.current_phase().entered, |c| c.at);
-        let peer = self
-            .by_key
-            .get(&row.key.reversed())
-            .and_then(|p| self.slots.get(p));
+        let peer = self.newest.get(&row.key.reversed());
         let peer_fin = peer.and_then(|p| {
             let fin = p.conn.timeline.iter().rev().find(|ph| {
                 matches!(ph.state, TcpState::LastAck | TcpState::Closing)
@@ -121,17 +120,6 @@ impl Pipeline {
             at,
             wall: r.when.wall.checked_sub(back).unwrap_or(r.when.wall),
         })
-    }
-
-    /// A row of a connection that has already ended: the dump read it
-    /// just before it went.
-    fn stale(&self, row: &SocketRow, r: Reading) -> bool {
-        let Some(slot) = self.by_key.get(&row.key).and_then(|id| self.slots.get(id)) else {
-            return false;
-        };
-        let other = slot.cookie.is_some() && row.cookie.is_some() && slot.cookie != row.cookie;
-        let ended_meanwhile = slot.conn.gone_at.is_some_and(|t| t >= r.window);
-        ended_meanwhile && !other
     }
 
     /// A connection first seen in a dump.
@@ -165,8 +153,9 @@ impl Pipeline {
                 gone_at: None,
             }),
         };
-        let id = self.insert(slot);
-        if let (false, Some(slot)) = (r.baseline, self.slots.get(&id)) {
+        let key = slot.conn.row.key;
+        self.insert(slot);
+        if let (false, Some(slot)) = (r.baseline, self.newest.get(&key)) {
             emit(slot, EventKind::New, r.when, out);
         }
     }
@@ -175,7 +164,7 @@ impl Pipeline {
     /// the second ends the connection, as of when it was first missed.
     fn missing(&mut self, r: Reading, previous: Option<Instant>, out: &mut Vec<Event>) {
         let mut absent = Vec::new();
-        for (id, s) in self.slots.iter_mut() {
+        for (key, s) in self.newest.iter_mut() {
             if s.seen_in == r.number || s.conn.is_gone() {
                 continue;
             }
@@ -185,14 +174,22 @@ impl Pipeline {
                 continue;
             }
             match s.missed {
-                Some(_) => absent.push(*id),
+                Some(_) => absent.push(*key),
                 None => s.missed = Some(vanished_at(&s.conn, previous, r.when)),
             }
         }
-        for id in absent {
-            self.end(id, r.when, out);
+        for key in absent {
+            self.end(&key, r.when, out);
         }
     }
+}
+
+/// A row of a connection (`slot`, ended) that the dump read just before it
+/// went.
+fn stale(slot: &Slot, row: &SocketRow, r: Reading) -> bool {
+    let other = slot.cookie.is_some() && row.cookie.is_some() && slot.cookie != row.cookie;
+    let ended_meanwhile = slot.conn.gone_at.is_some_and(|t| t >= r.window);
+    ended_meanwhile && !other
 }
 
 /// When a connection missing from a dump ended: a TIME_WAIT ends when its
@@ -263,7 +260,7 @@ fn refresh(
         let (when, entry) = began.map_or((r.when, Entry::Seen), |b| (b, Entry::Exact));
         return moved(slot, row, when, entry, out);
     }
-    if slot.conn.row != row && !same_but_timer_countdown(&slot.conn.row, &row) {
+    if !same_row(&slot.conn.row, &row) {
         Arc::make_mut(&mut slot.conn).row = row;
     }
 }
@@ -286,25 +283,39 @@ fn moved(slot: &mut Slot, row: SocketRow, when: Stamp, entry: Entry, out: &mut V
     emit(slot, EventKind::State { from, to }, when, out);
 }
 
-/// True when only a timer's remaining time changed while its expiry stayed
-/// put: nothing new to show, so the shared row is not copied. A TIME_WAIT
-/// socket would otherwise be copied on every reading.
-fn same_but_timer_countdown(old: &SocketRow, new: &SocketRow) -> bool {
-    let (Some(a), Some(b)) = (&old.timer, &new.timer) else {
-        return false;
-    };
-    let drift = if a.expires_at > b.expires_at {
-        a.expires_at - b.expires_at
-    } else {
-        b.expires_at - a.expires_at
-    };
-    if a.kind != b.kind || a.retransmits != b.retransmits || drift > TIMER_JITTER {
-        return false;
+/// The same shared object, or both absent.
+fn same_arc<T: ?Sized>(a: &Option<Arc<T>>, b: &Option<Arc<T>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
     }
-    old.key == new.key
-        && old.state == new.state
-        && (old.recv_q, old.send_q, old.uid, old.inode, old.cookie)
-            == (new.recv_q, new.send_q, new.uid, new.inode, new.cookie)
-        && old.owner == new.owner
-        && old.user == new.user
+}
+
+/// True when nothing worth showing changed, so the shared row is not
+/// copied: the same values, owners and users as the same shared objects
+/// (the caches hand out one per process and user), and a timer whose
+/// expiry stayed put while its remaining time counted down (a TIME_WAIT
+/// would otherwise be copied on every reading).
+fn same_row(old: &SocketRow, new: &SocketRow) -> bool {
+    let same_timer = match (&old.timer, &new.timer) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            let drift = if a.expires_at > b.expires_at {
+                a.expires_at - b.expires_at
+            } else {
+                b.expires_at - a.expires_at
+            };
+            a.kind == b.kind && a.retransmits == b.retransmits && drift <= TIMER_JITTER
+        }
+        _ => false,
+    };
+    same_timer
+        && (
+            old.state, old.recv_q, old.send_q, old.uid, old.inode, old.cookie,
+        ) == (
+            new.state, new.recv_q, new.send_q, new.uid, new.inode, new.cookie,
+        )
+        && same_arc(&old.owner, &new.owner)
+        && same_arc(&old.user, &new.user)
 }

@@ -70,10 +70,14 @@ struct Slot {
 
 #[derive(Default)]
 pub struct Pipeline {
-    slots: FxHashMap<ConnId, Slot>,
-    /// The newest connection on each 4-tuple, live or lingering.
-    by_key: FxHashMap<SocketKey, ConnId>,
-    by_sk: FxHashMap<u64, ConnId>,
+    /// The newest connection on each 4-tuple, live or lingering: one
+    /// lookup per row of every dump. Only the newest can be live.
+    newest: FxHashMap<SocketKey, Slot>,
+    /// Ended connections a newer one replaced on their tuple, still
+    /// lingering.
+    older: Vec<Slot>,
+    /// The tuple of each open socket, by its kernel address.
+    by_sk: FxHashMap<u64, SocketKey>,
     /// connect() reports its SYN before the port is chosen: the SYN's time
     /// by socket address, until the socket's next change names the port.
     connects: FxHashMap<u64, Stamp>,
@@ -92,7 +96,7 @@ impl Pipeline {
 
     /// Every connection, live and lingering, in no particular order.
     pub fn conns(&self) -> impl Iterator<Item = &Arc<Conn>> {
-        self.slots.values().map(|s| &s.conn)
+        self.newest.values().chain(&self.older).map(|s| &s.conn)
     }
 
     /// A cheap copy for readers: only reference counts are touched.
@@ -101,12 +105,12 @@ impl Pipeline {
     }
 
     pub fn get(&self, id: ConnId) -> Option<&Conn> {
-        self.slots.get(&id).map(|s| s.conn.as_ref())
+        self.conns().find(|c| c.id == id).map(|c| c.as_ref())
     }
 
     /// The newest connection on this 4-tuple, live or lingering.
     pub fn find(&self, key: &SocketKey) -> Option<&Conn> {
-        self.by_key.get(key).and_then(|id| self.get(*id))
+        self.newest.get(key).map(|s| s.conn.as_ref())
     }
 
     /// Live connections per state (lingering ones not counted).
@@ -145,35 +149,20 @@ impl Pipeline {
     /// Drops connections that have lingered long enough, and connect()s
     /// that never got a port.
     pub fn purge(&mut self, now: Instant) {
-        let expired: Vec<ConnId> = self
-            .slots
-            .iter()
-            .filter(|(_, s)| {
-                s.conn
-                    .gone_at
-                    .is_some_and(|t| now.saturating_duration_since(t) >= GONE_LINGER)
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
-            if let Some(slot) = self.slots.remove(&id) {
-                let key = slot.conn.row.key;
-                if self.by_key.get(&key) == Some(&id) {
-                    self.by_key.remove(&key);
-                }
-            }
-        }
+        let fresh = |s: &Slot| {
+            s.conn
+                .gone_at
+                .is_none_or(|t| now.saturating_duration_since(t) < GONE_LINGER)
+        };
+        self.newest.retain(|_, s| fresh(s));
+        self.older.retain(fresh);
         self.connects
             .retain(|_, s| now.saturating_duration_since(s.at) < CONNECT_MEMORY);
     }
 
     /// The live connection on `key`, if any.
-    fn live_on(&self, key: &SocketKey) -> Option<ConnId> {
-        let id = *self.by_key.get(key)?;
-        self.slots
-            .get(&id)
-            .filter(|s| !s.conn.is_gone())
-            .map(|_| id)
+    fn live_on(&self, key: &SocketKey) -> Option<&Slot> {
+        self.newest.get(key).filter(|s| !s.conn.is_gone())
     }
 
     fn fresh_id(&mut self) -> ConnId {
@@ -181,21 +170,22 @@ impl Pipeline {
         self.next_id
     }
 
-    /// Registers a new connection as the newest on its 4-tuple.
-    fn insert(&mut self, slot: Slot) -> ConnId {
-        let id = slot.conn.id;
-        self.by_key.insert(slot.conn.row.key, id);
+    /// Registers a new connection as the newest on its 4-tuple; the one it
+    /// replaces (ended by now) lingers on the side.
+    fn insert(&mut self, slot: Slot) {
+        let key = slot.conn.row.key;
         if let Some(sk) = slot.sk {
-            self.by_sk.insert(sk, id);
+            self.by_sk.insert(sk, key);
         }
-        self.slots.insert(id, slot);
-        id
+        if let Some(old) = self.newest.insert(key, slot) {
+            self.older.push(old);
+        }
     }
 
-    /// Ends a live connection at `when` (or when it closed, if it was
-    /// waiting to learn whether a timewait socket carried on).
-    fn end(&mut self, id: ConnId, when: Stamp, out: &mut Vec<Event>) {
-        let Some(slot) = self.slots.get_mut(&id) else {
+    /// Ends the live connection on `key` at `when` (or when it closed, if
+    /// it was waiting to learn whether a timewait socket carried on).
+    fn end(&mut self, key: &SocketKey, when: Stamp, out: &mut Vec<Event>) {
+        let Some(slot) = self.newest.get_mut(key) else {
             return;
         };
         if slot.conn.is_gone() {
@@ -203,7 +193,7 @@ impl Pipeline {
         }
         let when = slot.closing.take().or(slot.missed.take()).unwrap_or(when);
         if let Some(sk) = slot.sk.take()
-            && self.by_sk.get(&sk) == Some(&id)
+            && self.by_sk.get(&sk) == Some(key)
         {
             self.by_sk.remove(&sk);
         }
