@@ -5,6 +5,8 @@
 //! elsewhere it says why it skips.
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
@@ -164,8 +166,7 @@ fn every_connection_is_one_chain_under_bursts_of_churn() {
         }
         events.push(e);
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    common::terminate(&mut child);
     let mut stderr = String::new();
     if let Some(mut err) = child.stderr.take() {
         let _ = err.read_to_string(&mut stderr);
@@ -184,7 +185,8 @@ fn every_connection_is_one_chain_under_bursts_of_churn() {
             let states = list[0].states();
             assert!(
                 states.contains(&want),
-                "{key} never reached {want}: {states:?}"
+                "{key} never reached {want}: {:#?}",
+                list[0].events
             );
         }
     }

@@ -97,6 +97,5 @@ fn watch_keeps_reporting_while_receives_fail_now_and_then() {
         };
         assert!(seen, "the table froze: {key} never reported");
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    common::terminate(&mut child);
 }

@@ -1,5 +1,7 @@
 //! `tcpscope watch --json` as a process on real loopback sockets.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
@@ -210,8 +212,7 @@ fn a_state_filter_judges_each_event_entering_or_leaving_the_state() {
         seen.iter()
             .any(|e| e["key"] == s.as_str() && e["from"] == "CLOSE_WAIT")
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    common::terminate(&mut child);
     assert!(
         events
             .iter()

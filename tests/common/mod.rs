@@ -81,3 +81,20 @@ pub fn replay_settings(color: bool) -> tcpscope::ui::Settings {
         demo: None,
     }
 }
+
+/// Ends a child the way a user would (SIGTERM, so it cleans up after
+/// itself), along with its own children (a program run under strace), and
+/// waits for it; SIGKILL only if it does not go within five seconds.
+pub fn terminate(child: &mut std::process::Child) {
+    let pid = child.id().to_string();
+    let _ = std::process::Command::new("pkill")
+        .args(["-TERM", "-P", &pid])
+        .status();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    if wait_for(Duration::from_secs(5), || child.try_wait().ok().flatten()).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
