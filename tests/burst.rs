@@ -9,10 +9,9 @@ mod common;
 
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const BURSTS: usize = 10;
@@ -123,21 +122,11 @@ fn every_connection_is_one_chain_under_bursts_of_churn() {
     }
     let listener = listener();
     let port = listener.local_addr().expect("addr").port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tcpscope"))
-        .args(["watch", &port.to_string(), "--json", "-i", "50ms"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start watch");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = common::spawn_lines(
+        Command::new(env!("CARGO_BIN_EXE_tcpscope"))
+            .args(["watch", &port.to_string(), "--json", "-i", "50ms"])
+            .stderr(Stdio::piped()),
+    );
     std::thread::sleep(Duration::from_millis(500)); // the first reading
     let clients = churn(&listener);
     let client_keys: Vec<String> = clients

@@ -5,10 +5,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn strace() -> Option<Command> {
@@ -54,29 +52,12 @@ fn watch_keeps_reporting_while_receives_fail_now_and_then() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     // Every 5th receive from the 3rd on fails: dumps fail over and over.
-    let mut child = cmd
-        .args(["-e", "inject=recvfrom:error=ENOBUFS:when=3+5"])
+    cmd.args(["-e", "inject=recvfrom:error=ENOBUFS:when=3+5"])
         .arg(env!("CARGO_BIN_EXE_tcpscope"))
-        .args([
-            "watch",
-            &port.to_string(),
-            "--json",
-            "-i",
-            "30ms",
-            "--source",
-            "sockdiag",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start watch under strace");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+        .args(["watch", &port.to_string(), "--json", "-i", "30ms"])
+        .args(["--source", "sockdiag"])
+        .stderr(Stdio::null());
+    let (mut child, rx) = common::spawn_lines(&mut cmd);
     std::thread::sleep(Duration::from_millis(800));
     // Three connections, one after another: each must show up.
     let mut held = Vec::new();

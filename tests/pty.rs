@@ -144,18 +144,23 @@ fn live_view_shows_a_connection_and_quits_cleanly() {
     tui.assert_restored();
 }
 
-#[test]
-fn sigterm_restores_the_terminal() {
+/// The live view gets `signal`: it must exit cleanly, terminal restored.
+fn signal_restores_the_terminal(signal: &str) {
     let mut tui = Session::start(&["-i", "100ms"]);
     tui.wait_screen("the header", |s| s.contains("tcpscope │"));
     let pid = tui.child.process_id().expect("child pid");
     let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
+        .args([signal, &pid.to_string()])
         .status()
         .expect("run kill");
     assert!(killed.success());
-    tui.wait_exit();
+    assert!(tui.wait_exit().success(), "a clean exit on {signal}");
     tui.assert_restored();
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    signal_restores_the_terminal("-TERM");
 }
 
 #[test]
@@ -224,14 +229,5 @@ fn lab_keys_drive_a_close_through_fin_wait_2_and_time_wait() {
 
 #[test]
 fn sigquit_restores_the_terminal() {
-    let mut tui = Session::start(&["-i", "100ms"]);
-    tui.wait_screen("the header", |s| s.contains("tcpscope │"));
-    let pid = tui.child.process_id().expect("child pid");
-    let killed = std::process::Command::new("kill")
-        .args(["-QUIT", &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(killed.success());
-    assert!(tui.wait_exit().success(), "a clean exit, not a core dump");
-    tui.assert_restored();
+    signal_restores_the_terminal("-QUIT");
 }

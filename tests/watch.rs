@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -41,21 +41,7 @@ fn states_of(events: &[serde_json::Value], key: &str) -> Vec<String> {
 fn ndjson_follows_a_half_close_and_close_in_order() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let mut child = Command::new(bin())
-        .args(["watch", &port.to_string(), "--json", "-i", "20ms"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start watch");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = start_watch(&[&port.to_string(), "--json", "-i", "20ms"]);
     std::thread::sleep(Duration::from_millis(300)); // the baseline reading
     let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     let (mut server, _) = listener.accept().expect("accept");
@@ -169,23 +155,12 @@ fn a_closed_pipe_ends_watch_quietly() {
 
 /// Starts `watch` with `args`; returns the child and its lines.
 fn start_watch(args: &[&str]) -> (std::process::Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(bin())
-        .arg("watch")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start watch");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (child, rx)
+    common::spawn_lines(
+        Command::new(bin())
+            .arg("watch")
+            .args(args)
+            .stderr(Stdio::piped()),
+    )
 }
 
 #[test]

@@ -98,3 +98,25 @@ pub fn terminate(child: &mut std::process::Child) {
         let _ = child.wait();
     }
 }
+
+/// Starts `cmd` with its output piped; returns the child and its stdout,
+/// line by line, read on a thread so a test can wait with a timeout.
+pub fn spawn_lines(
+    cmd: &mut std::process::Command,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
