@@ -146,6 +146,19 @@ fn main_screen_shows_groups_changes_and_gone_rows() {
     let screen = render(&mut app, 100, 30);
     assert!(screen.contains("ESTABLISHED→CLOSE_WAIT"));
     assert!(screen.contains("ESTABLISHED (gone)"), "{screen}");
+    // The ended connection counts nowhere and comes after every live row,
+    // its age stopped when it ended (20 s, not 21).
+    assert!(
+        screen.contains("ESTABLISHED (4)") && screen.contains("GONE (1)"),
+        "{screen}"
+    );
+    let line = |needle: &str| screen.lines().position(|l| l.contains(needle));
+    assert!(line("GONE (1)") > line("127.0.0.1:40003"), "{screen}");
+    let gone = screen
+        .lines()
+        .find(|l| l.contains("(gone)"))
+        .unwrap_or_default();
+    assert!(gone.contains("≥20s"), "{gone}");
     insta::assert_snapshot!("main_screen_100x30", screen);
 }
 

@@ -311,12 +311,13 @@ fn tracefs_is_mounted_when_needed_and_unmounted_at_exit() {
         return;
     }
     // In a mount namespace of its own, with tracefs unmounted there, so
-    // nothing else on the machine is disturbed.
+    // nothing else on the machine is disturbed; with no PATH, so no
+    // `mount` program is run: the system call is.
     let bin = env!("CARGO_BIN_EXE_tcpscope");
     let script = format!(
         "umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing 2>/dev/null; \
          grep -c ' tracefs ' /proc/self/mounts; \
-         '{bin}' watch -i 50ms >/dev/null & pid=$!; \
+         PATH=/nonexistent '{bin}' watch -i 50ms >/dev/null & pid=$!; \
          for i in $(seq 50); do grep -q ' tracefs ' /proc/self/mounts && break; sleep 0.1; done; \
          grep -c ' tracefs ' /proc/self/mounts; \
          kill -TERM $pid; wait $pid; echo exit=$?; \
