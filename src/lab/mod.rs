@@ -43,6 +43,22 @@ impl Side {
     }
 }
 
+/// Open lab connections, each counted once: a lab client and the server
+/// end that accepted it are one connection. What the limit counts.
+pub fn open_connections<'a>(sockets: impl IntoIterator<Item = &'a LabSocket>) -> usize {
+    let open: Vec<&LabSocket> = sockets.into_iter().filter(|s| s.open).collect();
+    let clients: Vec<SocketAddr> = open
+        .iter()
+        .filter(|s| s.side == Side::Client)
+        .map(|s| s.local)
+        .collect();
+    let lone_servers = open
+        .iter()
+        .filter(|s| s.side == Side::Server && s.remote.is_none_or(|r| !clients.contains(&r)))
+        .count();
+    clients.len() + lone_servers
+}
+
 /// A socket call, as socket code reads it; what the panel shows as the
 /// last call made on a socket.
 #[derive(Clone, Debug, PartialEq, Eq)]

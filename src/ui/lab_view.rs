@@ -48,11 +48,7 @@ impl LabView {
 
     /// Whether quitting would close something: a server or connections.
     pub fn busy(&self) -> Option<String> {
-        let open = self
-            .sockets
-            .iter()
-            .filter(|s| s.open && s.side != Side::Listener)
-            .count();
+        let open = crate::lab::open_connections(&self.sockets);
         let server = self.settings.running.as_ref().map(|r| r.addr);
         let sockets = match open {
             1 => "1 lab connection".to_string(),

@@ -319,19 +319,8 @@ impl Actor {
         }
     }
 
-    /// Open connections, each counted once: a lab client and the server
-    /// end that accepted it are one connection.
     fn open_connections(&self) -> usize {
-        let open = |side| {
-            self.sockets
-                .values()
-                .filter(move |s| s.open && s.side == side && self.conns.contains_key(&s.id))
-        };
-        let clients: Vec<SocketAddr> = open(Side::Client).map(|s| s.local).collect();
-        let lone_servers = open(Side::Server)
-            .filter(|s| s.remote.is_none_or(|r| !clients.contains(&r)))
-            .count();
-        clients.len() + lone_servers
+        crate::lab::open_connections(self.sockets.values())
     }
 
     fn set_hold(&mut self, on: bool) {
