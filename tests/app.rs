@@ -142,6 +142,35 @@ fn pause_freezes_the_view_and_resume_shows_everything() {
 }
 
 #[test]
+fn a_long_pause_keeps_memory_bounded_and_counts_what_it_let_go() {
+    let mut rig = Rig::new();
+    rig.feed(&[row(1001, 80, TcpState::Established)]);
+    rig.app.handle(Action::TogglePause);
+    // Three updates carrying 60,000 events each arrive while paused.
+    let at = rig.t0 + Duration::from_secs(1);
+    let one = rig.tracker.view()[0].clone();
+    let event = tcpscope::socket::Event::of(
+        &one,
+        tcpscope::socket::EventKind::New,
+        at,
+        SystemTime::UNIX_EPOCH,
+    );
+    for _ in 0..3 {
+        let mut update = Update::from_pipeline(&rig.tracker, vec![event.clone(); 60_000], at);
+        update.dropped_events = 5;
+        rig.app.apply_feed(Feed::Update(Box::new(update)));
+    }
+    rig.app.handle(Action::TogglePause);
+    let (log, size) = (&rig.app.memory.log, rig.app.settings.log_size);
+    assert_eq!(log.len(), size, "the log keeps its own bound");
+    assert_eq!(
+        log.dropped as usize,
+        3 * 60_000 + 3 * 5 - size,
+        "every event is kept or counted"
+    );
+}
+
+#[test]
 fn a_bad_filter_is_explained_and_the_old_one_kept() {
     let mut rig = Rig::new();
     rig.feed(&[

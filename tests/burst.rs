@@ -50,6 +50,18 @@ fn churn(listener: &TcpListener) -> Vec<std::net::SocketAddr> {
     clients
 }
 
+/// What `ss` shows for a connection now, for a failure's message.
+fn ss_says(key: &str) -> String {
+    let Some((src, dst)) = key.split_once(" -> ") else {
+        return String::new();
+    };
+    Command::new("ss")
+        .args(["-tanoH", "src", src, "dst", dst])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_else(|e| format!("(ss did not run: {e})"))
+}
+
 /// A listener whose accept queue holds a whole burst (std's holds 128).
 fn listener() -> TcpListener {
     use socket2::{Domain, Socket, Type};
@@ -174,8 +186,9 @@ fn every_connection_is_one_chain_under_bursts_of_churn() {
             let states = list[0].states();
             assert!(
                 states.contains(&want),
-                "{key} never reached {want}: {:#?}",
-                list[0].events
+                "{key} never reached {want}: {:#?}\nss now: {}",
+                list[0].events,
+                ss_says(key)
             );
         }
     }

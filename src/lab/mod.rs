@@ -47,7 +47,7 @@ impl Side {
 /// end that accepted it are one connection. What the limit counts.
 pub fn open_connections<'a>(sockets: impl IntoIterator<Item = &'a LabSocket>) -> usize {
     let open: Vec<&LabSocket> = sockets.into_iter().filter(|s| s.open).collect();
-    let clients: Vec<SocketAddr> = open
+    let clients: std::collections::HashSet<SocketAddr> = open
         .iter()
         .filter(|s| s.side == Side::Client)
         .map(|s| s.local)

@@ -1,7 +1,7 @@
 //! Changes reported by the kernel as they happened: they move known
 //! connections on, start new ones, and end them.
 
-use super::{Pipeline, SLACK, Slot, Stamp, emit};
+use super::{Pipeline, SLACK, Slot, Stamp, emit, not_before};
 use crate::socket::{Conn, Entry, Event, EventKind, Phase, SocketKey, SocketRow, TcpState};
 use crate::source::Change;
 use std::sync::Arc;
@@ -42,18 +42,30 @@ impl Pipeline {
             _ => None,
         };
         match self.live_for(c) {
-            Some(key) if self.continues(&key, c, syn.is_some()) => self.advance(key, c, out),
+            Some(key) if self.continues(&key, c, syn.is_some()) => self.advance(key, c, syn, out),
+            Some(key) if c.to == Listen && self.state_on(&key) == Some(Listen) => {
+                // Another SO_REUSEPORT listener on the same tuple.
+                let mut key = c.key;
+                key.instance = c.sk.unwrap_or(u64::MAX - self.next_id);
+                self.start(c, key, syn, out);
+            }
             Some(key) => {
                 self.end(&key, syn.unwrap_or(when), out);
-                self.start(c, syn, out);
+                self.start(c, c.key, syn, out);
             }
             None if c.to == Closed && syn.is_none() => {} // never seen, already over
-            None => self.start(c, syn, out),
+            None => self.start(c, c.key, syn, out),
         }
     }
 
+    fn state_on(&self, key: &SocketKey) -> Option<TcpState> {
+        self.live_on(key).map(|s| s.conn.state())
+    }
+
     /// The tuple of the live connection this change is about: by the
-    /// socket's address, else by its 4-tuple.
+    /// socket's address, else by its 4-tuple, else (a listener closing
+    /// that shares its tuple) the one listener there whose socket is
+    /// not known to be another.
     fn live_for(&self, c: &Change) -> Option<SocketKey> {
         let by_sk = c.sk.and_then(|sk| self.by_sk.get(&sk)).copied();
         let same_tuple = |k: &SocketKey| {
@@ -63,6 +75,21 @@ impl Pipeline {
         by_sk
             .filter(same_tuple)
             .or_else(|| self.live_on(&c.key).map(|_| c.key))
+            .or_else(|| self.sharing_listener(c))
+    }
+
+    fn sharing_listener(&self, c: &Change) -> Option<SocketKey> {
+        if c.from != Listen {
+            return None;
+        }
+        let mut unknown = self
+            .siblings(&c.key)
+            .filter(|(_, s)| s.sk.is_none() && s.conn.state() == Listen)
+            .map(|(k, _)| *k);
+        match (unknown.next(), unknown.next()) {
+            (Some(k), None) => Some(k),
+            _ => None, // none, or several it could be: the dumps will tell
+        }
     }
 
     /// Whether `c` is about the socket of the connection on `key`, or
@@ -80,14 +107,19 @@ impl Pipeline {
         if !opens(c) && !backfilled {
             return true;
         }
+        // A slow connect: a dump saw it waiting in SYN_SENT.
+        if backfilled {
+            return slot.conn.state() == SynSent;
+        }
         // A request socket seen in a dump, then its child; or a socket a
         // dump saw only after this change had already happened.
         let child = slot.conn.state() == SynRecv && (c.from, c.to) == (Listen, SynRecv);
         child || slot.dump_born.is_some_and(|born| c.at <= born + SLACK)
     }
 
-    /// Moves the known connection on `key` on.
-    fn advance(&mut self, key: SocketKey, c: &Change, out: &mut Vec<Event>) {
+    /// Moves the known connection on `key` on. `syn`: when connect()
+    /// sent its SYN, if this is the change that named its port.
+    fn advance(&mut self, key: SocketKey, c: &Change, syn: Option<Stamp>, out: &mut Vec<Event>) {
         let when = Stamp {
             at: c.at,
             wall: c.wall,
@@ -97,6 +129,16 @@ impl Pipeline {
         };
         slot.last_change = Some(slot.last_change.map_or(c.at, |t| t.max(c.at)));
         slot.dump_born = None;
+        // The kernel says it is there: an earlier dump missed it.
+        slot.missed = None;
+        if (c.from, c.to) == (Listen, SynRecv) {
+            // The child socket, with a cookie of its own, replaces the
+            // request socket a dump saw.
+            slot.cookie = None;
+        }
+        if let Some(syn) = syn {
+            correct_history(&mut slot.conn, SynSent, syn);
+        }
         if c.to == Closed {
             return self.closed(key, c, when, out);
         }
@@ -108,19 +150,11 @@ impl Pipeline {
         if current == c.to {
             // A dump showed this already (only the first dump can): put
             // the kernel's time in, say nothing new.
-            return correct_history(&mut slot.conn, c);
+            return correct_history(&mut slot.conn, c.to, when);
         }
         // Never before the state it leaves began: the clocks may differ
         // by a little, and a connection's times must not go back.
-        let phase = slot.conn.current_phase();
-        let when = if c.at < phase.entered {
-            Stamp {
-                at: phase.entered,
-                wall: phase.entered_wall,
-            }
-        } else {
-            when
-        };
+        let when = not_before(when, &slot.conn);
         let conn = Arc::make_mut(&mut slot.conn);
         conn.push_phase(exact(c.to, when));
         emit(
@@ -147,14 +181,14 @@ impl Pipeline {
         }
         let may_wait = matches!(c.from, FinWait1 | FinWait2 | Closing);
         if may_wait && slot.conn.state() != TimeWait {
-            slot.closing = Some(when);
+            slot.closing = Some(not_before(when, &slot.conn));
             return;
         }
         self.end(&key, when, out);
     }
 
-    /// A connection first seen through a change.
-    fn start(&mut self, c: &Change, syn: Option<Stamp>, out: &mut Vec<Event>) {
+    /// A connection first seen through a change, on `key`.
+    fn start(&mut self, c: &Change, key: SocketKey, syn: Option<Stamp>, out: &mut Vec<Event>) {
         let when = Stamp {
             at: c.at,
             wall: c.wall,
@@ -185,7 +219,7 @@ impl Pipeline {
         let id = self.fresh_id();
         let conn = Conn {
             id,
-            row: SocketRow::new(c.key, state),
+            row: SocketRow::new(key, state),
             timeline,
             appeared_at: Some(first_event_at.at),
             gone_at: None,
@@ -202,10 +236,10 @@ impl Pipeline {
             owner: None,
         };
         self.insert(slot);
-        self.announce(&c.key, syn.is_some(), first_event_at, when, out);
+        self.announce(&key, syn.is_some(), first_event_at, when, out);
         if c.to == Closed {
             // A connect that failed after its port was chosen.
-            self.end(&c.key, when, out);
+            self.end(&key, when, out);
         }
     }
 
@@ -251,18 +285,25 @@ fn exact(state: TcpState, when: Stamp) -> Phase {
 }
 
 /// Places a change the history already shows (or should have shown
-/// before its first reading) at the kernel's time, without an event.
-fn correct_history(conn: &mut Arc<Conn>, c: &Change) {
-    let tl = &conn.timeline;
-    let n = tl.len();
-    let at = (0..n).rev().find(|&i| tl[i].state == c.to);
-    let Some(i) = at else { return };
-    let exact_already = tl[i].entry == Entry::Exact;
-    let earlier = c.at < tl[i].entered;
-    if exact_already && !earlier {
+/// before its first reading) at the kernel's time, without an event: the
+/// latest phase in `state`, if the kernel puts it earlier or it was not
+/// exact.
+fn correct_history(conn: &mut Arc<Conn>, state: TcpState, when: Stamp) {
+    let Some(i) = conn.timeline.iter().rposition(|p| p.state == state) else {
+        return;
+    };
+    let p = &conn.timeline[i];
+    if p.entry == Entry::Exact && when.at >= p.entered {
         return;
     }
-    let conn = Arc::make_mut(conn);
-    let p = &mut conn.timeline[i];
-    (p.entered, p.entered_wall, p.entry) = (c.at, c.wall, Entry::Exact);
+    // Not before the phase it followed: times must not go back.
+    let when = match i.checked_sub(1).map(|j| &conn.timeline[j]) {
+        Some(prev) if prev.entered > when.at => Stamp {
+            at: prev.entered,
+            wall: prev.entered_wall,
+        },
+        _ => when,
+    };
+    let p = &mut Arc::make_mut(conn).timeline[i];
+    (p.entered, p.entered_wall, p.entry) = (when.at, when.wall, Entry::Exact);
 }

@@ -61,11 +61,11 @@ impl Pipeline {
         // One lookup: this runs for every socket of every dump.
         let key = row.key;
         let Some(slot) = self.newest.get_mut(&key) else {
-            return self.born(row, r, out);
+            return self.unknown(row, r, out);
         };
         if slot.conn.is_gone() {
             if !stale(slot, &row, r) {
-                self.born(row, r, out);
+                self.unknown(row, r, out);
             }
             return;
         }
@@ -80,12 +80,43 @@ impl Pipeline {
         }
         let into_time_wait =
             row.state == TcpState::TimeWait && slot.conn.state() != TcpState::TimeWait;
-        let began = into_time_wait
-            .then(|| self.time_wait_began(&row, r))
-            .flatten();
+        if !into_time_wait {
+            return refresh(slot, row, r, None, out);
+        }
+        let began = self.time_wait_began(&row, r);
         if let Some(slot) = self.newest.get_mut(&key) {
             refresh(slot, row, r, began, out);
         }
+    }
+
+    /// A row on a key with no live connection: a listener that shares its
+    /// tuple now (or no longer does) moves to its new key; anything else
+    /// is new.
+    fn unknown(&mut self, row: SocketRow, r: Reading, out: &mut Vec<Event>) {
+        let listener = row.key.remote.port() == 0;
+        let moved = listener.then(|| self.listener_of(&row, r)).flatten();
+        match moved {
+            Some(from) => {
+                self.rekey(from, row.key);
+                self.row(row, r, out);
+            }
+            None => self.born(row, r, out),
+        }
+    }
+
+    /// The live listener, on another key of the row's tuple, that this row
+    /// shows: the same cookie (or inode), or one a change started that no
+    /// dump has shown yet.
+    fn listener_of(&self, row: &SocketRow, r: Reading) -> Option<crate::socket::SocketKey> {
+        let same = |s: &Slot| match (s.cookie, row.cookie, s.conn.row.inode, row.inode) {
+            (Some(a), Some(b), _, _) => a == b,
+            (_, _, Some(a), Some(b)) => a == b,
+            (None, _, None, _) => true,
+            _ => false,
+        };
+        self.siblings(&row.key)
+            .find(|(_, s)| s.seen_in != r.number && same(s))
+            .map(|(k, _)| *k)
     }
 
     /// When a timewait socket entered TIME_WAIT, which no tracepoint
@@ -242,7 +273,8 @@ fn refresh(
     began: Option<Stamp>,
     out: &mut Vec<Event>,
 ) {
-    slot.cookie = slot.cookie.or(row.cookie);
+    // A request socket's child has a cookie of its own: the newest counts.
+    slot.cookie = row.cookie.or(slot.cookie);
     if row.owner.is_some() {
         slot.owner.clone_from(&row.owner);
     }

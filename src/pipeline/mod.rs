@@ -104,10 +104,6 @@ impl Pipeline {
         self.conns().cloned().collect()
     }
 
-    pub fn get(&self, id: ConnId) -> Option<&Conn> {
-        self.conns().find(|c| c.id == id).map(|c| c.as_ref())
-    }
-
     /// The newest connection on this 4-tuple, live or lingering.
     pub fn find(&self, key: &SocketKey) -> Option<&Conn> {
         self.newest.get(key).map(|s| s.conn.as_ref())
@@ -192,6 +188,8 @@ impl Pipeline {
             return;
         }
         let when = slot.closing.take().or(slot.missed.take()).unwrap_or(when);
+        // Never before the state it ends in began: times must not go back.
+        let when = not_before(when, &slot.conn);
         if let Some(sk) = slot.sk.take()
             && self.by_sk.get(&sk) == Some(key)
         {
@@ -199,6 +197,47 @@ impl Pipeline {
         }
         Arc::make_mut(&mut slot.conn).gone_at = Some(when.at);
         emit(slot, EventKind::Gone, when, out);
+    }
+}
+
+impl Pipeline {
+    /// Moves a live connection to another key of the same tuple: an
+    /// SO_REUSEPORT listener is keyed apart from its siblings only while
+    /// it has some.
+    fn rekey(&mut self, from: SocketKey, to: SocketKey) {
+        let Some(mut slot) = self.newest.remove(&from) else {
+            return;
+        };
+        Arc::make_mut(&mut slot.conn).row.key = to;
+        self.insert(slot);
+    }
+
+    /// Live connections on the same address pair as `key` under other
+    /// instances: listeners that share their tuple, or no longer do. A
+    /// scan, so only for listeners not found by key, which is rare.
+    fn siblings<'a>(
+        &'a self,
+        key: &'a SocketKey,
+    ) -> impl Iterator<Item = (&'a SocketKey, &'a Slot)> {
+        let same_pair = move |k: &SocketKey| {
+            (k.family, k.local, k.remote) == (key.family, key.local, key.remote)
+        };
+        self.newest
+            .iter()
+            .filter(move |(k, s)| *k != key && same_pair(k) && !s.conn.is_gone())
+    }
+}
+
+/// `when`, or the moment the connection's current state began if that was
+/// later (the clocks may differ by a little).
+fn not_before(when: Stamp, conn: &Conn) -> Stamp {
+    let phase = conn.current_phase();
+    if when.at >= phase.entered {
+        return when;
+    }
+    Stamp {
+        at: phase.entered,
+        wall: phase.entered_wall,
     }
 }
 

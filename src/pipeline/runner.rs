@@ -109,6 +109,7 @@ impl Runner {
             dropped: 0,
             last_sent: None,
             failing: None,
+            warning: None,
             batch: Vec::new(),
         };
         let thread = std::thread::Builder::new()
@@ -167,6 +168,8 @@ struct Worker {
     last_sent: Option<Instant>,
     /// Why the last reading failed, while it keeps failing.
     failing: Option<String>,
+    /// What the last reading warned of.
+    warning: Option<String>,
     batch: Vec<Change>,
 }
 
@@ -227,7 +230,7 @@ impl Worker {
         self.apply_changes();
         let paced = self.last_sent.is_none_or(|t| t.elapsed() >= CHANGE_PACE);
         if !self.pending.is_empty() && paced {
-            return self.publish(None, None);
+            return self.publish(None);
         }
         Step::Go
     }
@@ -284,30 +287,44 @@ impl Worker {
         self.pipeline.reading(dump, &self.batch, &mut events);
         self.keep(events);
         let heartbeat_due = self.last_sent.is_none_or(|t| t.elapsed() >= HEARTBEAT);
+        self.warning = warning;
         if self.pending.is_empty() && !heartbeat_due && self.details.is_none() {
             return Step::Go;
         }
-        self.publish(Some(taken_at), warning)
+        self.publish(Some(taken_at))
     }
 
-    fn publish(&mut self, taken_at: Option<Instant>, warning: Option<String>) -> Step {
+    /// Sends what happened since the last update, unless the consumer is
+    /// still busy with that one: then it all waits for the next.
+    /// `reading`: when the table reading it follows began, if it follows
+    /// one (else it carries changes only).
+    fn publish(&mut self, reading: Option<Instant>) -> Step {
+        if self.out.is_closed() {
+            return Step::Stop;
+        }
+        if self.out.capacity() == 0 {
+            return Step::Go;
+        }
         let events = std::mem::take(&mut self.pending);
-        let taken_at = taken_at.unwrap_or_else(Instant::now);
+        let taken_at = reading.unwrap_or_else(Instant::now);
         let mut update = Update::from_pipeline(&self.pipeline, events, taken_at);
-        update.warning = warning;
+        update.warning.clone_from(&self.warning);
         update.degradations = self.degradations();
         update.dropped_events = std::mem::take(&mut self.dropped);
-        update.details = self.read_details();
+        // tcp_info costs the kernel a lookup: once per reading, not per
+        // batch of changes.
+        if reading.is_some() {
+            update.details = self.read_details();
+        }
         match self.out.try_send(Feed::Update(Box::new(update))) {
             Ok(()) => {
                 self.last_sent = Some(Instant::now());
                 Step::Go
             }
             Err(TrySendError::Full(Feed::Update(update))) => {
-                // Consumer busy: keep its events for the next update.
-                let mut events = update.events;
-                events.append(&mut self.pending);
-                self.pending = events;
+                // Only this thread sends, so this is not expected; if it
+                // happens, the events still wait for the next update.
+                self.pending = update.events;
                 self.dropped += update.dropped_events;
                 Step::Go
             }

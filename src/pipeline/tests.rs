@@ -656,3 +656,178 @@ fn a_time_wait_start_is_read_from_its_timer_when_the_peer_is_remote() {
         "the kernel's own time, to the µs"
     );
 }
+// What a request socket, a slow connect or shared listeners look like.
+
+#[test]
+fn a_request_sockets_child_with_its_own_cookie_is_the_same_connection() {
+    let mut s = Script::new();
+    let k = key(8080, 40000);
+    s.dump(0, 10, &[]);
+    let ev = s.dump(1_000, 1_010, &[with_cookie(row(8080, 40000, SynRecv), 4)]);
+    let id = ev[0].id;
+    s.changes(&[
+        s.change(2_000, k, Listen, SynRecv, 9),
+        s.change(2_001, k, SynRecv, Established, 9),
+    ]);
+    let child = with_cookie(row(8080, 40000, Established), 5);
+    let ev = s.dump(100_000, 100_010, std::slice::from_ref(&child));
+    assert!(ev.is_empty(), "{:?}", kinds(&ev));
+    let ev = s.dump(200_000, 200_010, &[child]);
+    assert!(ev.is_empty(), "{:?}", kinds(&ev));
+    assert_eq!(s.p.find(&k).map(|c| c.id), Some(id));
+    s.assert_chains();
+}
+
+#[test]
+fn polling_follows_a_request_socket_into_its_child() {
+    let mut s = Script::new();
+    s.dump(0, 10, &[]);
+    let ev = s.dump(1_000, 1_010, &[with_cookie(row(8080, 40000, SynRecv), 4)]);
+    let id = ev[0].id;
+    let child = with_cookie(row(8080, 40000, Established), 5);
+    let ev = s.dump(100_000, 100_010, std::slice::from_ref(&child));
+    assert_eq!(kinds(&ev), [moved(SynRecv, Established)]);
+    let ev = s.dump(200_000, 200_010, &[child]);
+    assert!(ev.is_empty(), "{:?}", kinds(&ev));
+    assert_eq!(s.p.find(&key(8080, 40000)).map(|c| c.id), Some(id));
+}
+
+#[test]
+fn a_connection_a_dump_missed_still_ends_after_its_last_state() {
+    let mut s = Script::new();
+    let k = key(8080, 40000);
+    s.dump(0, 10, &[with_cookie(row(8080, 40000, CloseWait), 3)]);
+    s.dump(100_000, 100_010, &[]); // missed under churn
+    s.changes(&[
+        s.change(150_000, k, CloseWait, LastAck, 7),
+        s.change(150_100, k, LastAck, Closed, 7),
+    ]);
+    s.assert_chains();
+    let c = s.p.find(&k).expect("lingering");
+    assert_eq!(c.gone_at, Some(s.at(150_100)));
+}
+
+#[test]
+fn a_slow_connect_a_dump_saw_waiting_is_one_connection() {
+    let mut s = Script::new();
+    s.dump(0, 10, &[]);
+    let k = key(40000, 9);
+    let portless = SocketKey::new(
+        Family::Inet,
+        "127.0.0.1:0".parse().expect("addr"),
+        "127.0.0.1:9".parse().expect("addr"),
+    );
+    // The SYN leaves before the port is known; a dump sees SYN_SENT; the
+    // SYN-ACK comes 119 ms after the SYN.
+    s.changes(&[s.change(1_000, portless, Closed, SynSent, 0xa)]);
+    let ev = s.dump(50_000, 50_010, &[with_cookie(row(40000, 9, SynSent), 3)]);
+    assert_eq!(kinds(&ev), [EventKind::New]);
+    let ev = s.changes(&[s.change(120_000, k, SynSent, Established, 0xa)]);
+    assert_eq!(kinds(&ev), [moved(SynSent, Established)]);
+    s.assert_chains();
+    let c = s.p.find(&k).expect("tracked");
+    let first = &c.timeline[0];
+    assert_eq!((first.state, first.entry), (SynSent, Entry::Exact));
+    assert_eq!(first.entered, s.at(1_000), "the SYN's own time");
+}
+
+#[test]
+fn a_close_reported_before_the_first_dump_does_not_go_back() {
+    let mut s = Script::new();
+    let k = key(40000, 8080);
+    let changes = [s.change(9_000, k, FinWait2, Closed, 3)];
+    s.reading(
+        10_000,
+        10_100,
+        &[with_cookie(row(40000, 8080, FinWait2), 1)],
+        &changes,
+    );
+    s.dump(
+        100_000,
+        100_010,
+        &[with_cookie(row(40000, 8080, TimeWait), 1)],
+    );
+    let c = s.p.find(&k).expect("tracked");
+    assert_eq!(c.state(), TimeWait);
+    assert!(
+        c.timeline.windows(2).all(|w| w[0].entered <= w[1].entered),
+        "{:?}",
+        c.timeline
+    );
+}
+
+fn listener(port: u16, inode: u64) -> SocketRow {
+    let mut r = with_cookie(row(port, 0, Listen), inode + 1000);
+    r.inode = Some(inode);
+    r
+}
+
+/// A dump's rows as the sources hand them over.
+fn as_read(rows: &[SocketRow]) -> Vec<SocketRow> {
+    let mut rows = rows.to_vec();
+    crate::source::separate_shared_tuples(&mut rows);
+    rows
+}
+
+fn live_ids(s: &Script) -> Vec<ConnId> {
+    let mut ids: Vec<_> = s.p.conns().filter(|c| !c.is_gone()).map(|c| c.id).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn reuseport_listeners_keep_their_ids_as_siblings_come_and_go() {
+    let mut s = Script::new();
+    let (a, b, c) = (
+        listener(8080, 100),
+        listener(8080, 200),
+        listener(8080, 300),
+    );
+    s.dump(0, 10, &as_read(std::slice::from_ref(&a)));
+    let a_id = live_ids(&s)[0];
+    // b joins a: both move to keys of their own.
+    let ev = s.dump(100_000, 100_010, &as_read(&[b.clone(), a.clone()]));
+    assert_eq!(kinds(&ev), [EventKind::New]);
+    let b_id = ev[0].id;
+    // Listed in the other order: nothing changes.
+    let ev = s.dump(200_000, 200_010, &as_read(&[a.clone(), b.clone()]));
+    assert!(ev.is_empty(), "{:?}", kinds(&ev));
+    // a closes: b lives on alone, on the tuple's plain key.
+    for t in [300_000, 400_000] {
+        s.dump(t, t + 10, &as_read(std::slice::from_ref(&b)));
+    }
+    assert_eq!(live_ids(&s), [b_id]);
+    assert!(s.p.find(&key(8080, 0)).is_some_and(|l| l.id == b_id));
+    // c joins b.
+    let ev = s.dump(500_000, 500_010, &as_read(&[c.clone(), b.clone()]));
+    assert_eq!(kinds(&ev), [EventKind::New]);
+    assert_eq!(live_ids(&s).len(), 2);
+    assert!(live_ids(&s).contains(&b_id) && !live_ids(&s).contains(&a_id));
+    s.assert_chains();
+}
+
+#[test]
+fn a_second_listen_on_a_shared_port_starts_a_sibling() {
+    let mut s = Script::new();
+    let k = key(8080, 0);
+    let a = listener(8080, 100);
+    s.dump(0, 10, &as_read(std::slice::from_ref(&a)));
+    let a_id = live_ids(&s)[0];
+    let ev = s.changes(&[s.change(50_000, k, Closed, Listen, 0xb)]);
+    assert_eq!(kinds(&ev), [EventKind::New], "the first listener stays");
+    let b_id = ev[0].id;
+    assert_eq!(live_ids(&s), [a_id, b_id]);
+    // The dumps key both apart; each keeps its id.
+    let b = listener(8080, 200);
+    for t in [100_000, 200_000] {
+        let ev = s.dump(t, t + 10, &as_read(&[a.clone(), b.clone()]));
+        assert!(ev.is_empty(), "{:?}", kinds(&ev));
+    }
+    assert_eq!(live_ids(&s), [a_id, b_id]);
+    // b closes, by its socket; then a, whose socket was never reported.
+    let ev = s.changes(&[s.change(250_000, k, Listen, Closed, 0xb)]);
+    assert_eq!((kinds(&ev), ev[0].id), (vec![EventKind::Gone], b_id));
+    let ev = s.changes(&[s.change(260_000, k, Listen, Closed, 0xa)]);
+    assert_eq!((kinds(&ev), ev[0].id), (vec![EventKind::Gone], a_id));
+    s.assert_chains();
+}

@@ -37,7 +37,8 @@ impl Family {
 /// connections their identity.
 ///
 /// `instance` separates sockets that share a tuple in one reading
-/// (SO_REUSEPORT listeners); it is 0 for the first and the inode after.
+/// (SO_REUSEPORT listeners): 0 for a socket alone on its tuple, else the
+/// socket's inode (or cookie), so each keeps its key in any order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SocketKey {
     pub family: Family,

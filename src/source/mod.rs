@@ -276,17 +276,30 @@ pub fn open(kind: SourceKind, cadence: Cadence, scope: &Scope) -> Result<Sources
 }
 
 /// Gives sockets that share a tuple in one reading (SO_REUSEPORT
-/// listeners) distinct keys, so none is lost to a map collision.
+/// listeners) distinct keys, so none is lost to a map collision. Every
+/// socket of a shared tuple gets its own stable number (its inode, else
+/// its cookie), whatever order the reading lists them in; a socket alone
+/// on its tuple keeps instance 0, the key the kernel's changes carry.
 pub fn separate_shared_tuples(rows: &mut [SocketRow]) {
-    let mut seen = std::collections::HashSet::new();
+    use std::collections::{HashMap, HashSet};
     // A connected 4-tuple is unique in the kernel; only unconnected
     // sockets (listeners) can share one.
-    for row in rows.iter_mut().filter(|r| r.key.remote.port() == 0) {
-        if !seen.insert(row.key) {
-            row.key.instance = row.inode.unwrap_or(0).max(1);
-            while !seen.insert(row.key) {
-                row.key.instance += 1;
-            }
+    let unconnected = |r: &SocketRow| r.key.remote.port() == 0;
+    let mut sharing: HashMap<SocketKey, usize> = HashMap::new();
+    for row in rows.iter().filter(|r| unconnected(r)) {
+        *sharing.entry(row.key).or_default() += 1;
+    }
+    if sharing.values().all(|&n| n == 1) {
+        return;
+    }
+    let mut taken = HashSet::new();
+    for row in rows.iter_mut().filter(|r| unconnected(r)) {
+        if sharing.get(&row.key).copied().unwrap_or(0) < 2 {
+            continue;
+        }
+        row.key.instance = row.inode.or(row.cookie).unwrap_or(0).max(1);
+        while !taken.insert(row.key) {
+            row.key.instance += 1;
         }
     }
 }

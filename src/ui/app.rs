@@ -13,7 +13,7 @@ use super::table_view::TableView;
 use super::theme::Theme;
 use crate::lab::{LabCommand, LabConfig, LabEvent};
 use crate::pipeline::history::{CountHistory, TransitionLog};
-use crate::pipeline::runner::{DetailsReading, Feed, Update};
+use crate::pipeline::runner::{DetailsReading, Feed, MAX_PENDING_EVENTS, Update};
 use crate::socket::{Conn, ConnId, Filter, SocketKey, StateCounts};
 use crate::source::Degradation;
 use rustc_hash::FxHashMap;
@@ -196,16 +196,23 @@ impl App {
         }
     }
 
+    /// Keeps the newest view and every event since the pause, up to the
+    /// pipeline's own bound (the oldest beyond it are dropped and counted).
     fn hold(&mut self, mut update: Box<Update>) {
         if let Some(older) = self.held.take() {
             let mut events = older.events;
             events.append(&mut update.events);
+            let excess = events.len().saturating_sub(MAX_PENDING_EVENTS);
+            events.drain(..excess);
             update.events = events;
+            update.dropped_events += older.dropped_events + excess as u64;
+            update.details = update.details.or(older.details);
         }
         self.held = Some(update);
     }
 
     fn install(&mut self, update: Update) {
+        self.memory.log.dropped += update.dropped_events;
         self.memory.log.record(&update.events, &update.conns);
         let d = &mut self.data;
         d.index = update
@@ -304,9 +311,9 @@ impl App {
         }
         self.peer = self.selected_conn().and_then(|c| {
             let other = c.row.key.reversed();
-            let alive =
+            let other_end =
                 |x: &&Arc<Conn>| x.row.key.local == other.local && x.row.key.remote == other.remote;
-            let mut ends = self.data.conns.iter().filter(alive);
+            let mut ends = self.data.conns.iter().filter(other_end);
             // A live end wins over a lingering one.
             let first = ends.next()?;
             Some(ends.find(|x| !x.is_gone()).unwrap_or(first).id)

@@ -68,16 +68,23 @@ impl LabView {
     /// TIME_WAIT, …).
     pub fn relink(&mut self, conns: &[Arc<Conn>], index: &FxHashMap<ConnId, usize>) {
         let gone = |id: &ConnId| index.get(id).is_none_or(|&i| conns[i].is_gone());
-        let sockets = &self.sockets;
+        let live = |id: &ConnId| index.get(id).is_some_and(|&i| !conns[i].is_gone());
+        let sockets: FxHashMap<LabId, &LabSocket> =
+            self.sockets.iter().map(|s| (s.id, s)).collect();
         self.links.retain(|socket, id| {
             // A link by addresses is a guess: an open socket whose guess
             // ended is linked again.
             let by_tuple = sockets
-                .iter()
-                .any(|s| s.id == *socket && s.cookie.is_none() && s.open);
+                .get(socket)
+                .is_some_and(|s| s.cookie.is_none() && s.open);
             index.contains_key(id) && !(by_tuple && gone(id))
         });
-        if !self.sockets.is_empty() {
+        // Building the lookup reads every connection: only when a socket
+        // that can be linked is not.
+        let linkable = |s: &&LabSocket| s.cookie.is_some() || s.open;
+        let unlinked =
+            (self.sockets.iter().filter(linkable)).any(|s| !self.links.contains_key(&s.id));
+        if unlinked {
             let lookup = Lookup::build(conns);
             for s in &self.sockets {
                 if !self.links.contains_key(&s.id)
@@ -87,16 +94,16 @@ impl LabView {
                 }
             }
         }
-        let live = |id: &ConnId| index.get(id).is_some_and(|&i| !conns[i].is_gone());
+        let links = &self.links;
         self.rows = self
             .sockets
             .iter()
             .map(|s| LabRow {
                 socket: s.id,
-                conn: self.links.get(&s.id).copied(),
+                conn: links.get(&s.id).copied(),
             })
             .filter(|r| {
-                let open = self.socket(r.socket).is_some_and(|s| s.open);
+                let open = sockets.get(&r.socket).is_some_and(|s| s.open);
                 open || r.conn.as_ref().is_some_and(live)
             })
             .collect();

@@ -43,6 +43,7 @@ pub async fn run(
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut stop = Box::pin(signals.wait());
     let mut dirty = true;
+    let mut feeding = true;
     while !app.quit {
         if let Some(key) = app.details_request() {
             sampler.watch_details(key);
@@ -56,11 +57,15 @@ pub async fn run(
                 Some(Err(e)) => return Err(e).context("cannot read from the terminal"),
                 None => break,
             },
-            update = feed.recv() => {
+            // A closed channel is ready forever: ask it only while open.
+            update = feed.recv(), if feeding => {
                 app.now = Instant::now();
                 match update {
                     Some(update) => app.apply_feed(update),
-                    None => app.set_error("the sampling thread stopped; restart tcpscope"),
+                    None => {
+                        feeding = false;
+                        app.set_error("the sampling thread stopped; restart tcpscope");
+                    }
                 }
                 true
             },

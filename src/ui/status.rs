@@ -38,11 +38,13 @@ pub struct StatusLine {
 impl StatusLine {
     pub fn say(&mut self, text: impl Into<String>, error: bool, now: Instant) {
         let text = text.into();
+        let on_screen = self.live(now).is_some();
         if let Some(last) = self.history.back_mut()
+            && on_screen
             && last.text == text
             && last.error == error
         {
-            last.count += 1;
+            last.count = last.count.saturating_add(1);
             last.at = now;
             return;
         }
@@ -101,5 +103,15 @@ mod tests {
             ["connected", "accept() failed: too many open files (×40)"]
         );
         assert!(s.live(t + STATUS_TTL).is_none(), "info expires");
+    }
+
+    #[test]
+    fn the_same_message_after_it_left_the_screen_is_a_new_line() {
+        let t = Instant::now();
+        let mut s = StatusLine::default();
+        s.say("paused", false, t);
+        s.say("paused", false, t + STATUS_TTL * 3);
+        let all: Vec<String> = s.newest_first().map(Status::line).collect();
+        assert_eq!(all, ["paused", "paused"]);
     }
 }

@@ -15,7 +15,7 @@ mod reader;
 mod session;
 
 #[cfg(target_os = "linux")]
-pub use reader::{SLACK, TraceReader};
+pub use reader::TraceReader;
 #[cfg(target_os = "linux")]
 pub use session::{TraceSession, clean_up_after_killed_runs};
 

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 /// How long after its timestamp a record may still be written (it is
 /// stamped before it is committed; both happen in the tracepoint, with
 /// preemption off, but an interrupt can fall in between).
-pub const SLACK: Duration = Duration::from_millis(2);
+pub const COMMIT_SLACK: Duration = Duration::from_millis(2);
 
 pub struct TraceReader {
     // Declared before `session`: the files must close before the
@@ -94,30 +94,30 @@ impl TraceReader {
                 }
             }
         }
-        Ok(watermark.saturating_sub(SLACK.as_nanos() as u64))
+        Ok(watermark.saturating_sub(COMMIT_SLACK.as_nanos() as u64))
     }
+}
 
-    fn to_change(&self, c: &RawChange) -> Option<Change> {
-        let family = if c.src.is_ipv4() {
-            Family::Inet
-        } else {
-            Family::Inet6
-        };
-        let key = SocketKey::new(
-            family,
-            SocketAddr::new(c.src, c.sport),
-            SocketAddr::new(c.dst, c.dport),
-        );
-        let (at, wall) = self.clock.place(c.ns);
-        Some(Change {
-            key,
-            from: state(c.old)?,
-            to: state(c.new)?,
-            at,
-            wall,
-            sk: Some(c.sk),
-        })
-    }
+fn to_change(clock: &ClockMap, c: &RawChange) -> Option<Change> {
+    let family = if c.src.is_ipv4() {
+        Family::Inet
+    } else {
+        Family::Inet6
+    };
+    let key = SocketKey::new(
+        family,
+        SocketAddr::new(c.src, c.sport),
+        SocketAddr::new(c.dst, c.dport),
+    );
+    let (at, wall) = clock.place(c.ns);
+    Some(Change {
+        key,
+        from: state(c.old)?,
+        to: state(c.new)?,
+        at,
+        wall,
+        sk: Some(c.sk),
+    })
 }
 
 impl ChangeSource for TraceReader {
@@ -130,7 +130,7 @@ impl ChangeSource for TraceReader {
         let timeout = if self.held.is_empty() {
             timeout
         } else {
-            timeout.min(SLACK)
+            timeout.min(COMMIT_SLACK)
         };
         let spec = rustix::time::Timespec {
             tv_sec: timeout.as_secs() as i64,
@@ -155,9 +155,12 @@ impl ChangeSource for TraceReader {
         let watermark = self.read_all()?;
         self.held.sort_by_key(|c| c.ns);
         let ready = self.held.partition_point(|c| c.ns < watermark);
-        for raw in self.held.drain(..ready).collect::<Vec<_>>() {
-            out.extend(self.to_change(&raw));
-        }
+        let clock = &self.clock;
+        out.extend(
+            self.held
+                .drain(..ready)
+                .filter_map(|raw| to_change(clock, &raw)),
+        );
         Ok(())
     }
 

@@ -44,9 +44,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             Line::from(spans)
         })
         .collect();
+    let log = &app.memory.log;
+    let dropped = match log.dropped {
+        0 => String::new(),
+        n => format!(", {n} older dropped"),
+    };
     let title = format!(
-        " transitions ({} kept, newest first; e closes) ",
-        app.memory.log.len()
+        " transitions ({} kept{dropped}, newest first; e closes) ",
+        log.len()
     );
     let block = Block::bordered()
         .title(title)

@@ -203,10 +203,11 @@ pub fn parse_page(
     format: &EventFormat,
     out: &mut Vec<RawChange>,
 ) -> Result<PageNote, PageError> {
-    if page.len() < layout.data_offset {
+    let stamp = page.get(0..8).and_then(|b| <[u8; 8]>::try_from(b).ok());
+    let (Some(stamp), true) = (stamp, page.len() >= layout.data_offset) else {
         return Err(PageError::Short(page.len()));
-    }
-    let mut ts = u64::from_ne_bytes(page[0..8].try_into().unwrap_or([0; 8]));
+    };
+    let mut ts = u64::from_ne_bytes(stamp);
     let commit_field = Field {
         offset: layout.commit_offset,
         size: layout.commit_size,
@@ -240,11 +241,11 @@ pub fn parse_page(
         let (payload, len) = match type_len {
             TYPE_PADDING if delta == 0 => break, // the rest of the page is empty
             TYPE_PADDING => {
-                ts += delta;
+                ts = ts.wrapping_add(delta);
                 (None, 4 + array0.unwrap_or(0) as usize)
             }
             TYPE_TIME_EXTEND => {
-                ts += (u64::from(array0.unwrap_or(0)) << TS_SHIFT) | delta;
+                ts = ts.wrapping_add((u64::from(array0.unwrap_or(0)) << TS_SHIFT) | delta);
                 (None, 8)
             }
             TYPE_TIME_STAMP => {
@@ -253,12 +254,12 @@ pub fn parse_page(
                 (None, 8)
             }
             0 => {
-                ts += delta;
+                ts = ts.wrapping_add(delta);
                 let len = array0.unwrap_or(0) as usize;
                 (data.get(at + 8..at + 4 + len), 4 + len)
             }
             n => {
-                ts += delta;
+                ts = ts.wrapping_add(delta);
                 let len = n as usize * 4;
                 (data.get(at + 4..at + 4 + len), 4 + len)
             }
@@ -266,9 +267,7 @@ pub fn parse_page(
         if let Some(record) = payload {
             out.extend(change(record, format, ts));
         }
-        if len < 4 {
-            break; // a corrupt length; stop rather than loop
-        }
+        // Every length is at least 4, so this always moves on.
         at += len;
     }
     Ok(note)
