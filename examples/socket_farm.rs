@@ -3,7 +3,10 @@
 //! for HOLD seconds, optionally replacing CHURN connections per second
 //! (the oldest closed, new ones opened) so the table keeps changing.
 //!
-//!     cargo run --release --example socket_farm -- 9000 5000 120 [CHURN]
+//!     cargo run --release --example socket_farm -- 9000 5000 120 [CHURN] [LISTENERS]
+//!
+//! LISTENERS (default 4) is the number of server ports the connections
+//! share; 1 puts all the churn on one port.
 //!
 //! Needs about 2N open files: raise the limit first (`ulimit -n 65536`,
 //! or use scripts/bench-table.sh which does it). Loopback only.
@@ -11,8 +14,6 @@
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
-
-const LISTENERS: usize = 4;
 
 fn arg(n: usize, default: u64) -> u64 {
     std::env::args()
@@ -26,7 +27,8 @@ fn main() -> std::io::Result<()> {
     let time_wait = arg(2, 5000) as usize;
     let hold = Duration::from_secs(arg(3, 120));
     let churn = arg(4, 0) as usize;
-    let listeners: Vec<TcpListener> = (0..LISTENERS)
+    let count = arg(5, 4).max(1) as usize;
+    let listeners: Vec<TcpListener> = (0..count)
         .map(|_| TcpListener::bind("127.0.0.1:0"))
         .collect::<Result<_, _>>()?;
     let addrs: Vec<SocketAddr> = listeners
@@ -35,15 +37,15 @@ fn main() -> std::io::Result<()> {
         .collect::<Result<_, _>>()?;
     let mut held = Vec::with_capacity(established * 2);
     for i in 0..established {
-        let l = &listeners[i % LISTENERS];
-        let client = TcpStream::connect(addrs[i % LISTENERS])?;
+        let l = &listeners[i % count];
+        let client = TcpStream::connect(addrs[i % count])?;
         let (server, _) = l.accept()?;
         held.push(client);
         held.push(server);
     }
     for i in 0..time_wait {
-        let l = &listeners[i % LISTENERS];
-        let client = TcpStream::connect(addrs[i % LISTENERS])?;
+        let l = &listeners[i % count];
+        let client = TcpStream::connect(addrs[i % count])?;
         let (server, _) = l.accept()?;
         drop(client); // the client closes first, so its end enters TIME_WAIT
         drop(server);
@@ -67,8 +69,8 @@ fn main() -> std::io::Result<()> {
                 break;
             }
             let slot = (next % (held.len() / 2)) * 2;
-            let l = &listeners[next % LISTENERS];
-            let client = TcpStream::connect(addrs[next % LISTENERS])?;
+            let l = &listeners[next % count];
+            let client = TcpStream::connect(addrs[next % count])?;
             let (server, _) = l.accept()?;
             held[slot] = client;
             held[slot + 1] = server;

@@ -35,7 +35,7 @@ impl Rig {
         let dump = Dump::at(rows.to_vec(), at, SystemTime::UNIX_EPOCH);
         let mut events = Vec::new();
         self.tracker.dump(dump, &mut events);
-        let update = Update::from_pipeline(&self.tracker, events, at);
+        let update = Update::from_pipeline(&mut self.tracker, events, at);
         self.app.now = at;
         self.app.apply_feed(Feed::Update(Box::new(update)));
     }
@@ -156,7 +156,7 @@ fn a_long_pause_keeps_memory_bounded_and_counts_what_it_let_go() {
         SystemTime::UNIX_EPOCH,
     );
     for _ in 0..3 {
-        let mut update = Update::from_pipeline(&rig.tracker, vec![event.clone(); 60_000], at);
+        let mut update = Update::from_pipeline(&mut rig.tracker, vec![event.clone(); 60_000], at);
         update.dropped_events = 5;
         rig.app.apply_feed(Feed::Update(Box::new(update)));
     }
@@ -178,7 +178,7 @@ fn a_bad_filter_is_explained_and_the_old_one_kept() {
         row(1002, 443, TcpState::Established),
     ]);
     rig.type_filter("dport 443");
-    assert_eq!(rig.app.table.listing.rows.len(), 1);
+    assert_eq!(rig.app.table.listing.rows(), 1);
     assert_eq!(rig.app.prompt(), None);
     rig.type_filter("dport https");
     let status = rig.app.live_status().expect("an error in the status line");
@@ -188,14 +188,14 @@ fn a_bad_filter_is_explained_and_the_old_one_kept() {
         "filter not applied: 'https' is not a port number: use a number from 1 to 65535, e.g. 8080"
     );
     assert_eq!(rig.app.settings.filter.text(), "dport 443");
-    assert_eq!(rig.app.table.listing.rows.len(), 1);
+    assert_eq!(rig.app.table.listing.rows(), 1);
     assert!(
         rig.app.prompt().is_some(),
         "the prompt stays open to fix the typo"
     );
     rig.app.handle(Action::Prompt(PromptKey::Cancel));
     rig.type_filter("");
-    assert_eq!(rig.app.table.listing.rows.len(), 2);
+    assert_eq!(rig.app.table.listing.rows(), 2);
 }
 
 #[test]
@@ -610,9 +610,7 @@ mod lab {
             .apply_lab(LabEvent::Sockets(vec![listener(1, 9000, true, 11)]));
         let state = |rig: &Rig, id: u32| {
             let r = rig.app.lab.rows.iter().find(|r| r.socket == id).copied()?;
-            rig.app
-                .lab
-                .state(r, &rig.app.data.conns, &rig.app.data.index)
+            rig.app.lab.state(r, &rig.app.data.conns)
         };
         assert_eq!(state(&rig, 1), Some(TcpState::Listen));
         // S S: the first listener closes, a second one listens on the port.

@@ -121,7 +121,7 @@ fn scripted_app(now_after: Duration) -> App {
     // The ssh connection is missing from two readings in a row: gone.
     tracker.dump(snap(second.clone(), Duration::from_secs(20)), &mut events);
     tracker.dump(snap(second, Duration::from_millis(20_100)), &mut events);
-    let mut update = Update::from_pipeline(&tracker, events, t0 + Duration::from_secs(20));
+    let mut update = Update::from_pipeline(&mut tracker, events, t0 + Duration::from_secs(20));
     update.degradations = vec![Degradation::new(
         Limit::ProcessNames,
         "only your own processes are shown; run as root to see all",
@@ -217,8 +217,7 @@ fn details_pane_shows_everything_known_about_the_selection() {
         delivery_rate: Some(125_000_000),
         congestion: Some("cubic".into()),
     };
-    let mut update = Update::from_pipeline(&Pipeline::new(), Vec::new(), Instant::now());
-    update.conns = app.data.conns.clone();
+    let mut update = Update::from_pipeline(&mut Pipeline::new(), Vec::new(), Instant::now());
     update.details = Some(DetailsReading {
         key,
         info: Ok(Some(info)),
@@ -386,14 +385,11 @@ fn lab_panel_shows_kernel_states_for_lab_sockets() {
 /// ESTABLISHED → FIN_WAIT_2 and the server end ESTABLISHED → CLOSE_WAIT.
 fn closing_pair_selected() -> App {
     let mut app = scripted_app(Duration::from_secs(21));
-    let pos = app
-        .table
-        .listing
-        .rows
-        .iter()
-        .position(|&line| match app.table.listing.lines[line] {
-            tcpscope::ui::listing::Line::Row(i) => app.data.conns[i].row.key.local.port() == 40002,
-            _ => false,
+    let pos = (0..app.table.listing.rows())
+        .position(|pos| {
+            let id = app.table.listing.row_at(pos);
+            id.and_then(|id| app.data.get(id))
+                .is_some_and(|c| c.row.key.local.port() == 40002)
         })
         .expect("the 40002 client end is listed");
     app.move_cursor(pos as i64 - app.table.cursor as i64);
@@ -500,7 +496,9 @@ fn the_arrow_of_the_last_transition_is_lit() {
     tracker.dump(snap(TcpState::TimeWait, 1000), &mut events);
     let mut app = App::new(scripted_settings(), t0 + Duration::from_millis(1500));
     app.apply_feed(Feed::Update(Box::new(Update::from_pipeline(
-        &tracker, events, t0,
+        &mut tracker,
+        events,
+        t0,
     ))));
     app.handle(Action::ToggleDiagram);
     let lit = |app: &mut App| {

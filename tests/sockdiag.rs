@@ -438,7 +438,8 @@ mod faults {
                 Ok(Feed::Failed(text)) => failed = Some(text),
                 Ok(Feed::Update(u)) => {
                     break u
-                        .conns
+                        .delta
+                        .changed
                         .iter()
                         .filter(|c| c.row.inode.is_some())
                         .map(|c| (c.row.key.label(), c.state()))

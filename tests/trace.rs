@@ -176,7 +176,8 @@ fn the_pipeline_shows_an_active_close_into_time_wait_at_the_kernels_times() {
             continue;
         };
         let found = u
-            .conns
+            .delta
+            .changed
             .iter()
             .find(|c| c.row.key == key && c.state() == TcpState::TimeWait);
         if let Some(c) = found {

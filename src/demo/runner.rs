@@ -6,11 +6,9 @@ use super::script::{Call, Expect, Scenario};
 use super::{commands, resolve};
 use crate::lab::{Lab, LabConfig, LabEvent, LabSocket, ServerOptions};
 use crate::pipeline::runner::{Feed, Runner};
-use crate::socket::{Conn, Family, SocketKey, TcpState};
+use crate::socket::{Family, SocketKey, TcpState};
 use crate::source::{Scope, Sources};
-use rustc_hash::FxHashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{Receiver, UnboundedReceiver};
 
@@ -36,7 +34,7 @@ struct Player {
     feed: Receiver<Feed>,
     _runner: Runner,
     /// The newest connection on each 4-tuple, from the latest update.
-    conns: FxHashMap<SocketKey, Arc<Conn>>,
+    conns: crate::pipeline::Mirror,
     traced: bool,
 }
 
@@ -67,7 +65,7 @@ pub async fn play(
         port,
         feed,
         _runner: runner,
-        conns: FxHashMap::default(),
+        conns: crate::pipeline::Mirror::default(),
         traced,
     };
     let mut results = Vec::new();
@@ -136,18 +134,7 @@ impl Player {
     fn read(&mut self) {
         while let Ok(feed) = self.feed.try_recv() {
             let Feed::Update(update) = feed else { continue };
-            self.conns.clear();
-            for c in update.conns {
-                // The live connection on a 4-tuple wins over a lingering
-                // one, and the newer over the older.
-                let keep = self.conns.get(&c.row.key).is_some_and(|old| {
-                    (old.is_gone(), std::cmp::Reverse(old.id))
-                        < (c.is_gone(), std::cmp::Reverse(c.id))
-                });
-                if !keep {
-                    self.conns.insert(c.row.key, c);
-                }
-            }
+            self.conns.apply(&update.delta, |_, _| {});
         }
     }
 
@@ -200,7 +187,11 @@ impl Player {
         let Some(socket) = resolve(role, &self.sockets) else {
             return Some(format!("there is no {role}"));
         };
-        let conn = self.conns.get(&key(socket)).map(|c| c.as_ref());
+        let key = key(socket);
+        let conn = self
+            .conns
+            .between(key.local, key.remote)
+            .map(|c| c.as_ref());
         let live = conn.filter(|c| !c.is_gone());
         match (states, conn) {
             (None, _) => live.map(|c| format!("{role} is still {}", c.state())),

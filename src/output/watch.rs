@@ -86,7 +86,11 @@ impl Printer {
             );
         }
         let owners: FxHashMap<ConnId, _> = if self.opts.filter.needs_owners() {
-            let with_owner = update.conns.iter().filter(|c| c.row.owner.is_some());
+            let with_owner = update
+                .delta
+                .changed
+                .iter()
+                .filter(|c| c.row.owner.is_some());
             with_owner.map(|c| (c.id, c.row.owner.clone())).collect()
         } else {
             FxHashMap::default()
@@ -304,8 +308,7 @@ mod tests {
         let mut printer = Printer::new(opts);
         let t0 = Instant::now();
         let mut update = Update {
-            conns: Vec::new(),
-            counts: Default::default(),
+            delta: Default::default(),
             events: vec![event(EventKind::New, TcpState::Established)],
             dumps: 1,
             taken_at: t0,
@@ -332,7 +335,7 @@ mod tests {
             }],
         }));
         update.events.clear();
-        update.conns = vec![Arc::new(conn)];
+        update.delta.changed = vec![Arc::new(conn)];
         printer.update(&update, &mut out).expect("print");
         let text = String::from_utf8(out).expect("utf-8");
         assert!(text.contains("new    127.0.0.1:51234"), "{text}");

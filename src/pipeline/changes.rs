@@ -124,6 +124,7 @@ impl Pipeline {
             at: c.at,
             wall: c.wall,
         };
+        self.touch(key);
         let Some(slot) = self.newest.get_mut(&key) else {
             return;
         };

@@ -80,12 +80,16 @@ impl Pipeline {
         }
         let into_time_wait =
             row.state == TcpState::TimeWait && slot.conn.state() != TcpState::TimeWait;
-        if !into_time_wait {
-            return refresh(slot, row, r, None, out);
-        }
-        let began = self.time_wait_began(&row, r);
-        if let Some(slot) = self.newest.get_mut(&key) {
-            refresh(slot, row, r, began, out);
+        let changed = if into_time_wait {
+            let began = self.time_wait_began(&row, r);
+            self.newest
+                .get_mut(&key)
+                .is_some_and(|slot| refresh(slot, row, r, began, out))
+        } else {
+            refresh(slot, row, r, None, out)
+        };
+        if changed {
+            self.touch(key);
         }
     }
 
@@ -266,13 +270,14 @@ const SAME_MOMENT: Duration = Duration::from_millis(20);
 
 /// The same socket read again: new queues, timers, owner; a new state if
 /// it moved on since. `began`: when it entered TIME_WAIT, if it did.
+/// Returns whether the connection changed.
 fn refresh(
     slot: &mut Slot,
     row: SocketRow,
     r: Reading,
     began: Option<Stamp>,
     out: &mut Vec<Event>,
-) {
+) -> bool {
     // A request socket's child has a cookie of its own: the newest counts.
     slot.cookie = row.cookie.or(slot.cookie);
     if row.owner.is_some() {
@@ -286,15 +291,19 @@ fn refresh(
             Some(b) if b.at > closed.at + SAME_MOMENT => b,
             _ => closed,
         };
-        return moved(slot, row, when, Entry::Exact, out);
+        moved(slot, row, when, Entry::Exact, out);
+        return true;
     }
     if row.state != slot.conn.state() {
         let (when, entry) = began.map_or((r.when, Entry::Seen), |b| (b, Entry::Exact));
-        return moved(slot, row, when, entry, out);
+        moved(slot, row, when, entry, out);
+        return true;
     }
-    if !same_row(&slot.conn.row, &row) {
-        Arc::make_mut(&mut slot.conn).row = row;
+    if same_row(&slot.conn.row, &row) {
+        return false;
     }
+    Arc::make_mut(&mut slot.conn).row = row;
+    true
 }
 
 fn moved(slot: &mut Slot, row: SocketRow, when: Stamp, entry: Entry, out: &mut Vec<Event>) {

@@ -1,10 +1,8 @@
 //! Memory of what happened: the transition log (a bounded ring of events
 //! with the row as it was) and per-state counts over time (for sparklines).
 
-use crate::socket::{Conn, Event};
-use crate::socket::{SocketRow, StateCounts};
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Arc;
+use crate::socket::{Event, SocketRow, StateCounts};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Default number of log entries kept.
@@ -39,22 +37,12 @@ impl TransitionLog {
         }
     }
 
-    /// Adds events, finding each one's row among `conns` (by connection id).
-    pub fn record(&mut self, events: &[Event], conns: &[Arc<Conn>]) {
-        if events.is_empty() {
-            return;
-        }
-        // Few events, many connections: one pass picking out just those ids.
-        let wanted: HashSet<u64> = events.iter().map(|e| e.id).collect();
-        let by_id: HashMap<u64, &SocketRow> = conns
-            .iter()
-            .filter(|c| wanted.contains(&c.id))
-            .map(|c| (c.id, &c.row))
-            .collect();
+    /// Adds events, each with its connection's row from `conns`.
+    pub fn record(&mut self, events: &[Event], conns: &super::Mirror) {
         for event in events {
-            let row = by_id
-                .get(&event.id)
-                .map_or_else(|| SocketRow::new(event.key, event.state), |r| (*r).clone());
+            let row = conns
+                .get(event.id)
+                .map_or_else(|| SocketRow::new(event.key, event.state), |c| c.row.clone());
             if self.entries.len() == self.capacity {
                 self.entries.pop_front();
                 self.dropped += 1;
@@ -140,7 +128,7 @@ mod tests {
     fn the_log_is_a_bounded_ring_newest_first() {
         let mut log = TransitionLog::new(3);
         let events: Vec<Event> = (1..=5).map(|i| event(i, 1000 + i as u16)).collect();
-        log.record(&events, &[]);
+        log.record(&events, &crate::pipeline::Mirror::default());
         assert_eq!(log.len(), 3);
         assert_eq!(log.dropped, 2);
         let ids: Vec<u64> = log.newest_first().map(|e| e.event.id).collect();

@@ -23,10 +23,15 @@
 mod changes;
 mod dumps;
 pub mod history;
+mod mirror;
 pub mod runner;
 
+pub use mirror::Mirror;
+
 use crate::socket::{Conn, ConnId, Event, EventKind, Owner, SocketKey, StateCounts};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -37,6 +42,8 @@ pub const GONE_LINGER: Duration = Duration::from_secs(3);
 pub const SLACK: Duration = Duration::from_millis(2);
 /// A connect() whose port was never reported is forgotten after this.
 const CONNECT_MEMORY: Duration = Duration::from_secs(600);
+/// connect()s remembered before old ones are looked for.
+const CONNECTS_KEPT: usize = 4096;
 
 /// A moment on both clocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +94,46 @@ pub struct Pipeline {
     baseline: Option<Instant>,
     /// When the latest dump began.
     last_dump: Option<Instant>,
+    /// Ended connections by when they may be dropped: purging costs what
+    /// ends, not the size of the table.
+    ending: BinaryHeap<Reverse<(Instant, ConnId, SocketKey)>>,
+    /// What changed since the last delta was taken.
+    delta: Pending,
+}
+
+/// Changes not yet handed to a consumer.
+#[derive(Default)]
+struct Pending {
+    /// Tuples whose newest connection changed (may repeat).
+    touched: Vec<SocketKey>,
+    /// Connections replaced on their tuple, in their last version.
+    retired: Vec<Arc<Conn>>,
+    /// Connections dropped after lingering.
+    purged: Vec<ConnId>,
+}
+
+/// What changed since the previous delta: the current version of every
+/// connection that changed or appeared, and the ids of those dropped.
+/// Applying deltas in order to an empty copy gives the pipeline's view.
+#[derive(Clone, Debug, Default)]
+pub struct Delta {
+    pub changed: Vec<Arc<Conn>>,
+    pub removed: Vec<ConnId>,
+}
+
+impl Delta {
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.removed.is_empty()
+    }
+
+    /// This delta followed by `later`, as one: each connection once, in
+    /// its latest version.
+    pub fn merge(&mut self, later: Delta) {
+        let newer: FxHashSet<ConnId> = later.changed.iter().map(|c| c.id).collect();
+        self.changed.retain(|c| !newer.contains(&c.id));
+        self.changed.extend(later.changed);
+        self.removed.extend(later.removed);
+    }
 }
 
 impl Pipeline {
@@ -104,6 +151,36 @@ impl Pipeline {
         self.conns().cloned().collect()
     }
 
+    /// Everything that changed since the last call. Its cost follows what
+    /// changed, not the size of the table.
+    pub fn take_delta(&mut self) -> Delta {
+        let pending = std::mem::take(&mut self.delta);
+        let mut seen = FxHashSet::default();
+        let mut changed = pending.retired;
+        for key in pending.touched {
+            if let Some(slot) = self.newest.get(&key)
+                && seen.insert(slot.conn.id)
+            {
+                changed.push(slot.conn.clone());
+            }
+        }
+        Delta {
+            changed,
+            removed: pending.purged,
+        }
+    }
+
+    /// Marks the newest connection on `key` as changed.
+    fn touch(&mut self, key: SocketKey) {
+        let pending = &mut self.delta.touched;
+        pending.push(key);
+        // A consumer that does not take deltas must not grow this forever.
+        if pending.len() > 4 * self.newest.len().max(1024) {
+            let mut seen = FxHashSet::default();
+            pending.retain(|k| seen.insert(*k));
+        }
+    }
+
     /// The newest connection on this 4-tuple, live or lingering.
     pub fn find(&self, key: &SocketKey) -> Option<&Conn> {
         self.newest.get(key).map(|s| s.conn.as_ref())
@@ -115,6 +192,15 @@ impl Pipeline {
             .filter(|c| !c.is_gone())
             .map(|c| &c.row.state)
             .collect()
+    }
+
+    /// How many connections it holds, live and lingering.
+    pub fn len(&self) -> usize {
+        self.newest.len() + self.older.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Applies a dump together with the changes read after it finished
@@ -145,15 +231,25 @@ impl Pipeline {
     /// Drops connections that have lingered long enough, and connect()s
     /// that never got a port.
     pub fn purge(&mut self, now: Instant) {
-        let fresh = |s: &Slot| {
-            s.conn
-                .gone_at
-                .is_none_or(|t| now.saturating_duration_since(t) < GONE_LINGER)
-        };
-        self.newest.retain(|_, s| fresh(s));
-        self.older.retain(fresh);
-        self.connects
-            .retain(|_, s| now.saturating_duration_since(s.at) < CONNECT_MEMORY);
+        let mut from_older = FxHashSet::default();
+        while let Some(Reverse((at, id, key))) = self.ending.peek().copied() {
+            if now.saturating_duration_since(at) < GONE_LINGER {
+                break;
+            }
+            self.ending.pop();
+            match self.newest.get(&key) {
+                Some(s) if s.conn.id == id => drop(self.newest.remove(&key)),
+                _ => drop(from_older.insert(id)),
+            }
+            self.delta.purged.push(id);
+        }
+        if !from_older.is_empty() {
+            self.older.retain(|s| !from_older.contains(&s.conn.id));
+        }
+        if self.connects.len() > CONNECTS_KEPT {
+            self.connects
+                .retain(|_, s| now.saturating_duration_since(s.at) < CONNECT_MEMORY);
+        }
     }
 
     /// The live connection on `key`, if any.
@@ -174,8 +270,10 @@ impl Pipeline {
             self.by_sk.insert(sk, key);
         }
         if let Some(old) = self.newest.insert(key, slot) {
+            self.delta.retired.push(old.conn.clone());
             self.older.push(old);
         }
+        self.touch(key);
     }
 
     /// Ends the live connection on `key` at `when` (or when it closed, if
@@ -197,6 +295,9 @@ impl Pipeline {
         }
         Arc::make_mut(&mut slot.conn).gone_at = Some(when.at);
         emit(slot, EventKind::Gone, when, out);
+        let id = slot.conn.id;
+        self.ending.push(Reverse((when.at, id, *key)));
+        self.touch(*key);
     }
 }
 

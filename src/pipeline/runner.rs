@@ -5,10 +5,9 @@
 //! consumer never makes it skip anything: updates it cannot take are
 //! merged into the next one.
 
-use super::{Pipeline, SLACK};
-use crate::socket::{Conn, Event, SocketKey, StateCounts, TcpDetails};
+use super::{Delta, Pipeline, SLACK};
+use crate::socket::{Event, SocketKey, TcpDetails};
 use crate::source::{Change, Degradation, Limit, Scope, Sources};
-use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -26,8 +25,9 @@ pub const MAX_PENDING_EVENTS: usize = 100_000;
 /// Everything a consumer needs after one or more observations.
 #[derive(Clone, Debug)]
 pub struct Update {
-    pub conns: Vec<Arc<Conn>>,
-    pub counts: StateCounts,
+    /// The connections that changed since the previous update (all of
+    /// them in the first): apply it to a [`super::Mirror`].
+    pub delta: Delta,
     /// Every event since the previous update, in order per connection.
     pub events: Vec<Event>,
     pub dumps: u64,
@@ -41,11 +41,11 @@ pub struct Update {
 }
 
 impl Update {
-    /// The pipeline's current view plus the given events.
-    pub fn from_pipeline(p: &Pipeline, events: Vec<Event>, taken_at: Instant) -> Update {
+    /// What changed in the pipeline since the last update, plus the given
+    /// events.
+    pub fn from_pipeline(p: &mut Pipeline, events: Vec<Event>, taken_at: Instant) -> Update {
         Update {
-            conns: p.view(),
-            counts: p.counts(),
+            delta: p.take_delta(),
             events,
             dumps: p.dumps(),
             taken_at,
@@ -106,6 +106,7 @@ impl Runner {
             pipeline: Pipeline::new(),
             details: None,
             pending: Vec::new(),
+            unsent: Delta::default(),
             dropped: 0,
             last_sent: None,
             failing: None,
@@ -164,6 +165,8 @@ struct Worker {
     pipeline: Pipeline,
     details: Option<SocketKey>,
     pending: Vec<Event>,
+    /// A delta the consumer could not take yet.
+    unsent: Delta,
     dropped: u64,
     last_sent: Option<Instant>,
     /// Why the last reading failed, while it keeps failing.
@@ -307,7 +310,11 @@ impl Worker {
         }
         let events = std::mem::take(&mut self.pending);
         let taken_at = reading.unwrap_or_else(Instant::now);
-        let mut update = Update::from_pipeline(&self.pipeline, events, taken_at);
+        self.pipeline.purge(Instant::now());
+        let mut update = Update::from_pipeline(&mut self.pipeline, events, taken_at);
+        let mut delta = std::mem::take(&mut self.unsent);
+        delta.merge(std::mem::take(&mut update.delta));
+        update.delta = delta;
         update.warning.clone_from(&self.warning);
         update.degradations = self.degradations();
         update.dropped_events = std::mem::take(&mut self.dropped);
@@ -323,9 +330,10 @@ impl Worker {
             }
             Err(TrySendError::Full(Feed::Update(update))) => {
                 // Only this thread sends, so this is not expected; if it
-                // happens, the events still wait for the next update.
+                // happens, nothing is lost: it all waits for the next update.
                 self.pending = update.events;
                 self.dropped += update.dropped_events;
+                self.unsent.merge(update.delta);
                 Step::Go
             }
             Err(TrySendError::Full(_)) => Step::Go,

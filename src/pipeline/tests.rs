@@ -15,6 +15,8 @@ struct Script {
     log: Vec<Event>,
     /// Connections of the first dump.
     baseline: Vec<ConnId>,
+    /// A consumer's copy, kept by deltas alone.
+    mirror: Mirror,
 }
 
 impl Script {
@@ -24,6 +26,7 @@ impl Script {
             p: Pipeline::new(),
             log: Vec::new(),
             baseline: Vec::new(),
+            mirror: Mirror::default(),
         }
     }
 
@@ -65,6 +68,7 @@ impl Script {
             self.baseline = self.p.conns().map(|c| c.id).collect();
         }
         self.log.extend(out.clone());
+        self.sync();
         out
     }
 
@@ -72,7 +76,22 @@ impl Script {
         let mut out = Vec::new();
         self.p.changes(changes, &mut out);
         self.log.extend(out.clone());
+        self.sync();
         out
+    }
+
+    /// Brings the mirror up to date by the pipeline's delta, and checks it
+    /// holds exactly the pipeline's connections, each in its current
+    /// version (the same shared object: any change the delta missed would
+    /// show as a stale copy).
+    fn sync(&mut self) {
+        let delta = self.p.take_delta();
+        self.mirror.apply(&delta, |_, _| {});
+        assert_eq!(self.mirror.len(), self.p.len(), "the same connections");
+        for conn in self.p.conns() {
+            let copy = self.mirror.get(conn.id).expect("in the mirror");
+            assert!(Arc::ptr_eq(conn, copy), "stale copy of {}: {copy:?}", conn.id);
+        }
     }
 
     fn change(&self, us: u64, k: SocketKey, from: TcpState, to: TcpState, sk: u64) -> Change {

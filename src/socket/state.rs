@@ -115,6 +115,11 @@ impl StateCounts {
         self.0[state.index()] += 1;
     }
 
+    pub fn remove(&mut self, state: TcpState) {
+        let n = &mut self.0[state.index()];
+        *n = n.saturating_sub(1);
+    }
+
     pub fn get(&self, state: TcpState) -> usize {
         self.0[state.index()]
     }

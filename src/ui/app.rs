@@ -12,12 +12,11 @@ use super::status::{Status, StatusLine};
 use super::table_view::TableView;
 use super::theme::Theme;
 use crate::lab::{LabCommand, LabConfig, LabEvent};
+use crate::pipeline::Mirror;
 use crate::pipeline::history::{CountHistory, TransitionLog};
 use crate::pipeline::runner::{DetailsReading, Feed, MAX_PENDING_EVENTS, Update};
 use crate::socket::{Conn, ConnId, Filter, SocketKey, StateCounts};
 use crate::source::Degradation;
-use rustc_hash::FxHashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Intervals `+` and `-` step through.
@@ -62,9 +61,7 @@ pub struct Settings {
 /// What the pipeline said last.
 #[derive(Clone, Debug, Default)]
 pub struct Data {
-    pub conns: Vec<Arc<Conn>>,
-    /// Where each connection is in `conns`.
-    pub index: FxHashMap<ConnId, usize>,
+    pub conns: Mirror,
     pub warning: Option<String>,
     pub degradations: Vec<Degradation>,
     /// The last reading failed, and why; cleared by the next one.
@@ -76,7 +73,7 @@ pub struct Data {
 
 impl Data {
     pub fn get(&self, id: ConnId) -> Option<&Conn> {
-        self.index.get(&id).map(|&i| self.conns[i].as_ref())
+        self.conns.get(id).map(|c| c.as_ref())
     }
 }
 
@@ -175,8 +172,7 @@ impl App {
     }
 
     pub fn selected_conn(&self) -> Option<&Conn> {
-        let i = self.table.selected_index()?;
-        self.data.conns.get(i).map(|c| c.as_ref())
+        self.data.get(self.table.selected?)
     }
 
     /// The other end of the selected connection, when it is on this machine.
@@ -207,21 +203,23 @@ impl App {
             update.events = events;
             update.dropped_events += older.dropped_events + excess as u64;
             update.details = update.details.or(older.details);
+            let mut delta = older.delta;
+            delta.merge(std::mem::take(&mut update.delta));
+            update.delta = delta;
         }
         self.held = Some(update);
     }
 
     fn install(&mut self, update: Update) {
+        let table = &mut self.table;
+        self.data.conns.apply(&update.delta, |old, new| {
+            if let Some(id) = new.or(old).map(|c| c.id) {
+                table.update(id, new);
+            }
+        });
         self.memory.log.dropped += update.dropped_events;
-        self.memory.log.record(&update.events, &update.conns);
+        self.memory.log.record(&update.events, &self.data.conns);
         let d = &mut self.data;
-        d.index = update
-            .conns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.id, i))
-            .collect();
-        d.conns = update.conns;
         d.warning = update.warning;
         d.degradations = update.degradations;
         d.dumps = update.dumps;
@@ -275,7 +273,7 @@ impl App {
                 self.follow_lab_port();
             }
         }
-        self.lab.relink(&self.data.conns, &self.data.index);
+        self.lab.relink(&self.data.conns);
         self.demo_follow();
     }
 
@@ -296,8 +294,8 @@ impl App {
     /// Rebuilds the table around the selected connection, re-links the
     /// lab, and finds the selection's other end.
     pub fn relist(&mut self) {
-        self.table.rebuild(&self.data.conns, &self.settings.filter);
-        self.lab.relink(&self.data.conns, &self.data.index);
+        self.table.relist(&self.data.conns, &self.settings.filter);
+        self.lab.relink(&self.data.conns);
         self.selection_moved();
     }
 
@@ -309,14 +307,10 @@ impl App {
         {
             self.lab.selected = Some(socket);
         }
+        // The other end, live if it is (else the one that ended last).
         self.peer = self.selected_conn().and_then(|c| {
-            let other = c.row.key.reversed();
-            let other_end =
-                |x: &&Arc<Conn>| x.row.key.local == other.local && x.row.key.remote == other.remote;
-            let mut ends = self.data.conns.iter().filter(other_end);
-            // A live end wins over a lingering one.
-            let first = ends.next()?;
-            Some(ends.find(|x| !x.is_gone()).unwrap_or(first).id)
+            let k = &c.row.key;
+            self.data.conns.between(k.remote, k.local).map(|p| p.id)
         });
     }
 
@@ -326,7 +320,7 @@ impl App {
         let Some(conn) = self.lab.selected_row().and_then(|r| r.conn) else {
             return;
         };
-        if self.table.select(conn, &self.data.conns) {
+        if self.table.select(conn) {
             self.selection_moved();
         }
     }
@@ -503,7 +497,7 @@ impl App {
                 self.select_lab_in_table();
             }
             Focus::Table | Focus::Groups => {
-                self.table.move_by(delta, &self.data.conns);
+                self.table.move_by(delta);
                 self.selection_moved();
             }
         }

@@ -8,6 +8,7 @@
 //! here, only data; rows and the selection are lab socket ids.
 
 use crate::lab::{LabConfig, LabId, LabSettings, LabSocket, Side};
+use crate::pipeline::Mirror;
 use crate::socket::{Conn, ConnId, TcpState};
 use rustc_hash::FxHashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -66,9 +67,9 @@ impl LabView {
     /// a connection id to its place in `conns`). A closed socket stays
     /// listed while the kernel still has its connection (FIN_WAIT_2,
     /// TIME_WAIT, …).
-    pub fn relink(&mut self, conns: &[Arc<Conn>], index: &FxHashMap<ConnId, usize>) {
-        let gone = |id: &ConnId| index.get(id).is_none_or(|&i| conns[i].is_gone());
-        let live = |id: &ConnId| index.get(id).is_some_and(|&i| !conns[i].is_gone());
+    pub fn relink(&mut self, conns: &Mirror) {
+        let gone = |id: &ConnId| conns.get(*id).is_none_or(|c| c.is_gone());
+        let live = |id: &ConnId| conns.get(*id).is_some_and(|c| !c.is_gone());
         let sockets: FxHashMap<LabId, &LabSocket> =
             self.sockets.iter().map(|s| (s.id, s)).collect();
         self.links.retain(|socket, id| {
@@ -77,7 +78,7 @@ impl LabView {
             let by_tuple = sockets
                 .get(socket)
                 .is_some_and(|s| s.cookie.is_none() && s.open);
-            index.contains_key(id) && !(by_tuple && gone(id))
+            conns.get(*id).is_some() && !(by_tuple && gone(id))
         });
         // Building the lookup reads every connection: only when a socket
         // that can be linked is not.
@@ -85,7 +86,7 @@ impl LabView {
         let unlinked =
             (self.sockets.iter().filter(linkable)).any(|s| !self.links.contains_key(&s.id));
         if unlinked {
-            let lookup = Lookup::build(conns);
+            let lookup = Lookup::build(conns.iter());
             for s in &self.sockets {
                 if !self.links.contains_key(&s.id)
                     && let Some(id) = lookup.find(s)
@@ -140,14 +141,8 @@ impl LabView {
     }
 
     /// The kernel state of a lab row, as the pipeline reports it.
-    pub fn state(
-        &self,
-        row: LabRow,
-        conns: &[Arc<Conn>],
-        index: &FxHashMap<ConnId, usize>,
-    ) -> Option<TcpState> {
-        let i = *index.get(&row.conn?)?;
-        let c = &conns[i];
+    pub fn state(&self, row: LabRow, conns: &Mirror) -> Option<TcpState> {
+        let c = conns.get(row.conn?)?;
         (!c.is_gone()).then(|| c.state())
     }
 
@@ -174,7 +169,7 @@ struct Lookup {
 }
 
 impl Lookup {
-    fn build(conns: &[Arc<Conn>]) -> Self {
+    fn build<'a>(conns: impl Iterator<Item = &'a Arc<Conn>>) -> Self {
         let mut l = Lookup {
             by_cookie: FxHashMap::default(),
             exact: FxHashMap::default(),

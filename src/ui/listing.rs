@@ -1,11 +1,14 @@
-//! What the table shows: which connections pass the filter and group,
-//! in which order, under which headings. Recomputed on every change of
-//! data, filter, group or sort; never during drawing.
+//! What the table shows: which connections pass the filter and group, in
+//! which order, under which headings. Kept up to date one connection at a
+//! time as deltas arrive (a change costs a few tree operations, however
+//! many rows there are), rebuilt only when the filter, group or sort
+//! changes; drawing asks for the lines on screen and nothing more.
 
-use crate::socket::{Conn, ConnId};
-use crate::socket::{Filter, StateCounts, TcpState};
-use std::cmp::Ordering;
-use std::sync::Arc;
+use crate::socket::{Conn, ConnId, Filter, StateCounts, TcpState};
+use rustc_hash::FxHashMap;
+use std::cmp::Reverse;
+use std::collections::BTreeSet;
+use std::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Group {
@@ -65,159 +68,264 @@ pub enum Line {
     /// Connections that ended in the last seconds, listed after every
     /// live one so they never push live rows off the screen.
     Gone(usize),
-    Row(usize),
+    Row(ConnId),
+}
+
+/// Where a row sorts: live rows by state (lifecycle order), then the
+/// column; ended ones last, the most recent first; the id breaks ties so
+/// equal rows never swap places between redraws.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct RowKey {
+    section: Section,
+    column: Column,
+    id: ConnId,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Section {
+    Live(TcpState),
+    Gone(Reverse<Instant>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Column {
+    Addresses(AddrKey, AddrKey),
+    Since(Instant),
+    /// Process name, then first PID.
+    Owner(Option<Box<str>>, Option<u32>),
+    None,
+}
+
+/// An address as integers, ordered the way `SocketAddr` orders (IPv4
+/// before IPv6, then address, then port): several times faster to compare.
+type AddrKey = (bool, u128, u16);
+
+/// What the listing knows of a connection that passes the filter.
+#[derive(Clone, Debug)]
+struct Entry {
+    /// Its place, if it is in the group shown.
+    key: Option<RowKey>,
+    /// The state it is counted in, if it is live.
+    counted: Option<TcpState>,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct Listing {
-    pub lines: Vec<Line>,
-    /// Index into `lines` of every `Row`, in order.
-    pub rows: Vec<usize>,
+    filter: Filter,
+    group: Option<Group>,
+    sort: SortKey,
+    order: BTreeSet<RowKey>,
+    entries: FxHashMap<ConnId, Entry>,
     /// Live connections per state that pass the filter (any group).
     pub counts: StateCounts,
+    /// Rows listed per live state, and ended ones.
+    live: StateCounts,
+    gone: usize,
 }
 
 impl Listing {
-    pub fn build(conns: &[Arc<Conn>], filter: &Filter, group: Group, sort: SortKey) -> Listing {
-        let matching: Vec<usize> = (0..conns.len())
-            .filter(|&i| filter.matches(&conns[i].row))
-            .collect();
-        let counts = matching
-            .iter()
-            .map(|&i| &conns[i])
-            .filter(|c| !c.is_gone())
-            .map(|c| &c.row.state)
-            .collect();
-        let in_group = |i: &usize| group == Group::All || Group::State(conns[*i].state()) == group;
-        let (gone, live): (Vec<usize>, Vec<usize>) = matching
-            .into_iter()
-            .filter(in_group)
-            .partition(|&i| conns[i].is_gone());
-        let live = sort_indices(conns, live, sort);
-        let mut gone = gone;
-        // The most recently ended first.
-        gone.sort_by_key(|&i| (std::cmp::Reverse(conns[i].gone_at), conns[i].id));
+    /// Lists `conns` afresh for this filter, group and sort.
+    pub fn build<'a>(
+        conns: impl Iterator<Item = &'a Conn>,
+        filter: &Filter,
+        group: Group,
+        sort: SortKey,
+    ) -> Listing {
         let mut listing = Listing {
-            counts,
+            filter: filter.clone(),
+            group: Some(group),
+            sort,
             ..Listing::default()
         };
-        listing.lay_out(conns, &live, group == Group::All);
-        if !gone.is_empty() {
-            listing.lines.push(Line::Gone(gone.len()));
-            for i in gone {
-                listing.rows.push(listing.lines.len());
-                listing.lines.push(Line::Row(i));
-            }
+        for conn in conns {
+            listing.add(conn);
         }
         listing
     }
 
-    fn lay_out(&mut self, conns: &[Arc<Conn>], shown: &[usize], headings: bool) {
-        let mut current = None;
-        for (n, &i) in shown.iter().enumerate() {
-            let state = conns[i].state();
-            if headings && current != Some(state) {
-                current = Some(state);
-                let in_group = shown[n..]
-                    .iter()
-                    .take_while(|&&j| conns[j].state() == state)
-                    .count();
-                self.lines.push(Line::Heading(state, in_group));
+    /// Whether it was built for this filter, group and sort.
+    pub fn is_for(&self, filter: &Filter, group: Group, sort: SortKey) -> bool {
+        self.group == Some(group) && self.sort == sort && self.filter.text() == filter.text()
+    }
+
+    /// A connection changed, appeared (`old` none) or was dropped (`new`
+    /// none).
+    pub fn update(&mut self, id: ConnId, new: Option<&Conn>) {
+        self.remove(id);
+        if let Some(conn) = new {
+            self.add(conn);
+        }
+    }
+
+    fn remove(&mut self, id: ConnId) {
+        let Some(entry) = self.entries.remove(&id) else {
+            return;
+        };
+        if let Some(key) = entry.key {
+            self.order.remove(&key);
+            match key.section {
+                Section::Live(s) => self.live.remove(s),
+                Section::Gone(_) => self.gone = self.gone.saturating_sub(1),
             }
-            self.rows.push(self.lines.len());
-            self.lines.push(Line::Row(i));
+        }
+        if let Some(s) = entry.counted {
+            self.counts.remove(s);
         }
     }
 
-    /// Position in `rows` of the connection with this id.
-    pub fn position_of(&self, conns: &[Arc<Conn>], id: ConnId) -> Option<usize> {
-        self.rows.iter().position(|&line| match self.lines[line] {
-            Line::Row(i) => conns[i].id == id,
-            _ => false,
-        })
+    fn add(&mut self, conn: &Conn) {
+        if !self.filter.matches(&conn.row) {
+            return;
+        }
+        let state = conn.state();
+        let counted = (!conn.is_gone()).then_some(state);
+        if counted.is_some() {
+            self.counts.add(state);
+        }
+        let group = self.group.unwrap_or(Group::All);
+        let in_group = group == Group::All || group == Group::State(state);
+        let key = in_group.then(|| self.key(conn));
+        if let Some(key) = &key {
+            self.order.insert(key.clone());
+            match key.section {
+                Section::Live(s) => self.live.add(s),
+                Section::Gone(_) => self.gone += 1,
+            }
+        }
+        self.entries.insert(conn.id, Entry { key, counted });
     }
 
-    /// The connection index shown at `rows[pos]`.
-    pub fn conn_at(&self, pos: usize) -> Option<usize> {
-        match self.lines.get(*self.rows.get(pos)?)? {
-            Line::Row(i) => Some(*i),
-            _ => None,
+    fn key(&self, c: &Conn) -> RowKey {
+        if let Some(at) = c.gone_at {
+            return RowKey {
+                section: Section::Gone(Reverse(at)),
+                column: Column::None,
+                id: c.id,
+            };
         }
+        let k = &c.row.key;
+        let column = match self.sort {
+            SortKey::Local => Column::Addresses(addr_key(&k.local), addr_key(&k.remote)),
+            SortKey::Remote => Column::Addresses(addr_key(&k.remote), addr_key(&k.local)),
+            SortKey::InState => Column::Since(c.current_phase().entered),
+            SortKey::Process => {
+                let owner = c.row.owner.as_deref();
+                Column::Owner(
+                    owner.and_then(|o| o.name()).map(Box::from),
+                    owner.and_then(|o| o.pids().next()),
+                )
+            }
+        };
+        RowKey {
+            section: Section::Live(c.state()),
+            column,
+            id: c.id,
+        }
+    }
+
+    /// How many rows (connections) it lists.
+    pub fn rows(&self) -> usize {
+        self.order.len()
+    }
+
+    /// How many lines: rows and headings.
+    pub fn lines(&self) -> usize {
+        self.sections()
+            .map(|(heading, n)| n + heading.is_some() as usize)
+            .sum()
+    }
+
+    /// The sections in order: each one's heading line (if it has one) and
+    /// its number of rows. Only sections with rows.
+    fn sections(&self) -> impl Iterator<Item = (Option<Line>, usize)> + '_ {
+        let headings = self.group.unwrap_or(Group::All) == Group::All;
+        let live = self
+            .live
+            .present()
+            .map(move |(s, n)| (headings.then_some(Line::Heading(s, n)), n));
+        let gone = (self.gone > 0).then_some((Some(Line::Gone(self.gone)), self.gone));
+        live.chain(gone)
+    }
+
+    /// The line a row is on, and whether a heading is right above it.
+    pub fn line_of_row(&self, pos: usize) -> Option<(usize, bool)> {
+        let (mut lines, mut rows) = (0, 0);
+        for (heading, n) in self.sections() {
+            lines += heading.is_some() as usize;
+            if pos < rows + n {
+                let first = pos == rows;
+                return Some((lines + pos - rows, first && heading.is_some()));
+            }
+            lines += n;
+            rows += n;
+        }
+        None
+    }
+
+    /// Up to `n` lines from line `offset`: what the screen shows.
+    pub fn window(&self, offset: usize, n: usize) -> Vec<Line> {
+        let mut out = Vec::with_capacity(n.min(self.lines()));
+        let (mut line, mut row) = (0, 0);
+        let mut sections = self.sections().peekable();
+        // Skip whole sections above the window.
+        while let Some(&(heading, rows)) = sections.peek() {
+            let height = rows + heading.is_some() as usize;
+            if line + height > offset {
+                break;
+            }
+            line += height;
+            row += rows;
+            sections.next();
+        }
+        let mut ids = None;
+        for (heading, rows) in sections {
+            let mut first = row;
+            if let Some(h) = heading {
+                if line >= offset && out.len() < n {
+                    out.push(h);
+                }
+                line += 1;
+            }
+            // Rows of this section above the window.
+            let skip = offset.saturating_sub(line).min(rows);
+            first += skip;
+            line += skip;
+            let iter = ids.get_or_insert_with(|| self.order.iter().skip(first));
+            for key in iter.by_ref().take(rows - skip) {
+                if out.len() == n {
+                    return out;
+                }
+                out.push(Line::Row(key.id));
+                line += 1;
+            }
+            row += rows;
+        }
+        out
+    }
+
+    /// The connection listed at row `pos`.
+    pub fn row_at(&self, pos: usize) -> Option<ConnId> {
+        self.order.iter().nth(pos).map(|k| k.id)
+    }
+
+    /// The row where connection `id` is listed, if it is.
+    pub fn position_of(&self, id: ConnId) -> Option<usize> {
+        let key = self.entries.get(&id)?.key.as_ref()?;
+        Some(self.order.range(..key).count())
     }
 }
 
-/// Sorts by state, then the column; address columns (the default) go
-/// through precomputed integer keys, which measured several times faster
-/// than comparing `SocketAddr`s over 25k rows on every update.
-fn sort_indices(conns: &[Arc<Conn>], shown: Vec<usize>, sort: SortKey) -> Vec<usize> {
-    let first_second = |c: &Conn| match sort {
-        SortKey::Remote => (c.row.key.remote, c.row.key.local),
-        _ => (c.row.key.local, c.row.key.remote),
-    };
-    match sort {
-        SortKey::Local | SortKey::Remote => {
-            let mut keyed: Vec<(AddrOrder, usize)> = shown
-                .into_iter()
-                .map(|i| {
-                    let c = &conns[i];
-                    let (a, b) = first_second(c);
-                    ((c.state() as u8, addr_key(&a), addr_key(&b), c.id), i)
-                })
-                .collect();
-            keyed.sort_unstable_by_key(|(k, _)| *k);
-            keyed.into_iter().map(|(_, i)| i).collect()
-        }
-        _ => {
-            let mut shown = shown;
-            shown.sort_by(|&a, &b| compare(&conns[a], &conns[b], sort));
-            shown
-        }
-    }
-}
-
-/// state, first address, second address, id: a total order.
-type AddrOrder = (u8, (bool, u128, u16), (bool, u128, u16), u64);
-
-/// An address as integers, ordered the way `SocketAddr` orders (IPv4
-/// before IPv6, then address, then port).
-fn addr_key(a: &std::net::SocketAddr) -> (bool, u128, u16) {
+fn addr_key(a: &std::net::SocketAddr) -> AddrKey {
     match a.ip() {
         std::net::IpAddr::V4(v4) => (false, u128::from(u32::from(v4)), a.port()),
         std::net::IpAddr::V6(v6) => (true, u128::from(v6), a.port()),
     }
 }
 
-/// Process name, then first PID.
-fn owner_order(c: &Conn) -> (Option<&str>, Option<u32>) {
-    let owner = c.row.owner.as_deref();
-    (
-        owner.and_then(|o| o.name()),
-        owner.and_then(|o| o.pids().next()),
-    )
-}
-
-/// State first (lifecycle order), then the chosen column; the id breaks
-/// ties so equal rows never swap places between redraws.
-fn compare(a: &Conn, b: &Conn, sort: SortKey) -> Ordering {
-    let by_column = match sort {
-        SortKey::Local => {
-            (a.row.key.local, a.row.key.remote).cmp(&(b.row.key.local, b.row.key.remote))
-        }
-        SortKey::Remote => {
-            (a.row.key.remote, a.row.key.local).cmp(&(b.row.key.remote, b.row.key.local))
-        }
-        SortKey::InState => a.current_phase().entered.cmp(&b.current_phase().entered),
-        SortKey::Process => owner_order(a).cmp(&owner_order(b)),
-    };
-    a.state()
-        .cmp(&b.state())
-        .then(by_column)
-        .then(a.id.cmp(&b.id))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::addr_key;
+    use super::*;
+    use crate::socket::{Family, Phase, SocketKey, SocketRow};
     use std::net::SocketAddr;
 
     #[test]
@@ -239,5 +347,104 @@ mod tests {
                 assert_eq!(addr_key(a).cmp(&addr_key(b)), a.cmp(b), "{a} vs {b}");
             }
         }
+    }
+
+    fn conn(id: ConnId, port: u16, state: TcpState, gone: Option<Instant>) -> Conn {
+        let key = SocketKey::new(
+            Family::Inet,
+            format!("127.0.0.1:{port}").parse().expect("addr"),
+            "127.0.0.1:80".parse().expect("addr"),
+        );
+        let t0 = Instant::now();
+        Conn {
+            id,
+            row: SocketRow::new(key, state),
+            timeline: vec![Phase {
+                state,
+                entered: t0,
+                entered_wall: std::time::SystemTime::UNIX_EPOCH,
+                entry: crate::socket::Entry::Seen,
+            }],
+            appeared_at: None,
+            gone_at: gone,
+        }
+    }
+
+    /// Every line, the slow way, for comparing with windows.
+    fn all_lines(l: &Listing) -> Vec<Line> {
+        l.window(0, usize::MAX)
+    }
+
+    #[test]
+    fn headings_rows_and_the_gone_section_in_order() {
+        let t = Instant::now();
+        let conns = [
+            conn(1, 1003, TcpState::Established, None),
+            conn(2, 1001, TcpState::Established, None),
+            conn(3, 1002, TcpState::Listen, None),
+            conn(4, 1004, TcpState::TimeWait, Some(t)),
+        ];
+        let l = Listing::build(conns.iter(), &Filter::default(), Group::All, SortKey::Local);
+        assert_eq!(
+            all_lines(&l),
+            [
+                Line::Heading(TcpState::Listen, 1),
+                Line::Row(3),
+                Line::Heading(TcpState::Established, 2),
+                Line::Row(2),
+                Line::Row(1),
+                Line::Gone(1),
+                Line::Row(4),
+            ]
+        );
+        assert_eq!(l.lines(), 7);
+        assert_eq!(l.counts.total(), 3, "the ended one is not counted");
+        // Every window is the same slice of the whole.
+        let whole = all_lines(&l);
+        for offset in 0..8 {
+            for n in 0..8 {
+                let want: Vec<Line> = whole.iter().skip(offset).take(n).copied().collect();
+                assert_eq!(l.window(offset, n), want, "offset {offset}, {n} lines");
+            }
+        }
+        assert_eq!(l.line_of_row(0), Some((1, true)));
+        assert_eq!(l.line_of_row(2), Some((4, false)));
+        assert_eq!(l.line_of_row(3), Some((6, true)));
+        assert_eq!(l.position_of(1), Some(2));
+        assert_eq!(l.row_at(3), Some(4));
+    }
+
+    #[test]
+    fn updates_keep_it_the_same_as_a_rebuild() {
+        let mut conns: Vec<Conn> = (0..50)
+            .map(|i| {
+                conn(
+                    i,
+                    2000 + (i * 7919 % 500) as u16,
+                    TcpState::ALL[i as usize % 11],
+                    None,
+                )
+            })
+            .collect();
+        let filter = Filter::parse("state ESTABLISHED,TIME_WAIT,LISTEN").expect("filter");
+        let mut l = Listing::build(conns.iter(), &filter, Group::All, SortKey::Local);
+        // Half change state, some end, some are dropped.
+        for (i, c) in conns.iter_mut().enumerate() {
+            match i % 4 {
+                0 => c.row.state = TcpState::TimeWait,
+                1 => c.gone_at = Some(Instant::now()),
+                _ => {}
+            }
+            l.update(c.id, (i % 5 != 0).then_some(&*c));
+        }
+        let kept: Vec<&Conn> = conns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 5 != 0)
+            .map(|(_, c)| c)
+            .collect();
+        let fresh = Listing::build(kept.into_iter(), &filter, Group::All, SortKey::Local);
+        assert_eq!(all_lines(&l), all_lines(&fresh));
+        assert_eq!(l.counts, fresh.counts);
     }
 }

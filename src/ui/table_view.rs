@@ -2,9 +2,9 @@
 //! which connection is selected. The selection is a connection id; the
 //! cursor is only where that connection happens to be listed now.
 
-use super::listing::{Group, Line, Listing, SortKey};
+use super::listing::{Group, Listing, SortKey};
+use crate::pipeline::Mirror;
 use crate::socket::{Conn, ConnId, Filter};
-use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub struct TableView {
@@ -12,7 +12,7 @@ pub struct TableView {
     pub group: Group,
     pub sort: SortKey,
     pub selected: Option<ConnId>,
-    /// Position in `listing.rows` of the selection.
+    /// Row position of the selection in the listing.
     pub cursor: usize,
     /// First table line on screen.
     pub offset: usize,
@@ -35,48 +35,47 @@ impl Default for TableView {
 }
 
 impl TableView {
-    /// Lists `conns` again and finds the selected connection wherever it
-    /// moved; if it is gone for good, the cursor stays at its height and
-    /// the connection listed there is selected.
-    pub fn rebuild(&mut self, conns: &[Arc<Conn>], filter: &Filter) {
-        self.listing = Listing::build(conns, filter, self.group, self.sort);
-        match self
-            .selected
-            .and_then(|id| self.listing.position_of(conns, id))
-        {
+    /// Lists the connections again if the filter, group or sort changed.
+    pub fn relist(&mut self, conns: &Mirror, filter: &Filter) {
+        if !self.listing.is_for(filter, self.group, self.sort) {
+            let all = conns.iter().map(|c| c.as_ref());
+            self.listing = Listing::build(all, filter, self.group, self.sort);
+        }
+        self.follow_selection();
+    }
+
+    /// One connection changed, appeared or was dropped.
+    pub fn update(&mut self, id: ConnId, conn: Option<&Conn>) {
+        self.listing.update(id, conn);
+    }
+
+    /// Finds the selected connection wherever it moved; if it is no longer
+    /// listed, the cursor stays at its height and the connection listed
+    /// there is selected.
+    pub fn follow_selection(&mut self) {
+        match self.selected.and_then(|id| self.listing.position_of(id)) {
             Some(pos) => self.cursor = pos,
             None => {
-                self.cursor = self.cursor.min(self.listing.rows.len().saturating_sub(1));
-                self.selected = self.conn_at_cursor(conns).map(|c| c.id);
+                self.cursor = self.cursor.min(self.listing.rows().saturating_sub(1));
+                self.selected = self.listing.row_at(self.cursor);
             }
         }
         self.keep_cursor_visible();
     }
 
-    /// Index in `conns` of the selected connection, if it is listed.
-    pub fn selected_index(&self) -> Option<usize> {
-        self.listing.conn_at(self.cursor)
-    }
-
-    fn conn_at_cursor<'a>(&self, conns: &'a [Arc<Conn>]) -> Option<&'a Conn> {
-        self.selected_index()
-            .and_then(|i| conns.get(i))
-            .map(|c| c.as_ref())
-    }
-
     /// Moves the cursor by `delta` rows and selects what it lands on.
-    pub fn move_by(&mut self, delta: i64, conns: &[Arc<Conn>]) {
-        let last = self.listing.rows.len().saturating_sub(1) as i64;
+    pub fn move_by(&mut self, delta: i64) {
+        let last = self.listing.rows().saturating_sub(1) as i64;
         self.cursor = (self.cursor as i64)
             .saturating_add(delta)
             .clamp(0, last.max(0)) as usize;
-        self.selected = self.conn_at_cursor(conns).map(|c| c.id);
+        self.selected = self.listing.row_at(self.cursor);
         self.keep_cursor_visible();
     }
 
     /// Selects connection `id` if the table lists it.
-    pub fn select(&mut self, id: ConnId, conns: &[Arc<Conn>]) -> bool {
-        let Some(pos) = self.listing.position_of(conns, id) else {
+    pub fn select(&mut self, id: ConnId) -> bool {
+        let Some(pos) = self.listing.position_of(id) else {
             return false;
         };
         self.cursor = pos;
@@ -91,22 +90,24 @@ impl TableView {
         self.keep_cursor_visible();
     }
 
+    /// The line the cursor is on.
+    pub fn cursor_line(&self) -> Option<usize> {
+        self.listing.line_of_row(self.cursor).map(|(line, _)| line)
+    }
+
     pub fn keep_cursor_visible(&mut self) {
-        let Some(&line) = self.listing.rows.get(self.cursor) else {
+        let Some((line, under_heading)) = self.listing.line_of_row(self.cursor) else {
             self.offset = 0;
             return;
         };
         // Show the heading above the first row of a group too.
-        let top = match line.checked_sub(1).map(|l| self.listing.lines[l]) {
-            Some(Line::Heading(..) | Line::Gone(_)) => line - 1,
-            _ => line,
-        };
+        let top = line - under_heading as usize;
         if top < self.offset {
             self.offset = top;
         } else if line >= self.offset + self.page {
             self.offset = line + 1 - self.page;
         }
-        let max_offset = self.listing.lines.len().saturating_sub(self.page);
+        let max_offset = self.listing.lines().saturating_sub(self.page);
         self.offset = self.offset.min(max_offset);
     }
 

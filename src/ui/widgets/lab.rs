@@ -158,7 +158,7 @@ fn socket_row(app: &App, r: LabRow) -> Row<'static> {
     let Some(s) = app.lab.socket(r.socket) else {
         return Row::new([Cell::from("")]);
     };
-    let state = app.lab.state(r, &app.data.conns, &app.data.index);
+    let state = app.lab.state(r, &app.data.conns);
     let state_cell = match state {
         Some(st) => Cell::from(Span::styled(st.name(), t.state(st))),
         None if s.open => Cell::from(Span::styled("not shown", t.dim())),

@@ -72,18 +72,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let focused = app.focus == Focus::Table;
     let cols = columns(area.width, app.settings.classroom);
     let tv = &app.table;
-    let selected_line = tv.listing.rows.get(tv.cursor).copied();
-    let visible = tv
-        .listing
-        .lines
+    let selected_line = tv.cursor_line();
+    let visible = tv.listing.window(tv.offset, tv.page);
+    let rows: Vec<Row> = visible
         .iter()
         .enumerate()
-        .skip(tv.offset)
-        .take(tv.page);
-    let rows: Vec<Row> = visible
         .map(|(n, line)| {
             let row = line_row(app, line, cols);
-            if Some(n) == selected_line {
+            if Some(tv.offset + n) == selected_line {
                 row.style(patch_selected(app, line, focused))
             } else {
                 row
@@ -91,7 +87,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         })
         .collect();
     let header = Row::new(cols.iter().map(|c| c.title())).style(t.heading());
-    let table = Table::new(rows, widths(app, cols))
+    let table = Table::new(rows, widths(app, cols, &visible))
         .header(header)
         .column_spacing(1)
         .block(
@@ -104,14 +100,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 
 /// Each column as wide as what is on screen needs; the process column
 /// takes the rest.
-fn widths(app: &App, cols: &[Column]) -> Vec<Constraint> {
+fn widths(app: &App, cols: &[Column], visible: &[Line]) -> Vec<Constraint> {
     let mut w: Vec<usize> = cols.iter().map(|c| c.title().chars().count()).collect();
-    let tv = &app.table;
-    for line in tv.listing.lines.iter().skip(tv.offset).take(tv.page) {
-        let Line::Row(i) = *line else { continue };
+    for line in visible {
+        let Line::Row(id) = *line else { continue };
+        let Some(conn) = app.data.get(id) else {
+            continue;
+        };
         for (width, col) in w.iter_mut().zip(cols) {
             if *col != Column::Process {
-                *width = (*width).max(text(app, &app.data.conns[i], *col).chars().count());
+                *width = (*width).max(text(app, conn, *col).chars().count());
             }
         }
     }
@@ -146,7 +144,10 @@ fn line_row<'a>(app: &'a App, line: &Line, cols: &[Column]) -> Row<'a> {
             let text = format!("GONE ({n})");
             Row::new([Cell::from(Span::styled(text, t.gone().patch(t.heading())))])
         }
-        Line::Row(i) => conn_row(app, &app.data.conns[i], cols),
+        Line::Row(id) => match app.data.get(id) {
+            Some(conn) => conn_row(app, conn, cols),
+            None => Row::new([Cell::from("")]),
+        },
     }
 }
 
@@ -214,7 +215,11 @@ fn state_cell(app: &App, conn: &Conn) -> (String, Option<Style>) {
 fn patch_selected(app: &App, line: &Line, focused: bool) -> Style {
     let t = &app.settings.theme;
     let base = match *line {
-        Line::Row(i) => state_cell(app, &app.data.conns[i]).1.unwrap_or_default(),
+        Line::Row(id) => app
+            .data
+            .get(id)
+            .and_then(|c| state_cell(app, c).1)
+            .unwrap_or_default(),
         Line::Heading(..) | Line::Gone(_) => Style::default(),
     };
     if focused {
