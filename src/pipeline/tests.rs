@@ -90,7 +90,11 @@ impl Script {
         assert_eq!(self.mirror.len(), self.p.len(), "the same connections");
         for conn in self.p.conns() {
             let copy = self.mirror.get(conn.id).expect("in the mirror");
-            assert!(Arc::ptr_eq(conn, copy), "stale copy of {}: {copy:?}", conn.id);
+            assert!(
+                Arc::ptr_eq(conn, copy),
+                "stale copy of {}: {copy:?}",
+                conn.id
+            );
         }
     }
 

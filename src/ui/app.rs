@@ -212,11 +212,9 @@ impl App {
 
     fn install(&mut self, update: Update) {
         let table = &mut self.table;
-        self.data.conns.apply(&update.delta, |old, new| {
-            if let Some(id) = new.or(old).map(|c| c.id) {
-                table.update(id, new);
-            }
-        });
+        self.data
+            .conns
+            .apply(&update.delta, |old, new| table.update(old, new));
         self.memory.log.dropped += update.dropped_events;
         self.memory.log.record(&update.events, &self.data.conns);
         let d = &mut self.data;
@@ -318,6 +316,9 @@ impl App {
     /// table lists its connection.
     pub fn select_lab_in_table(&mut self) {
         let Some(conn) = self.lab.selected_row().and_then(|r| r.conn) else {
+            return;
+        };
+        let Some(conn) = self.data.conns.get(conn) else {
             return;
         };
         if self.table.select(conn) {

@@ -5,7 +5,6 @@
 //! changes; drawing asks for the lines on screen and nothing more.
 
 use crate::socket::{Conn, ConnId, Filter, StateCounts, TcpState};
-use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -100,22 +99,12 @@ enum Column {
 /// before IPv6, then address, then port): several times faster to compare.
 type AddrKey = (bool, u128, u16);
 
-/// What the listing knows of a connection that passes the filter.
-#[derive(Clone, Debug)]
-struct Entry {
-    /// Its place, if it is in the group shown.
-    key: Option<RowKey>,
-    /// The state it is counted in, if it is live.
-    counted: Option<TcpState>,
-}
-
 #[derive(Clone, Debug, Default)]
 pub struct Listing {
     filter: Filter,
     group: Option<Group>,
     sort: SortKey,
     order: BTreeSet<RowKey>,
-    entries: FxHashMap<ConnId, Entry>,
     /// Live connections per state that pass the filter (any group).
     pub counts: StateCounts,
     /// Rows listed per live state, and ended ones.
@@ -148,51 +137,61 @@ impl Listing {
         self.group == Some(group) && self.sort == sort && self.filter.text() == filter.text()
     }
 
-    /// A connection changed, appeared (`old` none) or was dropped (`new`
-    /// none).
-    pub fn update(&mut self, id: ConnId, new: Option<&Conn>) {
-        self.remove(id);
+    /// A connection changed (from `old` to `new`), appeared (`old` none)
+    /// or was dropped (`new` none). Where `old` was listed and counted is
+    /// worked out again rather than stored: one row less in memory each.
+    pub fn update(&mut self, old: Option<&Conn>, new: Option<&Conn>) {
+        if let Some(conn) = old {
+            self.remove(conn);
+        }
         if let Some(conn) = new {
             self.add(conn);
         }
     }
 
-    fn remove(&mut self, id: ConnId) {
-        let Some(entry) = self.entries.remove(&id) else {
+    fn remove(&mut self, conn: &Conn) {
+        let Some(key) = self.place(conn) else {
             return;
         };
-        if let Some(key) = entry.key {
-            self.order.remove(&key);
+        if !conn.is_gone() {
+            self.counts.remove(conn.state());
+        }
+        if let Some(key) = key
+            && self.order.remove(&key)
+        {
             match key.section {
                 Section::Live(s) => self.live.remove(s),
                 Section::Gone(_) => self.gone = self.gone.saturating_sub(1),
             }
         }
-        if let Some(s) = entry.counted {
-            self.counts.remove(s);
-        }
     }
 
     fn add(&mut self, conn: &Conn) {
-        if !self.filter.matches(&conn.row) {
+        let Some(key) = self.place(conn) else {
             return;
+        };
+        if !conn.is_gone() {
+            self.counts.add(conn.state());
         }
-        let state = conn.state();
-        let counted = (!conn.is_gone()).then_some(state);
-        if counted.is_some() {
-            self.counts.add(state);
-        }
-        let group = self.group.unwrap_or(Group::All);
-        let in_group = group == Group::All || group == Group::State(state);
-        let key = in_group.then(|| self.key(conn));
-        if let Some(key) = &key {
-            self.order.insert(key.clone());
+        if let Some(key) = key
+            && self.order.insert(key.clone())
+        {
             match key.section {
                 Section::Live(s) => self.live.add(s),
                 Section::Gone(_) => self.gone += 1,
             }
         }
-        self.entries.insert(conn.id, Entry { key, counted });
+    }
+
+    /// `None` if the filter leaves `conn` out; else its place in the
+    /// table, if it is in the group shown.
+    fn place(&self, conn: &Conn) -> Option<Option<RowKey>> {
+        if !self.filter.matches(&conn.row) {
+            return None;
+        }
+        let group = self.group.unwrap_or(Group::All);
+        let in_group = group == Group::All || group == Group::State(conn.state());
+        Some(in_group.then(|| self.key(conn)))
     }
 
     fn key(&self, c: &Conn) -> RowKey {
@@ -308,10 +307,12 @@ impl Listing {
         self.order.iter().nth(pos).map(|k| k.id)
     }
 
-    /// The row where connection `id` is listed, if it is.
-    pub fn position_of(&self, id: ConnId) -> Option<usize> {
-        let key = self.entries.get(&id)?.key.as_ref()?;
-        Some(self.order.range(..key).count())
+    /// The row where connection `conn` is listed, if it is.
+    pub fn position_of(&self, conn: &Conn) -> Option<usize> {
+        let key = self.place(conn)??;
+        self.order
+            .contains(&key)
+            .then(|| self.order.range(..key).count())
     }
 }
 
@@ -410,7 +411,7 @@ mod tests {
         assert_eq!(l.line_of_row(0), Some((1, true)));
         assert_eq!(l.line_of_row(2), Some((4, false)));
         assert_eq!(l.line_of_row(3), Some((6, true)));
-        assert_eq!(l.position_of(1), Some(2));
+        assert_eq!(l.position_of(&conns[0]), Some(2));
         assert_eq!(l.row_at(3), Some(4));
     }
 
@@ -430,12 +431,13 @@ mod tests {
         let mut l = Listing::build(conns.iter(), &filter, Group::All, SortKey::Local);
         // Half change state, some end, some are dropped.
         for (i, c) in conns.iter_mut().enumerate() {
+            let before = c.clone();
             match i % 4 {
                 0 => c.row.state = TcpState::TimeWait,
                 1 => c.gone_at = Some(Instant::now()),
                 _ => {}
             }
-            l.update(c.id, (i % 5 != 0).then_some(&*c));
+            l.update(Some(&before), (i % 5 != 0).then_some(&*c));
         }
         let kept: Vec<&Conn> = conns
             .iter()

@@ -35,25 +35,27 @@ impl Default for TableView {
 }
 
 impl TableView {
-    /// Lists the connections again if the filter, group or sort changed.
+    /// Lists the connections again if the filter, group or sort changed,
+    /// and finds the selection.
     pub fn relist(&mut self, conns: &Mirror, filter: &Filter) {
         if !self.listing.is_for(filter, self.group, self.sort) {
             let all = conns.iter().map(|c| c.as_ref());
             self.listing = Listing::build(all, filter, self.group, self.sort);
         }
-        self.follow_selection();
+        self.follow_selection(conns);
     }
 
     /// One connection changed, appeared or was dropped.
-    pub fn update(&mut self, id: ConnId, conn: Option<&Conn>) {
-        self.listing.update(id, conn);
+    pub fn update(&mut self, old: Option<&Conn>, new: Option<&Conn>) {
+        self.listing.update(old, new);
     }
 
     /// Finds the selected connection wherever it moved; if it is no longer
     /// listed, the cursor stays at its height and the connection listed
     /// there is selected.
-    pub fn follow_selection(&mut self) {
-        match self.selected.and_then(|id| self.listing.position_of(id)) {
+    pub fn follow_selection(&mut self, conns: &Mirror) {
+        let selected = self.selected.and_then(|id| conns.get(id));
+        match selected.and_then(|c| self.listing.position_of(c)) {
             Some(pos) => self.cursor = pos,
             None => {
                 self.cursor = self.cursor.min(self.listing.rows().saturating_sub(1));
@@ -73,13 +75,13 @@ impl TableView {
         self.keep_cursor_visible();
     }
 
-    /// Selects connection `id` if the table lists it.
-    pub fn select(&mut self, id: ConnId) -> bool {
-        let Some(pos) = self.listing.position_of(id) else {
+    /// Selects connection `conn` if the table lists it.
+    pub fn select(&mut self, conn: &Conn) -> bool {
+        let Some(pos) = self.listing.position_of(conn) else {
             return false;
         };
         self.cursor = pos;
-        self.selected = Some(id);
+        self.selected = Some(conn.id);
         self.keep_cursor_visible();
         true
     }
