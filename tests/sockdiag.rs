@@ -460,3 +460,84 @@ mod faults {
         drop(pairs);
     }
 }
+
+/// Exact requests: each socket by its ends, the kernel's own lookup, no
+/// table walk.
+mod exact {
+    use super::*;
+    use tcpscope::socket::SocketKey;
+    use tcpscope::source::Wanted;
+
+    fn wanted(local: SocketAddr, remote: SocketAddr, cookie: Option<u64>) -> Wanted {
+        Wanted {
+            key: SocketKey::new(Family::Inet, local, remote),
+            cookie,
+        }
+    }
+
+    #[test]
+    fn finds_both_ends_the_listener_and_a_time_wait_and_not_the_rest() {
+        let p = pair();
+        let (c, s) = (p.client_addr, p.server_addr);
+        // A connection whose client closed first: its end is in TIME_WAIT.
+        let q = pair();
+        let (qc, qs) = (q.client_addr, q.server_addr);
+        drop(q.client);
+        drop(q.server);
+        let time_wait = wait_for(PATIENCE, || {
+            let rows = read(qs.port());
+            find(&rows, qc, qs).filter(|r| r.state == TcpState::TimeWait).cloned()
+        })
+        .expect("the closing end reaches TIME_WAIT");
+        let unspecified: SocketAddr = "0.0.0.0:0".parse().expect("addr");
+        let asked = [
+            wanted(c, s, None),
+            wanted(s, c, None),
+            wanted(s, unspecified, None),
+            wanted(qc, qs, time_wait.cookie),
+            // A port nobody uses, and a real socket under a wrong cookie.
+            wanted(c, "127.0.0.1:1".parse().expect("addr"), None),
+            wanted(c, s, Some(1)),
+        ];
+        let rows = sockdiag().look_up(&asked).expect("answers");
+        let states: Vec<Option<TcpState>> = rows.iter().map(|r| r.as_ref().map(|r| r.state)).collect();
+        assert_eq!(
+            states,
+            [
+                Some(TcpState::Established),
+                Some(TcpState::Established),
+                Some(TcpState::Listen),
+                Some(TcpState::TimeWait),
+                None,
+                None,
+            ]
+        );
+        let tw = rows[3].as_ref().expect("the TIME_WAIT");
+        let timer = tw.timer.as_ref().expect("its countdown");
+        assert!(timer.remaining_ms > 0 && timer.remaining_ms <= 60_000, "{timer:?}");
+        let client = rows[0].as_ref().expect("the client end");
+        assert_eq!((client.key.local, client.key.remote), (c, s));
+        assert!(client.inode.is_some() && client.cookie.is_some(), "{client:?}");
+        drop(p);
+    }
+
+    #[test]
+    fn many_at_once_answer_in_the_order_asked() {
+        let pairs: Vec<_> = (0..300).map(|_| pair()).collect();
+        let asked: Vec<Wanted> = pairs
+            .iter()
+            .flat_map(|p| {
+                [
+                    wanted(p.client_addr, p.server_addr, None),
+                    wanted(p.server_addr, p.client_addr, None),
+                ]
+            })
+            .collect();
+        let rows = sockdiag().look_up(&asked).expect("answers");
+        assert_eq!(rows.len(), 600);
+        for (w, row) in asked.iter().zip(&rows) {
+            let row = row.as_ref().unwrap_or_else(|| panic!("{:?} not found", w.key));
+            assert_eq!((row.key.local, row.key.remote), (w.key.local, w.key.remote));
+        }
+    }
+}

@@ -6,7 +6,7 @@ use crate::socket::{Conn, Entry, Event, EventKind, Phase, SocketKey, SocketRow, 
 use crate::source::Change;
 use std::sync::Arc;
 
-use TcpState::{Closed, Closing, FinWait1, FinWait2, Listen, SynRecv, SynSent, TimeWait};
+use TcpState::{Closed, Closing, FinWait1, FinWait2, LastAck, Listen, SynRecv, SynSent, TimeWait};
 
 impl Pipeline {
     /// Applies a batch of changes, oldest first.
@@ -156,6 +156,12 @@ impl Pipeline {
         // Never before the state it leaves began: the clocks may differ
         // by a little, and a connection's times must not go back.
         let when = not_before(when, &slot.conn);
+        if matches!(c.to, LastAck | Closing) {
+            self.peer_sent_fin(&key);
+        }
+        let Some(slot) = self.newest.get_mut(&key) else {
+            return;
+        };
         let conn = Arc::make_mut(&mut slot.conn);
         conn.push_phase(exact(c.to, when));
         emit(
@@ -183,6 +189,8 @@ impl Pipeline {
         let may_wait = matches!(c.from, FinWait1 | FinWait2 | Closing);
         if may_wait && slot.conn.state() != TimeWait {
             slot.closing = Some(not_before(when, &slot.conn));
+            // Whether a timewait socket took over is for the kernel to say.
+            self.want(key);
             return;
         }
         self.end(&key, when, out);

@@ -20,13 +20,13 @@ const TIMER_JITTER: Duration = Duration::from_millis(20);
 
 /// What a dump is, for each of its rows.
 #[derive(Clone, Copy)]
-struct Reading {
-    when: Stamp,
-    finished: Instant,
+pub(super) struct Reading {
+    pub(super) when: Stamp,
+    pub(super) finished: Instant,
     /// Changes at or after this may or may not be in the dump.
-    window: Instant,
-    number: u64,
-    baseline: bool,
+    pub(super) window: Instant,
+    pub(super) number: u64,
+    pub(super) baseline: bool,
 }
 
 impl Pipeline {
@@ -57,7 +57,7 @@ impl Pipeline {
         self.purge(dump.started);
     }
 
-    fn row(&mut self, row: SocketRow, r: Reading, out: &mut Vec<Event>) {
+    pub(super) fn row(&mut self, row: SocketRow, r: Reading, out: &mut Vec<Event>) {
         // One lookup: this runs for every socket of every dump.
         let key = row.key;
         let Some(slot) = self.newest.get_mut(&key) else {
@@ -229,7 +229,7 @@ fn stale(slot: &Slot, row: &SocketRow, r: Reading) -> bool {
 
 /// When a connection missing from a dump ended: a TIME_WAIT ends when its
 /// timer runs out, if that fell between the two readings.
-fn vanished_at(conn: &Conn, previous: Option<Instant>, now: Stamp) -> Stamp {
+pub(super) fn vanished_at(conn: &Conn, previous: Option<Instant>, now: Stamp) -> Stamp {
     let Some(timer) = conn.row.timer.as_ref() else {
         return now;
     };

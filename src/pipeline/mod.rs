@@ -22,6 +22,7 @@
 
 mod changes;
 mod dumps;
+mod exact;
 pub mod history;
 mod mirror;
 pub mod runner;
@@ -99,6 +100,8 @@ pub struct Pipeline {
     ending: BinaryHeap<Reverse<(Instant, ConnId, SocketKey)>>,
     /// What changed since the last delta was taken.
     delta: Pending,
+    /// Sockets to read exactly, soon: what no tracepoint reports.
+    wanted: FxHashSet<SocketKey>,
 }
 
 /// Changes not yet handed to a consumer.

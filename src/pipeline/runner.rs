@@ -1,16 +1,21 @@
-//! The thread that feeds the pipeline: it reads the table on a steady
-//! cadence, and between readings waits on the kernel's change reports,
-//! which it applies as they come. Every consumer (the live view, `watch`,
-//! the demo checker) reads its updates; none samples on its own. A slow
+//! The thread that feeds the pipeline. With the kernel's change reports
+//! (root) it is event-driven: changes are applied as they come and sent on
+//! within a frame; the rows on screen, the selected connection and the
+//! sockets no tracepoint follows (timewait sockets) are read exactly at
+//! the chosen interval; the whole table is read only every few seconds,
+//! to reconcile. So its cost follows what changes and what is shown, not
+//! the size of the table. Without them it reads the whole table at the
+//! interval, as polling does. Every consumer (the live view, `watch`, the
+//! demo checker) reads its updates; none samples on its own. A slow
 //! consumer never makes it skip anything: updates it cannot take are
 //! merged into the next one.
 
 use super::{Delta, Pipeline, SLACK};
 use crate::socket::{Event, SocketKey, TcpDetails};
-use crate::source::{Change, Degradation, Limit, Scope, Sources};
+use crate::source::{Change, Degradation, Limit, Scope, Sources, Wanted};
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc::error::TrySendError;
 
 /// Send an update at least this often even if nothing changed, so times
@@ -18,6 +23,12 @@ use tokio::sync::mpsc::error::TrySendError;
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// Changes between readings are sent at most this often (a frame).
 pub const CHANGE_PACE: Duration = Duration::from_millis(16);
+/// Event-driven, the whole table is read this often (or at the interval,
+/// if that is longer), to catch what changes do not say: queues of rows
+/// off screen, owners, anything the trace buffer lost.
+pub const RECONCILE: Duration = Duration::from_secs(5);
+/// Rows on screen read exactly at each interval, at most.
+pub const MAX_WATCHED: usize = 256;
 /// Events kept for a consumer that stopped reading; older ones are dropped
 /// (and counted) so memory stays bounded.
 pub const MAX_PENDING_EVENTS: usize = 100_000;
@@ -77,6 +88,7 @@ pub enum Feed {
 enum Control {
     Interval(Duration),
     Details(Option<SocketKey>),
+    Watch(Vec<SocketKey>),
     Stop,
 }
 
@@ -105,6 +117,7 @@ impl Runner {
             out,
             pipeline: Pipeline::new(),
             details: None,
+            watched: Vec::new(),
             pending: Vec::new(),
             unsent: Delta::default(),
             dropped: 0,
@@ -146,6 +159,14 @@ impl Runner {
     pub fn watch_details(&self, key: Option<SocketKey>) {
         self.send(Control::Details(key));
     }
+
+    /// The connections on screen: read exactly at every interval when the
+    /// pipeline is event-driven, so their queues and timers stay fresh
+    /// while the rest of the table is read only now and then.
+    pub fn watch_rows(&self, mut keys: Vec<SocketKey>) {
+        keys.truncate(MAX_WATCHED);
+        let _ = self.control.send(Control::Watch(keys));
+    }
 }
 
 impl Drop for Runner {
@@ -164,6 +185,8 @@ struct Worker {
     out: tokio::sync::mpsc::Sender<Feed>,
     pipeline: Pipeline,
     details: Option<SocketKey>,
+    /// The rows on screen.
+    watched: Vec<SocketKey>,
     pending: Vec<Event>,
     /// A delta the consumer could not take yet.
     unsent: Delta,
@@ -184,23 +207,43 @@ enum Step {
 
 impl Worker {
     fn run(&mut self, commands: &mpsc::Receiver<Control>) {
-        let mut next_reading = Instant::now();
+        let mut next_dump = Instant::now();
+        let mut next_tick = next_dump;
         loop {
             let now = Instant::now();
-            let step = if now >= next_reading {
-                next_reading = now + self.interval;
+            let step = if now >= next_dump {
+                next_dump = now + self.dump_every();
+                next_tick = now + self.interval;
                 self.read_table()
+            } else if now >= next_tick {
+                next_tick = now + self.interval;
+                self.tick()
             } else {
-                self.between_readings(next_reading - now, commands)
+                self.between_readings(next_dump.min(next_tick) - now, commands)
             };
             if let Step::Stop = step {
                 return;
             }
             match self.control(commands) {
-                Some(true) => next_reading = Instant::now(),
+                Some(true) if self.event_driven() => next_tick = Instant::now(),
+                Some(true) => next_dump = Instant::now(),
                 Some(false) => {}
                 None => return,
             }
+        }
+    }
+
+    /// Whether changes come from the kernel as they happen and single
+    /// sockets can be read exactly.
+    fn event_driven(&self) -> bool {
+        self.sources.changes.is_some() && self.sources.table.can_look_up()
+    }
+
+    fn dump_every(&self) -> Duration {
+        if self.event_driven() {
+            RECONCILE.max(self.interval)
+        } else {
+            self.interval
         }
     }
 
@@ -212,6 +255,7 @@ impl Worker {
             match commands.try_recv() {
                 Ok(Control::Interval(d)) => (self.interval, now) = (d, true),
                 Ok(Control::Details(key)) => (self.details, now) = (key, true),
+                Ok(Control::Watch(keys)) => self.watched = keys,
                 Ok(Control::Stop) | Err(TryRecvError::Disconnected) => return None,
                 Err(TryRecvError::Empty) => return Some(now),
             }
@@ -231,6 +275,10 @@ impl Worker {
         };
         changes.wait(wait);
         self.apply_changes();
+        // A timewait socket took over a closed connection, or is about to
+        // turn TIME_WAIT: read it now, not at the next reconciliation.
+        let wanted = self.pipeline.take_wanted();
+        self.look_up(wanted);
         let paced = self.last_sent.is_none_or(|t| t.elapsed() >= CHANGE_PACE);
         if !self.pending.is_empty() && paced {
             return self.publish(None);
@@ -238,10 +286,52 @@ impl Worker {
         Step::Go
     }
 
+    /// Event-driven, at each interval: the rows on screen and whatever
+    /// else is wanted are read exactly, and an update goes out.
+    fn tick(&mut self) -> Step {
+        let mut wanted = self.pipeline.take_wanted();
+        let asked: rustc_hash::FxHashSet<SocketKey> = wanted.iter().map(|w| w.key).collect();
+        let on_screen = self.watched.iter().filter(|k| !asked.contains(*k));
+        wanted.extend(on_screen.map(|k| self.pipeline.wanted_key(*k)));
+        self.look_up(wanted);
+        self.publish(Some(Instant::now()))
+    }
+
+    /// Reads single sockets exactly and applies what the kernel says,
+    /// after every change that happened before the reading.
+    fn look_up(&mut self, wanted: Vec<Wanted>) {
+        if wanted.is_empty() || !self.sources.table.can_look_up() {
+            return;
+        }
+        let (started, wall) = (Instant::now(), SystemTime::now());
+        let rows = match self.sources.table.look_up(&wanted) {
+            Ok(rows) => rows,
+            Err(e) => {
+                self.failing = Some(e.to_string());
+                return;
+            }
+        };
+        self.settle(Instant::now());
+        let answers = wanted.iter().map(|w| w.key).zip(rows).collect();
+        let mut events = Vec::new();
+        self.pipeline.looked_up(started, wall, answers, &mut events);
+        self.keep(events);
+    }
+
+    /// Applies every change stamped before `finished`: a change is written
+    /// a moment after its timestamp, so wait that moment first.
+    fn settle(&mut self, finished: Instant) {
+        if self.sources.changes.is_some() {
+            std::thread::sleep((finished + SLACK).saturating_duration_since(Instant::now()));
+            self.apply_changes();
+        }
+    }
+
     fn requeue(&mut self, c: Control) -> Step {
         match c {
             Control::Interval(d) => self.interval = d,
             Control::Details(key) => self.details = key,
+            Control::Watch(keys) => self.watched = keys,
             Control::Stop => return Step::Stop,
         }
         Step::Go
@@ -289,6 +379,8 @@ impl Worker {
         let mut events = Vec::new();
         self.pipeline.reading(dump, &self.batch, &mut events);
         self.keep(events);
+        let wanted = self.pipeline.take_wanted();
+        self.look_up(wanted);
         let heartbeat_due = self.last_sent.is_none_or(|t| t.elapsed() >= HEARTBEAT);
         self.warning = warning;
         if self.pending.is_empty() && !heartbeat_due && self.details.is_none() {

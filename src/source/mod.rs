@@ -160,6 +160,29 @@ pub trait SocketSource: Send {
     fn has_details(&self) -> bool {
         false
     }
+
+    /// Reads single sockets exactly, by their ends and (when known) their
+    /// cookie: `None` for one the kernel does not have. Only where
+    /// [`Self::can_look_up`] says so.
+    fn look_up(&mut self, _wanted: &[Wanted]) -> Result<Vec<Option<SocketRow>>, SourceError> {
+        Err(SourceError::Unavailable(format!(
+            "{} reads whole tables only",
+            self.name()
+        )))
+    }
+
+    fn can_look_up(&self) -> bool {
+        false
+    }
+}
+
+/// A socket to read exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wanted {
+    pub key: SocketKey,
+    /// Its cookie, so that a newer socket on the same ends is not taken
+    /// for it.
+    pub cookie: Option<u64>,
 }
 
 /// Wakes a [`ChangeSource`] that is waiting, from another thread.

@@ -5,7 +5,7 @@
 use super::demo_player::DemoPlayer;
 use super::keymap::{Action, Mode};
 use super::lab_view::LabView;
-use super::listing::Group;
+use super::listing::{Group, Line};
 use super::panes::{Overlay, Pane, Panes, QuitQuestion};
 use super::prompt::{Prompt, PromptKind};
 use super::status::{Status, StatusLine};
@@ -103,6 +103,8 @@ pub struct App {
     peer: Option<ConnId>,
     /// What the pipeline was last asked to read tcp_info for.
     details_asked: Option<SocketKey>,
+    /// The rows on screen the pipeline was last told of.
+    rows_asked: Vec<SocketKey>,
     /// The port the filter follows while it is the lab server's.
     pub(super) lab_filter: Option<u16>,
     /// The clock widgets measure ages against; set by the loop before drawing.
@@ -144,6 +146,7 @@ impl App {
             held: None,
             peer: None,
             details_asked: None,
+            rows_asked: Vec::new(),
             lab_filter,
             now,
             quit: false,
@@ -229,6 +232,28 @@ impl App {
         self.memory
             .history
             .sample(self.table.listing.counts, self.now);
+    }
+
+    /// The connections on screen, when they differ from what the pipeline
+    /// was last told: it reads them exactly at every interval.
+    pub fn rows_request(&mut self) -> Option<Vec<SocketKey>> {
+        let tv = &self.table;
+        let on_screen: Vec<SocketKey> = tv
+            .listing
+            .window(tv.offset, tv.page)
+            .into_iter()
+            .filter_map(|line| match line {
+                Line::Row(id) => self.data.get(id),
+                _ => None,
+            })
+            .filter(|c| !c.is_gone())
+            .map(|c| c.row.key)
+            .collect();
+        if on_screen == self.rows_asked {
+            return None;
+        }
+        self.rows_asked.clone_from(&on_screen);
+        Some(on_screen)
     }
 
     /// The connection whose tcp_info the pipeline should read, when that

@@ -50,6 +50,9 @@ pub async fn run(
         }
         if dirty {
             draw(&mut guard, &mut app)?;
+            if let Some(keys) = app.rows_request() {
+                sampler.watch_rows(keys);
+            }
         }
         dirty = tokio::select! {
             event = input.next() => match event {

@@ -5,14 +5,14 @@
 //! retried on a fresh one. Replies are matched to their request by
 //! sequence number, so nothing of an abandoned dump leaks into the next.
 
-use super::wire::{self, AF_INET, AF_INET6, DiagMsg, Progress, WireError};
+use super::wire::{self, AF_INET, AF_INET6, DiagMsg, Exact, Progress, WireError};
 use super::{bytecode, tcp_info, to_row};
-use crate::socket::{Family, SocketKey, SocketRow, TcpDetails};
+use crate::socket::{SocketKey, SocketRow, TcpDetails};
 use crate::source::procs::ProcNames;
 use crate::source::users::UserNames;
 use crate::source::{
     Cadence, Degradation, Dump, EMPTY_TABLE_WARNING, Limit, Scope, SocketSource, SourceError,
-    os_error, separate_shared_tuples,
+    Wanted, os_error, separate_shared_tuples,
 };
 use netlink_sys::{Socket, protocols::NETLINK_SOCK_DIAG};
 use std::io;
@@ -28,6 +28,23 @@ const RETRIES: usize = 3;
 const EINVAL: i32 = 22;
 /// How long the header says a reading had to be recovered.
 const RECOVERY_SHOWN: Duration = Duration::from_secs(10);
+/// Exact requests sent at once: their answers must fit the socket's
+/// receive buffer.
+const EXACT_BATCH: usize = 32;
+/// No such socket; a socket on those ends with another cookie.
+const ENOENT: i32 = 2;
+const ESTALE: i32 = 116;
+
+/// The exact request for a socket with this key.
+fn exact(key: &SocketKey, cookie: Option<u64>) -> Exact {
+    Exact {
+        src: key.local.ip(),
+        sport: key.local.port(),
+        dst: key.remote.ip(),
+        dport: key.remote.port(),
+        cookie,
+    }
+}
 
 /// What the source needs of a netlink socket; tests hand in one that
 /// fails on purpose.
@@ -185,6 +202,84 @@ impl SockDiagSource {
         }
     }
 
+    /// Exact requests, `EXACT_BATCH` at a time: every socket of `wanted`
+    /// answered once, by its index, with its record or the kernel's errno.
+    fn exact(
+        &mut self,
+        wanted: &[Exact],
+        ext: u8,
+        each: &mut dyn FnMut(usize, Result<&DiagMsg<'_>, i32>),
+    ) -> Result<(), Failure> {
+        for (n, chunk) in wanted.chunks(EXACT_BATCH).enumerate() {
+            let first = n * EXACT_BATCH;
+            let result = self.exact_batch(chunk, ext, &mut |i, answer| each(first + i, answer));
+            if result.is_err() {
+                // Answers may still be on their way: never use it again.
+                self.io = None;
+                return result;
+            }
+        }
+        Ok(())
+    }
+
+    fn exact_batch(
+        &mut self,
+        wanted: &[Exact],
+        ext: u8,
+        each: &mut dyn FnMut(usize, Result<&DiagMsg<'_>, i32>),
+    ) -> Result<(), Failure> {
+        let base = self.seq.wrapping_add(1);
+        self.seq = self.seq.wrapping_add(wanted.len() as u32);
+        let mut request = Vec::with_capacity(wanted.len() * 72);
+        for (i, e) in wanted.iter().enumerate() {
+            request.extend(wire::exact_request(e, ext, base.wrapping_add(i as u32)));
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        let result = self.collect_answers(&request, base, wanted.len(), &mut buf, each);
+        self.buf = buf;
+        result
+    }
+
+    fn collect_answers(
+        &mut self,
+        request: &[u8],
+        base: u32,
+        count: usize,
+        buf: &mut [u8],
+        each: &mut dyn FnMut(usize, Result<&DiagMsg<'_>, i32>),
+    ) -> Result<(), Failure> {
+        let io = self.socket()?;
+        io.send(request)
+            .map_err(|e| Failure::Os("cannot send a sock_diag request", e))?;
+        let mut answered = vec![false; count];
+        let mut left = count;
+        while left > 0 {
+            let n = match io.recv(buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Failure::Os("cannot receive the sock_diag reply", e)),
+            };
+            if n > buf.len() {
+                let cut = WireError::Truncated {
+                    need: n,
+                    have: buf.len(),
+                };
+                return Err(Failure::Wire(cut));
+            }
+            let mut take = |seq: u32, answer: Result<DiagMsg<'_>, i32>| {
+                let i = seq.wrapping_sub(base) as usize;
+                // Anything else is a left-over of an earlier request.
+                if i < count && !answered[i] {
+                    answered[i] = true;
+                    left -= 1;
+                    each(i, answer.as_ref().map_err(|e| *e));
+                }
+            };
+            wire::parse_answers(&buf[..n], &mut take).map_err(Failure::Wire)?;
+        }
+        Ok(())
+    }
+
     /// Both families, on the current socket.
     fn read_once(&mut self, program: &[u8], taken_at: Instant) -> Result<Vec<SocketRow>, Failure> {
         let mut rows = Vec::with_capacity(self.capacity);
@@ -280,35 +375,65 @@ impl SocketSource for SockDiagSource {
         out
     }
 
-    /// tcp_info and the congestion algorithm for one connection, from a
-    /// dump the kernel narrows to its two ports.
+    /// tcp_info and the congestion algorithm for one connection, asked
+    /// for exactly: the kernel looks it up by its ends, no table walk.
     fn details(&mut self, key: &SocketKey) -> Result<Option<TcpDetails>, SourceError> {
-        let family = match key.family {
-            Family::Inet => AF_INET,
-            Family::Inet6 => AF_INET6,
-        };
-        let program = bytecode::both_ports(key.local.port(), key.remote.port());
+        let wanted = [exact(key, None)];
         let mut found = None;
-        let mut pick = |m: &DiagMsg<'_>| {
-            let same = to_row(m, Instant::now())
-                .is_some_and(|r| r.key.local == key.local && r.key.remote == key.remote);
-            if same {
-                let cong = m.attr(wire::INET_DIAG_CONG).map(|c| {
-                    String::from_utf8_lossy(c)
-                        .trim_end_matches('\0')
-                        .to_string()
-                });
-                found = m
-                    .attr(wire::INET_DIAG_INFO)
-                    .and_then(|i| tcp_info::parse(i, cong));
-            }
+        let mut pick = |_: usize, answer: Result<&DiagMsg<'_>, i32>| {
+            let Ok(m) = answer else { return };
+            let cong = m.attr(wire::INET_DIAG_CONG).map(|c| {
+                String::from_utf8_lossy(c)
+                    .trim_end_matches('\0')
+                    .to_string()
+            });
+            found = m
+                .attr(wire::INET_DIAG_INFO)
+                .and_then(|i| tcp_info::parse(i, cong));
         };
-        self.dump_family(family, wire::EXT_INFO | wire::EXT_CONG, &program, &mut pick)
+        self.exact(&wanted, wire::EXT_INFO | wire::EXT_CONG, &mut pick)
             .map_err(|f| SourceError::Unavailable(f.text()))?;
         Ok(found)
     }
 
+    /// The sockets asked for, each read exactly: `None` where the kernel
+    /// has no such socket (closed, or another one now on its ends).
+    fn look_up(&mut self, wanted: &[Wanted]) -> Result<Vec<Option<SocketRow>>, SourceError> {
+        let exacts: Vec<Exact> = wanted.iter().map(|w| exact(&w.key, w.cookie)).collect();
+        let taken_at = Instant::now();
+        let mut rows: Vec<Option<SocketRow>> = vec![None; wanted.len()];
+        let mut failed = None;
+        let mut put = |i: usize, answer: Result<&DiagMsg<'_>, i32>| match answer {
+            Ok(m) => rows[i] = to_row(m, taken_at).map(|mut r| {
+                r.key.instance = wanted[i].key.instance;
+                r
+            }),
+            Err(ENOENT | ESTALE) => {}
+            Err(errno) => failed = Some(WireError::Kernel(errno)),
+        };
+        self.exact(&exacts, 0, &mut put)
+            .map_err(|f| SourceError::Unavailable(f.text()))?;
+        if let Some(e) = failed {
+            return Err(SourceError::Unavailable(e.to_string()));
+        }
+        // Owners and users for the ones found, then back in the order asked.
+        let at: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].is_some()).collect();
+        let mut found: Vec<SocketRow> = rows.iter_mut().filter_map(Option::take).collect();
+        if let Some(procs) = &mut self.procs {
+            procs.fill(&mut found);
+        }
+        self.users.fill(&mut found);
+        for (i, row) in at.into_iter().zip(found) {
+            rows[i] = Some(row);
+        }
+        Ok(rows)
+    }
+
     fn has_details(&self) -> bool {
+        true
+    }
+
+    fn can_look_up(&self) -> bool {
         true
     }
 }

@@ -65,6 +65,73 @@ pub fn dump_request(family: u8, ext: u8, bytecode: &[u8], seq: u32) -> Vec<u8> {
     out
 }
 
+/// The socket asked for by an exact request: its two ends and, when
+/// known, its cookie (so a newer socket on the same ends is not taken
+/// for it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exact {
+    pub src: IpAddr,
+    pub sport: u16,
+    pub dst: IpAddr,
+    pub dport: u16,
+    pub cookie: Option<u64>,
+}
+
+/// A request for one socket (no dump): the kernel answers with its record
+/// or with an error (ENOENT: no such socket; ESTALE: another cookie).
+pub fn exact_request(e: &Exact, ext: u8, seq: u32) -> Vec<u8> {
+    let family = if e.src.is_ipv4() { AF_INET } else { AF_INET6 };
+    let total = NLMSG_HDR + REQ_LEN;
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&(total as u32).to_ne_bytes());
+    out.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    out.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+    out.extend_from_slice(&seq.to_ne_bytes());
+    out.extend_from_slice(&0u32.to_ne_bytes());
+    out.extend_from_slice(&[family, IPPROTO_TCP, ext, 0]);
+    out.extend_from_slice(&ALL_STATES.to_ne_bytes());
+    // inet_diag_sockid: ports in network order, addresses, interface, cookie.
+    out.extend_from_slice(&e.sport.to_be_bytes());
+    out.extend_from_slice(&e.dport.to_be_bytes());
+    out.extend_from_slice(&address_bytes(e.src));
+    out.extend_from_slice(&address_bytes(e.dst));
+    out.extend_from_slice(&0u32.to_ne_bytes());
+    let cookie = e.cookie.unwrap_or(u64::MAX);
+    out.extend_from_slice(&(cookie as u32).to_ne_bytes());
+    out.extend_from_slice(&((cookie >> 32) as u32).to_ne_bytes());
+    out
+}
+
+fn address_bytes(ip: IpAddr) -> [u8; 16] {
+    let mut raw = [0u8; 16];
+    match ip {
+        IpAddr::V4(v4) => raw[..4].copy_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => raw = v6.octets(),
+    }
+    raw
+}
+
+/// Reads the answers to exact requests in `buf`: each with the sequence
+/// number of its request, a socket or the kernel's errno.
+pub fn parse_answers(
+    buf: &[u8],
+    mut each: impl FnMut(u32, Result<DiagMsg<'_>, i32>),
+) -> Result<(), WireError> {
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let m = split_message(rest)?;
+        rest = m.next;
+        match m.kind {
+            SOCK_DIAG_BY_FAMILY => each(m.seq, Ok(diag_msg(m.body)?)),
+            NLMSG_ERROR => each(m.seq, Err(error_code(m.body)?)),
+            NLMSG_NOOP | NLMSG_DONE => {}
+            NLMSG_OVERRUN => return Err(WireError::Overrun),
+            other => return Err(WireError::UnexpectedType(other)),
+        }
+    }
+    Ok(())
+}
+
 /// One socket as the kernel reported it, borrowed from the buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiagMsg<'a> {
