@@ -79,7 +79,9 @@ impl Pipeline {
     }
 
     fn sharing_listener(&self, c: &Change) -> Option<SocketKey> {
-        if c.from != Listen {
+        // Only a listener closing: a listener's child (LISTEN → SYN_RECV)
+        // is a connection of its own.
+        if (c.from, c.to) != (Listen, Closed) || c.key.remote.port() != 0 {
             return None;
         }
         let mut unknown = self
