@@ -486,7 +486,9 @@ mod exact {
         drop(q.server);
         let time_wait = wait_for(PATIENCE, || {
             let rows = read(qs.port());
-            find(&rows, qc, qs).filter(|r| r.state == TcpState::TimeWait).cloned()
+            find(&rows, qc, qs)
+                .filter(|r| r.state == TcpState::TimeWait)
+                .cloned()
         })
         .expect("the closing end reaches TIME_WAIT");
         let unspecified: SocketAddr = "0.0.0.0:0".parse().expect("addr");
@@ -500,7 +502,8 @@ mod exact {
             wanted(c, s, Some(1)),
         ];
         let rows = sockdiag().look_up(&asked).expect("answers");
-        let states: Vec<Option<TcpState>> = rows.iter().map(|r| r.as_ref().map(|r| r.state)).collect();
+        let states: Vec<Option<TcpState>> =
+            rows.iter().map(|r| r.as_ref().map(|r| r.state)).collect();
         assert_eq!(
             states,
             [
@@ -514,10 +517,16 @@ mod exact {
         );
         let tw = rows[3].as_ref().expect("the TIME_WAIT");
         let timer = tw.timer.as_ref().expect("its countdown");
-        assert!(timer.remaining_ms > 0 && timer.remaining_ms <= 60_000, "{timer:?}");
+        assert!(
+            timer.remaining_ms > 0 && timer.remaining_ms <= 60_000,
+            "{timer:?}"
+        );
         let client = rows[0].as_ref().expect("the client end");
         assert_eq!((client.key.local, client.key.remote), (c, s));
-        assert!(client.inode.is_some() && client.cookie.is_some(), "{client:?}");
+        assert!(
+            client.inode.is_some() && client.cookie.is_some(),
+            "{client:?}"
+        );
         drop(p);
     }
 
@@ -536,7 +545,9 @@ mod exact {
         let rows = sockdiag().look_up(&asked).expect("answers");
         assert_eq!(rows.len(), 600);
         for (w, row) in asked.iter().zip(&rows) {
-            let row = row.as_ref().unwrap_or_else(|| panic!("{:?} not found", w.key));
+            let row = row
+                .as_ref()
+                .unwrap_or_else(|| panic!("{:?} not found", w.key));
             assert_eq!((row.key.local, row.key.remote), (w.key.local, w.key.remote));
         }
     }

@@ -147,7 +147,8 @@ fn the_instance_is_removed_on_drop_and_stale_ones_at_the_next_open() {
 }
 
 #[test]
-fn the_pipeline_shows_an_active_close_into_time_wait_at_the_kernels_times() {
+fn the_pipeline_shows_an_active_close_into_time_wait_at_the_kernels_times_without_a_table_reading()
+{
     use tcpscope::pipeline::runner::{Feed, Runner};
     let p = pair();
     let scope = Scope {
@@ -162,7 +163,11 @@ fn the_pipeline_shows_an_active_close_into_time_wait_at_the_kernels_times() {
         notes: Vec::new(),
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    let runner = Runner::spawn(sources, scope, Duration::from_millis(50), tx).expect("runner");
+    // The whole table is read once, at the start: all that follows comes
+    // from the kernel's changes and exact readings of single sockets.
+    let never = Duration::from_secs(3600);
+    let runner = Runner::spawn_reconciling(sources, scope, Duration::from_millis(50), never, tx)
+        .expect("runner");
     std::thread::sleep(Duration::from_millis(120));
     drop(p.client);
     std::thread::sleep(Duration::from_millis(30));
@@ -181,6 +186,7 @@ fn the_pipeline_shows_an_active_close_into_time_wait_at_the_kernels_times() {
             .iter()
             .find(|c| c.row.key == key && c.state() == TcpState::TimeWait);
         if let Some(c) = found {
+            assert_eq!(u.dumps, 1, "no second reading of the whole table");
             break c.clone();
         }
     };
@@ -207,6 +213,10 @@ fn the_pipeline_shows_an_active_close_into_time_wait_at_the_kernels_times() {
     );
     let timer = conn.row.timer.as_ref().expect("the TIME_WAIT countdown");
     assert_eq!(timer.kind.name(), "timewait");
+    assert!(
+        timer.remaining_ms > 0 && timer.remaining_ms <= 60_000,
+        "counting down from 60 s: {timer:?}"
+    );
 }
 
 fn instances_root() -> Option<std::path::PathBuf> {

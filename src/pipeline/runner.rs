@@ -107,6 +107,18 @@ impl Runner {
         interval: Duration,
         out: tokio::sync::mpsc::Sender<Feed>,
     ) -> std::io::Result<Runner> {
+        Self::spawn_reconciling(sources, scope, interval, RECONCILE, out)
+    }
+
+    /// The same, reading the whole table every `reconcile` when it is
+    /// event-driven.
+    pub fn spawn_reconciling(
+        sources: Sources,
+        scope: Scope,
+        interval: Duration,
+        reconcile: Duration,
+        out: tokio::sync::mpsc::Sender<Feed>,
+    ) -> std::io::Result<Runner> {
         let (control, commands) = mpsc::channel();
         let wake = sources.changes.as_ref().map(|c| c.waker());
         let name = sources.name();
@@ -114,6 +126,7 @@ impl Runner {
             sources,
             scope,
             interval,
+            reconcile,
             out,
             pipeline: Pipeline::new(),
             details: None,
@@ -182,6 +195,8 @@ struct Worker {
     sources: Sources,
     scope: Scope,
     interval: Duration,
+    /// Event-driven, how often the whole table is read.
+    reconcile: Duration,
     out: tokio::sync::mpsc::Sender<Feed>,
     pipeline: Pipeline,
     details: Option<SocketKey>,
@@ -241,7 +256,7 @@ impl Worker {
 
     fn dump_every(&self) -> Duration {
         if self.event_driven() {
-            RECONCILE.max(self.interval)
+            self.reconcile.max(self.interval)
         } else {
             self.interval
         }

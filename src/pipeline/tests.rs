@@ -854,3 +854,92 @@ fn a_second_listen_on_a_shared_port_starts_a_sibling() {
     assert_eq!((kinds(&ev), ev[0].id), (vec![EventKind::Gone], a_id));
     s.assert_chains();
 }
+
+// Exact readings of single sockets between dumps.
+
+impl Script {
+    fn looked_up(
+        &mut self,
+        at_us: u64,
+        answers: Vec<(SocketKey, Option<SocketRow>)>,
+    ) -> Vec<Event> {
+        let mut out = Vec::new();
+        self.p
+            .looked_up(self.at(at_us), Self::wall(at_us), answers, &mut out);
+        self.log.extend(out.clone());
+        self.sync();
+        out
+    }
+}
+
+#[test]
+fn a_close_from_fin_wait_asks_for_its_timewait_socket_which_carries_it_on() {
+    let mut s = Script::new();
+    let k = key(40000, 8080);
+    s.dump(0, 10, &[with_cookie(row(40000, 8080, Established), 7)]);
+    s.changes(&[
+        s.change(1_000, k, Established, FinWait1, 3),
+        s.change(1_100, k, FinWait1, FinWait2, 3),
+        s.change(1_200, k, FinWait2, Closed, 3),
+    ]);
+    let wanted = s.p.take_wanted();
+    assert_eq!(wanted.len(), 1);
+    assert_eq!((wanted[0].key, wanted[0].cookie), (k, Some(7)));
+    assert!(s.p.take_wanted().is_empty(), "asked for once");
+    // The kernel's answer: a timewait socket, counting down.
+    let mut tw = time_wait_row(&s, 40000, 8080, 61_200);
+    tw.cookie = Some(7);
+    let ev = s.looked_up(3_000, vec![(k, Some(tw))]);
+    assert_eq!(kinds(&ev), [moved(FinWait2, TimeWait)]);
+    assert_eq!(ev[0].at, s.at(1_200), "from when it closed");
+    assert_eq!(s.states(k), [Established, FinWait1, FinWait2, TimeWait]);
+    s.assert_chains();
+}
+
+#[test]
+fn no_timewait_socket_means_it_ended_when_it_closed() {
+    let mut s = Script::new();
+    let k = key(40000, 8080);
+    s.dump(0, 10, &[with_cookie(row(40000, 8080, FinWait2), 7)]);
+    s.changes(&[s.change(1_200, k, FinWait2, Closed, 3)]);
+    // Read before the close was stamped: proves nothing.
+    assert!(s.looked_up(1_100, vec![(k, None)]).is_empty());
+    let ev = s.looked_up(3_000, vec![(k, None)]);
+    assert_eq!(kinds(&ev), [EventKind::Gone]);
+    assert_eq!(ev[0].at, s.at(1_200));
+    s.assert_chains();
+}
+
+#[test]
+fn the_peers_fin_asks_for_the_timewait_socket_still_in_fin_wait_2() {
+    let mut s = Script::new();
+    let (client, server) = (key(40000, 8080), key(8080, 40000));
+    s.dump(
+        0,
+        10,
+        &[
+            with_cookie(row(40000, 8080, FinWait2), 7),
+            with_cookie(row(8080, 40000, CloseWait), 8),
+        ],
+    );
+    s.changes(&[s.change(1_000, client, FinWait2, Closed, 3)]);
+    assert_eq!(s.p.take_wanted().len(), 1);
+    let mut fin_wait = row(40000, 8080, FinWait2);
+    fin_wait.cookie = Some(7);
+    s.looked_up(2_000, vec![(client, Some(fin_wait))]);
+    assert_eq!(
+        s.states(client),
+        [FinWait2],
+        "an orphan waiting for the peer"
+    );
+    // The server closes: its FIN turns the client's timewait socket.
+    s.changes(&[s.change(5_000, server, CloseWait, LastAck, 4)]);
+    let wanted: Vec<SocketKey> = s.p.take_wanted().iter().map(|w| w.key).collect();
+    assert_eq!(wanted, [client]);
+    let mut tw = time_wait_row(&s, 40000, 8080, 65_000);
+    tw.cookie = Some(7);
+    let ev = s.looked_up(6_000, vec![(client, Some(tw))]);
+    assert_eq!(kinds(&ev), [moved(FinWait2, TimeWait)]);
+    assert_eq!(ev[0].at, s.at(5_000), "at the peer's FIN, to the µs");
+    s.assert_chains();
+}

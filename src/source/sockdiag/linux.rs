@@ -404,10 +404,12 @@ impl SocketSource for SockDiagSource {
         let mut rows: Vec<Option<SocketRow>> = vec![None; wanted.len()];
         let mut failed = None;
         let mut put = |i: usize, answer: Result<&DiagMsg<'_>, i32>| match answer {
-            Ok(m) => rows[i] = to_row(m, taken_at).map(|mut r| {
-                r.key.instance = wanted[i].key.instance;
-                r
-            }),
+            Ok(m) => {
+                rows[i] = to_row(m, taken_at).map(|mut r| {
+                    r.key.instance = wanted[i].key.instance;
+                    r
+                })
+            }
             Err(ENOENT | ESTALE) => {}
             Err(errno) => failed = Some(WireError::Kernel(errno)),
         };
