@@ -133,7 +133,7 @@ impl Pipeline {
         slot.last_change = Some(slot.last_change.map_or(c.at, |t| t.max(c.at)));
         slot.dump_born = None;
         // The kernel says it is there: an earlier dump missed it.
-        slot.missed = None;
+        slot.set_missed(None);
         if (c.from, c.to) == (Listen, SynRecv) {
             // The child socket, with a cookie of its own, replaces the
             // request socket a dump saw.
@@ -190,7 +190,7 @@ impl Pipeline {
         }
         let may_wait = matches!(c.from, FinWait1 | FinWait2 | Closing);
         if may_wait && slot.conn.state() != TimeWait {
-            slot.closing = Some(not_before(when, &slot.conn));
+            slot.set_closing(Some(not_before(when, &slot.conn)));
             // Whether a timewait socket took over is for the kernel to say.
             self.want(key);
             return;
@@ -241,9 +241,8 @@ impl Pipeline {
             last_change: Some(c.at),
             sk: c.sk.filter(|_| c.to != Closed),
             cookie: None,
-            closing: None,
             dump_born: None,
-            missed: None,
+            ending: None,
             owner: None,
         };
         self.insert(slot);

@@ -70,7 +70,7 @@ impl Pipeline {
             return;
         }
         slot.seen_in = r.number;
-        slot.missed = None;
+        slot.set_missed(None);
         if slot.last_change.is_some_and(|t| t >= r.window) {
             return; // the kernel's own report is newer than this row
         }
@@ -131,7 +131,7 @@ impl Pipeline {
     fn time_wait_began(&self, row: &SocketRow, r: Reading) -> Option<Stamp> {
         let slot = self.newest.get(&row.key)?;
         let since = slot
-            .closing
+            .closing()
             .map_or(slot.conn.current_phase().entered, |c| c.at);
         let peer = self.newest.get(&row.key.reversed());
         let peer_fin = peer.and_then(|p| {
@@ -176,9 +176,8 @@ impl Pipeline {
             last_change: None,
             sk: None,
             cookie: row.cookie,
-            closing: None,
             dump_born: Some(r.finished),
-            missed: None,
+            ending: None,
             owner: row.owner.clone(),
             conn: Arc::new(Conn {
                 id,
@@ -204,13 +203,13 @@ impl Pipeline {
                 continue;
             }
             // Changed while the dump ran: it may not be in it yet.
-            let recent = s.closing.map(|c| c.at).or(s.last_change);
+            let recent = s.closing().map(|c| c.at).or(s.last_change);
             if recent.is_some_and(|t| t >= r.window) {
                 continue;
             }
-            match s.missed {
+            match s.missed() {
                 Some(_) => absent.push(*key),
-                None => s.missed = Some(vanished_at(&s.conn, previous, r.when)),
+                None => s.set_missed(Some(vanished_at(&s.conn, previous, r.when))),
             }
         }
         for key in absent {
@@ -283,7 +282,7 @@ fn refresh(
     if row.owner.is_some() {
         slot.owner.clone_from(&row.owner);
     }
-    if let Some(closed) = slot.closing.take() {
+    if let Some(closed) = slot.take_closing() {
         // A timewait socket carries the connection on from when it closed:
         // in TIME_WAIT from then, or still in FIN_WAIT_2 until the peer's
         // FIN (an orphan closed in FIN_WAIT_2), and TIME_WAIT after.
@@ -324,18 +323,18 @@ fn moved(slot: &mut Slot, row: SocketRow, when: Stamp, entry: Entry, out: &mut V
     emit(slot, EventKind::State { from, to }, when, out);
 }
 
-/// The same shared object, or both absent.
-fn same_arc<T: ?Sized>(a: &Option<Arc<T>>, b: &Option<Arc<T>>) -> bool {
+/// The same value (usually the same shared object: quick), or both absent.
+fn same_arc<T: ?Sized + PartialEq>(a: &Option<Arc<T>>, b: &Option<Arc<T>>) -> bool {
     match (a, b) {
-        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
         (None, None) => true,
         _ => false,
     }
 }
 
 /// True when nothing worth showing changed, so the shared row is not
-/// copied: the same values, owners and users as the same shared objects
-/// (the caches hand out one per process and user), and a timer whose
+/// copied: the same values, owners and users (each walk of /proc makes
+/// new shared owners, equal to the old), and a timer whose
 /// expiry stayed put while its remaining time counted down (a TIME_WAIT
 /// would otherwise be copied on every reading).
 fn same_row(old: &SocketRow, new: &SocketRow) -> bool {

@@ -68,14 +68,14 @@ impl Pipeline {
         let Some(slot) = self.newest.get_mut(&key) else {
             return;
         };
-        let recent = slot.closing.map(|c| c.at).or(slot.last_change);
+        let recent = slot.closing().map(|c| c.at).or(slot.last_change);
         if recent.is_some_and(|t| t >= r.window) {
             return; // changed after it was read: the kernel's report wins
         }
-        if slot.closing.is_some() || slot.missed.is_some() {
+        if slot.closing().is_some() || slot.missed().is_some() {
             return self.end(&key, r.when, out);
         }
-        slot.missed = Some(vanished_at(&slot.conn, None, r.when));
+        slot.set_missed(Some(vanished_at(&slot.conn, None, r.when)));
     }
 
     /// After a change into LAST_ACK or CLOSING: the FIN it sent turns the

@@ -64,16 +64,61 @@ struct Slot {
     /// The socket's kernel address while it is open.
     sk: Option<u64>,
     cookie: Option<u64>,
-    /// Closed from FIN_WAIT_1/2 or CLOSING: a timewait socket may carry on.
-    closing: Option<Stamp>,
     /// First shown by a dump that finished then (no change seen yet).
     dump_born: Option<Instant>,
+    /// Signs that it may have ended; few connections have any, so they
+    /// live apart (a slot is in memory for every socket of the table).
+    ending: Option<Box<Ending>>,
+    /// The last process known to hold it, for events after it let go.
+    owner: Option<Arc<Owner>>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Ending {
+    /// Closed from FIN_WAIT_1/2 or CLOSING: a timewait socket may carry on.
+    closing: Option<Stamp>,
     /// The last dump did not show it: when it ended, if the next one
     /// agrees. (Under churn one dump can miss a socket: the kernel resumes
     /// a dump by position in a hash chain that may have changed.)
     missed: Option<Stamp>,
-    /// The last process known to hold it, for events after it let go.
-    owner: Option<Arc<Owner>>,
+}
+
+impl Slot {
+    fn closing(&self) -> Option<Stamp> {
+        self.ending.as_ref().and_then(|e| e.closing)
+    }
+
+    fn missed(&self) -> Option<Stamp> {
+        self.ending.as_ref().and_then(|e| e.missed)
+    }
+
+    fn set_closing(&mut self, at: Option<Stamp>) {
+        self.edit_ending(|e| e.closing = at);
+    }
+
+    fn set_missed(&mut self, at: Option<Stamp>) {
+        self.edit_ending(|e| e.missed = at);
+    }
+
+    fn take_closing(&mut self) -> Option<Stamp> {
+        let at = self.closing();
+        self.set_closing(None);
+        at
+    }
+
+    fn take_missed(&mut self) -> Option<Stamp> {
+        let at = self.missed();
+        self.set_missed(None);
+        at
+    }
+
+    fn edit_ending(&mut self, edit: impl FnOnce(&mut Ending)) {
+        let mut e = self.ending.take().map_or_else(Ending::default, |b| *b);
+        edit(&mut e);
+        if e.closing.is_some() || e.missed.is_some() {
+            self.ending = Some(Box::new(e));
+        }
+    }
 }
 
 #[derive(Default)]
@@ -288,7 +333,7 @@ impl Pipeline {
         if slot.conn.is_gone() {
             return;
         }
-        let when = slot.closing.take().or(slot.missed.take()).unwrap_or(when);
+        let when = slot.take_closing().or(slot.take_missed()).unwrap_or(when);
         // Never before the state it ends in began: times must not go back.
         let when = not_before(when, &slot.conn);
         if let Some(sk) = slot.sk.take()

@@ -137,7 +137,7 @@ impl SocketTimer {
 }
 
 /// One process holding a socket.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Process {
     pub pid: u32,
     pub name: Option<Arc<str>>,
@@ -146,7 +146,7 @@ pub struct Process {
 /// Every process holding a socket: a forked child shares its parent's
 /// descriptors, so one socket can have several. Shared, because thousands
 /// of rows name the same few processes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Owner {
     pub procs: Vec<Process>,
 }

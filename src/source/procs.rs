@@ -20,6 +20,8 @@ pub const MIN_SCAN_GAP: Duration = Duration::from_secs(1);
 pub const SCAN_COST_FACTOR: u32 = 20;
 /// Owners are walked again this often even when no new inode appears.
 pub const REFRESH: Duration = Duration::from_secs(10);
+/// How long the first reading waits for the first walk.
+const FIRST_WALK_WAIT: Duration = Duration::from_secs(1);
 
 pub type OwnerMap = rustc_hash::FxHashMap<u64, Arc<Owner>>;
 
@@ -45,6 +47,8 @@ pub struct ProcNames {
     limits: Vec<Degradation>,
     /// How often owners are walked again without a new inode.
     refresh: Duration,
+    /// The first walk has been waited for (only ever once).
+    awaited: bool,
 }
 
 impl ProcNames {
@@ -53,23 +57,27 @@ impl ProcNames {
         Self::refreshing_every(REFRESH)
     }
 
-    /// The same, walking owners again at least every `refresh`.
+    /// The same, walking owners again at least every `refresh`. The first
+    /// walk starts at once, so the first reading finds owners (rather than
+    /// every row changing when they arrive a moment later).
     pub fn refreshing_every(refresh: Duration) -> Self {
         let (requests, replies) = match spawn_scanner() {
             Some((tx, rx)) => (Some(tx), Some(rx)),
             None => (None, None),
         };
+        let first = requests.as_ref().is_some_and(|r| r.send(()).is_ok());
         ProcNames {
             owners: Arc::new(OwnerMap::default()),
             asked: HashSet::new(),
-            scan_pending: false,
-            last_request: None,
+            scan_pending: first,
+            last_request: first.then(Instant::now),
             last_cost: Duration::ZERO,
             requests,
             replies,
             inline: false,
             limits: ownership_limits(),
             refresh,
+            awaited: !first,
         }
     }
 
@@ -86,6 +94,7 @@ impl ProcNames {
             inline: true,
             limits: ownership_limits(),
             refresh: REFRESH,
+            awaited: true,
         }
     }
 
@@ -93,6 +102,10 @@ impl ProcNames {
     /// some inode is new. Never blocks.
     pub fn fill(&mut self, rows: &mut [SocketRow]) {
         self.take_replies();
+        if !self.awaited {
+            self.awaited = true;
+            self.await_first_walk();
+        }
         let mut unknown = false;
         for row in rows.iter_mut() {
             let Some(inode) = row.inode else { continue };
@@ -116,6 +129,16 @@ impl ProcNames {
     /// The limits of an optional cache (none when owners are not looked up).
     pub fn limits_of(procs: Option<&ProcNames>) -> Vec<Degradation> {
         procs.map(ProcNames::degradations).unwrap_or_default()
+    }
+
+    /// Waits (a little) for the walk started with the cache.
+    fn await_first_walk(&mut self) {
+        let Some(replies) = &self.replies else { return };
+        if let Ok((map, cost)) = replies.recv_timeout(FIRST_WALK_WAIT) {
+            self.owners = Arc::new(map);
+            self.last_cost = cost;
+            self.scan_pending = false;
+        }
     }
 
     fn take_replies(&mut self) {
@@ -215,7 +238,18 @@ pub fn scan_proc() -> OwnerMap {
             }
         }
     }
-    owners.into_iter().map(|(k, v)| (k, Arc::new(v))).collect()
+    // One shared owner per set of processes: a server with 10k sockets
+    // costs one, not 10k.
+    let mut shared: rustc_hash::FxHashMap<Owner, Arc<Owner>> = Default::default();
+    owners
+        .into_iter()
+        .map(|(inode, owner)| {
+            let one = shared
+                .entry(owner)
+                .or_insert_with_key(|o| Arc::new(o.clone()));
+            (inode, one.clone())
+        })
+        .collect()
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
