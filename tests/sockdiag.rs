@@ -461,6 +461,139 @@ mod faults {
     }
 }
 
+/// One request reads both families, so the kernel's tables are walked
+/// once; a kernel that refuses that request is read family by family.
+mod families {
+    use super::*;
+    use std::io;
+    use std::sync::{Arc, Mutex};
+    use tcpscope::source::sockdiag::wire::{SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK};
+    use tcpscope::source::sockdiag::{NetlinkIo, kernel_socket};
+
+    const EINVAL: i32 = 22;
+
+    /// A real netlink socket that notes each request's type and, if told
+    /// to, answers the one-pass request with EINVAL as a kernel without it
+    /// would.
+    struct Noting {
+        inner: Box<dyn NetlinkIo>,
+        kinds: Arc<Mutex<Vec<u16>>>,
+        refuse: bool,
+        refusal: Option<Vec<u8>>,
+    }
+
+    impl NetlinkIo for Noting {
+        fn send(&mut self, request: &[u8]) -> io::Result<()> {
+            let kind = u16::from_ne_bytes([request[4], request[5]]);
+            self.kinds.lock().expect("kinds").push(kind);
+            if self.refuse && kind == TCPDIAG_GETSOCK {
+                self.refusal = Some(error_reply(&request[..16], EINVAL));
+                return Ok(());
+            }
+            self.inner.send(request)
+        }
+
+        fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.refusal.take() {
+                Some(reply) => {
+                    buf[..reply.len()].copy_from_slice(&reply);
+                    Ok(reply.len())
+                }
+                None => self.inner.recv(buf),
+            }
+        }
+    }
+
+    /// NLMSG_ERROR with `-errno`, quoting the request's header.
+    fn error_reply(header: &[u8], errno: i32) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&36u32.to_ne_bytes());
+        out.extend_from_slice(&2u16.to_ne_bytes());
+        out.extend_from_slice(&0u16.to_ne_bytes());
+        out.extend_from_slice(&header[8..12]);
+        out.extend_from_slice(&0u32.to_ne_bytes());
+        out.extend_from_slice(&(-errno).to_ne_bytes());
+        out.extend_from_slice(header);
+        out
+    }
+
+    fn noting(refuse: bool) -> (SockDiagSource, Arc<Mutex<Vec<u16>>>) {
+        let kinds = Arc::new(Mutex::new(Vec::new()));
+        let k = kinds.clone();
+        let opener = Box::new(move || -> io::Result<Box<dyn NetlinkIo>> {
+            Ok(Box::new(Noting {
+                inner: kernel_socket()?,
+                kinds: k.clone(),
+                refuse,
+                refusal: None,
+            }))
+        });
+        let source = SockDiagSource::with_io(opener, Cadence::Once).expect("a source");
+        (source, kinds)
+    }
+
+    /// A connection over IPv4 and one over IPv6 on the same port number.
+    fn on_both_families() -> (u16, Vec<TcpListener>, Vec<(TcpStream, TcpStream)>) {
+        let v4 = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = v4.local_addr().expect("addr").port();
+        let v6 = TcpListener::bind(("::1", port)).expect("bind ::1 on the same port");
+        let pairs = [&v4, &v6]
+            .iter()
+            .map(|l| {
+                let c = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+                (c, l.accept().expect("accept").0)
+            })
+            .collect();
+        (port, vec![v4, v6], pairs)
+    }
+
+    fn families(rows: &[SocketRow]) -> Vec<(Family, TcpState)> {
+        let mut out: Vec<_> = rows.iter().map(|r| (r.key.family, r.state)).collect();
+        out.sort();
+        out
+    }
+
+    fn expected() -> Vec<(Family, TcpState)> {
+        use TcpState::{Established, Listen};
+        let mut out = vec![(Family::Inet, Listen), (Family::Inet6, Listen)];
+        out.extend([(Family::Inet, Established); 2]);
+        out.extend([(Family::Inet6, Established); 2]);
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn one_request_reads_both_families() {
+        let (port, _listeners, _pairs) = on_both_families();
+        let (mut source, kinds) = noting(false);
+        let rows = held(source.dump(&Scope { port: Some(port) }).expect("dump").rows);
+        assert_eq!(families(&rows), expected());
+        assert_eq!(*kinds.lock().expect("kinds"), vec![TCPDIAG_GETSOCK]);
+    }
+
+    #[test]
+    fn a_kernel_that_refuses_it_is_read_family_by_family() {
+        let (port, _listeners, _pairs) = on_both_families();
+        let (mut source, kinds) = noting(true);
+        let scope = Scope { port: Some(port) };
+        for _ in 0..2 {
+            let rows = held(source.dump(&scope).expect("dump").rows);
+            assert_eq!(families(&rows), expected());
+        }
+        let by_family = SOCK_DIAG_BY_FAMILY;
+        assert_eq!(
+            *kinds.lock().expect("kinds"),
+            vec![TCPDIAG_GETSOCK, by_family, by_family, by_family, by_family],
+            "refused once, then never asked again"
+        );
+        assert!(
+            source.degradations().is_empty(),
+            "a refusal is not a failure: {:?}",
+            source.degradations()
+        );
+    }
+}
+
 /// Exact requests: each socket by its ends, the kernel's own lookup, no
 /// table walk.
 mod exact {

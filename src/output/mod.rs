@@ -6,13 +6,33 @@ pub mod text;
 pub mod watch;
 
 use crate::socket::SocketRow;
+use crate::socket::addr::{OrderKey, order_key};
 
 /// Lifecycle order of states, then local and remote address: the order
-/// every printer uses. Sorts references, so big rows are not moved.
+/// every printer uses. Sorts on compact byte keys (comparing `SocketAddr`s
+/// made up most of the sort's time), and moves references, not rows.
 pub fn sorted<'a>(rows: impl IntoIterator<Item = &'a SocketRow>) -> Vec<&'a SocketRow> {
-    let mut refs: Vec<&SocketRow> = rows.into_iter().collect();
-    refs.sort_unstable_by(|a, b| {
-        (a.state, a.key.local, a.key.remote).cmp(&(b.state, b.key.local, b.key.remote))
-    });
-    refs
+    let mut keyed: Vec<(RowOrder, &SocketRow)> =
+        rows.into_iter().map(|r| (row_order(r), r)).collect();
+    keyed.sort_unstable_by_key(|k| k.0);
+    keyed.into_iter().map(|(_, r)| r).collect()
+}
+
+/// State, then each address's key as a number pair: integer compares,
+/// where byte arrays went through `memcmp`.
+type RowOrder = (u8, u128, u32, u128, u32);
+
+fn row_order(r: &SocketRow) -> RowOrder {
+    let (la, lb) = split(order_key(&r.key.local));
+    let (ra, rb) = split(order_key(&r.key.remote));
+    (r.state.index() as u8, la, lb, ra, rb)
+}
+
+/// A key's first 16 bytes and last 3, both big-endian: they order as the
+/// bytes do.
+fn split(key: OrderKey) -> (u128, u32) {
+    let mut head = [0u8; 16];
+    head.copy_from_slice(&key[..16]);
+    let tail = u32::from_be_bytes([0, key[16], key[17], key[18]]);
+    (u128::from_be_bytes(head), tail)
 }

@@ -47,14 +47,12 @@ pub fn write(rows: &[&SocketRow], out: &mut impl Write) -> io::Result<()> {
 /// Appends column `i` of `row` to `buf`.
 fn cell(row: &SocketRow, i: usize, now: Instant, buf: &mut String) {
     let queue = |q: Option<u32>, buf: &mut String| match q {
-        Some(n) => {
-            let _ = write!(buf, "{n}");
-        }
+        Some(n) => buf.push_str(itoa::Buffer::new().format(n)),
         None => buf.push('-'),
     };
     match i {
-        0 => buf.push_str(&addr::display(&row.key.local)),
-        1 => buf.push_str(&addr::display(&row.key.remote)),
+        0 => addr::push_display(&row.key.local, buf),
+        1 => addr::push_display(&row.key.remote, buf),
         2 => buf.push_str(row.state.name()),
         3 => queue(row.recv_q, buf),
         4 => queue(row.send_q, buf),
@@ -63,13 +61,18 @@ fn cell(row: &SocketRow, i: usize, now: Instant, buf: &mut String) {
             None => buf.push('-'),
         },
         6 => match (&row.user, row.uid) {
+            (Some(u), _) if !u.chars().any(char::is_control) => buf.push_str(u),
             (Some(u), _) => buf.push_str(&printable(u)),
             (None, Some(uid)) => {
                 let _ = write!(buf, "{uid}");
             }
             (None, None) => buf.push('-'),
         },
-        _ => buf.push_str(&row.pid_label()),
+        _ => {
+            if let Some(owner) = &row.owner {
+                buf.push_str(&owner.label());
+            }
+        }
     }
 }
 
@@ -80,7 +83,7 @@ fn column_widths(rows: &[&SocketRow], now: Instant) -> [usize; COLUMNS] {
         for (i, w) in widths.iter_mut().enumerate() {
             buf.clear();
             cell(row, i, now, &mut buf);
-            *w = (*w).max(buf.chars().count());
+            *w = (*w).max(width(&buf));
         }
     }
     widths
@@ -97,11 +100,31 @@ fn push_line(
         let start = line.len();
         cell(i, line);
         if i + 1 < COLUMNS {
-            let used = line[start..].chars().count();
-            line.extend(std::iter::repeat_n(' ', w.saturating_sub(used) + 2));
+            let used = width(&line[start..]);
+            pad(line, w.saturating_sub(used) + 2);
         }
     }
     let trimmed = line.trim_end_matches(' ').len();
     line.truncate(trimmed);
     line.push('\n');
+}
+
+/// Characters in `s` (a column's width): counting is most of a big
+/// table's printing time, and nearly every cell is ASCII.
+fn width(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
+    }
+}
+
+fn pad(line: &mut String, n: usize) {
+    const SPACES: &str = "                                ";
+    let mut left = n;
+    while left > 0 {
+        let now = left.min(SPACES.len());
+        line.push_str(&SPACES[..now]);
+        left -= now;
+    }
 }

@@ -84,6 +84,8 @@ pub struct SockDiagSource {
     seq: u32,
     /// Cleared if the kernel rejects bytecode; then ports filter here.
     kernel_filter: bool,
+    /// Cleared if the kernel refuses the request for both families.
+    one_pass: bool,
     procs: Option<ProcNames>,
     users: UserNames,
     capacity: usize,
@@ -133,6 +135,7 @@ impl SockDiagSource {
             buf: vec![0; RECV_BUFFER],
             seq: 0,
             kernel_filter: true,
+            one_pass: true,
             procs,
             users: UserNames::default(),
             capacity: 1024,
@@ -150,17 +153,16 @@ impl SockDiagSource {
         }
     }
 
-    /// One complete dump for one family, each socket handed to `each`.
-    fn dump_family(
+    /// One complete dump, each socket handed to `each`; `request` builds
+    /// the request for a sequence number.
+    fn dump_with(
         &mut self,
-        family: u8,
-        ext: u8,
-        program: &[u8],
+        request: impl FnOnce(u32) -> Vec<u8>,
         each: &mut dyn FnMut(&DiagMsg<'_>),
     ) -> Result<(), Failure> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
-        let request = wire::dump_request(family, ext, program, seq);
+        let request = request(seq);
         let mut buf = std::mem::take(&mut self.buf);
         let result = self.exchange(&request, seq, &mut buf, each);
         self.buf = buf;
@@ -280,12 +282,29 @@ impl SockDiagSource {
         Ok(())
     }
 
-    /// Both families, on the current socket.
+    /// Both families, on the current socket: in one pass where the kernel
+    /// takes the request for both, else one family after the other.
     fn read_once(&mut self, program: &[u8], taken_at: Instant) -> Result<Vec<SocketRow>, Failure> {
         let mut rows = Vec::with_capacity(self.capacity);
+        if self.one_pass {
+            let mut push = |m: &DiagMsg<'_>| rows.extend(to_row(m, taken_at));
+            match self.dump_with(
+                |seq| wire::both_families_request(0, program, seq),
+                &mut push,
+            ) {
+                Ok(()) => return Ok(rows),
+                // Refused, not failed: this kernel wants a family.
+                Err(Failure::Wire(WireError::Kernel(_))) => {
+                    self.one_pass = false;
+                    rows.clear();
+                }
+                Err(f) => return Err(f),
+            }
+        }
         let mut push = |m: &DiagMsg<'_>| rows.extend(to_row(m, taken_at));
-        self.dump_family(AF_INET, 0, program, &mut push)?;
-        self.dump_family(AF_INET6, 0, program, &mut push)?;
+        for family in [AF_INET, AF_INET6] {
+            self.dump_with(|seq| wire::dump_request(family, 0, program, seq), &mut push)?;
+        }
         Ok(rows)
     }
 

@@ -9,6 +9,10 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// The older inet_diag request type: it takes no family, so one dump
+/// walks the kernel's TCP hash tables once for IPv4 and IPv6 together
+/// (per-family requests walk them twice).
+pub const TCPDIAG_GETSOCK: u16 = 18;
 pub const NLMSG_NOOP: u16 = 1;
 pub const NLMSG_ERROR: u16 = 2;
 pub const NLMSG_DONE: u16 = 3;
@@ -31,6 +35,8 @@ pub const ALL_STATES: u32 = 0x1fff;
 
 const NLMSG_HDR: usize = 16;
 const REQ_LEN: usize = 56;
+/// `struct inet_diag_req`: the body of a TCPDIAG_GETSOCK request.
+const REQ_COMPAT_LEN: usize = 60;
 pub const MSG_LEN: usize = 72;
 
 fn align4(n: usize) -> usize {
@@ -39,28 +45,54 @@ fn align4(n: usize) -> usize {
 
 /// One dump request for `family` (AF_INET or AF_INET6).
 pub fn dump_request(family: u8, ext: u8, bytecode: &[u8], seq: u32) -> Vec<u8> {
-    let attr_len = if bytecode.is_empty() {
-        0
-    } else {
-        4 + bytecode.len()
-    };
-    let total = NLMSG_HDR + REQ_LEN + align4(attr_len);
-    let mut out = Vec::with_capacity(total);
-    out.extend_from_slice(&(total as u32).to_ne_bytes());
-    out.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    out.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    out.extend_from_slice(&seq.to_ne_bytes());
-    out.extend_from_slice(&0u32.to_ne_bytes());
+    let mut out = header(SOCK_DIAG_BY_FAMILY, REQ_LEN, bytecode, seq);
     // inet_diag_req_v2: family, protocol, ext, pad, states, then a zeroed
     // inet_diag_sockid (a dump matches any socket).
     out.extend_from_slice(&[family, IPPROTO_TCP, ext, 0]);
     out.extend_from_slice(&ALL_STATES.to_ne_bytes());
     out.extend_from_slice(&[0u8; 48]);
-    if attr_len > 0 {
-        out.extend_from_slice(&(attr_len as u16).to_ne_bytes());
+    with_bytecode(out, bytecode)
+}
+
+/// One dump request for TCP sockets of both families, in one pass.
+pub fn both_families_request(ext: u8, bytecode: &[u8], seq: u32) -> Vec<u8> {
+    let mut out = header(TCPDIAG_GETSOCK, REQ_COMPAT_LEN, bytecode, seq);
+    // inet_diag_req: family (any), address lengths, ext, a zeroed
+    // inet_diag_sockid, states, and an unused word.
+    out.extend_from_slice(&[0, 0, 0, ext]);
+    out.extend_from_slice(&[0u8; 48]);
+    out.extend_from_slice(&ALL_STATES.to_ne_bytes());
+    out.extend_from_slice(&0u32.to_ne_bytes());
+    with_bytecode(out, bytecode)
+}
+
+/// The netlink header of a dump request whose body is `body` bytes long.
+fn header(kind: u16, body: usize, bytecode: &[u8], seq: u32) -> Vec<u8> {
+    let total = NLMSG_HDR + body + align4(attr_len(bytecode));
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&(total as u32).to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    out.extend_from_slice(&seq.to_ne_bytes());
+    out.extend_from_slice(&0u32.to_ne_bytes());
+    out
+}
+
+fn attr_len(bytecode: &[u8]) -> usize {
+    if bytecode.is_empty() {
+        0
+    } else {
+        4 + bytecode.len()
+    }
+}
+
+fn with_bytecode(mut out: Vec<u8>, bytecode: &[u8]) -> Vec<u8> {
+    let len = attr_len(bytecode);
+    if len > 0 {
+        out.extend_from_slice(&(len as u16).to_ne_bytes());
         out.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
         out.extend_from_slice(bytecode);
-        out.resize(total, 0);
+        out.resize(out.len() + align4(len) - len, 0);
     }
     out
 }
@@ -250,7 +282,7 @@ pub fn parse(
         match m.kind {
             NLMSG_DONE => return Ok(Progress::Done),
             NLMSG_ERROR => return Err(WireError::Kernel(error_code(m.body)?)),
-            SOCK_DIAG_BY_FAMILY => each(diag_msg(m.body)?),
+            SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => each(diag_msg(m.body)?),
             NLMSG_NOOP => {}
             NLMSG_OVERRUN => return Err(WireError::Overrun),
             other => return Err(WireError::UnexpectedType(other)),

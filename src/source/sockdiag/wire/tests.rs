@@ -149,6 +149,31 @@ fn requests_are_well_formed() {
 }
 
 #[test]
+fn the_request_for_both_families_is_an_inet_diag_req() {
+    let program = crate::source::sockdiag::bytecode::either_port(80);
+    let req = both_families_request(0, &program, 9);
+    assert_eq!(req.len(), 16 + 60 + 4 + 20);
+    assert_eq!(u16::from_ne_bytes([req[4], req[5]]), TCPDIAG_GETSOCK);
+    assert_eq!(u32::from_ne_bytes([req[8], req[9], req[10], req[11]]), 9);
+    assert_eq!(&req[16..20], &[0, 0, 0, 0], "any family, no extensions");
+    assert_eq!(
+        u32::from_ne_bytes([req[68], req[69], req[70], req[71]]),
+        ALL_STATES
+    );
+    assert_eq!(u16::from_ne_bytes([req[78], req[79]]), 1, "bytecode");
+    assert_eq!(both_families_request(0, &[], 1).len(), 76);
+}
+
+#[test]
+fn replies_to_the_one_pass_request_read_like_the_others() {
+    let mut msg = DUMP.to_vec();
+    msg[4..6].copy_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
+    let mut n = 0;
+    parse(&msg, 1, |_| n += 1).expect("valid");
+    assert_eq!(n, 4, "every socket, the first one under the older type");
+}
+
+#[test]
 fn messages_of_an_abandoned_dump_are_skipped_and_cookies_read() {
     // The same reply under another sequence number: left over from a dump
     // that failed half-way; none of it may leak into this one.
