@@ -175,13 +175,8 @@ fn once(cli: &Cli) -> ExitCode {
     if let Some(warning) = &dump.warning {
         eprintln!("tcpscope: warning: {warning}");
     }
-    let rows = output::sorted(dump.rows.iter().filter(|r| filter.matches(r)));
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    let written = if cli.json {
-        output::json::write(&rows, &mut out)
-    } else {
-        output::text::write(&rows, &mut out)
-    };
+    let written = output::table(&dump.rows, &filter, cli.json, &mut out);
     finish(written.and_then(|()| std::io::Write::flush(&mut out)))
 }
 
