@@ -41,7 +41,10 @@ fn table() -> Vec<SocketRow> {
     }
     for i in 0..TIME_WAITS {
         let (l, r) = (addr(3, 20_000 + i as u16), addr(2, 8080));
-        rows.push(SocketRow::new(SocketKey::new(Family::Inet, l, r), TcpState::TimeWait));
+        rows.push(SocketRow::new(
+            SocketKey::new(Family::Inet, l, r),
+            TcpState::TimeWait,
+        ));
     }
     rows
 }
@@ -134,9 +137,7 @@ impl Live {
         let app = &mut self.app;
         let area = self.terminal.get_frame().area();
         app.set_page(widgets::table_page(area, app));
-        self.terminal
-            .draw(|f| widgets::draw(f, app))
-            .expect("draw");
+        self.terminal.draw(|f| widgets::draw(f, app)).expect("draw");
     }
 }
 
@@ -220,7 +221,13 @@ mod once {
         let timewait = state == 6;
         let (timer, expires) = if timewait { (3u32, 59_000u32) } else { (0, 0) };
         b[2] = timer as u8;
-        for word in [expires, 0, 0, if timewait { 0 } else { 1000 }, row.inode.unwrap_or(0) as u32] {
+        for word in [
+            expires,
+            0,
+            0,
+            if timewait { 0 } else { 1000 },
+            row.inode.unwrap_or(0) as u32,
+        ] {
             b.extend_from_slice(&word.to_ne_bytes());
         }
         if !timewait {
@@ -236,10 +243,17 @@ mod once {
     fn recorded() -> Vec<Vec<u8>> {
         let mut datagrams = vec![Vec::with_capacity(DATAGRAM)];
         for (n, row) in table().iter().enumerate() {
-            let state = if row.state == TcpState::TimeWait { 6 } else { 1 };
+            let state = if row.state == TcpState::TimeWait {
+                6
+            } else {
+                1
+            };
             let mut one = Vec::new();
             message(&mut one, 18, &socket(row, state, n as u32));
-            if datagrams.last().is_some_and(|d| d.len() + one.len() > DATAGRAM) {
+            if datagrams
+                .last()
+                .is_some_and(|d| d.len() + one.len() > DATAGRAM)
+            {
                 datagrams.push(Vec::with_capacity(DATAGRAM));
             }
             if let Some(d) = datagrams.last_mut() {
@@ -267,7 +281,10 @@ mod once {
         }
 
         fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let d = self.datagrams.get(self.next).ok_or(io::ErrorKind::WouldBlock)?;
+            let d = self
+                .datagrams
+                .get(self.next)
+                .ok_or(io::ErrorKind::WouldBlock)?;
             self.next += 1;
             buf[..d.len()].copy_from_slice(d);
             let mut at = 0;

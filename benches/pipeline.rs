@@ -83,7 +83,7 @@ fn sockdiag_reading(c: &mut Criterion) {
         .as_ref()
         .and_then(|l| l.local_addr().ok())
         .map_or(1, |a| a.port());
-    let one = Scope { port: Some(port) };
+    let one = Scope::on_port(Some(port));
     c.bench_function(
         &format!("sockdiag reading, one port among {rows} sockets"),
         |b| {

@@ -78,19 +78,17 @@ fn live(settings: ui::Settings, kind: SourceKind) -> anyhow::Result<()> {
         // Signals first: one arriving while the sources open (and make a
         // tracing instance, maybe a mount) still ends in the cleanup.
         let signals = Termination::register()?;
-        let scope = Scope {
-            port: settings.port,
-        };
+        let scope = Scope::on_port(settings.port);
         let mut sources = source::open(kind, Cadence::Live, &scope)?;
         // Fail before the terminal switches mode if the table cannot be read.
-        sources.table.dump(&Scope { port: Some(1) })?;
+        sources.table.dump(&Scope::on_port(Some(1)))?;
         ui::run(sources, settings, signals).await
     })
 }
 
 /// `tcpscope watch`: events as lines until interrupted.
 fn watch(args: WatchArgs) -> ExitCode {
-    let scope = Scope { port: args.port };
+    let scope = Scope::on_port(args.port);
     let opts = output::watch::WatchOptions {
         scope,
         filter: args.filter.unwrap_or_default(),
@@ -139,7 +137,7 @@ fn demo_headless(args: &DemoArgs) -> ExitCode {
 /// Plays a demo headlessly, printing each step's result; true if all held.
 fn check_demo(scenario: &demo::Scenario) -> anyhow::Result<bool> {
     let port = settings::free_port(std::net::Ipv4Addr::LOCALHOST.into())?;
-    let scope = Scope { port: Some(port) };
+    let scope = Scope::on_port(Some(port));
     let sources = source::open(SourceKind::Auto, Cadence::Live, &scope)?;
     let runtime = runtime(2)?;
     let results = runtime
@@ -162,7 +160,12 @@ fn once(cli: &Cli) -> ExitCode {
     } else {
         Cadence::Once
     };
-    let scope = Scope { port: cli.port };
+    // One reading has no history to keep: the kernel can skip the states
+    // the filter rules out.
+    let scope = Scope {
+        port: cli.port,
+        states: filter.states(),
+    };
     let read =
         source::open(cli.view.read.source, cadence, &scope).and_then(|mut s| s.table.dump(&scope));
     let dump = match read {

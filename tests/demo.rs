@@ -18,7 +18,7 @@ fn sources(port: u16) -> (Sources, Option<std::path::PathBuf>) {
         eprintln!("polling only was asked for: short states are not checked");
         return (sources, None);
     }
-    let scope = Scope { port: Some(port) };
+    let scope = Scope::on_port(Some(port));
     match TraceSession::open(&filter(&scope)) {
         Ok(session) => {
             let dir = session.instance().to_path_buf();

@@ -152,7 +152,7 @@ async fn wait_states(port: u16, want: &[(&LabSocket, Option<TcpState>)]) {
 fn listen_queue(port: u16) -> (Option<u32>, Option<u32>) {
     use tcpscope::source::{Cadence, Scope, SocketSource, sockdiag::SockDiagSource};
     let mut source = SockDiagSource::new(Cadence::Once).expect("sock_diag");
-    let rows = source.dump(&Scope { port: Some(port) }).expect("dump").rows;
+    let rows = source.dump(&Scope::on_port(Some(port))).expect("dump").rows;
     let l = rows
         .iter()
         .find(|r| r.state == TcpState::Listen)

@@ -7,7 +7,7 @@ use common::{PATIENCE, pair, wait_for};
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
-use tcpscope::socket::{Family, SocketRow, TcpState};
+use tcpscope::socket::{Family, SocketRow, StateSet, TcpState};
 use tcpscope::source::{Cadence, Netstat2Source, Scope, SocketSource, sockdiag::SockDiagSource};
 
 fn sockdiag() -> SockDiagSource {
@@ -16,7 +16,7 @@ fn sockdiag() -> SockDiagSource {
 
 fn read(port: u16) -> Vec<SocketRow> {
     sockdiag()
-        .dump(&Scope { port: Some(port) })
+        .dump(&Scope::on_port(Some(port)))
         .expect("dump")
         .rows
 }
@@ -60,7 +60,7 @@ fn agrees_with_netstat2_across_a_close() {
         let ours = tuples(&read(port));
         let theirs = tuples(
             &Netstat2Source::with_cadence(Cadence::Once)
-                .dump(&Scope { port: Some(port) })
+                .dump(&Scope::on_port(Some(port)))
                 .ok()?
                 .rows,
         );
@@ -124,6 +124,40 @@ fn the_kernel_filter_returns_only_the_port_asked_for() {
         .expect("addr")
         .port();
     assert!(held(read(unused)).is_empty());
+}
+
+#[test]
+fn a_single_reading_can_leave_states_to_the_kernel() {
+    // A listener, one connection, and a TIME_WAIT of a second one.
+    let a = pair();
+    let port = a.server_addr.port();
+    let listener = &a.listener;
+    let c = TcpStream::connect(a.server_addr).expect("connect");
+    let (s, _) = listener.accept().expect("accept");
+    drop(c);
+    std::thread::sleep(Duration::from_millis(50));
+    drop(s);
+    let read = |states: &[TcpState]| {
+        let scope = Scope {
+            port: Some(port),
+            states: Some(StateSet::of(states.iter().copied())),
+        };
+        let rows = sockdiag().dump(&scope).expect("dump").rows;
+        rows.iter().map(|r| r.state).collect::<BTreeSet<_>>()
+    };
+    let only = |s: TcpState| BTreeSet::from([s]);
+    let time_wait = || (read(&[TcpState::TimeWait]) == only(TcpState::TimeWait)).then_some(());
+    assert!(
+        wait_for(PATIENCE, time_wait).is_some(),
+        "only the TIME_WAIT"
+    );
+    assert_eq!(read(&[TcpState::Listen]), only(TcpState::Listen));
+    assert_eq!(read(&[TcpState::Established]), only(TcpState::Established));
+    assert_eq!(
+        read(&[TcpState::Listen, TcpState::Established]),
+        BTreeSet::from([TcpState::Listen, TcpState::Established])
+    );
+    assert!(read(&[TcpState::SynSent]).is_empty());
 }
 
 #[test]
@@ -371,16 +405,28 @@ mod faults {
         let program = tcpscope::source::sockdiag::bytecode::either_port(port);
         let mut nl = kernel_socket().expect("netlink");
         let mut buf = vec![0u8; 65536];
-        nl.send(&wire::dump_request(wire::AF_INET, 0, &program, 1))
-            .expect("send");
+        nl.send(&wire::dump_request(
+            wire::AF_INET,
+            0,
+            wire::ALL_STATES,
+            &program,
+            1,
+        ))
+        .expect("send");
         let n = nl.recv(&mut buf).expect("first part");
         assert_eq!(
             wire::parse(&buf[..n], 1, |_| {}),
             Ok(Progress::More),
             "more to come"
         );
-        nl.send(&wire::dump_request(wire::AF_INET, 0, &program, 2))
-            .expect("send");
+        nl.send(&wire::dump_request(
+            wire::AF_INET,
+            0,
+            wire::ALL_STATES,
+            &program,
+            2,
+        ))
+        .expect("send");
         let mut answer = Ok(Progress::More);
         while answer == Ok(Progress::More) {
             let n = nl.recv(&mut buf).expect("recv");
@@ -393,7 +439,7 @@ mod faults {
     fn a_receive_error_mid_dump_is_retried_on_a_fresh_socket() {
         let (listener, _pairs) = many(100);
         let port = listener.local_addr().expect("addr").port();
-        let scope = Scope { port: Some(port) };
+        let scope = Scope::on_port(Some(port));
         let clean = tuples(&held(sockdiag().dump(&scope).expect("clean").rows));
         assert_eq!(clean.len(), 201);
         // The second receive is in the middle of the first dump.
@@ -422,7 +468,7 @@ mod faults {
         // Every attempt of the first reading fails at its first receive.
         let (source, _) = flaky(vec![1, 2, 3, 4]);
         let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-        let scope = Scope { port: Some(port) };
+        let scope = Scope::on_port(Some(port));
         let runner = Runner::spawn(
             Sources::table_only(Box::new(source)),
             scope,
@@ -566,7 +612,7 @@ mod families {
     fn one_request_reads_both_families() {
         let (port, _listeners, _pairs) = on_both_families();
         let (mut source, kinds) = noting(false);
-        let rows = held(source.dump(&Scope { port: Some(port) }).expect("dump").rows);
+        let rows = held(source.dump(&Scope::on_port(Some(port))).expect("dump").rows);
         assert_eq!(families(&rows), expected());
         assert_eq!(*kinds.lock().expect("kinds"), vec![TCPDIAG_GETSOCK]);
     }
@@ -575,7 +621,7 @@ mod families {
     fn a_kernel_that_refuses_it_is_read_family_by_family() {
         let (port, _listeners, _pairs) = on_both_families();
         let (mut source, kinds) = noting(true);
-        let scope = Scope { port: Some(port) };
+        let scope = Scope::on_port(Some(port));
         for _ in 0..2 {
             let rows = held(source.dump(&scope).expect("dump").rows);
             assert_eq!(families(&rows), expected());

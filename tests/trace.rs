@@ -47,9 +47,7 @@ fn the_handshake_and_close_are_reported_step_by_step_for_both_families() {
     for host in ["127.0.0.1:0", "[::1]:0"] {
         let listener = TcpListener::bind(host).expect("bind");
         let server = listener.local_addr().expect("addr");
-        let scope = Scope {
-            port: Some(server.port()),
-        };
+        let scope = Scope::on_port(Some(server.port()));
         let Some(mut r) = reader(&scope) else { return };
         let client = TcpStream::connect(server).expect("connect");
         let (accepted, client_addr) = listener.accept().expect("accept");
@@ -151,9 +149,7 @@ fn the_pipeline_shows_an_active_close_into_time_wait_at_the_kernels_times_withou
 {
     use tcpscope::pipeline::runner::{Feed, Runner};
     let p = pair();
-    let scope = Scope {
-        port: Some(p.server_addr.port()),
-    };
+    let scope = Scope::on_port(Some(p.server_addr.port()));
     let Some(r) = reader(&scope) else { return };
     let table = tcpscope::source::sockdiag::SockDiagSource::new(tcpscope::source::Cadence::Once)
         .expect("sock_diag");

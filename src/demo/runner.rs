@@ -46,7 +46,7 @@ pub async fn play(
     port: u16,
 ) -> Result<Vec<StepResult>, String> {
     let traced = sources.changes.is_some();
-    let scope = Scope { port: Some(port) };
+    let scope = Scope::on_port(Some(port));
     let (tx, feed) = tokio::sync::mpsc::channel(64);
     let runner = Runner::spawn(sources, scope, INTERVAL, tx)
         .map_err(|e| format!("cannot start the pipeline: {e}"))?;

@@ -5,13 +5,18 @@ pub mod json;
 pub mod text;
 pub mod watch;
 
+use crate::socket::addr::{OrderKey, order_key};
 use crate::socket::{Filter, SocketRow};
 use std::io::{self, Write};
-use crate::socket::addr::{OrderKey, order_key};
 
 /// One reading as `--once` prints it: the rows `filter` admits, sorted,
 /// as JSON or as the grouped text table.
-pub fn table(rows: &[SocketRow], filter: &Filter, json: bool, out: &mut impl Write) -> io::Result<()> {
+pub fn table(
+    rows: &[SocketRow],
+    filter: &Filter,
+    json: bool,
+    out: &mut impl Write,
+) -> io::Result<()> {
     let rows = sorted(rows.iter().filter(|r| filter.matches(r)));
     if json {
         json::write(&rows, out)

@@ -7,7 +7,7 @@
 use super::addr::normalize_ip;
 use super::event::Event;
 use super::row::{Owner, SocketKey, SocketRow};
-use super::state::TcpState;
+use super::state::{StateSet, TcpState};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -144,6 +144,18 @@ impl Filter {
         })
     }
 
+    /// The states a row must be in to match, if any term narrows them
+    /// (`state` terms are all required, so their intersection).
+    pub fn states(&self) -> Option<StateSet> {
+        self.terms
+            .iter()
+            .filter_map(|t| match t {
+                Term::States(states) => Some(StateSet::of(states.iter().copied())),
+                _ => None,
+            })
+            .reduce(StateSet::intersect)
+    }
+
     /// True when a term asks about processes, so owners must be looked up.
     pub fn needs_owners(&self) -> bool {
         self.terms
@@ -260,6 +272,22 @@ mod tests {
     use crate::socket::{EventKind, Family, Process, SocketKey};
     use std::sync::Arc;
     use std::time::{Instant, SystemTime};
+
+    #[test]
+    fn the_states_a_filter_allows() {
+        let states = |text: &str| Filter::parse(text).expect("valid").states();
+        assert_eq!(states("8080 pid 3"), None);
+        let set = |s: &[TcpState]| Some(StateSet::of(s.iter().copied()));
+        assert_eq!(
+            states("state estab,time-wait 80"),
+            set(&[TcpState::Established, TcpState::TimeWait])
+        );
+        assert_eq!(
+            states("state estab,time-wait state listen,time-wait"),
+            set(&[TcpState::TimeWait]),
+            "every term must hold"
+        );
+    }
 
     fn nginx() -> Arc<Owner> {
         Arc::new(Owner {

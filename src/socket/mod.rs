@@ -16,4 +16,4 @@ pub use filter::{Filter, FilterError};
 pub use row::{
     Family, Owner, Process, SocketKey, SocketRow, SocketTimer, TcpDetails, TimerKind, printable,
 };
-pub use state::{StateCounts, TcpState};
+pub use state::{StateCounts, StateSet, TcpState};

@@ -147,6 +147,28 @@ impl<'a> FromIterator<&'a TcpState> for StateCounts {
     }
 }
 
+/// A set of states, e.g. the ones a filter can match.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct StateSet(u16);
+
+impl StateSet {
+    pub fn of(states: impl IntoIterator<Item = TcpState>) -> StateSet {
+        StateSet(states.into_iter().fold(0, |m, s| m | 1 << s.index()))
+    }
+
+    pub fn contains(self, state: TcpState) -> bool {
+        self.0 & 1 << state.index() != 0
+    }
+
+    pub fn intersect(self, other: StateSet) -> StateSet {
+        StateSet(self.0 & other.0)
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = TcpState> {
+        TcpState::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

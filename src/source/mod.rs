@@ -19,7 +19,7 @@ pub use self::netstat2::Netstat2Source;
 pub use self::procs::{ProcNames, scan_proc};
 pub use self::replay::ScriptedSource;
 
-use crate::socket::{SocketKey, SocketRow, TcpDetails, TcpState};
+use crate::socket::{SocketKey, SocketRow, StateSet, TcpDetails, TcpState};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -128,12 +128,22 @@ impl fmt::Display for Degradation {
 pub struct Scope {
     /// Keep only sockets whose local or remote port is this.
     pub port: Option<u16>,
+    /// Keep only sockets in these states. Only for a single reading: a
+    /// series of readings must see a socket leave a state, not vanish.
+    pub states: Option<StateSet>,
 }
 
 impl Scope {
-    pub fn admits(&self, key: &SocketKey) -> bool {
+    /// Every socket on `port` (or all of them), in any state.
+    pub fn on_port(port: Option<u16>) -> Scope {
+        Scope { port, states: None }
+    }
+
+    pub fn admits(&self, row: &SocketRow) -> bool {
+        let key = &row.key;
         self.port
             .is_none_or(|p| key.local.port() == p || key.remote.port() == p)
+            && self.states.is_none_or(|s| s.contains(row.state))
     }
 }
 

@@ -64,7 +64,7 @@ impl SocketSource for Netstat2Source {
         let mut rows: Vec<SocketRow> = infos
             .into_iter()
             .filter_map(to_row)
-            .filter(|r| scope.admits(&r.key))
+            .filter(|r| scope.admits(r))
             .collect();
         separate_shared_tuples(&mut rows);
         if let Some(procs) = &mut self.procs {

@@ -32,7 +32,7 @@ impl SocketSource for ScriptedSource {
         let mut dump = self.last.clone().ok_or_else(|| {
             SourceError::Unavailable("the scripted source has no frames".to_string())
         })?;
-        dump.rows.retain(|r| scope.admits(&r.key));
+        dump.rows.retain(|r| scope.admits(r));
         (dump.started, dump.finished, dump.wall) =
             (Instant::now(), Instant::now(), SystemTime::now());
         Ok(dump)

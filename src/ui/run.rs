@@ -27,9 +27,7 @@ pub async fn run(
     mut signals: Termination,
 ) -> anyhow::Result<()> {
     let (tx, mut feed) = mpsc::channel(4);
-    let scope = Scope {
-        port: settings.port,
-    };
+    let scope = Scope::on_port(settings.port);
     let sampler = Runner::spawn(sources, scope, settings.interval, tx)
         .context("cannot start the pipeline thread")?;
     let settings = Settings {

@@ -56,7 +56,7 @@ pub fn state_in(rows: &[SocketRow], local: SocketAddr, remote: SocketAddr) -> Op
 pub fn read_port(port: u16) -> Vec<SocketRow> {
     let mut source = Netstat2Source::once();
     source
-        .dump(&Scope { port: Some(port) })
+        .dump(&Scope::on_port(Some(port)))
         .expect("read the socket table")
         .rows
 }

@@ -6,7 +6,7 @@
 //! sequence number, so nothing of an abandoned dump leaks into the next.
 
 use super::wire::{self, AF_INET, AF_INET6, DiagMsg, Exact, Progress, WireError};
-use super::{bytecode, tcp_info, to_row};
+use super::{bytecode, kernel_states, tcp_info, to_row};
 use crate::socket::{SocketKey, SocketRow, TcpDetails};
 use crate::source::procs::ProcNames;
 use crate::source::users::UserNames;
@@ -284,12 +284,17 @@ impl SockDiagSource {
 
     /// Both families, on the current socket: in one pass where the kernel
     /// takes the request for both, else one family after the other.
-    fn read_once(&mut self, program: &[u8], taken_at: Instant) -> Result<Vec<SocketRow>, Failure> {
+    fn read_once(
+        &mut self,
+        program: &[u8],
+        states: u32,
+        taken_at: Instant,
+    ) -> Result<Vec<SocketRow>, Failure> {
         let mut rows = Vec::with_capacity(self.capacity);
         if self.one_pass {
             let mut push = |m: &DiagMsg<'_>| rows.extend(to_row(m, taken_at));
             match self.dump_with(
-                |seq| wire::both_families_request(0, program, seq),
+                |seq| wire::both_families_request(0, states, program, seq),
                 &mut push,
             ) {
                 Ok(()) => return Ok(rows),
@@ -303,7 +308,10 @@ impl SockDiagSource {
         }
         let mut push = |m: &DiagMsg<'_>| rows.extend(to_row(m, taken_at));
         for family in [AF_INET, AF_INET6] {
-            self.dump_with(|seq| wire::dump_request(family, 0, program, seq), &mut push)?;
+            self.dump_with(
+                |seq| wire::dump_request(family, 0, states, program, seq),
+                &mut push,
+            )?;
         }
         Ok(rows)
     }
@@ -320,7 +328,7 @@ impl SockDiagSource {
                 Some(p) if self.kernel_filter => bytecode::either_port(p),
                 _ => Vec::new(),
             };
-            match self.read_once(&program, taken_at) {
+            match self.read_once(&program, kernel_states(scope.states), taken_at) {
                 Ok(rows) => {
                     if let Some(first) = failures.first() {
                         self.recovered = Some((Instant::now(), Failure::text(first)));
@@ -357,7 +365,7 @@ impl SocketSource for SockDiagSource {
         let finished = Instant::now();
         let total = rows.len();
         if !self.kernel_filter {
-            rows.retain(|r| scope.admits(&r.key));
+            rows.retain(|r| scope.admits(r));
         }
         self.capacity = self.capacity.max(rows.len() + rows.len() / 8);
         separate_shared_tuples(&mut rows);
@@ -365,7 +373,8 @@ impl SocketSource for SockDiagSource {
             procs.fill(&mut rows);
         }
         self.users.fill(&mut rows);
-        let warning = (total == 0 && scope.port.is_none()).then(|| EMPTY_TABLE_WARNING.to_string());
+        let warning =
+            (total == 0 && *scope == Scope::default()).then(|| EMPTY_TABLE_WARNING.to_string());
         Ok(Dump {
             rows,
             started,

@@ -15,7 +15,7 @@ mod linux;
 pub use linux::{NetlinkIo, Opener, SockDiagSource, kernel_socket};
 
 use super::{Cadence, SocketSource, SourceError};
-use crate::socket::{Family, SocketKey, SocketRow, SocketTimer, TcpState, TimerKind};
+use crate::socket::{Family, SocketKey, SocketRow, SocketTimer, StateSet, TcpState, TimerKind};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use wire::{AF_INET, DiagMsg};
@@ -50,6 +50,16 @@ pub fn state(code: u8) -> Option<TcpState> {
         _ => return None,
     };
     Some(s)
+}
+
+/// The kernel's state bits for a dump of `states` (all if `None`).
+pub fn kernel_states(states: Option<StateSet>) -> u32 {
+    let Some(set) = states else {
+        return wire::ALL_STATES;
+    };
+    (1..=NEW_SYN_RECV)
+        .filter(|&code| state(code).is_some_and(|s| set.contains(s)))
+        .fold(0, |mask, code| mask | 1 << code)
 }
 
 const TIME_WAIT: u8 = 6;
@@ -104,4 +114,26 @@ pub fn to_row(m: &DiagMsg<'_>, taken_at: Instant) -> Option<SocketRow> {
     row.inode = (m.inode != 0).then_some(u64::from(m.inode));
     row.cookie = m.cookie;
     Some(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_state_bits() {
+        assert_eq!(kernel_states(None), wire::ALL_STATES);
+        let bits = |s: &[TcpState]| kernel_states(Some(StateSet::of(s.iter().copied())));
+        assert_eq!(bits(&[TcpState::Established]), 1 << 1);
+        assert_eq!(bits(&[TcpState::Listen]), 1 << 10);
+        assert_eq!(
+            bits(&[TcpState::SynRecv]),
+            1 << 3 | 1 << NEW_SYN_RECV,
+            "request sockets too"
+        );
+        assert_eq!(
+            bits(&[TcpState::TimeWait, TcpState::Closed]),
+            1 << 6 | 1 << 7
+        );
+    }
 }

@@ -43,25 +43,26 @@ fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
-/// One dump request for `family` (AF_INET or AF_INET6).
-pub fn dump_request(family: u8, ext: u8, bytecode: &[u8], seq: u32) -> Vec<u8> {
+/// One dump request for `family` (AF_INET or AF_INET6), for sockets in
+/// `states` (bits by kernel state number, [`ALL_STATES`] for all).
+pub fn dump_request(family: u8, ext: u8, states: u32, bytecode: &[u8], seq: u32) -> Vec<u8> {
     let mut out = header(SOCK_DIAG_BY_FAMILY, REQ_LEN, bytecode, seq);
     // inet_diag_req_v2: family, protocol, ext, pad, states, then a zeroed
     // inet_diag_sockid (a dump matches any socket).
     out.extend_from_slice(&[family, IPPROTO_TCP, ext, 0]);
-    out.extend_from_slice(&ALL_STATES.to_ne_bytes());
+    out.extend_from_slice(&states.to_ne_bytes());
     out.extend_from_slice(&[0u8; 48]);
     with_bytecode(out, bytecode)
 }
 
 /// One dump request for TCP sockets of both families, in one pass.
-pub fn both_families_request(ext: u8, bytecode: &[u8], seq: u32) -> Vec<u8> {
+pub fn both_families_request(ext: u8, states: u32, bytecode: &[u8], seq: u32) -> Vec<u8> {
     let mut out = header(TCPDIAG_GETSOCK, REQ_COMPAT_LEN, bytecode, seq);
     // inet_diag_req: family (any), address lengths, ext, a zeroed
     // inet_diag_sockid, states, and an unused word.
     out.extend_from_slice(&[0, 0, 0, ext]);
     out.extend_from_slice(&[0u8; 48]);
-    out.extend_from_slice(&ALL_STATES.to_ne_bytes());
+    out.extend_from_slice(&states.to_ne_bytes());
     out.extend_from_slice(&0u32.to_ne_bytes());
     with_bytecode(out, bytecode)
 }

@@ -126,7 +126,7 @@ fn an_interrupted_dump_is_reported() {
 #[test]
 fn requests_are_well_formed() {
     let program = crate::source::sockdiag::bytecode::either_port(80);
-    let req = dump_request(AF_INET6, EXT_INFO, &program, 7);
+    let req = dump_request(AF_INET6, EXT_INFO, ALL_STATES, &program, 7);
     assert_eq!(req.len(), 16 + 56 + 4 + 20);
     assert_eq!(
         u32::from_ne_bytes([req[0], req[1], req[2], req[3]]) as usize,
@@ -145,13 +145,13 @@ fn requests_are_well_formed() {
         1,
         "INET_DIAG_REQ_BYTECODE"
     );
-    assert_eq!(dump_request(AF_INET, 0, &[], 1).len(), 72);
+    assert_eq!(dump_request(AF_INET, 0, ALL_STATES, &[], 1).len(), 72);
 }
 
 #[test]
 fn the_request_for_both_families_is_an_inet_diag_req() {
     let program = crate::source::sockdiag::bytecode::either_port(80);
-    let req = both_families_request(0, &program, 9);
+    let req = both_families_request(0, ALL_STATES, &program, 9);
     assert_eq!(req.len(), 16 + 60 + 4 + 20);
     assert_eq!(u16::from_ne_bytes([req[4], req[5]]), TCPDIAG_GETSOCK);
     assert_eq!(u32::from_ne_bytes([req[8], req[9], req[10], req[11]]), 9);
@@ -161,7 +161,7 @@ fn the_request_for_both_families_is_an_inet_diag_req() {
         ALL_STATES
     );
     assert_eq!(u16::from_ne_bytes([req[78], req[79]]), 1, "bytecode");
-    assert_eq!(both_families_request(0, &[], 1).len(), 76);
+    assert_eq!(both_families_request(0, ALL_STATES, &[], 1).len(), 76);
 }
 
 #[test]
