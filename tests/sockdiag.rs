@@ -161,6 +161,21 @@ fn a_single_reading_can_leave_states_to_the_kernel() {
 }
 
 #[test]
+fn the_kernel_counters_move_with_every_change_of_ours() {
+    let mut source = sockdiag();
+    source.may_have_changed();
+    let a = pair();
+    assert!(source.may_have_changed(), "a connection opened");
+    a.client
+        .shutdown(std::net::Shutdown::Write)
+        .expect("shutdown");
+    // The FIN is a segment: FIN_WAIT_2 and CLOSE_WAIT, no count changed.
+    assert!(source.may_have_changed(), "a connection half-closed");
+    drop(a);
+    assert!(source.may_have_changed(), "a connection closed");
+}
+
+#[test]
 fn the_kernel_filter_works_for_ipv6() {
     let Ok(listener) = TcpListener::bind("[::1]:0") else {
         eprintln!("skipped: this machine has no ::1");

@@ -197,7 +197,7 @@ impl Pipeline {
     /// Live connections this dump did not show. The first miss is noted;
     /// the second ends the connection, as of when it was first missed.
     fn missing(&mut self, r: Reading, previous: Option<Instant>, out: &mut Vec<Event>) {
-        let mut absent = Vec::new();
+        let (mut absent, mut first_misses) = (Vec::new(), 0);
         for (key, s) in self.newest.iter_mut() {
             if s.seen_in == r.number || s.conn.is_gone() {
                 continue;
@@ -209,9 +209,13 @@ impl Pipeline {
             }
             match s.missed() {
                 Some(_) => absent.push(*key),
-                None => s.set_missed(Some(vanished_at(&s.conn, previous, r.when))),
+                None => {
+                    s.set_missed(Some(vanished_at(&s.conn, previous, r.when)));
+                    first_misses += 1;
+                }
             }
         }
+        self.first_misses = first_misses;
         for key in absent {
             self.end(&key, r.when, out);
         }

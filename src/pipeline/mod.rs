@@ -147,6 +147,8 @@ pub struct Pipeline {
     delta: Pending,
     /// Sockets to read exactly, soon: what no tracepoint reports.
     wanted: FxHashSet<SocketKey>,
+    /// Connections the latest dump missed for the first time.
+    first_misses: usize,
 }
 
 /// Changes not yet handed to a consumer.
@@ -272,6 +274,12 @@ impl Pipeline {
     }
 
     /// How many dumps have been applied.
+    /// Whether the latest dump missed connections it has not confirmed
+    /// gone: only the next dump can tell.
+    pub fn awaits_next_dump(&self) -> bool {
+        self.first_misses > 0
+    }
+
     pub fn dumps(&self) -> u64 {
         self.dumps
     }

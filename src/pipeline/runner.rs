@@ -27,6 +27,10 @@ pub const CHANGE_PACE: Duration = Duration::from_millis(16);
 /// if that is longer), to catch what changes do not say: queues of rows
 /// off screen, owners, anything the trace buffer lost.
 pub const RECONCILE: Duration = Duration::from_secs(5);
+/// Polling, a reading is skipped while the kernel's TCP counters stand
+/// still, but the whole table is read at least this often: a queue can
+/// drain without a segment (see `source::activity`).
+pub const QUIET_LIMIT: Duration = Duration::from_secs(1);
 /// Rows on screen read exactly at each interval, at most.
 pub const MAX_WATCHED: usize = 256;
 /// Events kept for a consumer that stopped reading; older ones are dropped
@@ -138,6 +142,8 @@ impl Runner {
             failing: None,
             warning: None,
             batch: Vec::new(),
+            last_reading: None,
+            asked: false,
         };
         let thread = std::thread::Builder::new()
             .name("tcpscope-pipeline".into())
@@ -212,6 +218,10 @@ struct Worker {
     /// What the last reading warned of.
     warning: Option<String>,
     batch: Vec<Change>,
+    /// When the whole table was last read.
+    last_reading: Option<Instant>,
+    /// A reading was asked for (new interval, details): never skipped.
+    asked: bool,
 }
 
 /// What the loop does next.
@@ -229,7 +239,11 @@ impl Worker {
             let step = if now >= next_dump {
                 next_dump = now + self.dump_every();
                 next_tick = now + self.interval;
-                self.read_table()
+                if self.reading_stands() {
+                    self.unchanged(now)
+                } else {
+                    self.read_table()
+                }
             } else if now >= next_tick {
                 next_tick = now + self.interval;
                 self.tick()
@@ -241,7 +255,7 @@ impl Worker {
             }
             match self.control(commands) {
                 Some(true) if self.event_driven() => next_tick = Instant::now(),
-                Some(true) => next_dump = Instant::now(),
+                Some(true) => (next_dump, self.asked) = (Instant::now(), true),
                 Some(false) => {}
                 None => return,
             }
@@ -260,6 +274,28 @@ impl Worker {
         } else {
             self.interval
         }
+    }
+
+    /// Polling: whether the last reading still stands, so this one can be
+    /// skipped. The counters are taken before every reading, so a change
+    /// during that reading moves them for the next.
+    fn reading_stands(&mut self) -> bool {
+        if self.event_driven() {
+            return false;
+        }
+        let moved = self.sources.table.may_have_changed();
+        let recent = self.last_reading.is_some_and(|t| t.elapsed() < QUIET_LIMIT);
+        let settled = !self.asked && self.failing.is_none() && !self.pipeline.awaits_next_dump();
+        !moved && recent && settled
+    }
+
+    /// A skipped reading: the table is as last read, as of now.
+    fn unchanged(&mut self, now: Instant) -> Step {
+        let heartbeat_due = self.last_sent.is_none_or(|t| t.elapsed() >= HEARTBEAT);
+        if heartbeat_due || !self.pending.is_empty() {
+            return self.publish(Some(now));
+        }
+        Step::Go
     }
 
     /// Applies control messages; `Some(true)` asks for a reading now,
@@ -367,6 +403,8 @@ impl Worker {
 
     /// One reading of the table, with the changes it may have seen.
     fn read_table(&mut self) -> Step {
+        self.asked = false;
+        let started = Instant::now();
         let dump = match self.sources.table.dump(&self.scope) {
             Ok(dump) => dump,
             Err(e) => {
@@ -380,6 +418,8 @@ impl Worker {
             }
         };
         self.failing = None;
+        // Only a reading that worked can stand for the next.
+        self.last_reading = Some(started);
         let (taken_at, warning) = (dump.started, dump.warning.clone());
         self.batch.clear();
         if let Some(changes) = self.sources.changes.as_mut() {
@@ -528,6 +568,80 @@ mod tests {
                     to: TcpState::TimeWait
                 },
             ]
+        );
+    }
+
+    /// A table that never changes, counting its readings; it says so when
+    /// asked, as the kernel's counters would.
+    struct Still {
+        inner: ScriptedSource,
+        reads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl crate::source::SocketSource for Still {
+        fn name(&self) -> &'static str {
+            "still"
+        }
+
+        fn dump(&mut self, scope: &Scope) -> Result<Dump, crate::source::SourceError> {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.dump(scope)
+        }
+
+        fn may_have_changed(&mut self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn polling_skips_readings_while_nothing_moves_but_not_when_asked() {
+        use std::sync::atomic::Ordering;
+        let key = SocketKey::new(
+            Family::Inet,
+            "127.0.0.1:40000".parse().expect("a"),
+            "127.0.0.1:80".parse().expect("b"),
+        );
+        let frame = Dump::new(vec![SocketRow::new(key, TcpState::Established)]);
+        let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let still = Still {
+            inner: ScriptedSource::new([frame]),
+            reads: reads.clone(),
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let sources = Sources::table_only(Box::new(still));
+        let every = Duration::from_millis(2);
+        let runner = Runner::spawn(sources, Scope::default(), every, tx).expect("runner");
+        // 100 intervals pass; the whole table is read only at the start
+        // (and once more if the test runs past QUIET_LIMIT).
+        std::thread::sleep(every * 100);
+        let quiet = reads.load(Ordering::SeqCst);
+        assert!((1..=2).contains(&quiet), "{quiet} readings");
+        // A new interval is a request for a reading: never skipped.
+        runner.set_interval(every);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reads.load(Ordering::SeqCst) == quiet {
+            assert!(
+                Instant::now() < deadline,
+                "the asked-for reading never came"
+            );
+            std::thread::sleep(every);
+        }
+        // And without being asked, the table is read again within the limit.
+        let asked = reads.load(Ordering::SeqCst);
+        let deadline = Instant::now() + QUIET_LIMIT * 10;
+        while reads.load(Ordering::SeqCst) == asked {
+            assert!(Instant::now() < deadline, "never read again");
+            std::thread::sleep(every);
+        }
+        drop(runner);
+        let mut first = None;
+        while let Ok(Feed::Update(u)) = rx.try_recv() {
+            first.get_or_insert(u.delta.changed.len());
+        }
+        assert_eq!(
+            first,
+            Some(1),
+            "the connection arrived with the first update"
         );
     }
 }

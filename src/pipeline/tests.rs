@@ -464,11 +464,14 @@ fn a_socket_one_dump_missed_is_not_gone() {
     let mut s = Script::new();
     let a = with_cookie(row(40000, 8080, Established), 3);
     s.dump(0, 10, std::slice::from_ref(&a));
+    assert!(!s.p.awaits_next_dump());
     assert!(s.dump(100_000, 100_010, &[]).is_empty());
+    assert!(s.p.awaits_next_dump(), "a poller must not skip the next");
     assert!(
         s.dump(200_000, 200_010, std::slice::from_ref(&a))
             .is_empty()
     );
+    assert!(!s.p.awaits_next_dump());
     assert!(
         s.dump(300_000, 300_010, &[]).is_empty(),
         "the count starts over"

@@ -4,6 +4,7 @@
 //! time), and reports its limits as data. The pipeline turns them into
 //! connections.
 
+pub mod activity;
 pub mod error;
 pub mod files;
 pub mod identity;
@@ -158,6 +159,13 @@ pub trait SocketSource: Send {
     /// What this source cannot show right now, and why.
     fn degradations(&self) -> Vec<Degradation> {
         Vec::new()
+    }
+
+    /// Whether the table may differ from the last reading: asked before
+    /// every reading while polling, so an unchanged table need not be read
+    /// again. A source that cannot tell says yes.
+    fn may_have_changed(&mut self) -> bool {
+        true
     }
 
     /// tcp_info for one connection; costs the kernel work, so it is asked

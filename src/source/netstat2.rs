@@ -1,6 +1,7 @@
 //! The portable backend: the netstat2 crate (netlink on Linux, sysctl on
 //! macOS, iphlpapi on Windows).
 
+use super::activity::Activity;
 use super::procs::ProcNames;
 use super::users::UserNames;
 use super::{
@@ -18,6 +19,7 @@ use std::time::{Instant, SystemTime};
 pub struct Netstat2Source {
     procs: Option<ProcNames>,
     users: UserNames,
+    activity: Activity,
 }
 
 impl Netstat2Source {
@@ -40,6 +42,7 @@ impl Netstat2Source {
         Netstat2Source {
             procs,
             users: UserNames::default(),
+            activity: Activity::new(),
         }
     }
 }
@@ -53,6 +56,10 @@ impl Default for Netstat2Source {
 impl SocketSource for Netstat2Source {
     fn name(&self) -> &'static str {
         "netstat2"
+    }
+
+    fn may_have_changed(&mut self) -> bool {
+        self.activity.moved()
     }
 
     fn dump(&mut self, scope: &Scope) -> Result<Dump, SourceError> {

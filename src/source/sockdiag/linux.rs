@@ -8,6 +8,7 @@
 use super::wire::{self, AF_INET, AF_INET6, DiagMsg, Exact, Progress, WireError};
 use super::{bytecode, kernel_states, tcp_info, to_row};
 use crate::socket::{SocketKey, SocketRow, TcpDetails};
+use crate::source::activity::Activity;
 use crate::source::procs::ProcNames;
 use crate::source::users::UserNames;
 use crate::source::{
@@ -91,6 +92,7 @@ pub struct SockDiagSource {
     capacity: usize,
     /// The last reading that needed a retry, and why.
     recovered: Option<(Instant, String)>,
+    activity: Activity,
 }
 
 /// Why one attempt at a reading failed.
@@ -140,6 +142,7 @@ impl SockDiagSource {
             users: UserNames::default(),
             capacity: 1024,
             recovered: None,
+            activity: Activity::new(),
         })
     }
 
@@ -356,6 +359,10 @@ impl SockDiagSource {
 impl SocketSource for SockDiagSource {
     fn name(&self) -> &'static str {
         "sockdiag"
+    }
+
+    fn may_have_changed(&mut self) -> bool {
+        self.activity.moved()
     }
 
     fn dump(&mut self, scope: &Scope) -> Result<Dump, SourceError> {
