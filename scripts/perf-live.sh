@@ -3,7 +3,9 @@
 # table (12,000 connections in two farms, 2,000 TIME_WAIT), the live view
 # run in tmux the way a person runs it, its CPU share of one core over
 # 10 s read from /proc, its resident memory, and `--once --json` timed
-# against `ss` (alternating runs, medians of 11).
+# against `ss` (alternating runs, medians of 11). "polling" is the view
+# without the tracepoint (`--source sockdiag`), as a user without root
+# runs it.
 #
 #   sudo scripts/perf-live.sh [BINARY]      # default target/release/tcpscope
 #
@@ -87,8 +89,11 @@ echo
 echo "live view, whole table                                      cpu      rss"
 live "default interval (250 ms)"
 live "-i 100ms" -i 100ms
+live "polling (no tracepoint, as without root), default" --source sockdiag
+live "polling, -i 100ms" --source sockdiag -i 100ms
 farm c 100 0 200 4
 live "default, while 200 connections/s open and close elsewhere"
+live "polling, while 200 connections/s open and close elsewhere" --source sockdiag
 kill "${farms[2]}"; wait "${farms[2]}" 2>/dev/null || true
 farm d 100 0 100 1
 PORT=$(first_port d)
@@ -96,5 +101,6 @@ live "100 connections/s on the watched port, -i 100ms" -i 100ms "$PORT"
 echo
 echo "one reading, whole process"
 versus "--once --json, whole table, vs ss -tan" "$BIN --once --json" "ss -tan"
+versus "--once (text), whole table, vs ss -tan" "$BIN --once" "ss -tan"
 versus "--once --json PORT vs ss -tan '( sport = :P or dport = :P )'" \
     "$BIN --once --json $PORT" "ss -tan ( sport = :$PORT or dport = :$PORT )"

@@ -144,6 +144,7 @@ impl Runner {
             batch: Vec::new(),
             last_reading: None,
             asked: false,
+            lost: 0,
         };
         let thread = std::thread::Builder::new()
             .name("tcpscope-pipeline".into())
@@ -222,6 +223,8 @@ struct Worker {
     last_reading: Option<Instant>,
     /// A reading was asked for (new interval, details): never skipped.
     asked: bool,
+    /// Changes the kernel dropped, as of the last reading of the table.
+    lost: u64,
 }
 
 /// What the loop does next.
@@ -253,6 +256,9 @@ impl Worker {
             if let Step::Stop = step {
                 return;
             }
+            if self.lost_changes() {
+                next_dump = Instant::now();
+            }
             match self.control(commands) {
                 Some(true) if self.event_driven() => next_tick = Instant::now(),
                 Some(true) => (next_dump, self.asked) = (Instant::now(), true),
@@ -274,6 +280,13 @@ impl Worker {
         } else {
             self.interval
         }
+    }
+
+    /// Whether the kernel dropped changes since the table was last read:
+    /// states are then wrong until it is read again, so that is now.
+    fn lost_changes(&self) -> bool {
+        let lost = self.sources.changes.as_ref().map_or(0, |c| c.lost());
+        lost > self.lost
     }
 
     /// Polling: whether the last reading still stands, so this one can be
@@ -404,6 +417,7 @@ impl Worker {
     /// One reading of the table, with the changes it may have seen.
     fn read_table(&mut self) -> Step {
         self.asked = false;
+        self.lost = self.sources.changes.as_ref().map_or(0, |c| c.lost());
         let started = Instant::now();
         let dump = match self.sources.table.dump(&self.scope) {
             Ok(dump) => dump,
@@ -643,5 +657,64 @@ mod tests {
             Some(1),
             "the connection arrived with the first update"
         );
+    }
+
+    /// Changes that never come, and a count of dropped ones the test sets.
+    struct Lossy {
+        lost: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    }
+
+    impl crate::source::ChangeSource for Lossy {
+        fn name(&self) -> &'static str {
+            "lossy"
+        }
+
+        fn wait(&mut self, timeout: Duration) {
+            std::thread::sleep(timeout.min(Duration::from_millis(2)));
+        }
+
+        fn drain(&mut self, _out: &mut Vec<Change>) -> Result<(), crate::source::SourceError> {
+            Ok(())
+        }
+
+        fn waker(&self) -> crate::source::Waker {
+            std::sync::Arc::new(|| {})
+        }
+
+        fn lost(&self) -> u64 {
+            self.lost.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    #[test]
+    fn changes_the_kernel_dropped_make_the_table_be_read_at_once() {
+        use std::sync::atomic::Ordering;
+        let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let lost = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut sources = Sources::table_only(Box::new(Still {
+            inner: ScriptedSource::new([Dump::new(Vec::new())]),
+            reads: reads.clone(),
+        }));
+        sources.changes = Some(Box::new(Lossy { lost: lost.clone() }));
+        let (tx, _rx) = tokio::sync::mpsc::channel(64);
+        let hour = Duration::from_secs(3600);
+        let runner = Runner::spawn(sources, Scope::default(), hour, tx).expect("runner");
+        let until = |n: usize| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while reads.load(Ordering::SeqCst) < n {
+                assert!(Instant::now() < deadline, "no reading {n}");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        };
+        until(1);
+        lost.store(3, Ordering::SeqCst);
+        until(2);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            2,
+            "once per loss, not on and on"
+        );
+        drop(runner);
     }
 }

@@ -225,6 +225,12 @@ pub trait ChangeSource: Send {
     fn degradations(&self) -> Vec<Degradation> {
         Vec::new()
     }
+
+    /// Changes the kernel dropped so far (its buffer overflowed): the
+    /// table must then be read again to put states right.
+    fn lost(&self) -> u64 {
+        0
+    }
 }
 
 /// Whether a source will be read many times or just once.

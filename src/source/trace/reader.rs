@@ -171,13 +171,17 @@ impl ChangeSource for TraceReader {
         })
     }
 
+    fn lost(&self) -> u64 {
+        self.lost
+    }
+
     fn degradations(&self) -> Vec<Degradation> {
         let mut out = Vec::new();
         if self.lost > 0 {
             out.push(Degradation::new(
                 Limit::LostTransitions,
                 format!(
-                    "the kernel's trace buffer overflowed: {} state changes were lost (the next reading puts states right)",
+                    "the kernel's trace buffer overflowed: {} state changes were lost (the whole table was read again at once to put states right)",
                     self.lost
                 ),
             ));
