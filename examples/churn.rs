@@ -4,8 +4,9 @@
 //! runs CONNECTIONS connections over THREADS client threads and prints
 //! how long that took.
 //!
-//!     cargo run --release --example churn -- [CONNECTIONS] [THREADS] [WAIT]
+//!     cargo run --release --example churn -- [CONNECTIONS] [THREADS] [WAIT] [RATE]
 //!
+//! RATE caps connections per second (0, the default: as fast as it can).
 //! The server end closes first, so its TIME_WAITs (not the clients')
 //! hold ports: client ports are free again at once. Each connection makes
 //! ten transitions: five on each end. Loopback only.
@@ -27,6 +28,7 @@ fn main() -> std::io::Result<()> {
     let total = arg(1, 100_000) as usize;
     let threads = arg(2, 2).max(1) as usize;
     let wait = Duration::from_secs(arg(3, 3));
+    let rate = arg(4, 0) as f64;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     println!("port={}", addr.port());
@@ -49,7 +51,16 @@ fn main() -> std::io::Result<()> {
             let next = next.clone();
             std::thread::spawn(move || {
                 let mut byte = [0u8; 1];
-                while next.fetch_add(1, Ordering::Relaxed) < total {
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= total {
+                        break;
+                    }
+                    // Connection n is due at n / RATE seconds.
+                    if rate > 0.0 {
+                        let due = started + Duration::from_secs_f64(n as f64 / rate);
+                        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                    }
                     match TcpStream::connect(addr) {
                         // Wait for the server's FIN (read returns 0), then
                         // close: CLOSE_WAIT → LAST_ACK → CLOSE.
