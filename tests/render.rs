@@ -275,6 +275,24 @@ fn one_group_narrows_the_table() {
 }
 
 #[test]
+fn a_group_heading_is_never_cut_by_narrow_addresses() {
+    // Short addresses make a narrow first column; the heading with its
+    // count must still be whole.
+    let rows: Vec<SocketRow> = (1..=12)
+        .map(|i| row(&format!("1.2.3.4:{i}"), "5.6.7.8:9", TcpState::Established, None))
+        .collect();
+    let mut pipeline = Pipeline::new();
+    let mut events = Vec::new();
+    let t0 = Instant::now();
+    pipeline.dump(Dump::at(rows, t0, SystemTime::UNIX_EPOCH), &mut events);
+    let update = Update::from_pipeline(&mut pipeline, events, t0);
+    let mut app = App::new(scripted_settings(), t0);
+    app.apply_feed(Feed::Update(Box::new(update)));
+    let screen = render(&mut app, 120, 20);
+    assert!(screen.contains("│ESTABLISHED (12) "), "{screen}");
+}
+
+#[test]
 fn small_terminals_never_panic() {
     let mut app = scripted_app(Duration::from_secs(21));
     for (w, h) in [(40, 12), (41, 13), (60, 15), (69, 20), (70, 12), (200, 60)] {

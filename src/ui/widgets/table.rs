@@ -103,6 +103,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 fn widths(app: &App, cols: &[Column], visible: &[Line]) -> Vec<Constraint> {
     let mut w: Vec<usize> = cols.iter().map(|c| c.title().chars().count()).collect();
     for line in visible {
+        // A group heading sits in the first column: room for its count.
+        let heading = match *line {
+            Line::Heading(state, n) => Some(state.name().len() + digits(n) + 3),
+            Line::Gone(n) => Some("GONE".len() + digits(n) + 3),
+            Line::Row(_) => None,
+        };
+        if let (Some(need), Some(first)) = (heading, w.first_mut()) {
+            *first = (*first).max(need);
+        }
         let Line::Row(id) = *line else { continue };
         let Some(conn) = app.data.get(id) else {
             continue;
@@ -120,6 +129,10 @@ fn widths(app: &App, cols: &[Column], visible: &[Line]) -> Vec<Constraint> {
             _ => Constraint::Length(n.min(47) as u16),
         })
         .collect()
+}
+
+fn digits(n: usize) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
 fn title(app: &App) -> String {
