@@ -57,7 +57,7 @@ awk '/VmRSS/ { printf "rss: %.0f MiB\n", $2 / 1024 } /VmHWM/ { printf "peak rss:
 python3 - <<'PY'
 import statistics, subprocess, time
 def screen():
-    return subprocess.run(["tmux", "capture-pane", "-p", "-t", "tcpscope-scale"],
+    return subprocess.run(["tmux", "capture-pane", "-p", "-e", "-t", "tcpscope-scale"],
                           capture_output=True, text=True).stdout
 times = []
 for _ in range(10):

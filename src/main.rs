@@ -14,6 +14,7 @@ use tcpscope::ui;
 const WANTED_FILES: u64 = 8192;
 
 fn main() -> ExitCode {
+    source::memory::return_large_buffers();
     let cli = Cli::parse();
     if let Err(msg) = files::raise_open_files_limit(WANTED_FILES) {
         eprintln!("tcpscope: {msg}");

@@ -279,7 +279,14 @@ fn a_group_heading_is_never_cut_by_narrow_addresses() {
     // Short addresses make a narrow first column; the heading with its
     // count must still be whole.
     let rows: Vec<SocketRow> = (1..=12)
-        .map(|i| row(&format!("1.2.3.4:{i}"), "5.6.7.8:9", TcpState::Established, None))
+        .map(|i| {
+            row(
+                &format!("1.2.3.4:{i}"),
+                "5.6.7.8:9",
+                TcpState::Established,
+                None,
+            )
+        })
         .collect();
     let mut pipeline = Pipeline::new();
     let mut events = Vec::new();

@@ -29,8 +29,11 @@ pub const CHANGE_PACE: Duration = Duration::from_millis(16);
 pub const RECONCILE: Duration = Duration::from_secs(5);
 /// Polling, a reading is skipped while the kernel's TCP counters stand
 /// still, but the whole table is read at least this often: a queue can
-/// drain without a segment (see `source::activity`).
+/// drain without a segment (see `source::activity`)...
 pub const QUIET_LIMIT: Duration = Duration::from_secs(1);
+/// ...or, on a table so big that a reading costs more than a twentieth of
+/// that, every 20 readings' worth of time (at most 5% of a core).
+pub const QUIET_COST_FACTOR: u32 = 20;
 /// Rows on screen read exactly at each interval, at most.
 pub const MAX_WATCHED: usize = 256;
 /// Events kept for a consumer that stopped reading; older ones are dropped
@@ -143,6 +146,7 @@ impl Runner {
             warning: None,
             batch: Vec::new(),
             last_reading: None,
+            reading_cost: Duration::ZERO,
             asked: false,
             lost: 0,
         };
@@ -219,8 +223,9 @@ struct Worker {
     /// What the last reading warned of.
     warning: Option<String>,
     batch: Vec<Change>,
-    /// When the whole table was last read.
+    /// When the whole table was last read, and what that cost.
     last_reading: Option<Instant>,
+    reading_cost: Duration,
     /// A reading was asked for (new interval, details): never skipped.
     asked: bool,
     /// Changes the kernel dropped, as of the last reading of the table.
@@ -297,7 +302,8 @@ impl Worker {
             return false;
         }
         let moved = self.sources.table.may_have_changed();
-        let recent = self.last_reading.is_some_and(|t| t.elapsed() < QUIET_LIMIT);
+        let limit = QUIET_LIMIT.max(self.reading_cost * QUIET_COST_FACTOR);
+        let recent = self.last_reading.is_some_and(|t| t.elapsed() < limit);
         let settled = !self.asked && self.failing.is_none() && !self.pipeline.awaits_next_dump();
         !moved && recent && settled
     }
@@ -447,6 +453,7 @@ impl Worker {
         }
         let mut events = Vec::new();
         self.pipeline.reading(dump, &self.batch, &mut events);
+        self.reading_cost = started.elapsed();
         self.keep(events);
         let wanted = self.pipeline.take_wanted();
         self.look_up(wanted);

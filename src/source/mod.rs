@@ -8,6 +8,7 @@ pub mod activity;
 pub mod error;
 pub mod files;
 pub mod identity;
+pub mod memory;
 mod netstat2;
 pub(crate) mod procs;
 mod replay;
