@@ -15,28 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-target/release/tcpscope}
 SECONDS_MEASURED=${SECONDS_MEASURED:-10}
-HZ=$(getconf CLK_TCK)
-command -v tmux >/dev/null || { echo "perf-live: needs tmux (apt-get install tmux)" >&2; exit 1; }
-ulimit -n 14000 2>/dev/null || { echo "perf-live: cannot raise the open-files limit to 14000 (run as root)" >&2; exit 1; }
 [ "${1:-}" ] || cargo build --release >&2
-cargo build --release --example socket_farm >&2
-FARM=target/release/examples/socket_farm
-OUT=$(mktemp -d)
-farms=()
-cleanup() {
-    tmux kill-session -t tcpscope-perf 2>/dev/null || true
-    for f in "${farms[@]}"; do kill "$f" 2>/dev/null || true; done
-    rm -rf "$OUT"
-}
-trap cleanup EXIT
-
-# farm NAME ESTABLISHED TIME_WAIT CHURN LISTENERS: starts one, waits until ready.
-farm() {
-    "$FARM" "$2" "$3" 3600 "$4" "$5" > "$OUT/$1" 2>&1 &
-    farms+=($!)
-    until grep -q ready "$OUT/$1" 2>/dev/null; do sleep 0.5; done
-}
-first_port() { sed -n 's/.*ports=\([0-9]*\).*/\1/p' "$OUT/$1"; }
+SESSION=tcpscope-perf FILES=14000
+. scripts/perf-common.sh
 
 # live LABEL ARGS...: the view in tmux; prints CPU % of one core and RSS.
 live() {
@@ -58,33 +39,15 @@ live() {
     sleep 1
 }
 
-# versus LABEL CMD_A CMD_B: alternating runs, medians, ratio A/B.
-versus() {
-    python3 - "$@" <<'PY'
-import shlex, statistics, subprocess, sys, time
-label, a, b = sys.argv[1], shlex.split(sys.argv[2]), shlex.split(sys.argv[3])
-def once(cmd):
-    t = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return (time.perf_counter() - t) * 1000
-for _ in range(2):
-    once(a); once(b)
-ta, tb = [], []
-for _ in range(11):
-    ta.append(once(a)); tb.append(once(b))
-ma, mb = statistics.median(ta), statistics.median(tb)
-print(f"{label:<58} {ma:6.1f} ms vs {mb:6.1f} ms  {ma / mb:.2f}x")
-PY
-}
-
-# TIME_WAITs left by an earlier run would make the table bigger than asked.
-for _ in $(seq 1 70); do
-    [ "$(ss -tanH state time-wait | wc -l)" -lt 100 ] && break
-    sleep 1
-done
+wait_for_old_time_waits
 farm a 6000 1000 0 4
 farm b 6000 1000 0 4
 echo "table: $(ss -tanH | wc -l) TCP sockets; $(uname -r); $(nproc) cores"
+echo
+# Whole-table readings first, while the table holds still.
+echo "one reading, whole process"
+versus "--once --json, whole table, vs ss -tan" "$BIN --once --json" "ss -tan"
+versus "--once (text), whole table, vs ss -tan" "$BIN --once" "ss -tan"
 echo
 echo "live view, whole table                                      cpu      rss"
 live "default interval (250 ms)"
@@ -99,8 +62,5 @@ farm d 100 0 100 1
 PORT=$(first_port d)
 live "100 connections/s on the watched port, -i 100ms" -i 100ms "$PORT"
 echo
-echo "one reading, whole process"
-versus "--once --json, whole table, vs ss -tan" "$BIN --once --json" "ss -tan"
-versus "--once (text), whole table, vs ss -tan" "$BIN --once" "ss -tan"
 versus "--once --json PORT vs ss -tan '( sport = :P or dport = :P )'" \
     "$BIN --once --json $PORT" "ss -tan ( sport = :$PORT or dport = :$PORT )"

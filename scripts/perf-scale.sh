@@ -13,31 +13,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-target/release/tcpscope}
 shift || true
-HZ=$(getconf CLK_TCK)
-command -v tmux >/dev/null || { echo "perf-scale: needs tmux (apt-get install tmux)" >&2; exit 1; }
-ulimit -n 12000 2>/dev/null || { echo "perf-scale: cannot raise the open-files limit to 12000 (run as root)" >&2; exit 1; }
 [ "$BIN" != target/release/tcpscope ] || cargo build --release >&2
-cargo build --release --example socket_farm >&2
-OUT=$(mktemp -d)
-farms=()
-cleanup() {
-    tmux kill-session -t tcpscope-scale 2>/dev/null || true
-    for f in "${farms[@]}"; do kill "$f" 2>/dev/null || true; done
-    rm -rf "$OUT"
-}
-trap cleanup EXIT
-for _ in $(seq 1 70); do
-    [ "$(ss -tanH state time-wait | wc -l)" -lt 100 ] && break
-    sleep 1
-done
+SESSION=tcpscope-scale FILES=12000
+. scripts/perf-common.sh
+wait_for_old_time_waits
 for i in $(seq 1 9); do
     tw=0; [ "$i" = 1 ] && tw=1000
-    target/release/examples/socket_farm 5500 "$tw" 3600 0 4 > "$OUT/farm$i" 2>&1 &
-    farms+=($!)
+    start_farm "farm$i" 5500 "$tw" 0 4
 done
-for i in $(seq 1 9); do
-    until grep -q ready "$OUT/farm$i" 2>/dev/null; do sleep 0.5; done
-done
+for i in $(seq 1 9); do ready "farm$i"; done
 echo "table: $(ss -tanH | wc -l) TCP sockets; $(uname -r); $(nproc) cores"
 tmux new-session -d -s tcpscope-scale -x 160 -y 45 "$BIN $*"
 started=$(date +%s.%N)
@@ -74,17 +58,4 @@ print(f"key press to screen (Down, 10 presses, incl. ~2 ms per capture): "
 PY
 tmux send-keys -t tcpscope-scale q
 sleep 1
-python3 - "$BIN" <<'PY'
-import statistics, subprocess, sys, time
-def once(cmd):
-    t = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return (time.perf_counter() - t) * 1000
-a, b = [sys.argv[1], "--once", "--json"], ["ss", "-tan"]
-once(a); once(b)
-ta, tb = [], []
-for _ in range(7):
-    ta.append(once(a)); tb.append(once(b))
-ma, mb = statistics.median(ta), statistics.median(tb)
-print(f"--once --json vs ss -tan: {ma:.1f} ms vs {mb:.1f} ms  {ma / mb:.2f}x")
-PY
+versus "--once --json vs ss -tan" "$BIN --once --json" "ss -tan" 7
