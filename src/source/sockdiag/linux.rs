@@ -103,6 +103,21 @@ enum Failure {
     Reopen(io::Error),
 }
 
+/// One datagram of a reply into `buf`, whole: its length.
+fn receive(io: &mut Box<dyn NetlinkIo>, buf: &mut [u8]) -> Result<usize, Failure> {
+    loop {
+        match io.recv(buf) {
+            Ok(n) if n > buf.len() => {
+                let have = buf.len();
+                return Err(Failure::Wire(WireError::Truncated { need: n, have }));
+            }
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Failure::Os("cannot receive the sock_diag reply", e)),
+        }
+    }
+}
+
 impl Failure {
     fn text(&self) -> String {
         match self {
@@ -187,18 +202,7 @@ impl SockDiagSource {
         io.send(request)
             .map_err(|e| Failure::Os("cannot send a sock_diag request", e))?;
         loop {
-            let n = match io.recv(buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Failure::Os("cannot receive the sock_diag reply", e)),
-            };
-            if n > buf.len() {
-                let cut = WireError::Truncated {
-                    need: n,
-                    have: buf.len(),
-                };
-                return Err(Failure::Wire(cut));
-            }
+            let n = receive(io, buf)?;
             match wire::parse(&buf[..n], seq, |m| each(&m)) {
                 Ok(Progress::Done) => return Ok(()),
                 Ok(Progress::More) => {}
@@ -259,18 +263,7 @@ impl SockDiagSource {
         let mut answered = vec![false; count];
         let mut left = count;
         while left > 0 {
-            let n = match io.recv(buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Failure::Os("cannot receive the sock_diag reply", e)),
-            };
-            if n > buf.len() {
-                let cut = WireError::Truncated {
-                    need: n,
-                    have: buf.len(),
-                };
-                return Err(Failure::Wire(cut));
-            }
+            let n = receive(io, buf)?;
             let mut take = |seq: u32, answer: Result<DiagMsg<'_>, i32>| {
                 let i = seq.wrapping_sub(base) as usize;
                 // Anything else is a left-over of an earlier request.
