@@ -34,6 +34,9 @@ pub const QUIET_LIMIT: Duration = Duration::from_secs(1);
 /// ...or, on a table so big that a reading costs more than a twentieth of
 /// that, every 20 readings' worth of time (at most 5% of a core).
 pub const QUIET_COST_FACTOR: u32 = 20;
+/// After the kernel dropped changes, the table is read again at once, but
+/// at most this often.
+pub const RESYNC_GAP: Duration = Duration::from_secs(1);
 /// Rows on screen read exactly at each interval, at most.
 pub const MAX_WATCHED: usize = 256;
 /// Events kept for a consumer that stopped reading; older ones are dropped
@@ -262,7 +265,10 @@ impl Worker {
                 return;
             }
             if self.lost_changes() {
-                next_dump = Instant::now();
+                // At once, but under a flood that keeps overflowing the
+                // buffer, not more than once a second.
+                let soonest = self.last_reading.map(|t| t + RESYNC_GAP);
+                next_dump = next_dump.min(soonest.unwrap_or(now).max(now));
             }
             match self.control(commands) {
                 Some(true) if self.event_driven() => next_tick = Instant::now(),
