@@ -8,7 +8,7 @@ use tcpscope::pipeline::Pipeline;
 use tcpscope::pipeline::runner::{Feed, Update};
 use tcpscope::socket::{Family, SocketKey, SocketRow, TcpState};
 use tcpscope::source::Dump;
-use tcpscope::ui::{Action, App, PromptKey};
+use tcpscope::ui::{Action, App, Effect, Overlay, PromptKey};
 
 struct Rig {
     t0: Instant,
@@ -90,6 +90,70 @@ fn selection_follows_the_connection_when_rows_move() {
         rig.app.selected_conn().map(|c| c.state()),
         Some(TcpState::FinWait2)
     );
+}
+
+#[test]
+fn k_asks_naming_the_connection_and_its_owner_then_destroys_by_identity() {
+    use std::sync::Arc;
+    use tcpscope::socket::{Owner, Process};
+    let mut rig = Rig::new();
+    let mut conn = row(1001, 80, TcpState::Established);
+    conn.cookie = Some(77);
+    conn.owner = Some(Arc::new(Owner {
+        procs: vec![Process {
+            pid: 4242,
+            name: Some(Arc::from("curl")),
+        }],
+    }));
+    rig.feed(&[conn.clone()]);
+    rig.app.handle(Action::Destroy);
+    let Overlay::Confirm(question) = &rig.app.overlay else {
+        panic!("K asks first: {:?}", rig.app.overlay);
+    };
+    assert!(
+        question.text.contains("127.0.0.1:1001 -> 127.0.0.1:80"),
+        "{}",
+        question.text
+    );
+    assert!(question.text.contains("4242/curl"), "{}", question.text);
+    assert!(question.text.contains("ECONNABORTED"), "{}", question.text);
+    // n keeps it.
+    assert_eq!(rig.app.handle(Action::Answer(false)), None);
+    assert_eq!(rig.app.overlay, Overlay::None);
+    // y destroys that socket: its ends and its cookie.
+    rig.app.handle(Action::Destroy);
+    assert_eq!(
+        rig.app.handle(Action::Answer(true)),
+        Some(Effect::Destroy(conn.key, Some(77)))
+    );
+    // What the kernel says goes to the status line.
+    rig.app.destroyed(
+        &conn.key,
+        Err(
+            "the kernel allows destroying sockets only with CAP_NET_ADMIN: run tcpscope as root"
+                .into(),
+        ),
+    );
+    let status = rig
+        .app
+        .live_status()
+        .map(|s| s.text.clone())
+        .unwrap_or_default();
+    assert!(status.contains("cannot destroy 127.0.0.1:1001"), "{status}");
+    assert!(status.contains("run tcpscope as root"), "{status}");
+}
+
+#[test]
+fn k_without_a_selection_says_what_to_do() {
+    let mut rig = Rig::new();
+    rig.app.handle(Action::Destroy);
+    assert_eq!(rig.app.overlay, Overlay::None);
+    let status = rig
+        .app
+        .live_status()
+        .map(|s| s.text.clone())
+        .unwrap_or_default();
+    assert!(status.contains("select a connection first"), "{status}");
 }
 
 #[test]
@@ -538,7 +602,7 @@ mod lab {
         );
         rig.app.handle(Action::Quit);
         assert!(!rig.app.quit, "the lab holds sockets: asked first");
-        assert!(matches!(rig.app.overlay, Overlay::ConfirmQuit(_)));
+        assert!(matches!(rig.app.overlay, Overlay::Confirm(_)));
         rig.app.handle(Action::Answer(false));
         assert!(!rig.app.quit);
         rig.app.handle(Action::Quit);

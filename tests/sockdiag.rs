@@ -746,3 +746,65 @@ mod exact {
         }
     }
 }
+
+/// `K` in the view: the kernel destroys one socket, as `ss -K` does.
+mod destroy {
+    use super::*;
+    use std::io::{ErrorKind, Read, Write};
+    use tcpscope::source::sockdiag::destroy::{DestroyError, destroy};
+
+    fn is_root() -> bool {
+        std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+    }
+
+    #[test]
+    fn the_owner_gets_econnaborted_and_the_peer_a_reset() {
+        if !is_root() {
+            eprintln!("skipped: destroying a socket needs CAP_NET_ADMIN (run the tests as root)");
+            return;
+        }
+        let mut a = pair();
+        let port = a.server_addr.port();
+        let rows = read(port);
+        let client = find(&rows, a.client_addr, a.server_addr).expect("the client end");
+        assert!(client.cookie.is_some(), "sock_diag gives the cookie");
+        destroy(&client.key, client.cookie).expect("destroyed");
+        let mut byte = [0u8; 1];
+        let owner = a
+            .client
+            .read(&mut byte)
+            .expect_err("the owner's call fails");
+        assert_eq!(owner.kind(), ErrorKind::ConnectionAborted, "{owner}");
+        let peer = a.server.read(&mut byte).expect_err("the peer was reset");
+        assert_eq!(peer.kind(), ErrorKind::ConnectionReset, "{peer}");
+        let _ = a.server.write(b"x");
+        let ends = |rows: &[SocketRow]| find(rows, a.client_addr, a.server_addr).is_some();
+        assert!(!ends(&held(read(port))), "the client end left the table");
+        assert_eq!(
+            destroy(&client.key, client.cookie),
+            Err(DestroyError::Gone),
+            "a second time: nothing to destroy"
+        );
+    }
+
+    #[test]
+    fn a_newer_socket_on_the_same_ends_is_not_hit_by_an_old_cookie() {
+        if !is_root() {
+            eprintln!("skipped: destroying a socket needs CAP_NET_ADMIN (run the tests as root)");
+            return;
+        }
+        let a = pair();
+        let rows = read(a.server_addr.port());
+        let client = find(&rows, a.client_addr, a.server_addr).expect("the client end");
+        let stale = client.cookie.map(|c| c.wrapping_add(1));
+        assert_eq!(destroy(&client.key, stale), Err(DestroyError::Gone));
+        let still = read(a.server_addr.port());
+        assert!(
+            find(&still, a.client_addr, a.server_addr).is_some(),
+            "untouched"
+        );
+    }
+}

@@ -6,7 +6,7 @@ use super::demo_player::DemoPlayer;
 use super::keymap::{Action, Mode};
 use super::lab_view::LabView;
 use super::listing::{Group, Line};
-use super::panes::{Overlay, Pane, Panes, QuitQuestion};
+use super::panes::{OnYes, Overlay, Pane, Panes, Question};
 use super::prompt::{Prompt, PromptKind};
 use super::status::{Status, StatusLine};
 use super::table_view::TableView;
@@ -34,6 +34,8 @@ pub enum Focus {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
     SetInterval(Duration),
+    /// Destroy the socket on these ends (its cookie, if known).
+    Destroy(SocketKey, Option<u64>),
     Lab(LabCommand),
     /// Several lab commands, in order (a demo step).
     LabMany(Vec<LabCommand>),
@@ -157,7 +159,7 @@ impl App {
         match self.overlay {
             Overlay::Prompt(_) => Mode::Prompt,
             Overlay::Help | Overlay::Messages => Mode::Reading,
-            Overlay::ConfirmQuit(_) => Mode::Confirm,
+            Overlay::Confirm(_) => Mode::Confirm,
             Overlay::None if self.demo.is_some() => Mode::Demo,
             Overlay::None => Mode::Normal,
         }
@@ -376,10 +378,8 @@ impl App {
             }
             Action::Quit => self.ask_quit(),
             Action::QuitNow => self.quit = true,
-            Action::Answer(yes) => {
-                self.overlay = Overlay::None;
-                self.quit = yes;
-            }
+            Action::Answer(yes) => return self.answer(yes),
+            Action::Destroy => self.ask_destroy(),
             Action::Prompt(key) => return self.prompt_key(key),
             Action::Resize(..) => {}
             Action::ToggleLab => self.toggle(Pane::Lab),
@@ -440,12 +440,60 @@ impl App {
         }
     }
 
+    /// y or n to the question on screen.
+    fn answer(&mut self, yes: bool) -> Option<Effect> {
+        let Overlay::Confirm(question) = std::mem::take(&mut self.overlay) else {
+            return None;
+        };
+        match question.then {
+            OnYes::Quit => self.quit = yes,
+            OnYes::Destroy(key, cookie) if yes => return Some(Effect::Destroy(key, cookie)),
+            OnYes::Destroy(..) => self.set_info("nothing destroyed"),
+        }
+        None
+    }
+
+    /// K: destroys the selected connection's socket through the kernel,
+    /// after a question that names it and its owner.
+    fn ask_destroy(&mut self) {
+        let Some(conn) = self.selected_conn() else {
+            return self.set_info("select a connection first, then K destroys it");
+        };
+        if conn.is_gone() {
+            return self.set_info("that connection is already gone");
+        }
+        let owner = conn
+            .row
+            .owner
+            .as_ref()
+            .map_or_else(|| "owner unknown".to_string(), |o| o.label());
+        let text = format!(
+            "destroy {} ({}, {owner})? The kernel aborts it: the owner's next call fails (ECONNABORTED), a connected peer gets a RST. y destroys, n or Esc keeps it",
+            conn.row.key.label(),
+            conn.state()
+        );
+        let then = OnYes::Destroy(conn.row.key, conn.row.cookie);
+        self.overlay = Overlay::Confirm(Question { text, then });
+    }
+
+    /// What the kernel said to a destroy request.
+    pub fn destroyed(&mut self, key: &SocketKey, result: Result<(), String>) {
+        match result {
+            Ok(()) => self.set_info(format!(
+                "destroyed {}: its owner gets ECONNABORTED, its peer a RST",
+                key.label()
+            )),
+            Err(why) => self.set_error(format!("cannot destroy {}: {why}", key.label())),
+        }
+    }
+
     /// q: quits, but asks first while the lab holds sockets.
     fn ask_quit(&mut self) {
         match self.lab.busy() {
             Some(what) => {
                 let text = format!("quit? {what} will be closed — y quits, n or Esc stays");
-                self.overlay = Overlay::ConfirmQuit(QuitQuestion { text });
+                let then = OnYes::Quit;
+                self.overlay = Overlay::Confirm(Question { text, then });
             }
             None => self.quit = true,
         }

@@ -31,6 +31,8 @@ pub enum Action {
     QuitNow,
     /// y / n in a confirmation.
     Answer(bool),
+    /// K: destroy the selected connection's socket (asks first).
+    Destroy,
     Prompt(PromptKey),
     Resize(u16, u16),
     ToggleLab,
@@ -201,6 +203,13 @@ pub const KEYMAP: &[Binding] = &[
     ),
     also(&[Char('-'), Char('_')], A::Faster, V),
     bind(&[Char('s')], A::CycleSort, "s", "cycle the sort column", V),
+    bind(
+        &[Char('K')],
+        A::Destroy,
+        "K",
+        "destroy the connection (asks)",
+        V,
+    ),
     bind(
         &[Char('M')],
         A::ToggleMessages,

@@ -3,6 +3,7 @@
 //! message history, a prompt, a question). Esc closes the topmost.
 
 use super::prompt::Prompt;
+use crate::socket::SocketKey;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pane {
@@ -63,10 +64,28 @@ impl Panes {
     }
 }
 
-/// What the user is asked before quitting.
+/// A yes/no question, and what a yes does.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QuitQuestion {
+pub struct Question {
     pub text: String,
+    pub then: OnYes,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OnYes {
+    Quit,
+    /// Destroy the socket on these ends (with this cookie, if known).
+    Destroy(SocketKey, Option<u64>),
+}
+
+impl OnYes {
+    /// The question's title.
+    pub fn title(&self) -> &'static str {
+        match self {
+            OnYes::Quit => "quit?",
+            OnYes::Destroy(..) => "destroy this connection?",
+        }
+    }
 }
 
 /// At most one thing over everything else, taking the keyboard.
@@ -77,7 +96,7 @@ pub enum Overlay {
     Help,
     Messages,
     Prompt(Prompt),
-    ConfirmQuit(QuitQuestion),
+    Confirm(Question),
 }
 
 #[cfg(test)]

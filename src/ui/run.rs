@@ -105,6 +105,11 @@ fn on_input(app: &mut App, sampler: &Runner, lab: &mut Lab, event: &Event) -> bo
     app.now = Instant::now();
     match app.handle(action) {
         Some(Effect::SetInterval(d)) => sampler.set_interval(d),
+        // One netlink round trip: answered at once, no need to wait apart.
+        Some(Effect::Destroy(key, cookie)) => {
+            let result = crate::source::sockdiag::destroy::destroy(&key, cookie);
+            app.destroyed(&key, result.map_err(|e| e.to_string()));
+        }
         Some(Effect::Lab(command)) => {
             lab.send(command);
         }

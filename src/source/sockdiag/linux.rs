@@ -5,9 +5,10 @@
 //! retried on a fresh one. Replies are matched to their request by
 //! sequence number, so nothing of an abandoned dump leaks into the next.
 
+use super::destroy::DestroyError;
 use super::wire::{self, AF_INET, AF_INET6, DiagMsg, Exact, Progress, WireError};
 use super::{bytecode, kernel_states, tcp_info, to_row};
-use crate::socket::{SocketKey, SocketRow, TcpDetails};
+use crate::socket::{Family, SocketKey, SocketRow, TcpDetails};
 use crate::source::activity::Activity;
 use crate::source::procs::ProcNames;
 use crate::source::users::UserNames;
@@ -38,12 +39,42 @@ const ESTALE: i32 = 116;
 
 /// The exact request for a socket with this key.
 fn exact(key: &SocketKey, cookie: Option<u64>) -> Exact {
+    // Keys fold a dual-stack socket's IPv4-mapped addresses to IPv4; the
+    // kernel files that socket under IPv6.
+    let ip = |ip: std::net::IpAddr| match (key.family, ip) {
+        (Family::Inet6, std::net::IpAddr::V4(v4)) => std::net::IpAddr::V6(v4.to_ipv6_mapped()),
+        _ => ip,
+    };
     Exact {
-        src: key.local.ip(),
+        src: ip(key.local.ip()),
         sport: key.local.port(),
-        dst: key.remote.ip(),
+        dst: ip(key.remote.ip()),
         dport: key.remote.port(),
         cookie,
+    }
+}
+
+/// One SOCK_DESTROY request on a fresh netlink socket, and its answer.
+pub fn destroy(key: &SocketKey, cookie: Option<u64>) -> Result<(), DestroyError> {
+    let fail = |doing: &str, e: io::Error| DestroyError::Other(os_error(doing, &e).to_string());
+    let mut io = kernel_socket().map_err(|e| fail("cannot open a sock_diag netlink socket", e))?;
+    io.send(&wire::destroy_request(&exact(key, cookie), 1))
+        .map_err(|e| fail("cannot send the request", e))?;
+    let mut buf = vec![0u8; 8192];
+    let n = io
+        .recv(&mut buf)
+        .map_err(|e| fail("cannot receive the answer", e))?;
+    let mut answer = None;
+    wire::parse_answers(&buf[..n.min(buf.len())], |seq, a| {
+        if seq == 1 {
+            answer = Some(a.err().unwrap_or(0));
+        }
+    })
+    .map_err(|e| DestroyError::Other(e.to_string()))?;
+    match answer {
+        Some(0) => Ok(()),
+        Some(errno) => Err(DestroyError::from_errno(errno)),
+        None => Err(DestroyError::Other("the kernel did not answer".to_string())),
     }
 }
 

@@ -5,6 +5,7 @@
 //! code, compiled and tested everywhere; only the socket itself is Linux.
 
 pub mod bytecode;
+pub mod destroy;
 pub mod tcp_info;
 pub mod wire;
 

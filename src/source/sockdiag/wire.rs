@@ -13,11 +13,14 @@ pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
 /// walks the kernel's TCP hash tables once for IPv4 and IPv6 together
 /// (per-family requests walk them twice).
 pub const TCPDIAG_GETSOCK: u16 = 18;
+/// Destroy one socket (Linux 4.5+, CONFIG_INET_DIAG_DESTROY).
+pub const SOCK_DESTROY: u16 = 21;
 pub const NLMSG_NOOP: u16 = 1;
 pub const NLMSG_ERROR: u16 = 2;
 pub const NLMSG_DONE: u16 = 3;
 pub const NLMSG_OVERRUN: u16 = 4;
 const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_ACK: u16 = 0x4;
 const NLM_F_DUMP: u16 = 0x300;
 const NLM_F_DUMP_INTR: u16 = 0x10;
 const IPPROTO_TCP: u8 = 6;
@@ -113,12 +116,25 @@ pub struct Exact {
 /// A request for one socket (no dump): the kernel answers with its record
 /// or with an error (ENOENT: no such socket; ESTALE: another cookie).
 pub fn exact_request(e: &Exact, ext: u8, seq: u32) -> Vec<u8> {
+    one_socket(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST, e, ext, seq)
+}
+
+/// A request to destroy one socket (what `ss -K` sends): the kernel
+/// aborts it, its owner's next call fails with ECONNABORTED and a
+/// connected peer receives a RST. Answered with an acknowledgement
+/// (error 0) or an errno (EPERM without CAP_NET_ADMIN, EOPNOTSUPP on a
+/// kernel built without it, ENOENT, ESTALE).
+pub fn destroy_request(e: &Exact, seq: u32) -> Vec<u8> {
+    one_socket(SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK, e, 0, seq)
+}
+
+fn one_socket(kind: u16, flags: u16, e: &Exact, ext: u8, seq: u32) -> Vec<u8> {
     let family = if e.src.is_ipv4() { AF_INET } else { AF_INET6 };
     let total = NLMSG_HDR + REQ_LEN;
     let mut out = Vec::with_capacity(total);
     out.extend_from_slice(&(total as u32).to_ne_bytes());
-    out.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    out.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(&flags.to_ne_bytes());
     out.extend_from_slice(&seq.to_ne_bytes());
     out.extend_from_slice(&0u32.to_ne_bytes());
     out.extend_from_slice(&[family, IPPROTO_TCP, ext, 0]);

@@ -46,12 +46,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 /// A yes/no question in the middle of the screen.
-pub fn confirm(frame: &mut Frame, area: Rect, app: &App, text: &str) {
+pub fn confirm(frame: &mut Frame, area: Rect, app: &App, title: &str, text: &str) {
     let t = &app.settings.theme;
-    let popup = centered(area, area.width.min(70), area.height.min(5));
+    let width = area.width.min(70);
+    let body = Paragraph::new(Line::raw(text.to_string())).wrap(Wrap { trim: true });
+    // As tall as the wrapped question (plus the border), so its answer
+    // keys are never cut off.
+    let lines = body.line_count(width.saturating_sub(2)) as u16;
+    let popup = centered(area, width, area.height.min(lines + 2));
     frame.render_widget(Clear, popup);
-    let body = Paragraph::new(Line::raw(text.to_string()))
-        .wrap(Wrap { trim: true })
-        .block(Block::bordered().title(" quit? ").border_style(t.warning()));
+    let title = format!(" {title} ");
+    let body = body.block(Block::bordered().title(title).border_style(t.warning()));
     frame.render_widget(body, popup);
 }

@@ -148,7 +148,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     match &app.overlay {
         Overlay::Help => help::draw(frame, area, app),
         Overlay::Messages => messages::draw(frame, area, app),
-        Overlay::ConfirmQuit(q) => messages::confirm(frame, area, app, &q.text),
+        Overlay::Confirm(q) => messages::confirm(frame, area, app, q.then.title(), &q.text),
         Overlay::None | Overlay::Prompt(_) => {}
     }
 }
