@@ -121,6 +121,14 @@ pub struct WatchArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Also print the port's TCP segments, among the state events (root)
+    #[arg(long, requires = "port")]
+    pub segments: bool,
+
+    /// Write the port's captured segments to a pcap file (root)
+    #[arg(long, value_name = "FILE", requires = "port")]
+    pub pcap: Option<std::path::PathBuf>,
+
     #[command(flatten)]
     pub read: ReadArgs,
 }

@@ -92,7 +92,7 @@ fn watch(args: WatchArgs) -> ExitCode {
     let scope = Scope::on_port(args.port);
     let opts = output::watch::WatchOptions {
         scope,
-        filter: args.filter.unwrap_or_default(),
+        filter: args.filter.clone().unwrap_or_default(),
         interval: args.read.interval,
         json: args.json,
     };
@@ -100,10 +100,35 @@ fn watch(args: WatchArgs) -> ExitCode {
         rt.block_on(async {
             let signals = Termination::register()?;
             let sources = source::open(args.read.source, Cadence::Live, &scope)?;
-            output::watch::run(sources, opts, signals).await
+            let wire = wire(&args)?;
+            output::watch::run(sources, opts, wire, signals).await
         })
     });
     exit(run)
+}
+
+/// `--segments` / `--pcap`: the port's segments captured. Without the
+/// privilege for it, everything else still runs, and stderr says why
+/// there are no segments; a pcap file that cannot be written is an error.
+fn wire(args: &WatchArgs) -> anyhow::Result<Option<output::watch::Wire>> {
+    let Some(port) = args.port.filter(|_| args.segments || args.pcap.is_some()) else {
+        return Ok(None);
+    };
+    let pcap = match &args.pcap {
+        Some(path) => Some(
+            source::capture::pcap::PcapWriter::create(path).map_err(|e| {
+                anyhow::anyhow!("cannot write the pcap file {}: {e}", path.display())
+            })?,
+        ),
+        None => None,
+    };
+    match source::capture::start(port) {
+        Ok(capture) => Ok(Some(output::watch::Wire { capture, pcap })),
+        Err(e) => {
+            eprintln!("tcpscope: no segments: {e}");
+            Ok(None)
+        }
+    }
 }
 
 /// `tcpscope demo` lists the demos; `--check` plays one without a terminal.

@@ -6,7 +6,10 @@
 
 use crate::pipeline::runner::{Feed, Runner, Update};
 use crate::shutdown::Termination;
-use crate::socket::{ConnId, Event, Filter, TcpState};
+use crate::socket::segment::Numbering;
+use crate::socket::{ConnId, Event, Filter, Segment, TcpState};
+use crate::source::capture::pcap::PcapWriter;
+use crate::source::capture::{Capture, Captured};
 use crate::source::{Limit, Scope, Sources};
 use chrono::{DateTime, Local, SecondsFormat, Utc};
 use rustc_hash::FxHashMap;
@@ -16,6 +19,9 @@ use std::time::{Duration, Instant};
 
 /// How long an event may wait for its connection's owner to be known.
 pub const OWNER_WAIT: Duration = Duration::from_secs(3);
+/// How long a line waits for lines of the other kind (segments are read
+/// as they come, state events in batches a few milliseconds apart).
+pub const INTERLEAVE: Duration = Duration::from_millis(100);
 
 pub struct WatchOptions {
     pub scope: Scope,
@@ -24,12 +30,20 @@ pub struct WatchOptions {
     pub json: bool,
 }
 
+/// The segments of the watched port, when they are captured: printed
+/// among the state events, and written to a pcap file if asked.
+pub struct Wire {
+    pub capture: Capture,
+    pub pcap: Option<PcapWriter<io::BufWriter<std::fs::File>>>,
+}
+
 /// Runs until Ctrl-C, SIGTERM, SIGHUP, SIGQUIT (`signals`, registered
 /// before the sources were opened) or a closed stdout (`| head`), all of
 /// which end it normally.
 pub async fn run(
     sources: Sources,
     opts: WatchOptions,
+    mut wire: Option<Wire>,
     mut signals: Termination,
 ) -> anyhow::Result<()> {
     let (tx, mut feed) = tokio::sync::mpsc::channel(16);
@@ -37,8 +51,27 @@ pub async fn run(
     let mut stop = Box::pin(signals.wait());
     let mut out = io::BufWriter::new(io::stdout().lock());
     let mut printer = Printer::new(opts);
+    if wire.is_some() {
+        printer = printer.interleaving();
+    }
+    let mut tick = tokio::time::interval(INTERLEAVE / 2);
     loop {
         tokio::select! {
+            _ = tick.tick(), if printer.holds_lines() => {
+                match printer.release(Instant::now(), &mut out) {
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+                    other => other?,
+                }
+            },
+            Some(captured) = next_segment(&mut wire) => {
+                if let Some(pcap) = wire.as_mut().and_then(|w| w.pcap.as_mut()) {
+                    pcap.packet(captured.wall, &captured.packet)?;
+                }
+                match printer.segment(captured, &mut out) {
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+                    other => other?,
+                }
+            },
             got = feed.recv() => match got {
                 Some(Feed::Update(update)) => match printer.update(&update, &mut out) {
                     Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
@@ -50,9 +83,20 @@ pub async fn run(
             _ = &mut stop => break,
         }
     }
-    match out.flush() {
+    if let Some(pcap) = wire.as_mut().and_then(|w| w.pcap.as_mut()) {
+        pcap.flush()?;
+    }
+    match printer.release_all(&mut out).and_then(|()| out.flush()) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
+    }
+}
+
+/// The next captured segment; never, without a capture.
+async fn next_segment(wire: &mut Option<Wire>) -> Option<Captured> {
+    match wire {
+        Some(w) => w.capture.segments.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -64,6 +108,11 @@ pub struct Printer {
     /// order, with when they started waiting.
     waiting: FxHashMap<ConnId, (Instant, Vec<Event>)>,
     lost_said: String,
+    numbering: Numbering,
+    /// With segments: lines wait this long, to be written in time order.
+    hold: Duration,
+    held: std::collections::BTreeMap<(Instant, u64), String>,
+    order: u64,
 }
 
 impl Printer {
@@ -72,7 +121,30 @@ impl Printer {
             opts,
             waiting: FxHashMap::default(),
             lost_said: String::new(),
+            numbering: Numbering::default(),
+            hold: Duration::ZERO,
+            held: Default::default(),
+            order: 0,
         }
+    }
+
+    /// Segments and state events are interleaved in time order: each line
+    /// waits `INTERLEAVE` for the other kind's lines of the same moment.
+    pub fn interleaving(mut self) -> Self {
+        self.hold = INTERLEAVE;
+        self
+    }
+
+    /// One captured segment, numbered, as a line.
+    pub fn segment(&mut self, c: Captured, out: &mut impl Write) -> io::Result<()> {
+        let s = self.numbering.segment(c.header, c.at, c.wall);
+        let line = if self.opts.json {
+            segment_json(&s)
+        } else {
+            segment_text(&s)
+        };
+        self.emit(s.at, line, out)?;
+        self.release(Instant::now(), out)
     }
 
     /// Writes the update's events that pass the filter, then flushes, so a
@@ -105,10 +177,44 @@ impl Printer {
         }
         for event in ready {
             if self.opts.filter.matches_event(&event) {
-                out.write_all(self.line(&event).as_bytes())?;
+                let line = self.line(&event);
+                self.emit(event.at, line, out)?;
             }
         }
+        self.release(Instant::now(), out)
+    }
+
+    /// Writes a line now, or holds it to be written in time order with
+    /// lines of the other kind (segments and state events come apart).
+    fn emit(&mut self, at: Instant, line: String, out: &mut impl Write) -> io::Result<()> {
+        if self.hold.is_zero() {
+            return out.write_all(line.as_bytes());
+        }
+        self.order += 1;
+        self.held.insert((at, self.order), line);
+        Ok(())
+    }
+
+    /// Writes held lines older than the hold, oldest first, and flushes.
+    pub fn release(&mut self, now: Instant, out: &mut impl Write) -> io::Result<()> {
+        let cut = now.checked_sub(self.hold).unwrap_or(now);
+        while let Some(entry) = self.held.first_entry() {
+            if entry.key().0 > cut {
+                break;
+            }
+            out.write_all(entry.remove().as_bytes())?;
+        }
         out.flush()
+    }
+
+    /// Writes every held line (at the end).
+    pub fn release_all(&mut self, out: &mut impl Write) -> io::Result<()> {
+        self.hold = Duration::ZERO;
+        self.release(Instant::now() + Duration::from_secs(3600), out)
+    }
+
+    pub fn holds_lines(&self) -> bool {
+        !self.held.is_empty()
     }
 
     /// Sends an event on, or holds it while its owner is unknown and the
@@ -191,6 +297,58 @@ pub fn text_line(e: &Event) -> String {
         e.kind.name(),
         e.key.label()
     )
+}
+
+/// `12:01:03.250123  seg    127.0.0.1:51234 -> 127.0.0.1:8080  SYN+ACK  seq 0 ack 1 len 0 win 65483`
+pub fn segment_text(s: &Segment) -> String {
+    let time: DateTime<Local> = s.wall.into();
+    let again = if s.retransmission {
+        "  retransmission"
+    } else {
+        ""
+    };
+    format!(
+        "{}  seg    {}  {}  seq {} ack {} len {} win {}{again}\n",
+        time.format("%H:%M:%S%.6f"),
+        s.key.label(),
+        s.flags.names().join("+"),
+        s.seq,
+        s.ack,
+        s.len,
+        s.win
+    )
+}
+
+/// One segment of the NDJSON stream; `key` is oriented from the sender.
+#[derive(Debug, Serialize)]
+pub struct SegmentLine {
+    pub ts: String,
+    pub event: &'static str,
+    pub key: String,
+    pub flags: Vec<&'static str>,
+    pub seq: u32,
+    pub ack: u32,
+    pub len: u32,
+    pub win: u16,
+    pub retransmission: bool,
+}
+
+pub fn segment_json(s: &Segment) -> String {
+    let ts: DateTime<Utc> = s.wall.into();
+    let line = SegmentLine {
+        ts: ts.to_rfc3339_opts(SecondsFormat::Micros, true),
+        event: "segment",
+        key: s.key.label(),
+        flags: s.flags.names(),
+        seq: s.seq,
+        ack: s.ack,
+        len: s.len,
+        win: s.win,
+        retransmission: s.retransmission,
+    };
+    let mut text = serde_json::to_string(&line).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 /// One event of the NDJSON stream.

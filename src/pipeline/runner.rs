@@ -259,7 +259,14 @@ impl Worker {
                 next_tick = now + self.interval;
                 self.tick()
             } else {
-                self.between_readings(next_dump.min(next_tick) - now, commands)
+                let mut wait = next_dump.min(next_tick) - now;
+                if !self.pending.is_empty() {
+                    // Events held back by the pace go out when it allows,
+                    // not at the next tick.
+                    let since = self.last_sent.map_or(CHANGE_PACE, |t| t.elapsed());
+                    wait = wait.min(CHANGE_PACE.saturating_sub(since));
+                }
+                self.between_readings(wait, commands)
             };
             if let Step::Stop = step {
                 return;

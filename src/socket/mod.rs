@@ -8,6 +8,7 @@ pub mod explain;
 pub mod filter;
 pub mod human;
 mod row;
+pub mod segment;
 mod state;
 
 pub use conn::{Conn, ConnId, Entry, MAX_PHASES, Phase};
@@ -16,4 +17,5 @@ pub use filter::{Filter, FilterError};
 pub use row::{
     Family, Owner, Process, SocketKey, SocketRow, SocketTimer, TcpDetails, TimerKind, printable,
 };
+pub use segment::{Flags, Segment};
 pub use state::{StateCounts, StateSet, TcpState};

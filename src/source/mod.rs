@@ -5,6 +5,7 @@
 //! connections.
 
 pub mod activity;
+pub mod capture;
 pub mod error;
 pub mod files;
 pub mod identity;

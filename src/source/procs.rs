@@ -147,6 +147,8 @@ impl ProcNames {
             self.owners = Arc::new(map);
             self.last_cost = cost;
             self.scan_pending = false;
+            // The first walk is in: nothing left to wait for.
+            self.awaited = true;
         }
     }
 
