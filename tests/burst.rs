@@ -17,13 +17,6 @@ use std::time::{Duration, Instant};
 const BURSTS: usize = 10;
 const PER_BURST: usize = 300;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-    })
-}
-
 /// Opens and closes `BURSTS × PER_BURST` connections: each client closes
 /// first, its server end reads the FIN and closes too, so client ends go
 /// through FIN_WAIT to TIME_WAIT and server ends through CLOSE_WAIT and
@@ -128,7 +121,7 @@ fn chains(events: &[Value]) -> Result<HashMap<String, Vec<Chain>>, String> {
 
 #[test]
 fn every_connection_is_one_chain_under_bursts_of_churn() {
-    if !is_root() {
+    if !common::is_root() {
         eprintln!("skipped: needs root for the tracepoint (CI runs as root)");
         return;
     }

@@ -14,13 +14,6 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-    })
-}
-
 fn watch(args: &[&str]) -> (std::process::Child, mpsc::Receiver<String>) {
     common::spawn_lines(
         Command::new(env!("CARGO_BIN_EXE_tcpscope"))
@@ -109,7 +102,7 @@ fn flags(e: &Value) -> Vec<&str> {
 
 #[test]
 fn a_handshake_data_and_close_segment_by_segment_among_the_states() {
-    if !is_root() {
+    if !common::is_root() {
         eprintln!("skipped: capturing segments needs root (or CAP_NET_RAW)");
         return;
     }
@@ -173,7 +166,7 @@ fn a_handshake_data_and_close_segment_by_segment_among_the_states() {
 
 #[test]
 fn the_pcap_file_opens_in_tcpdump() {
-    if !is_root() {
+    if !common::is_root() {
         eprintln!("skipped: capturing segments needs root (or CAP_NET_RAW)");
         return;
     }
@@ -220,7 +213,7 @@ fn the_pcap_file_opens_in_tcpdump() {
 
 #[test]
 fn without_the_privilege_it_says_so_and_watches_on() {
-    if !is_root() {
+    if !common::is_root() {
         eprintln!("skipped: needs root to drop to an unprivileged user");
         return;
     }

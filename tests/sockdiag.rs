@@ -753,16 +753,9 @@ mod destroy {
     use std::io::{ErrorKind, Read, Write};
     use tcpscope::source::sockdiag::destroy::{DestroyError, destroy};
 
-    fn is_root() -> bool {
-        std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-        })
-    }
-
     #[test]
     fn the_owner_gets_econnaborted_and_the_peer_a_reset() {
-        if !is_root() {
+        if !common::is_root() {
             eprintln!("skipped: destroying a socket needs CAP_NET_ADMIN (run the tests as root)");
             return;
         }
@@ -792,7 +785,7 @@ mod destroy {
 
     #[test]
     fn a_newer_socket_on_the_same_ends_is_not_hit_by_an_old_cookie() {
-        if !is_root() {
+        if !common::is_root() {
             eprintln!("skipped: destroying a socket needs CAP_NET_ADMIN (run the tests as root)");
             return;
         }

@@ -120,3 +120,12 @@ pub fn spawn_lines(
     });
     (child, rx)
 }
+
+/// Whether the tests run as root (tracepoints, packet capture, destroying
+/// sockets need it; elsewhere such tests say why they skip).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+    })
+}
