@@ -52,23 +52,10 @@ fn converse(listener: &TcpListener) -> (String, String) {
     )
 }
 
-/// A port bound but not listening yet: sockets already there when the
-/// watcher starts are its baseline and print nothing, so the listener is
-/// opened after it, and its `new` event says the watcher (and its capture,
-/// opened before its first reading) is running.
-fn reserve() -> (socket2::Socket, u16) {
-    let s =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    s.bind(&any.into()).expect("bind");
-    let port = s
-        .local_addr()
-        .ok()
-        .and_then(|a| a.as_socket())
-        .expect("addr")
-        .port();
-    (s, port)
-}
+// Sockets already there when the watcher starts are its baseline and
+// print nothing, so each test opens its listener after the watcher (on a
+// port reserved before), and its `new` event says the watcher (and its
+// capture, opened before its first reading) is running.
 
 /// Listens on the reserved port once the watcher runs; waits for its event.
 fn open_when_watched(
@@ -106,7 +93,7 @@ fn a_handshake_data_and_close_segment_by_segment_among_the_states() {
         eprintln!("skipped: capturing segments needs root (or CAP_NET_RAW)");
         return;
     }
-    let (reserved, port) = reserve();
+    let (reserved, port) = common::reserve_port();
     let (mut child, rx) = watch(&["--segments", "--json", &port.to_string()]);
     let mut seen = Vec::new();
     let listener = open_when_watched(reserved, port, &rx, &mut seen);
@@ -177,7 +164,7 @@ fn the_pcap_file_opens_in_tcpdump() {
     let dir = std::env::temp_dir().join(format!("tcpscope-pcap-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
     let file = dir.join("segments.pcap");
-    let (reserved, port) = reserve();
+    let (reserved, port) = common::reserve_port();
     let path = file.to_string_lossy().to_string();
     let (mut child, rx) = watch(&["--json", "--pcap", &path, &port.to_string()]);
     let mut seen = Vec::new();
@@ -221,7 +208,7 @@ fn without_the_privilege_it_says_so_and_watches_on() {
         eprintln!("skipped: no setpriv here (util-linux)");
         return;
     };
-    let (reserved, port) = reserve();
+    let (reserved, port) = common::reserve_port();
     let (mut child, rx) = common::spawn_lines(
         Command::new(setpriv)
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])

@@ -113,16 +113,7 @@ fn the_kernel_filter_returns_only_the_port_asked_for() {
     // A port no socket of ours uses returns none of ours, without error.
     // The port stays bound (not listening, so in no table) while it is
     // read: a freed one could become another test's connection.
-    let holder =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    holder.bind(&any.into()).expect("bind");
-    let unused = holder
-        .local_addr()
-        .ok()
-        .and_then(|a| a.as_socket())
-        .expect("addr")
-        .port();
+    let (_holder, unused) = common::reserve_port();
     assert!(held(read(unused)).is_empty());
 }
 

@@ -129,3 +129,20 @@ pub fn is_root() -> bool {
             .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
     })
 }
+
+/// A loopback port bound but not listening: in no table, and no other
+/// test's socket can take it while the socket lives. `listen()` on it
+/// later opens a listener the test chose the moment of.
+pub fn reserve_port() -> (socket2::Socket, u16) {
+    let s =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    s.bind(&any.into()).expect("bind");
+    let port = s
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .expect("addr")
+        .port();
+    (s, port)
+}
