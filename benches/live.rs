@@ -64,6 +64,7 @@ fn settings() -> Settings {
         log_size: 1000,
         classroom: false,
         demo: None,
+        pcap: None,
     }
 }
 

@@ -74,6 +74,10 @@ pub struct ViewArgs {
     /// Transition log entries kept in memory
     #[arg(long, value_name = "N", default_value_t = crate::pipeline::history::DEFAULT_LOG_SIZE, value_parser = log_size_arg)]
     pub log_size: usize,
+
+    /// Write the segments of the watched (or lab) port to a pcap file (root)
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -48,7 +48,7 @@ fn main() -> ExitCode {
             (settings::lab(args), kind)
         }
         Some(Command::Demo(args)) => (settings::demo(&args), SourceKind::Auto),
-        _ => (Ok(settings::live(&cli)), cli.view.read.source),
+        _ => (settings::live(&cli), cli.view.read.source),
     };
     exit(settings.and_then(|s| live(s, kind)))
 }

@@ -9,8 +9,13 @@ use crate::socket::Filter;
 use crate::ui::{self, theme::Theme};
 use std::time::Duration;
 
-pub fn live(cli: &Cli) -> ui::Settings {
-    ui::Settings {
+pub fn live(cli: &Cli) -> anyhow::Result<ui::Settings> {
+    if cli.view.pcap.is_some() && cli.port.is_none() {
+        anyhow::bail!(
+            "--pcap writes the segments of one port: give the port too, e.g. tcpscope 8080 --pcap out.pcap"
+        );
+    }
+    Ok(ui::Settings {
         port: cli.port,
         filter: cli.filter.clone().unwrap_or_default(),
         interval: cli.view.read.interval,
@@ -21,7 +26,8 @@ pub fn live(cli: &Cli) -> ui::Settings {
         log_size: cli.view.log_size,
         classroom: cli.view.classroom,
         demo: None,
-    }
+        pcap: cli.view.pcap.clone(),
+    })
 }
 
 /// `tcpscope lab`: every socket is read, the table is filtered to the
@@ -50,7 +56,9 @@ pub fn lab(args: LabArgs) -> anyhow::Result<ui::Settings> {
         max_connections: args.max_connections,
     };
     let view = &args.view;
-    with_lab(lab, view.read.interval, view.log_size, view.classroom, None)
+    let mut settings = with_lab(lab, view.read.interval, view.log_size, view.classroom, None)?;
+    settings.pcap = view.pcap.clone();
+    Ok(settings)
 }
 
 /// `tcpscope demo NAME`: the lab, the diagram and the details pane, with
@@ -96,6 +104,7 @@ fn with_lab(
         log_size,
         classroom,
         demo,
+        pcap: None,
     })
 }
 

@@ -231,3 +231,91 @@ fn lab_keys_drive_a_close_through_fin_wait_2_and_time_wait() {
 fn sigquit_restores_the_terminal() {
     signal_restores_the_terminal("-QUIT");
 }
+
+/// The segments pane of a real connection: a handshake, five bytes and a
+/// close on loopback, each arrow with its flags and each end's state
+/// beside the segment that moved it; the pcap file holds the same.
+#[test]
+fn segments_pane_draws_the_ladder_of_a_real_connection() {
+    if !common::is_root() {
+        eprintln!("skipped: capturing segments needs root");
+        return;
+    }
+    let (reserved, port) = common::reserve_port();
+    drop(reserved);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let pcap = dir.path().join("live.pcap");
+    let pcap_arg = pcap.to_string_lossy().to_string();
+    let mut tui = Session::start(&[&port.to_string(), "-i", "50ms", "--pcap", &pcap_arg]);
+    tui.wait_screen("the header", |s| s.contains(&format!("port {port}")));
+    tui.send("W");
+    tui.wait_screen("the segments pane", |s| {
+        s.contains(&format!("segments on port {port}"))
+    });
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind the port");
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let (mut server, _) = listener.accept().expect("accept");
+    std::io::Write::write_all(&mut client, b"hello").expect("send");
+    let mut got = [0u8; 5];
+    std::io::Read::read_exact(&mut server, &mut got).expect("receive");
+    let client_addr = client.local_addr().expect("client address").to_string();
+    drop(client);
+    // The server's ACK of the FIN first, else it would ride on its FIN.
+    tui.wait_screen("the client in FIN_WAIT_2", |s| {
+        s.lines()
+            .any(|l| l.contains(&format!("│{client_addr} ")) && l.contains("FIN_WAIT_2 "))
+    });
+    drop(server);
+    tui.wait_screen("the client in TIME_WAIT", |s| s.contains("TIME_WAIT (1)"));
+    tui.send("G"); // the last row: the client's connection, below the listener
+    let screen = tui.wait_screen("the whole ladder", |s| {
+        s.contains("TIME_WAIT ◀") && s.contains("LAST_ACK")
+    });
+    let ladder: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.contains('─') && (l.contains("seq") || l.contains("timer")))
+        .collect();
+    let expected = [
+        ("SYN_SENT ── SYN seq 0 ", ""),
+        ("ESTABLISHED ◀", "SYN+ACK seq 0 ack 1 "),
+        ("── ACK seq 1 ack 1 ", "ESTABLISHED"),
+        ("── PSH+ACK seq 1 ack 1 len 5 ", ""),
+        ("◀", "ACK seq 1 ack 6 "),
+        ("FIN_WAIT_1 ── FIN+ACK seq 6 ack 1 ", "CLOSE_WAIT"),
+        ("FIN_WAIT_2 ◀", "ACK seq 1 ack 7 "),
+        ("TIME_WAIT ◀", "FIN+ACK seq 1 ack 7 "),
+        ("── ACK seq 7 ack 2 ", ""),
+    ];
+    assert_eq!(
+        ladder.len(),
+        expected.len(),
+        "one rung a segment:\n{screen}"
+    );
+    for (line, (a, b)) in ladder.iter().zip(expected) {
+        assert!(
+            line.contains(a) && line.contains(b),
+            "{a:?} {b:?} in {line:?}\n{screen}"
+        );
+    }
+    assert!(
+        ladder[5].contains("CLOSE_WAIT") && ladder[7].contains("LAST_ACK"),
+        "{screen}"
+    );
+    assert!(
+        ladder[8].contains("CLOSED"),
+        "the server's end closes on the last ACK"
+    );
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+    let read = std::process::Command::new("tcpdump")
+        .args(["-nn", "-r", &pcap_arg])
+        .output()
+        .expect("run tcpdump -r (installed by .ci/run)");
+    let text = String::from_utf8_lossy(&read.stdout);
+    assert_eq!(
+        text.lines().count(),
+        9,
+        "nine segments in the pcap:\n{text}"
+    );
+    assert_eq!(text.matches("Flags [S]").count(), 1, "{text}");
+}

@@ -3,10 +3,12 @@
 
 pub mod addr;
 mod conn;
+pub mod crossings;
 mod event;
 pub mod explain;
 pub mod filter;
 pub mod human;
+pub mod ladder;
 mod row;
 pub mod segment;
 mod state;

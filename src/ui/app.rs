@@ -11,6 +11,7 @@ use super::prompt::{Prompt, PromptKind};
 use super::status::{Status, StatusLine};
 use super::table_view::TableView;
 use super::theme::Theme;
+use super::wire_view::{Capturing, WireView};
 use crate::lab::{LabCommand, LabConfig, LabEvent};
 use crate::pipeline::Mirror;
 use crate::pipeline::history::{CountHistory, TransitionLog};
@@ -28,6 +29,7 @@ pub enum Focus {
     Table,
     Lab,
     Log,
+    Segments,
 }
 
 /// Side effects the loop carries out for the app.
@@ -58,6 +60,8 @@ pub struct Settings {
     pub classroom: bool,
     /// A scenario to play step by step (`tcpscope demo NAME`).
     pub demo: Option<crate::demo::Scenario>,
+    /// Also write the captured segments to this pcap file.
+    pub pcap: Option<std::path::PathBuf>,
 }
 
 /// What the pipeline said last.
@@ -94,7 +98,10 @@ pub struct App {
     pub table: TableView,
     pub lab: LabView,
     pub memory: Memory,
+    pub wire: WireView,
     pub panes: Panes,
+    /// The pane shown on the whole screen (`z`).
+    pub zoomed: Option<Pane>,
     pub overlay: Overlay,
     pub focus: Focus,
     pub demo: Option<DemoPlayer>,
@@ -137,6 +144,8 @@ impl App {
             },
             demo: settings.demo.clone().map(DemoPlayer::new),
             lab,
+            wire: WireView::default(),
+            zoomed: None,
             data: Data::default(),
             table: TableView::default(),
             panes: Panes::with(&open),
@@ -385,6 +394,8 @@ impl App {
             Action::ToggleLab => self.toggle(Pane::Lab),
             Action::ToggleLog => self.toggle(Pane::Log),
             Action::ToggleDiagram => self.toggle(Pane::Diagram),
+            Action::ToggleSegments => self.toggle(Pane::Segments),
+            Action::Zoom => self.zoom(),
             Action::ToggleClassroom => self.toggle_classroom(),
             Action::DemoNext => return self.demo_next(),
             Action::DemoRestart => return self.demo_restart(),
@@ -405,10 +416,14 @@ impl App {
         };
     }
 
-    /// Esc: the overlay, else the most recently opened pane. Never quits.
+    /// Esc: the overlay, else the zoom, else the most recently opened
+    /// pane. Never quits.
     fn back(&mut self) {
         if self.overlay != Overlay::None {
             self.overlay = Overlay::None;
+            return;
+        }
+        if self.zoomed.take().is_some() {
             return;
         }
         match self.panes.close_top() {
@@ -419,25 +434,90 @@ impl App {
 
     fn toggle(&mut self, pane: Pane) {
         if self.panes.toggle(pane) {
-            if pane == Pane::Lab {
-                self.set_info(
-                    "lab open: S starts the server, c connects a client, ? lists the keys",
-                );
-            }
+            self.opened(pane);
         } else {
             self.closed(pane);
         }
     }
 
-    /// Focus leaves a pane that closed.
+    fn opened(&mut self, pane: Pane) {
+        match pane {
+            Pane::Lab => self
+                .set_info("lab open: S starts the server, c connects a client, ? lists the keys"),
+            Pane::Segments => {
+                if self.capture_port().is_none() {
+                    self.wire.capturing = Capturing::NoPort;
+                }
+                self.set_info("segments of the selected connection; Tab to scroll, z zooms");
+            }
+            _ => {}
+        }
+    }
+
+    /// Focus leaves a pane that closed, and so does the zoom.
     fn closed(&mut self, pane: Pane) {
         let focus_in = matches!(
             (pane, self.focus),
-            (Pane::Lab, Focus::Lab) | (Pane::Log, Focus::Log)
+            (Pane::Lab, Focus::Lab) | (Pane::Log, Focus::Log) | (Pane::Segments, Focus::Segments)
         );
         if focus_in {
             self.focus = Focus::Table;
         }
+        if self.zoomed == Some(pane) {
+            self.zoomed = None;
+        }
+    }
+
+    /// z: the focused pane (else the newest open one) fills the screen;
+    /// z again, or Esc, goes back.
+    fn zoom(&mut self) {
+        if self.zoomed.take().is_some() {
+            return;
+        }
+        let focused = match self.focus {
+            Focus::Lab => Some(Pane::Lab),
+            Focus::Log => Some(Pane::Log),
+            Focus::Segments => Some(Pane::Segments),
+            Focus::Table | Focus::Groups => None,
+        };
+        match focused.or_else(|| self.panes.newest()) {
+            Some(pane) => {
+                self.zoomed = Some(pane);
+                self.set_info(format!("{} zoomed: z or Esc goes back", pane.name()));
+            }
+            None => self.set_info("open a pane to zoom it (d diagram, W segments, i details)"),
+        }
+    }
+
+    /// The port whose segments are captured: the watched one, else the
+    /// lab server's; only while the segments pane is open or a pcap file
+    /// is being written.
+    pub fn capture_port(&self) -> Option<u16> {
+        let wanted = self.panes.is_open(Pane::Segments) || self.settings.pcap.is_some();
+        let port = self
+            .settings
+            .port
+            .or_else(|| self.settings.lab_visible.then(|| self.lab.port()))
+            .filter(|p| *p != 0);
+        port.filter(|_| wanted)
+    }
+
+    /// Whether capture started for the port it was asked for.
+    pub fn capture_started(&mut self, port: Option<u16>, result: Result<(), String>) {
+        self.wire.capturing = match (port, result) {
+            (Some(p), Ok(())) => Capturing::On(p),
+            (Some(_), Err(why)) => {
+                self.set_error(format!("no segments: {why}"));
+                Capturing::Failed(why)
+            }
+            (None, _) if self.panes.is_open(Pane::Segments) => Capturing::NoPort,
+            (None, _) => Capturing::Off,
+        };
+    }
+
+    /// A segment seen on the wire.
+    pub fn apply_segment(&mut self, c: crate::source::capture::Captured) {
+        self.wire.log.seen(c.header, c.at, c.wall);
     }
 
     /// y or n to the question on screen.
@@ -570,6 +650,7 @@ impl App {
                 self.lab.move_cursor(delta);
                 self.select_lab_in_table();
             }
+            Focus::Segments => self.wire.scroll_by(delta),
             Focus::Table | Focus::Groups => {
                 self.table.move_by(delta);
                 self.selection_moved();
@@ -580,11 +661,13 @@ impl App {
     fn switch_panel(&mut self) {
         let lab = self.panes.is_open(Pane::Lab);
         let log = self.panes.is_open(Pane::Log);
+        let segments = self.panes.is_open(Pane::Segments);
         self.focus = match self.focus {
             Focus::Groups => Focus::Table,
             Focus::Table if lab => Focus::Lab,
             Focus::Table | Focus::Lab if log => Focus::Log,
-            Focus::Table | Focus::Lab | Focus::Log => Focus::Groups,
+            Focus::Table | Focus::Lab | Focus::Log if segments => Focus::Segments,
+            Focus::Table | Focus::Lab | Focus::Log | Focus::Segments => Focus::Groups,
         };
         if self.focus == Focus::Lab {
             self.select_lab_in_table();

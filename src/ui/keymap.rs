@@ -39,6 +39,9 @@ pub enum Action {
     ToggleDetails,
     ToggleLog,
     ToggleDiagram,
+    ToggleSegments,
+    /// z: the focused pane on the whole screen, and back.
+    Zoom,
     ToggleClassroom,
     /// Play the next step of the demo.
     DemoNext,
@@ -173,6 +176,14 @@ pub const KEYMAP: &[Binding] = &[
     ),
     bind(&[Char('e')], A::ToggleLog, "e", "transition log", V),
     bind(&[Char('d')], A::ToggleDiagram, "d", "state diagram", V),
+    bind(
+        &[Char('W')],
+        A::ToggleSegments,
+        "W",
+        "segments on the wire (root)",
+        V,
+    ),
+    bind(&[Char('z')], A::Zoom, "z", "zoom the pane to the screen", V),
     bind(
         &[Char('P')],
         A::ToggleClassroom,

@@ -1,6 +1,7 @@
 //! The live TUI: one event loop, one owner of the state.
 
 pub mod app;
+mod capture;
 mod demo_player;
 pub mod keymap;
 mod lab_keys;
@@ -14,6 +15,7 @@ pub mod table_view;
 mod terminal;
 pub mod theme;
 pub mod widgets;
+pub mod wire_view;
 
 pub use app::{App, Effect, Focus, Settings};
 pub use keymap::{Action, LabKey, Mode, PromptKey, action_for};

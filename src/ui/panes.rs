@@ -11,6 +11,7 @@ pub enum Pane {
     Log,
     Diagram,
     Lab,
+    Segments,
 }
 
 impl Pane {
@@ -20,6 +21,7 @@ impl Pane {
             Pane::Log => "transition log",
             Pane::Diagram => "state diagram",
             Pane::Lab => "lab panel",
+            Pane::Segments => "segments pane",
         }
     }
 }
@@ -56,6 +58,11 @@ impl Panes {
         if self.is_open(pane) != open {
             self.toggle(pane);
         }
+    }
+
+    /// The most recently opened pane.
+    pub fn newest(&self) -> Option<Pane> {
+        self.open.last().copied()
     }
 
     /// Closes the most recently opened pane.

@@ -3,6 +3,7 @@
 //! mutates the `App`.
 
 use super::app::{App, Effect, Settings};
+use super::capture::LiveCapture;
 use super::keymap::action_for;
 use super::terminal::{self, TerminalGuard};
 use super::widgets;
@@ -34,6 +35,7 @@ pub async fn run(
         source: sampler.source_name().to_string(),
         ..settings
     };
+    let mut wire = LiveCapture::new(settings.pcap.as_deref())?;
     let mut guard = terminal::enter().context("cannot switch the terminal to full-screen mode")?;
     let (mut lab, mut lab_events) = Lab::spawn(settings.lab.clone());
     let mut app = App::new(settings, Instant::now());
@@ -43,6 +45,7 @@ pub async fn run(
     let mut dirty = true;
     let mut feeding = true;
     while !app.quit {
+        wire.follow(&mut app);
         if let Some(key) = app.details_request() {
             sampler.watch_details(key);
         }
@@ -74,6 +77,13 @@ pub async fn run(
                 app.now = Instant::now();
                 app.apply_lab(event);
                 true
+            },
+            batch = wire.next() => {
+                for segment in batch {
+                    wire.write(&segment, &mut app);
+                    app.apply_segment(segment);
+                }
+                app.panes.is_open(super::Pane::Segments)
             },
             _ = heartbeat.tick() => true,
             _ = &mut stop => break,

@@ -79,6 +79,7 @@ pub fn replay_settings(color: bool) -> tcpscope::ui::Settings {
         log_size: 100,
         classroom: false,
         demo: None,
+        pcap: None,
     }
 }
 

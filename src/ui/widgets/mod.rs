@@ -12,6 +12,7 @@ mod help;
 mod lab;
 mod log;
 mod messages;
+pub mod segments;
 mod status;
 mod table;
 
@@ -37,6 +38,7 @@ pub struct Areas {
     pub log: Option<Rect>,
     pub demo: Option<Rect>,
     pub lab: Option<Rect>,
+    pub segments: Option<Rect>,
     pub status: Rect,
 }
 
@@ -48,9 +50,14 @@ pub fn areas(area: Rect, app: &App) -> Areas {
         Constraint::Length(1),
     ])
     .areas(area);
+    if let Some(pane) = app.zoomed {
+        return zoomed(pane, header, body, status);
+    }
     let (body, lab) = split_lab(body, app);
     let (body, demo) = split_bottom(body, app.demo.is_some(), demo::HEIGHT);
     let (body, log) = split_bottom(body, app.panes.is_open(Pane::Log), log::HEIGHT);
+    let segments_height = (body.height / 2).max(8);
+    let (body, segments) = split_bottom(body, app.panes.is_open(Pane::Segments), segments_height);
     let (body, details) = split_details(body, app);
     let (groups, table) = if area.width < GROUPS_MIN_WIDTH {
         (None, body)
@@ -67,8 +74,37 @@ pub fn areas(area: Rect, app: &App) -> Areas {
         log,
         demo,
         lab,
+        segments,
         status,
     }
+}
+
+/// One pane on the whole body; the table keeps a line so that the
+/// selection (which the pane follows) still has a place.
+fn zoomed(pane: Pane, header: Rect, body: Rect, status: Rect) -> Areas {
+    let mut a = Areas {
+        header,
+        groups: None,
+        table: Rect { height: 0, ..body },
+        details: None,
+        log: None,
+        demo: None,
+        lab: None,
+        segments: None,
+        status,
+    };
+    let slot = match pane {
+        Pane::Details => &mut a.details,
+        Pane::Log => &mut a.log,
+        Pane::Lab => &mut a.lab,
+        Pane::Segments => &mut a.segments,
+        Pane::Diagram => {
+            a.table = body;
+            return a;
+        }
+    };
+    *slot = Some(body);
+    a
 }
 
 /// A full-width pane of `height` under the body, when open and there is room.
@@ -123,7 +159,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     let a = areas(area, app);
     header::draw(frame, a.header, app);
-    if app.panes.is_open(Pane::Diagram) {
+    let table_shown = a.table.height > 0;
+    if !table_shown {
+        // Zoomed onto a pane other than the diagram.
+    } else if app.panes.is_open(Pane::Diagram) {
         // The diagram needs the width: it takes the table's and the groups' place.
         diagram::draw(frame, a.groups.map_or(a.table, |g| g.union(a.table)), app);
     } else {
@@ -137,6 +176,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     if let Some(pane) = a.log {
         log::draw(frame, pane, app);
+    }
+    if let Some(pane) = a.segments {
+        segments::draw(frame, pane, app);
     }
     if let Some(pane) = a.demo {
         demo::draw(frame, pane, app);
