@@ -561,3 +561,80 @@ fn question_mark_on_a_state_group_explains_it() {
         "{screen}"
     );
 }
+
+/// The 40002 connection's segments, as a capture would have seen them:
+/// a handshake, data sent twice (the first copy lost), the client's FIN
+/// and its ACK, and the server's FIN still held on the link.
+fn with_segments(app: &mut App) {
+    use tcpscope::socket::crossings::Fate;
+    use tcpscope::socket::segment::{Flags, Header};
+    let t0 = app.now - Duration::from_secs(21);
+    let (c, s) = ("127.0.0.1:40002", "127.0.0.1:8080");
+    let (syn, ack, psh, fin) = (Flags::SYN, Flags::ACK, Flags::PSH, Flags::FIN);
+    let script: [(u64, &str, &str, u8, u32, u32, u32, Fate); 9] = [
+        (1_000, c, s, syn, 5000, 0, 0, Fate::Delivered),
+        (1_001, s, c, syn | ack, 9000, 5001, 0, Fate::Delivered),
+        (1_002, c, s, ack, 5001, 9001, 0, Fate::Delivered),
+        (2_000, c, s, psh | ack, 5001, 9001, 5, Fate::Delivered),
+        (2_210, c, s, psh | ack, 5001, 9001, 5, Fate::Delivered),
+        (2_211, s, c, ack, 9001, 5006, 0, Fate::Delivered),
+        (19_900, c, s, fin | ack, 5006, 9001, 0, Fate::Delivered),
+        (19_901, s, c, ack, 9001, 5007, 0, Fate::Delivered),
+        (20_500, s, c, fin | ack, 9001, 5007, 0, Fate::InFlight),
+    ];
+    for (ms, from, to, flags, seq, ack, len, fate) in script {
+        let h = Header {
+            from: from.parse().expect("addr"),
+            to: to.parse().expect("addr"),
+            flags: Flags(flags),
+            seq,
+            ack,
+            len,
+            win: 512,
+        };
+        let at = t0 + Duration::from_millis(ms);
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+        app.wire.log.record(h, at, wall, fate);
+    }
+    app.wire.capturing = tcpscope::ui::wire_view::Capturing::On(8080);
+}
+
+#[test]
+fn segments_pane_draws_the_ladder_at_projector_size() {
+    let mut app = closing_pair_selected();
+    app.handle(Action::ToggleSegments);
+    with_segments(&mut app);
+    let screen = render(&mut app, 100, 30);
+    assert!(screen.contains("client 127.0.0.1:40002"), "{screen}");
+    assert!(screen.contains("server 127.0.0.1:8080"), "{screen}");
+    insta::assert_snapshot!("segments_100x30", screen);
+    app.handle(Action::Zoom);
+    let screen = render(&mut app, 100, 30);
+    let rungs: Vec<&str> = screen.lines().filter(|l| l.contains(" seq ")).collect();
+    assert_eq!(rungs.len(), 9, "every segment fits zoomed:\n{screen}");
+    assert!(rungs[0].contains("── SYN seq 0 win 512 ") && rungs[0].contains('▶'));
+    assert!(rungs[1].contains("◀") && rungs[1].contains("SYN+ACK seq 0 ack 1 "));
+    assert!(rungs[4].contains("RETRANSMISSION"), "{}", rungs[4]);
+    assert!(
+        rungs[7].contains("FIN_WAIT_2") && rungs[6].contains("CLOSE_WAIT"),
+        "each state beside the segment that moved it:\n{screen}"
+    );
+    assert!(rungs[8].contains("(in flight)"), "the held FIN: {}", rungs[8]);
+    insta::assert_snapshot!("segments_zoomed_100x30", screen);
+}
+
+#[test]
+fn the_zoomed_diagram_fits_a_projector() {
+    let mut app = closing_pair_selected();
+    app.handle(Action::ToggleDetails);
+    app.handle(Action::ToggleLog);
+    app.handle(Action::ToggleDiagram);
+    app.handle(Action::Zoom); // the newest pane: the diagram
+    let screen = render(&mut app, 100, 30);
+    for s in TcpState::ALL {
+        assert!(screen.contains(s.name()), "{s} missing from the diagram:\n{screen}");
+    }
+    assert!(screen.contains("timeout=2MSL") || screen.contains("2MSL"), "{screen}");
+    assert!(!screen.contains("transitions ("), "the log is not drawn when zoomed");
+    insta::assert_snapshot!("diagram_zoomed_100x30", screen);
+}

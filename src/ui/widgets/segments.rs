@@ -212,13 +212,15 @@ pub fn label(s: &Segment) -> String {
     text
 }
 
-/// `──SYN seq 0 win 65495────▶` in `width` columns; a held segment is
-/// dashed and stops short, a dropped one ends in a cross.
+/// `──SYN seq 0 win 65495────▶` in `width` columns; a segment still on
+/// the lab's link is dashed with a hollow tip, a dropped one ends in a
+/// cross.
 pub fn arrow(label: &str, direction: Direction, fate: Fate, width: usize) -> String {
     let (line, tip, note) = match (fate, direction) {
         (Fate::Delivered, Direction::Right) => ('─', "▶", ""),
         (Fate::Delivered, Direction::Left) => ('─', "◀", ""),
-        (Fate::InFlight, _) => ('┄', "…", " waiting"),
+        (Fate::InFlight, Direction::Right) => ('┄', "▷", " (in flight)"),
+        (Fate::InFlight, Direction::Left) => ('┄', "◁", " (in flight)"),
         (Fate::Dropped, _) => ('─', "✕", " DROPPED"),
     };
     let text = format!(" {label}{note} ");
