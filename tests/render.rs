@@ -499,12 +499,16 @@ fn presentation_mode_keeps_what_a_class_needs() {
     let mut app = scripted_app(Duration::from_secs(21));
     app.handle(Action::ToggleClassroom);
     let screen = render(&mut app, 120, 30);
+    // The queues and the owner stay: a full accept queue, unread data
+    // holding back a FIN, and whose socket it is are the lesson too.
     assert!(
-        !screen.contains("PID/Process") && !screen.contains("Recv-Q"),
+        screen.contains("PID/Process") && screen.contains("Recv-Q") && screen.contains("129/128"),
         "{screen}"
     );
-    assert!(screen.contains(" LISTEN ") && screen.contains("In state"));
+    assert!(screen.contains(" LISTEN ") && screen.contains("4242/webserver"));
     insta::assert_snapshot!("classroom_120x30", screen);
+    let wide = render(&mut app, 160, 40);
+    assert!(wide.contains("In state") && wide.contains("Timer"), "{wide}");
 }
 
 #[test]
@@ -637,4 +641,30 @@ fn the_zoomed_diagram_fits_a_projector() {
     assert!(screen.contains("timeout=2MSL") || screen.contains("2MSL"), "{screen}");
     assert!(!screen.contains("transitions ("), "the log is not drawn when zoomed");
     insta::assert_snapshot!("diagram_zoomed_100x30", screen);
+}
+
+#[test]
+fn the_diagram_counts_down_time_wait() {
+    let mut app = scripted_app(Duration::from_secs(21));
+    let pos = (0..app.table.listing.rows())
+        .position(|pos| {
+            let id = app.table.listing.row_at(pos);
+            id.and_then(|id| app.data.get(id))
+                .is_some_and(|c| c.state() == TcpState::TimeWait)
+        })
+        .expect("the TIME_WAIT connection is listed");
+    app.move_cursor(pos as i64 - app.table.cursor as i64);
+    app.handle(Action::ToggleDiagram);
+    let screen = render(&mut app, 100, 30);
+    let row = screen
+        .lines()
+        .find(|l| l.contains("TIME_WAIT ◀"))
+        .expect("TIME_WAIT marked");
+    // The timer read 42 s at 20 s; the view is at 21 s.
+    assert!(row.contains("2MSL: 41s left") && row.contains("CLOSED"), "{row}");
+    assert_eq!(
+        row.chars().count(),
+        100 + 2,
+        "the row keeps its width (quoted)"
+    );
 }

@@ -7,7 +7,7 @@
 use super::diagram_art::{ART, MASK};
 use super::table::FLASH;
 use crate::socket::Conn;
-use crate::socket::{TcpState, addr, explain};
+use crate::socket::{TcpState, TimerKind, addr, explain};
 use crate::ui::app::App;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -84,10 +84,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let m = marks(app);
     let width = ART.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u16;
     let left = area.x + area.width.saturating_sub(width) / 2;
+    let clocks = countdowns(app);
     let lines: Vec<Line> = ART
         .iter()
         .zip(MASK)
-        .map(|(art, mask)| art_line(app, art, mask, &m))
+        .map(|(art, mask)| art_line(app, &with_countdowns(art, &clocks), mask, &m))
         .collect();
     let at = Rect {
         x: left,
@@ -98,6 +99,48 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     if below.height > 0 {
         frame.render_widget(explanation(app, &m), below);
     }
+}
+
+/// The running TIME_WAIT (2MSL) and FIN_WAIT_2 (orphan fin timeout)
+/// timers of the selected connection and its peer, as `(state, left)`.
+fn countdowns(app: &App) -> Vec<(TcpState, String)> {
+    [app.selected_conn(), app.selected_peer()]
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let timer = c.row.timer.as_ref()?;
+            let ours = matches!(
+                (c.state(), timer.kind),
+                (TcpState::TimeWait, TimerKind::TimeWait)
+                    | (TcpState::FinWait2, TimerKind::FinTimeout)
+            );
+            let left = crate::socket::human::age(timer.remaining(app.now));
+            ours.then(|| (c.state(), left))
+        })
+        .collect()
+}
+
+/// The art row with a countdown written into it, keeping its width so
+/// the arrow mask still lines up: on the 2MSL arrow out of TIME_WAIT,
+/// and in the margin left of FIN_WAIT_2.
+fn with_countdowns(art: &str, clocks: &[(TcpState, String)]) -> String {
+    let mut row = art.to_string();
+    for (state, left) in clocks {
+        let (anchor, text) = match state {
+            TcpState::TimeWait => ("──── timeout=2MSL ────", format!(" 2MSL: {left} left ")),
+            _ => ("           [ FIN_WAIT_2 ]", format!("{left} left ")),
+        };
+        let Some(at) = row.find(anchor) else { continue };
+        let width = anchor.chars().count();
+        let replaced = match state {
+            TcpState::TimeWait => format!("{text:─^width$}"),
+            _ => format!("{text:>11}[ FIN_WAIT_2 ]"),
+        };
+        if replaced.chars().count() == width {
+            row.replace_range(at..at + anchor.len(), &replaced);
+        }
+    }
+    row
 }
 
 fn title_line(app: &App) -> Line<'static> {

@@ -47,14 +47,16 @@ impl Column {
     }
 }
 
-/// Which columns fit a table this wide, most telling first. A class needs
-/// neither owners nor queues.
+/// Which columns fit a table this wide, most telling first. A class
+/// keeps the queues (a full accept queue, unread data holding a FIN) and
+/// the process (whose socket it is); the user goes first.
 fn columns(width: u16, classroom: bool) -> &'static [Column] {
     use Column::*;
     if classroom {
         return match width {
             0..64 => &[Local, Remote, State],
-            _ => &[Local, Remote, State, Timer, InState],
+            64..110 => &[Local, Remote, State, RecvQ, SendQ, Process],
+            _ => &[Local, Remote, State, RecvQ, SendQ, Timer, InState, Process],
         };
     }
     match width {
