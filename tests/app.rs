@@ -747,4 +747,43 @@ mod lab {
         app.apply_lab(LabEvent::Settings(running(9123)));
         assert_eq!(app.settings.filter.text(), "9123");
     }
+
+    #[test]
+    fn p_brings_back_the_previous_steps_narration_and_notes() {
+        let text = "title: three waits\n\
+            step: wait 1ms\nsay: first\nnote: remind them of the SYN\n\
+            step: wait 1ms\nsay: second\n\
+            step: wait 1ms\nsay: third\nnote: ask about TIME_WAIT\n";
+        let mut settings = common::replay_settings(false);
+        settings.demo = Some(tcpscope::demo::script::parse("waits", text).expect("a demo"));
+        let mut app = tcpscope::ui::App::new(settings, Instant::now());
+        let shown = |app: &tcpscope::ui::App| {
+            let d = app.demo.as_ref().expect("a demo");
+            (d.shown().to_string(), d.notes().to_string())
+        };
+        for _ in 0..3 {
+            app.handle(Action::DemoNext);
+        }
+        assert!(shown(&app).0.contains("third"));
+        assert_eq!(shown(&app).1, "ask about TIME_WAIT");
+        app.handle(Action::DemoPrevious);
+        assert!(shown(&app).0.contains("second") && shown(&app).1.is_empty());
+        app.handle(Action::DemoPrevious);
+        assert!(shown(&app).0.contains("first"));
+        assert_eq!(shown(&app).1, "remind them of the SYN");
+        app.handle(Action::DemoPrevious);
+        assert!(shown(&app).0.contains("first"), "no step before the first");
+        // n goes forward through what was played before playing anew.
+        app.handle(Action::DemoNext);
+        assert!(shown(&app).0.contains("second"));
+        app.handle(Action::DemoNext);
+        assert!(shown(&app).0.contains("third"));
+        assert_eq!(
+            app.demo.as_ref().map(|d| d.next),
+            Some(3),
+            "nothing replayed"
+        );
+        app.handle(Action::DemoNext);
+        assert!(shown(&app).0.contains("done"), "{:?}", shown(&app));
+    }
 }

@@ -508,7 +508,10 @@ fn presentation_mode_keeps_what_a_class_needs() {
     assert!(screen.contains(" LISTEN ") && screen.contains("4242/webserver"));
     insta::assert_snapshot!("classroom_120x30", screen);
     let wide = render(&mut app, 160, 40);
-    assert!(wide.contains("In state") && wide.contains("Timer"), "{wide}");
+    assert!(
+        wide.contains("In state") && wide.contains("Timer"),
+        "{wide}"
+    );
 }
 
 #[test]
@@ -623,7 +626,11 @@ fn segments_pane_draws_the_ladder_at_projector_size() {
         rungs[7].contains("FIN_WAIT_2") && rungs[6].contains("CLOSE_WAIT"),
         "each state beside the segment that moved it:\n{screen}"
     );
-    assert!(rungs[8].contains("(in flight)"), "the held FIN: {}", rungs[8]);
+    assert!(
+        rungs[8].contains("(in flight)"),
+        "the held FIN: {}",
+        rungs[8]
+    );
     insta::assert_snapshot!("segments_zoomed_100x30", screen);
 }
 
@@ -636,10 +643,19 @@ fn the_zoomed_diagram_fits_a_projector() {
     app.handle(Action::Zoom); // the newest pane: the diagram
     let screen = render(&mut app, 100, 30);
     for s in TcpState::ALL {
-        assert!(screen.contains(s.name()), "{s} missing from the diagram:\n{screen}");
+        assert!(
+            screen.contains(s.name()),
+            "{s} missing from the diagram:\n{screen}"
+        );
     }
-    assert!(screen.contains("timeout=2MSL") || screen.contains("2MSL"), "{screen}");
-    assert!(!screen.contains("transitions ("), "the log is not drawn when zoomed");
+    assert!(
+        screen.contains("timeout=2MSL") || screen.contains("2MSL"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("transitions ("),
+        "the log is not drawn when zoomed"
+    );
     insta::assert_snapshot!("diagram_zoomed_100x30", screen);
 }
 
@@ -661,7 +677,10 @@ fn the_diagram_counts_down_time_wait() {
         .find(|l| l.contains("TIME_WAIT ◀"))
         .expect("TIME_WAIT marked");
     // The timer read 42 s at 20 s; the view is at 21 s.
-    assert!(row.contains("2MSL: 41s left") && row.contains("CLOSED"), "{row}");
+    assert!(
+        row.contains("2MSL: 41s left") && row.contains("CLOSED"),
+        "{row}"
+    );
     assert_eq!(
         row.chars().count(),
         100 + 2,

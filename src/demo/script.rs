@@ -75,6 +75,8 @@ pub struct Step {
     pub call: Call,
     pub text: String,
     pub say: String,
+    /// Speaker notes: for the presenter's pane, not the class's screen.
+    pub notes: String,
     pub expect: Vec<Expect>,
 }
 
@@ -113,7 +115,7 @@ pub fn parse(name: &str, text: &str) -> Result<Scenario, ScriptError> {
         let err = |message: String| ScriptError { line, message };
         let (key, value) = raw.split_once(':').ok_or_else(|| {
             err(format!(
-                "'{raw}' is not 'key: value' (keys: title, step, say, expect, expect-trace)"
+                "'{raw}' is not 'key: value' (keys: title, step, say, note, expect, expect-trace)"
             ))
         })?;
         let value = value.trim();
@@ -126,19 +128,25 @@ pub fn parse(name: &str, text: &str) -> Result<Scenario, ScriptError> {
                     call,
                     text: value.to_string(),
                     say: String::new(),
+                    notes: String::new(),
                     expect: Vec::new(),
                 });
             }
-            k @ ("say" | "expect" | "expect-trace") => {
+            k @ ("say" | "note" | "expect" | "expect-trace") => {
                 let step = scenario
                     .steps
                     .last_mut()
                     .ok_or_else(|| err(format!("'{k}' before any 'step'")))?;
-                if k == "say" {
-                    if !step.say.is_empty() {
-                        step.say.push(' ');
+                if k == "say" || k == "note" {
+                    let text = if k == "say" {
+                        &mut step.say
+                    } else {
+                        &mut step.notes
+                    };
+                    if !text.is_empty() {
+                        text.push(' ');
                     }
-                    step.say.push_str(value);
+                    text.push_str(value);
                 } else {
                     step.expect
                         .push(parse_expect(value, k == "expect-trace").map_err(err)?);
@@ -146,7 +154,7 @@ pub fn parse(name: &str, text: &str) -> Result<Scenario, ScriptError> {
             }
             other => {
                 return Err(err(format!(
-                    "unknown key '{other}': use title, step, say, expect or expect-trace"
+                    "unknown key '{other}': use title, step, say, note, expect or expect-trace"
                 )));
             }
         }

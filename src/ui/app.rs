@@ -399,6 +399,8 @@ impl App {
             Action::ToggleClassroom => self.toggle_classroom(),
             Action::DemoNext => return self.demo_next(),
             Action::DemoRestart => return self.demo_restart(),
+            Action::DemoPrevious => self.demo_previous(),
+            Action::ToggleNotes => self.toggle(Pane::Notes),
             Action::Lab(key) => return self.lab_key(key),
         }
         None

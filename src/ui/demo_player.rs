@@ -13,6 +13,11 @@ pub struct DemoPlayer {
     pub next: usize,
     /// The line to show: the step just played and its narration.
     pub narration: String,
+    /// Each step played so far: its narration and speaker notes.
+    pub played: Vec<(String, String)>,
+    /// A step looked back at with `p` (an index into `played`); `None`
+    /// shows the latest.
+    pub looking_back: Option<usize>,
     /// The socket the last step acted on: selected once the lab reports it,
     /// so the diagram and the details pane show it.
     pub focus: Option<Role>,
@@ -29,8 +34,51 @@ impl DemoPlayer {
             scenario,
             next: 0,
             narration,
+            played: Vec::new(),
+            looking_back: None,
             focus: None,
         }
+    }
+
+    /// The narration on screen: a looked-back step's, else the latest.
+    pub fn shown(&self) -> &str {
+        self.looking_back
+            .and_then(|i| self.played.get(i))
+            .map_or(&self.narration, |(text, _)| text)
+    }
+
+    /// The speaker notes of the step on screen.
+    pub fn notes(&self) -> &str {
+        let i = self
+            .looking_back
+            .or_else(|| self.played.len().checked_sub(1));
+        i.and_then(|i| self.played.get(i))
+            .map_or("", |(_, notes)| notes)
+    }
+
+    /// p: the step before the one on screen. Only the narration goes
+    /// back: the sockets stay as they are (the kernel has moved on).
+    pub fn back(&mut self) -> bool {
+        let on_screen = self
+            .looking_back
+            .or_else(|| self.played.len().checked_sub(1));
+        match on_screen {
+            Some(i) if i > 0 => {
+                self.looking_back = Some(i - 1);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// n while looking back: forward through what was played; false when
+    /// back at the latest (so n plays the next step).
+    fn forward(&mut self) -> bool {
+        let Some(i) = self.looking_back else {
+            return false;
+        };
+        self.looking_back = (i + 1 < self.played.len().saturating_sub(1)).then_some(i + 1);
+        true
     }
 }
 
@@ -41,6 +89,9 @@ impl App {
             self.set_info("no demo is playing: tcpscope demo lists them");
             return None;
         };
+        if demo.forward() {
+            return None;
+        }
         let Some(step) = demo.scenario.steps.get(demo.next).cloned() else {
             demo.narration = format!("{}: done — r plays it again", demo.scenario.title);
             return None;
@@ -51,6 +102,8 @@ impl App {
                 let total = demo.scenario.steps.len();
                 demo.narration =
                     format!("step {}/{total} · {} — {}", demo.next, step.text, step.say);
+                demo.played
+                    .push((demo.narration.clone(), step.notes.clone()));
                 demo.focus = acted_on(&step.call, &self.lab.sockets);
                 if matches!(step.call, Call::Wait(_)) {
                     return None;
@@ -61,6 +114,18 @@ impl App {
                 self.set_error(format!("demo step on line {}: {e}", step.line));
                 None
             }
+        }
+    }
+
+    /// p: the previous step's narration (and notes) back on screen.
+    pub(super) fn demo_previous(&mut self) {
+        let Some(demo) = self.demo.as_mut() else {
+            return self.set_info("no demo is playing: tcpscope demo lists them");
+        };
+        if demo.back() {
+            self.set_info("an earlier step: n goes forward again, then plays the next");
+        } else {
+            self.set_info("this is the first step played");
         }
     }
 

@@ -47,6 +47,9 @@ pub enum Action {
     DemoNext,
     /// Start the demo over on a fresh port.
     DemoRestart,
+    /// The previous step's narration.
+    DemoPrevious,
+    ToggleNotes,
     Lab(LabKey),
 }
 
@@ -245,6 +248,20 @@ pub const KEYMAP: &[Binding] = &[
     ),
     bind(&[Char('n')], A::DemoNext, "n", "demo: next step", D),
     bind(
+        &[Char('p')],
+        A::DemoPrevious,
+        "p",
+        "demo: the previous step's narration",
+        D,
+    ),
+    bind(
+        &[Char('N')],
+        A::ToggleNotes,
+        "N",
+        "demo: speaker notes pane",
+        D,
+    ),
+    bind(
         &[Char('r')],
         A::DemoRestart,
         "r",
@@ -433,7 +450,7 @@ mod tests {
             "Esc never quits"
         );
         assert_eq!(action_for(Mode::Normal, &key(Char('q'))), Some(A::Quit));
-        assert_eq!(action_for(Mode::Normal, &key(Char('z'))), None);
+        assert_eq!(action_for(Mode::Normal, &key(Char('Z'))), None);
     }
 
     #[test]

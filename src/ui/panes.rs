@@ -12,6 +12,7 @@ pub enum Pane {
     Diagram,
     Lab,
     Segments,
+    Notes,
 }
 
 impl Pane {
@@ -22,6 +23,7 @@ impl Pane {
             Pane::Diagram => "state diagram",
             Pane::Lab => "lab panel",
             Pane::Segments => "segments pane",
+            Pane::Notes => "speaker notes",
         }
     }
 }

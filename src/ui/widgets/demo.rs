@@ -12,8 +12,35 @@ pub const HEIGHT: u16 = 5;
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let Some(demo) = &app.demo else { return };
     let t = &app.settings.theme;
-    let title = format!(" demo: {} (n next · r restart) ", demo.scenario.title);
+    let back = if demo.looking_back.is_some() {
+        "looking back · "
+    } else {
+        ""
+    };
+    let title = format!(
+        " demo: {} ({back}n next · p previous · r restart) ",
+        demo.scenario.title
+    );
     let block = Block::bordered().title(title).border_style(t.heading());
-    let text = Paragraph::new(Line::raw(demo.narration.clone())).wrap(Wrap { trim: true });
+    let text = Paragraph::new(Line::raw(demo.shown().to_string())).wrap(Wrap { trim: true });
     frame.render_widget(text.block(block), area);
+}
+
+/// The speaker-notes pane (`N`): what the presenter wants to remember
+/// about the step on screen, kept off the narration the class reads.
+pub fn draw_notes(frame: &mut Frame, area: Rect, app: &App) {
+    let Some(demo) = &app.demo else { return };
+    let t = &app.settings.theme;
+    let block = Block::bordered()
+        .title(" speaker notes (N closes) ")
+        .border_style(t.dim());
+    let notes = match demo.notes() {
+        "" => Line::styled(
+            "no notes for this step (add 'note:' lines to the demo file)",
+            t.dim(),
+        ),
+        text => Line::raw(text.to_string()),
+    };
+    let body = Paragraph::new(notes).wrap(Wrap { trim: true });
+    frame.render_widget(body.block(block), area);
 }

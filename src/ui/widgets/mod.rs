@@ -37,6 +37,7 @@ pub struct Areas {
     pub details: Option<Rect>,
     pub log: Option<Rect>,
     pub demo: Option<Rect>,
+    pub notes: Option<Rect>,
     pub lab: Option<Rect>,
     pub segments: Option<Rect>,
     pub status: Rect,
@@ -55,6 +56,8 @@ pub fn areas(area: Rect, app: &App) -> Areas {
     }
     let (body, lab) = split_lab(body, app);
     let (body, demo) = split_bottom(body, app.demo.is_some(), demo::HEIGHT);
+    let notes_open = app.demo.is_some() && app.panes.is_open(Pane::Notes);
+    let (body, notes) = split_bottom(body, notes_open, demo::HEIGHT);
     let (body, log) = split_bottom(body, app.panes.is_open(Pane::Log), log::HEIGHT);
     let segments_height = (body.height / 2).max(8);
     let (body, segments) = split_bottom(body, app.panes.is_open(Pane::Segments), segments_height);
@@ -73,6 +76,7 @@ pub fn areas(area: Rect, app: &App) -> Areas {
         details,
         log,
         demo,
+        notes,
         lab,
         segments,
         status,
@@ -89,6 +93,7 @@ fn zoomed(pane: Pane, header: Rect, body: Rect, status: Rect) -> Areas {
         details: None,
         log: None,
         demo: None,
+        notes: None,
         lab: None,
         segments: None,
         status,
@@ -98,6 +103,7 @@ fn zoomed(pane: Pane, header: Rect, body: Rect, status: Rect) -> Areas {
         Pane::Log => &mut a.log,
         Pane::Lab => &mut a.lab,
         Pane::Segments => &mut a.segments,
+        Pane::Notes => &mut a.notes,
         Pane::Diagram => {
             a.table = body;
             return a;
@@ -182,6 +188,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     if let Some(pane) = a.demo {
         demo::draw(frame, pane, app);
+    }
+    if let Some(pane) = a.notes {
+        demo::draw_notes(frame, pane, app);
     }
     if let Some(panel) = a.lab {
         lab::draw(frame, panel, app);
