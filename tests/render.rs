@@ -578,7 +578,9 @@ fn with_segments(app: &mut App) {
     let t0 = app.now - Duration::from_secs(21);
     let (c, s) = ("127.0.0.1:40002", "127.0.0.1:8080");
     let (syn, ack, psh, fin) = (Flags::SYN, Flags::ACK, Flags::PSH, Flags::FIN);
-    let script: [(u64, &str, &str, u8, u32, u32, u32, Fate); 9] = [
+    // (ms after start, from, to, flags, seq, ack, length, fate)
+    type Sent<'a> = (u64, &'a str, &'a str, u8, u32, u32, u32, Fate);
+    let script: [Sent; 9] = [
         (1_000, c, s, syn, 5000, 0, 0, Fate::Delivered),
         (1_001, s, c, syn | ack, 9000, 5001, 0, Fate::Delivered),
         (1_002, c, s, ack, 5001, 9001, 0, Fate::Delivered),
