@@ -209,6 +209,9 @@ pub struct SocketRow {
     /// whole life, kept by its TIME_WAIT successor.
     pub cookie: Option<u64>,
     pub owner: Option<Arc<Owner>>,
+    /// The lab's network namespace the socket lives in (`lab --wire`);
+    /// `None`: this process's own.
+    pub netns: Option<&'static str>,
 }
 
 impl SocketRow {
@@ -225,6 +228,7 @@ impl SocketRow {
             inode: None,
             cookie: None,
             owner: None,
+            netns: None,
         }
     }
 

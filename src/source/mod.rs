@@ -10,6 +10,7 @@ pub mod error;
 pub mod files;
 pub mod identity;
 pub mod memory;
+pub mod namespaced;
 mod netstat2;
 pub(crate) mod procs;
 mod replay;

@@ -181,7 +181,11 @@ fn text(app: &App, conn: &Conn, col: Column) -> String {
             conn.time_in_state(app.now),
             conn.current_phase().entry_seen(),
         ),
-        Column::Process => conn.row.pid_label(),
+        Column::Process => match conn.row.netns {
+            // The lab's link: which end's namespace tells the ends apart.
+            Some(ns) => format!("[{ns} ns] {}", conn.row.pid_label()),
+            None => conn.row.pid_label(),
+        },
         Column::User => cells::user(row),
     }
 }

@@ -1,0 +1,141 @@
+//! One table from several network namespaces: this one and the lab's
+//! (`lab --wire`), each read by a source opened inside it. Every row says
+//! which namespace it came from, so the two ends of a connection that
+//! crosses the lab's link are told apart.
+
+use super::{Degradation, Dump, Scope, SocketSource, SourceError, Wanted};
+use crate::socket::{SocketKey, SocketRow, TcpDetails};
+
+/// A source and the namespace it reads (`None`: this process's own).
+pub struct Member {
+    pub netns: Option<&'static str>,
+    pub source: Box<dyn SocketSource>,
+}
+
+pub struct Namespaced {
+    members: Vec<Member>,
+}
+
+impl Namespaced {
+    pub fn new(members: Vec<Member>) -> Self {
+        Namespaced { members }
+    }
+}
+
+impl SocketSource for Namespaced {
+    fn name(&self) -> &'static str {
+        self.members.first().map_or("none", |m| m.source.name())
+    }
+
+    fn dump(&mut self, scope: &Scope) -> Result<Dump, SourceError> {
+        let mut whole: Option<Dump> = None;
+        for m in &mut self.members {
+            let mut part = m.source.dump(scope)?;
+            for row in &mut part.rows {
+                row.netns = m.netns;
+            }
+            whole = Some(match whole {
+                None => part,
+                Some(mut w) => {
+                    w.rows.append(&mut part.rows);
+                    w.finished = w.finished.max(part.finished);
+                    w.warning = w.warning.or(part.warning);
+                    w
+                }
+            });
+        }
+        whole.ok_or_else(|| SourceError::Unavailable("no namespace to read".into()))
+    }
+
+    fn degradations(&self) -> Vec<Degradation> {
+        self.members
+            .first()
+            .map(|m| m.source.degradations())
+            .unwrap_or_default()
+    }
+
+    /// Each namespace has counters of its own; this process reads only its
+    /// own, so it cannot tell whether the others changed.
+    fn may_have_changed(&mut self) -> bool {
+        true
+    }
+
+    fn details(&mut self, key: &SocketKey) -> Result<Option<TcpDetails>, SourceError> {
+        for m in &mut self.members {
+            if let Some(d) = m.source.details(key)? {
+                return Ok(Some(d));
+            }
+        }
+        Ok(None)
+    }
+
+    fn has_details(&self) -> bool {
+        self.members.iter().all(|m| m.source.has_details())
+    }
+
+    /// Asks every namespace; a socket is in at most one of them.
+    fn look_up(&mut self, wanted: &[Wanted]) -> Result<Vec<Option<SocketRow>>, SourceError> {
+        let mut found: Vec<Option<SocketRow>> = vec![None; wanted.len()];
+        for m in &mut self.members {
+            let answers = m.source.look_up(wanted)?;
+            for (slot, answer) in found.iter_mut().zip(answers) {
+                if slot.is_none()
+                    && let Some(mut row) = answer
+                {
+                    row.netns = m.netns;
+                    *slot = Some(row);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn can_look_up(&self) -> bool {
+        self.members.iter().all(|m| m.source.can_look_up())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::socket::{Family, TcpState};
+    use crate::source::ScriptedSource;
+
+    fn row(local: &str, remote: &str) -> SocketRow {
+        let key = SocketKey::new(
+            Family::Inet,
+            local.parse().expect("addr"),
+            remote.parse().expect("addr"),
+        );
+        SocketRow::new(key, TcpState::Established)
+    }
+
+    #[test]
+    fn rows_from_each_namespace_carry_its_name() {
+        let client = row("198.18.0.1:40000", "198.18.0.2:80");
+        let server = row("198.18.0.2:80", "198.18.0.1:40000");
+        let members = vec![
+            Member {
+                netns: None,
+                source: Box::new(ScriptedSource::new(vec![Dump::new(vec![])])),
+            },
+            Member {
+                netns: Some("client"),
+                source: Box::new(ScriptedSource::new(vec![Dump::new(vec![client])])),
+            },
+            Member {
+                netns: Some("server"),
+                source: Box::new(ScriptedSource::new(vec![Dump::new(vec![server])])),
+            },
+        ];
+        let dump = Namespaced::new(members)
+            .dump(&Scope::default())
+            .expect("a reading");
+        let tags: Vec<(u16, Option<&str>)> = dump
+            .rows
+            .iter()
+            .map(|r| (r.key.local.port(), r.netns))
+            .collect();
+        assert_eq!(tags, [(40000, Some("client")), (80, Some("server"))]);
+    }
+}
