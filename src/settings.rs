@@ -54,6 +54,7 @@ pub fn lab(args: LabArgs) -> anyhow::Result<ui::Settings> {
         accept,
         hold: !args.no_hold,
         max_connections: args.max_connections,
+        places: crate::lab::places::Places::default(),
     };
     let view = &args.view;
     let mut settings = with_lab(lab, view.read.interval, view.log_size, view.classroom, None)?;

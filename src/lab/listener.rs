@@ -1,19 +1,16 @@
 //! socket(), setsockopt(SO_REUSEADDR), bind(), listen(backlog): the
 //! server's first four calls, with the options the user chose.
 
-use super::SocketCall;
+use super::places::Places;
+use super::{Side, SocketCall};
 use super::options::ServerOptions;
 use std::io;
 use std::net::SocketAddr;
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::TcpListener;
 
-pub fn open(opts: &ServerOptions) -> io::Result<TcpListener> {
+pub fn open(opts: &ServerOptions, places: &Places) -> io::Result<TcpListener> {
     let addr = SocketAddr::new(opts.bind, opts.port);
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
+    let socket = places.socket(Side::Listener, addr.is_ipv4())?;
     socket.set_reuseaddr(opts.reuseaddr)?;
     if let Some(n) = opts.buffers {
         // Set before listen(): accepted sockets inherit them.

@@ -8,6 +8,7 @@ mod conn;
 pub mod explain;
 mod listener;
 pub mod options;
+pub mod places;
 
 pub use explain::{Call, LabError};
 pub use options::{AcceptMode, OptionChanges, ServerOptions, Target};
@@ -272,6 +273,8 @@ pub struct LabConfig {
     pub accept: AcceptMode,
     pub hold: bool,
     pub max_connections: usize,
+    /// Where its sockets are made (another namespace for `lab --wire`).
+    pub places: places::Places,
 }
 
 impl Default for LabConfig {
@@ -281,6 +284,7 @@ impl Default for LabConfig {
             accept: AcceptMode::Auto,
             hold: true,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            places: places::Places::default(),
         }
     }
 }

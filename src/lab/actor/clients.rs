@@ -8,7 +8,6 @@ use crate::lab::{Done, LabEvent, LabId, Side, SocketCall};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
-use tokio::net::TcpSocket;
 use tokio::sync::mpsc;
 
 /// A `Connect` command waiting for all its connects to finish.
@@ -73,11 +72,7 @@ impl Actor {
     /// socket() + bind(port 0) now, so the local address is known while
     /// the handshake is in SYN_SENT; connect() runs in the task.
     fn start_client(&mut self, target: SocketAddr) -> io::Result<LabId> {
-        let socket = if target.is_ipv4() {
-            TcpSocket::new_v4()?
-        } else {
-            TcpSocket::new_v6()?
-        };
+        let socket = self.places.socket(Side::Client, target.is_ipv4())?;
         let bind_ip = if target.ip().is_loopback() {
             target.ip()
         } else if target.is_ipv4() {

@@ -40,6 +40,7 @@ struct Server {
 
 struct Actor {
     settings: LabSettings,
+    places: crate::lab::places::Places,
     events: Outbox,
     report_tx: mpsc::UnboundedSender<Report>,
     server: Option<Server>,
@@ -61,6 +62,7 @@ pub async fn run(config: LabConfig, mut inbox: Inbox, events: Outbox) {
     let (report_tx, mut reports) = mpsc::unbounded_channel();
     let mut actor = Actor {
         settings: LabSettings::new(&config),
+        places: config.places.clone(),
         events,
         report_tx,
         server: None,
@@ -201,7 +203,7 @@ impl Actor {
         }
         self.settings.next = opts.clone();
         let addr = SocketAddr::new(opts.bind, opts.port);
-        let listener = match listener::open(&opts) {
+        let listener = match listener::open(&opts, &self.places) {
             Ok(l) => l,
             Err(e) => {
                 let call = Call::Bind {
