@@ -65,6 +65,7 @@ fn settings() -> Settings {
         classroom: false,
         demo: None,
         pcap: None,
+        wire: false,
     }
 }
 

@@ -172,6 +172,21 @@ pub struct LabArgs {
     #[arg(long, default_value_t = crate::lab::DEFAULT_MAX_CONNECTIONS, value_parser = max_connections_arg)]
     pub max_connections: usize,
 
+    /// Put the server and the clients in two network namespaces joined by
+    /// a link tcpscope forwards itself: every segment can be delayed,
+    /// stepped (n) or dropped (d) (root)
+    #[arg(long)]
+    pub wire: bool,
+
+    /// With --wire: how long each segment takes to cross (e.g. 400ms, 1s;
+    /// over 500ms the kernel retransmits the SYN: a lesson of its own)
+    #[arg(long, value_name = "DELAY", requires = "wire", value_parser = delay_arg)]
+    pub delay: Option<Duration>,
+
+    /// With --wire: start in step mode (segments wait for n)
+    #[arg(long, requires = "wire")]
+    pub step: bool,
+
     #[command(flatten)]
     pub view: ViewArgs,
 }
@@ -190,6 +205,10 @@ fn count_arg(text: &str, what: &str, max: usize) -> Result<usize, String> {
             "'{text}' is not {what}: use a number from 1 to {max}"
         )),
     }
+}
+
+fn delay_arg(text: &str) -> Result<Duration, String> {
+    crate::demo::link::parse_ms(text).map(Duration::from_millis)
 }
 
 fn log_size_arg(text: &str) -> Result<usize, String> {

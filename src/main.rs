@@ -4,6 +4,7 @@ use clap::Parser;
 use std::process::ExitCode;
 use tcpscope::cli::{Cli, Command, DemoArgs, WatchArgs};
 use tcpscope::demo;
+use tcpscope::lab::link::LabLink;
 use tcpscope::output;
 use tcpscope::settings;
 use tcpscope::shutdown::Termination;
@@ -42,15 +43,43 @@ fn main() -> ExitCode {
         eprintln!("tcpscope: {msg}");
         return ExitCode::from(2);
     }
+    let link = match lab_link(&cli) {
+        Ok(link) => link,
+        Err(e) => {
+            eprintln!("tcpscope: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let (settings, kind) = match cli.command {
         Some(Command::Lab(args)) => {
             let kind = args.view.read.source;
-            (settings::lab(args), kind)
+            (settings::lab(args, link.as_ref()), kind)
         }
-        Some(Command::Demo(args)) => (settings::demo(&args), SourceKind::Auto),
+        Some(Command::Demo(args)) => (settings::demo(&args, link.as_ref()), SourceKind::Auto),
         _ => (settings::live(&cli), cli.view.read.source),
     };
-    exit(settings.and_then(|s| live(s, kind)))
+    exit(settings.and_then(|s| live(s, kind, link)))
+}
+
+/// The slow-motion link, for `lab --wire` and a demo with a `wire:` line.
+fn lab_link(cli: &Cli) -> Result<Option<LabLink>, String> {
+    let (delay, step) = match &cli.command {
+        Some(Command::Lab(args)) if args.wire => (
+            args.delay.unwrap_or(tcpscope::lab::link::DEFAULT_DELAY),
+            args.step,
+        ),
+        Some(Command::Demo(args)) => {
+            let name = args.name.as_deref().unwrap_or_default();
+            match demo::load(name)?.wire {
+                Some(w) => (std::time::Duration::from_millis(w.delay_ms), w.step),
+                None => return Ok(None),
+            }
+        }
+        _ => return Ok(None),
+    };
+    LabLink::create(delay, step)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 fn exit(result: anyhow::Result<()>) -> ExitCode {
@@ -74,16 +103,19 @@ fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
         })
 }
 
-fn live(settings: ui::Settings, kind: SourceKind) -> anyhow::Result<()> {
+fn live(settings: ui::Settings, kind: SourceKind, link: Option<LabLink>) -> anyhow::Result<()> {
     runtime(2)?.block_on(async {
         // Signals first: one arriving while the sources open (and make a
         // tracing instance, maybe a mount) still ends in the cleanup.
         let signals = Termination::register()?;
         let scope = Scope::on_port(settings.port);
-        let mut sources = source::open(kind, Cadence::Live, &scope)?;
+        let mut sources = match &link {
+            Some(link) => link.sources(kind, &scope)?,
+            None => source::open(kind, Cadence::Live, &scope)?,
+        };
         // Fail before the terminal switches mode if the table cannot be read.
         sources.table.dump(&Scope::on_port(Some(1)))?;
-        ui::run(sources, settings, signals).await
+        ui::run(sources, settings, signals, link).await
     })
 }
 
@@ -164,10 +196,20 @@ fn demo_headless(args: &DemoArgs) -> ExitCode {
 fn check_demo(scenario: &demo::Scenario) -> anyhow::Result<bool> {
     let port = settings::free_port(std::net::Ipv4Addr::LOCALHOST.into())?;
     let scope = Scope::on_port(Some(port));
-    let sources = source::open(SourceKind::Auto, Cadence::Live, &scope)?;
+    let link = match scenario.wire {
+        Some(w) => Some(
+            LabLink::create(std::time::Duration::from_millis(w.delay_ms), w.step)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        ),
+        None => None,
+    };
+    let sources = match &link {
+        Some(link) => link.sources(SourceKind::Auto, &scope)?,
+        None => source::open(SourceKind::Auto, Cadence::Live, &scope)?,
+    };
     let runtime = runtime(2)?;
     let results = runtime
-        .block_on(demo::runner::play(scenario, sources, port))
+        .block_on(demo::runner::play(scenario, sources, port, link))
         .map_err(|e| anyhow::anyhow!(e))?;
     for r in &results {
         println!("{}", demo::runner::describe(r));

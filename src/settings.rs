@@ -3,6 +3,7 @@
 
 use crate::cli::{Cli, DemoArgs, LabArgs};
 use crate::demo::{self, Scenario};
+use crate::lab::link::LabLink;
 use crate::lab::{AcceptMode, LabConfig, ServerOptions};
 use crate::pipeline::history::DEFAULT_LOG_SIZE;
 use crate::socket::Filter;
@@ -27,18 +28,22 @@ pub fn live(cli: &Cli) -> anyhow::Result<ui::Settings> {
         classroom: cli.view.classroom,
         demo: None,
         pcap: cli.view.pcap.clone(),
+        wire: false,
     })
 }
 
 /// `tcpscope lab`: every socket is read, the table is filtered to the
 /// lab's port (picked now when none was given, so it can be shown).
-pub fn lab(args: LabArgs) -> anyhow::Result<ui::Settings> {
+pub fn lab(args: LabArgs, link: Option<&LabLink>) -> anyhow::Result<ui::Settings> {
     let port = match args.port {
         Some(p) if p != 0 => p,
+        // The link's namespaces hold nothing yet: any port free here is.
+        _ if link.is_some() => free_port(std::net::Ipv4Addr::LOCALHOST.into())?,
         _ => free_port(args.bind)?,
     };
     let server = ServerOptions {
-        bind: args.bind,
+        // On the link, the server listens on its end of it.
+        bind: link.map_or(args.bind, |_| LabLink::server_ip()),
         port,
         backlog: args.backlog,
         reuseaddr: args.reuseaddr,
@@ -54,7 +59,7 @@ pub fn lab(args: LabArgs) -> anyhow::Result<ui::Settings> {
         accept,
         hold: !args.no_hold,
         max_connections: args.max_connections,
-        places: crate::lab::places::Places::default(),
+        places: link.map(LabLink::places).unwrap_or_default(),
     };
     let view = &args.view;
     let mut settings = with_lab(lab, view.read.interval, view.log_size, view.classroom, None)?;
@@ -64,16 +69,20 @@ pub fn lab(args: LabArgs) -> anyhow::Result<ui::Settings> {
 
 /// `tcpscope demo NAME`: the lab, the diagram and the details pane, with
 /// the scenario ready to play.
-pub fn demo(args: &DemoArgs) -> anyhow::Result<ui::Settings> {
+pub fn demo(args: &DemoArgs, link: Option<&LabLink>) -> anyhow::Result<ui::Settings> {
     let name = args.name.as_deref().unwrap_or_default();
     let scenario = demo::load(name).map_err(|e| anyhow::anyhow!(e))?;
     let port = free_port(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))?;
-    let server = ServerOptions {
+    let mut server = ServerOptions {
         port,
         ..ServerOptions::default()
     };
+    if link.is_some() {
+        server.bind = LabLink::server_ip();
+    }
     let lab = LabConfig {
         server,
+        places: link.map(LabLink::places).unwrap_or_default(),
         ..LabConfig::default()
     };
     with_lab(
@@ -96,6 +105,7 @@ fn with_lab(
 ) -> anyhow::Result<ui::Settings> {
     Ok(ui::Settings {
         port: None,
+        wire: lab.places.is_elsewhere(),
         filter: Filter::parse(&lab.server.port.to_string())?,
         interval,
         source: String::new(),

@@ -4,6 +4,8 @@
 //! the short states are checked too), polling alone otherwise.
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use tcpscope::demo::{self, runner};
 use tcpscope::source::sockdiag::SockDiagSource;
 use tcpscope::source::trace::{TraceReader, TraceSession, filter};
@@ -38,7 +40,7 @@ async fn play(name: &str) {
     let port =
         tcpscope::settings::free_port("127.0.0.1".parse().expect("ip")).expect("a free port");
     let (sources, instance) = sources(port);
-    let results = runner::play(&scenario, sources, port)
+    let results = runner::play(&scenario, sources, port, None)
         .await
         .expect("the pipeline runs");
     let report: Vec<String> = results.iter().map(runner::describe).collect();
@@ -81,6 +83,70 @@ demo_test! {
     fin_wait_1 => "fin-wait-1",
     last_ack => "last-ack",
     simultaneous_close => "simultaneous-close",
+}
+
+/// A demo across the slow-motion link, through the real command: `demo
+/// NAME --check` creates the link (root), plays every step, and checks
+/// the states and the segments each step promises.
+fn check_on_the_wire(name: &str) {
+    if !common::is_root() {
+        eprintln!("skipped: the slow-motion link needs root (network namespaces, TUN devices)");
+        return;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tcpscope"))
+        .args(["demo", name, "--check"])
+        .output()
+        .expect("run tcpscope demo --check");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let steps = demo::load(name).expect("a built-in demo").steps.len();
+    assert!(
+        out.status.success(),
+        "{name}:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.ends_with(": ok")).count(),
+        steps,
+        "{text}"
+    );
+}
+
+macro_rules! wire_demo_test {
+    ($($test:ident => $name:literal),* $(,)?) => {$(
+        #[test]
+        fn $test() {
+            check_on_the_wire($name);
+        }
+    )*};
+}
+
+wire_demo_test! {
+    slow_handshake => "slow-handshake",
+    slow_close => "slow-close",
+    lost_syn => "lost-syn",
+    lost_final_ack => "lost-final-ack",
+    simultaneous_close_wire => "simultaneous-close-wire",
+    keepalive => "keepalive",
+    syn_backlog => "syn-backlog",
+}
+
+#[test]
+fn a_wire_step_without_a_wire_line_says_what_is_missing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nowire.demo");
+    std::fs::write(&path, "title: t\nstep: listen\nstep: wire drop-next\n").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tcpscope"))
+        .args(["demo", path.to_str().expect("utf-8 path"), "--check"])
+        .output()
+        .expect("run tcpscope demo --check");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "line 3 (wire drop-next): a wire step needs a 'wire:' line at the top of the demo"
+        ),
+        "{text}"
+    );
 }
 
 #[test]

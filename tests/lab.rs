@@ -682,7 +682,9 @@ async fn a_demo_listen_with_manual_accept_is_what_the_lab_reports() {
         manual: true,
         hold: false,
     };
-    for cmd in demo::commands(&call, &[], 0).expect("commands") {
+    for cmd in
+        demo::commands(&call, &[], 0, std::net::Ipv4Addr::LOCALHOST.into()).expect("commands")
+    {
         h.run(cmd).await.expect("listens");
     }
     h.settle().await;

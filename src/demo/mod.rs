@@ -2,6 +2,7 @@
 //! each showing the socket call it makes and what to look at. Scenario
 //! files live in `assets/demos/`; a teacher can write their own.
 
+pub mod link;
 pub mod runner;
 pub mod script;
 
@@ -42,6 +43,32 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "simultaneous-close",
         include_str!("../../assets/demos/simultaneous-close.demo"),
     ),
+    // Across the slow-motion link (root): segments delayed, held, lost.
+    (
+        "slow-handshake",
+        include_str!("../../assets/demos/slow-handshake.demo"),
+    ),
+    (
+        "slow-close",
+        include_str!("../../assets/demos/slow-close.demo"),
+    ),
+    ("lost-syn", include_str!("../../assets/demos/lost-syn.demo")),
+    (
+        "lost-final-ack",
+        include_str!("../../assets/demos/lost-final-ack.demo"),
+    ),
+    (
+        "simultaneous-close-wire",
+        include_str!("../../assets/demos/simultaneous-close-wire.demo"),
+    ),
+    (
+        "keepalive",
+        include_str!("../../assets/demos/keepalive.demo"),
+    ),
+    (
+        "syn-backlog",
+        include_str!("../../assets/demos/syn-backlog.demo"),
+    ),
 ];
 
 /// A built-in scenario by name, or a scenario file by path.
@@ -81,8 +108,14 @@ pub fn resolve(role: Role, sockets: &[LabSocket]) -> Option<&LabSocket> {
 }
 
 /// The lab commands for one step, given the lab's sockets now. A listen
-/// reuses `port` (the scenario's first listener's) when it is not 0.
-pub fn commands(call: &Call, sockets: &[LabSocket], port: u16) -> Result<Vec<LabCommand>, String> {
+/// reuses `port` (the scenario's first listener's) when it is not 0, on
+/// the address the lab's server binds (its end of the link, on one).
+pub fn commands(
+    call: &Call,
+    sockets: &[LabSocket],
+    port: u16,
+    bind: std::net::IpAddr,
+) -> Result<Vec<LabCommand>, String> {
     let id = |role: Role| {
         resolve(role, sockets)
             .map(|s| s.id)
@@ -103,10 +136,10 @@ pub fn commands(call: &Call, sockets: &[LabSocket], port: u16) -> Result<Vec<Lab
             };
             let opts = ServerOptions {
                 port,
+                bind,
                 backlog: *backlog,
                 reuseaddr: *reuseaddr,
                 buffers: *buffers,
-                ..ServerOptions::default()
             };
             let now = OptionChanges {
                 accept: Some(accept),
@@ -134,7 +167,14 @@ pub fn commands(call: &Call, sockets: &[LabSocket], port: u16) -> Result<Vec<Lab
             id: id(*r)?,
             on: *on,
         }],
-        Call::Wait(_) => Vec::new(),
+        Call::Keepalive(r, [idle, interval, count]) => vec![LabCommand::Keepalive {
+            id: id(*r)?,
+            idle: *idle,
+            interval: *interval,
+            count: *count,
+        }],
+        // The link is the player's to steer, not the lab's.
+        Call::Wait(_) | Call::Link(_) => Vec::new(),
     };
     Ok(out)
 }

@@ -2,10 +2,14 @@
 //! the pipeline (the project's own sources, with the tracepoint where it
 //! is available) shows the states the step promises.
 
+use super::link::{LinkCall, SegmentExpect, Sender};
 use super::script::{Call, Expect, Scenario};
 use super::{commands, resolve};
+use crate::lab::link::LabLink;
 use crate::lab::{Lab, LabConfig, LabEvent, LabSocket, ServerOptions};
 use crate::pipeline::runner::{Feed, Runner};
+use crate::socket::Flags;
+use crate::socket::crossings::{Fate, SegmentLog};
 use crate::socket::{Family, SocketKey, TcpState};
 use crate::source::{Scope, Sources};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -36,6 +40,18 @@ struct Player {
     /// The newest connection on each 4-tuple, from the latest update.
     conns: crate::pipeline::Mirror,
     traced: bool,
+    /// The lab's problems as reported, with when.
+    notices: Vec<(Instant, String)>,
+    /// The slow-motion link, for a `wire:` demo.
+    link: Option<Wired>,
+}
+
+/// A `wire:` demo's link and what crossed it.
+struct Wired {
+    link: LabLink,
+    log: SegmentLog,
+    /// The server namespace's counters when the step began.
+    counters: Vec<(String, u64)>,
 }
 
 /// Plays every step in order on `port` (the lab's server port, which the
@@ -44,19 +60,24 @@ pub async fn play(
     scenario: &Scenario,
     sources: Sources,
     port: u16,
+    link: Option<LabLink>,
 ) -> Result<Vec<StepResult>, String> {
     let traced = sources.changes.is_some();
     let scope = Scope::on_port(Some(port));
     let (tx, feed) = tokio::sync::mpsc::channel(64);
     let runner = Runner::spawn(sources, scope, INTERVAL, tx)
         .map_err(|e| format!("cannot start the pipeline: {e}"))?;
-    let config = LabConfig {
+    let mut config = LabConfig {
         server: ServerOptions {
             port,
             ..ServerOptions::default()
         },
         ..LabConfig::default()
     };
+    if let Some(link) = &link {
+        config.server.bind = LabLink::server_ip();
+        config.places = link.places();
+    }
     let (lab, events) = Lab::spawn(config);
     let mut p = Player {
         lab,
@@ -67,10 +88,17 @@ pub async fn play(
         _runner: runner,
         conns: crate::pipeline::Mirror::default(),
         traced,
+        notices: Vec::new(),
+        link: link.map(|link| Wired {
+            link,
+            log: SegmentLog::default(),
+            counters: Vec::new(),
+        }),
     };
     let mut results = Vec::new();
     for step in &scenario.steps {
         let started = Instant::now();
+        p.count_now();
         let outcome = p.run_call(&step.call).await;
         let result = p.check(&step.expect, outcome, started).await;
         let failed = result.is_err();
@@ -93,8 +121,15 @@ impl Player {
             tokio::time::sleep(Duration::from_millis(*ms)).await;
             return Ok(String::new());
         }
+        if let Call::Link(step) = call {
+            return self.steer(*step).await;
+        }
         let mut last = Ok(String::new());
-        for cmd in commands(call, &self.sockets, self.port)? {
+        let bind = match self.link {
+            Some(_) => LabLink::server_ip(),
+            None => ServerOptions::default().bind,
+        };
+        for cmd in commands(call, &self.sockets, self.port, bind)? {
             let seq = self.lab.send(cmd);
             last = self.outcome(seq).await;
         }
@@ -117,8 +152,67 @@ impl Player {
     }
 
     fn absorb(&mut self, ev: LabEvent) {
-        if let LabEvent::Sockets(list) = ev {
-            self.sockets = list;
+        match ev {
+            LabEvent::Sockets(list) => self.sockets = list,
+            LabEvent::Notice(e) => self.notices.push((Instant::now(), e.to_string())),
+            _ => {}
+        }
+    }
+
+    /// A `wire` step: the link does as told.
+    async fn steer(&mut self, step: LinkCall) -> Result<String, String> {
+        let Some(w) = &mut self.link else {
+            return Err("a wire step needs a 'wire:' line at the top of the demo".into());
+        };
+        let c = &w.link.control;
+        let done = match step {
+            LinkCall::Delay(ms) => {
+                c.set_delay(Duration::from_millis(ms));
+                format!("every segment now takes {ms}ms to cross")
+            }
+            LinkCall::Hold(on) => {
+                c.set_step(on);
+                format!("step mode {}", if on { "on" } else { "off" })
+            }
+            LinkCall::Release(n) => {
+                for _ in 0..n {
+                    release_one(c).await?;
+                }
+                format!("{n} segment(s) let through")
+            }
+            LinkCall::DropNext => {
+                c.drop_next();
+                "the next segment will be lost".into()
+            }
+            LinkCall::Down(on) => {
+                c.drop_all(on);
+                format!("link {}", if on { "down" } else { "up" })
+            }
+            LinkCall::Flood(n) => {
+                let sent = w.link.flood(n, self.port).map_err(|e| e.to_string())?;
+                format!("{sent} SYNs from made-up clients")
+            }
+        };
+        self.settle().await;
+        Ok(done)
+    }
+
+    /// Reads the server namespace's counters, to compare at the check.
+    fn count_now(&mut self) {
+        if let Some(w) = &mut self.link {
+            w.counters = w
+                .link
+                .server_counters()
+                .map(|t| crate::source::activity::netstat_counters(&t))
+                .unwrap_or_default();
+        }
+    }
+
+    /// Takes in what crossed the link so far.
+    fn pump(&mut self) {
+        let Some(w) = &mut self.link else { return };
+        while let Ok(p) = w.link.passages.try_recv() {
+            crate::lab::link::record(&mut w.log, &p, self.port);
         }
     }
 
@@ -156,6 +250,7 @@ impl Player {
         loop {
             self.settle().await;
             self.read();
+            self.pump();
             let missing: Vec<String> = expects
                 .iter()
                 .filter_map(|e| self.unmet(e, since))
@@ -183,6 +278,15 @@ impl Player {
             } => (*role, Some(states), *trace_only),
             Expect::Gone(role) => (*role, None, false),
             Expect::Error(_) => return None,
+            Expect::Segment(s) => return self.no_segment(s, since),
+            Expect::Counter(name) => return self.counter_still(name),
+            Expect::Notice(text) => {
+                let seen = self
+                    .notices
+                    .iter()
+                    .any(|(at, n)| *at >= since && n.contains(text.as_str()));
+                return (!seen).then(|| format!("the lab reported nothing with '{text}'"));
+            }
         };
         let Some(socket) = resolve(role, &self.sockets) else {
             return Some(format!("there is no {role}"));
@@ -212,6 +316,80 @@ impl Player {
             )),
         }
     }
+}
+
+impl Player {
+    /// Why no such segment crossed the link since `since`.
+    fn no_segment(&self, want: &SegmentExpect, since: Instant) -> Option<String> {
+        let Some(w) = &self.link else {
+            return Some("segments are checked only on a 'wire:' demo".into());
+        };
+        let from = match want.from {
+            Sender::Client => crate::source::wire::CLIENT_ADDR,
+            Sender::Server => crate::source::wire::SERVER_ADDR,
+        };
+        let seen = w.log.all().any(|c| {
+            (c.segment.at >= since || c.ended.is_some_and(|e| e >= since))
+                && c.from().ip() == std::net::IpAddr::V4(from)
+                && same_flags(c.segment.flags, want.flags)
+                && (!want.retransmission || c.segment.retransmission)
+                && (!want.dropped || c.fate == Fate::Dropped)
+        });
+        (!seen).then(|| {
+            let who = match want.from {
+                Sender::Client => "client",
+                Sender::Server => "server",
+            };
+            let how = match (want.retransmission, want.dropped) {
+                (true, true) => " retransmitted and dropped",
+                (true, false) => " retransmitted",
+                (false, true) => " dropped",
+                (false, false) => "",
+            };
+            format!(
+                "no {} from the {who}{how} crossed the link",
+                want.flags.names().join("+")
+            )
+        })
+    }
+
+    /// Why the counter has not gone up since the step began.
+    fn counter_still(&self, name: &str) -> Option<String> {
+        let w = self.link.as_ref()?;
+        let now = w
+            .link
+            .server_counters()
+            .map(|t| crate::source::activity::netstat_counters(&t))
+            .unwrap_or_default();
+        let get = |list: &[(String, u64)]| list.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        match (get(&w.counters), get(&now)) {
+            (_, None) => Some(format!("the kernel has no counter {name}")),
+            (before, Some(after)) if after > before.unwrap_or(0) => None,
+            (_, Some(after)) => Some(format!("{name} stayed at {after}")),
+        }
+    }
+}
+
+/// PSH rides along with data; unless asked for, it does not count.
+fn same_flags(got: Flags, want: Flags) -> bool {
+    let mask = if want.has(Flags::PSH) {
+        0xff
+    } else {
+        !Flags::PSH
+    };
+    got.0 & mask == want.0 & mask
+}
+
+/// Lets one waiting segment through, waiting a little for one to come.
+async fn release_one(c: &crate::source::wire::WireControl) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !c.release_next() {
+        if Instant::now() >= deadline {
+            return Err("no segment waited on the link to be let through".into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
 }
 
 fn names(states: &[TcpState]) -> String {

@@ -9,6 +9,7 @@
 //! expect: listener LISTEN
 //! ```
 
+use super::link::{self, LinkCall, SegmentExpect, WireSetup};
 use crate::socket::TcpState;
 use std::fmt;
 
@@ -53,6 +54,10 @@ pub enum Call {
     Read(Role, bool),
     Echo(Role, bool),
     Wait(u64),
+    /// A step on the lab's link (a `wire:` demo).
+    Link(LinkCall),
+    /// SO_KEEPALIVE with idle, interval (seconds) and probe count.
+    Keepalive(Role, [u32; 3]),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +72,13 @@ pub enum Expect {
     Gone(Role),
     /// The step's call fails with a message containing this text.
     Error(String),
+    /// Such a segment crossed the link since the step began.
+    Segment(SegmentExpect),
+    /// This counter of the server's namespace (`/proc/net/netstat`,
+    /// e.g. SyncookiesSent) went up since the step began.
+    Counter(String),
+    /// The lab reported a problem containing this text (ETIMEDOUT).
+    Notice(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +97,8 @@ pub struct Scenario {
     pub name: String,
     pub title: String,
     pub steps: Vec<Step>,
+    /// Played across the slow-motion link (`wire:` line).
+    pub wire: Option<WireSetup>,
 }
 
 /// What is wrong with a scenario file, and where.
@@ -105,6 +119,7 @@ pub fn parse(name: &str, text: &str) -> Result<Scenario, ScriptError> {
         name: name.to_string(),
         title: name.to_string(),
         steps: Vec::new(),
+        wire: None,
     };
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
@@ -115,12 +130,13 @@ pub fn parse(name: &str, text: &str) -> Result<Scenario, ScriptError> {
         let err = |message: String| ScriptError { line, message };
         let (key, value) = raw.split_once(':').ok_or_else(|| {
             err(format!(
-                "'{raw}' is not 'key: value' (keys: title, step, say, note, expect, expect-trace)"
+                "'{raw}' is not 'key: value' (keys: title, wire, step, say, note, expect, expect-trace)"
             ))
         })?;
         let value = value.trim();
         match key.trim() {
             "title" => scenario.title = value.to_string(),
+            "wire" => scenario.wire = Some(link::parse_setup(value).map_err(err)?),
             "step" => {
                 let call = parse_call(value).map_err(err)?;
                 scenario.steps.push(Step {
@@ -154,7 +170,7 @@ pub fn parse(name: &str, text: &str) -> Result<Scenario, ScriptError> {
             }
             other => {
                 return Err(err(format!(
-                    "unknown key '{other}': use title, step, say, note, expect or expect-trace"
+                    "unknown key '{other}': use title, wire, step, say, note, expect or expect-trace"
                 )));
             }
         }
@@ -225,9 +241,14 @@ fn parse_call(text: &str) -> Result<Call, String> {
         "read" => Call::Read(role(words.next())?, on_off(words.next())?),
         "echo" => Call::Echo(role(words.next())?, on_off(words.next())?),
         "wait" => Call::Wait(parse_wait(words.next())?),
+        "wire" => Call::Link(link::parse_call(words)?),
+        "keepalive" => {
+            let (who, values) = link::parse_keepalive(words)?;
+            Call::Keepalive(parse_role(who)?, values)
+        }
         other => {
             return Err(format!(
-                "unknown call '{other}': use listen, stop, connect, accept, send, fill, shutdown, close, reset, read, echo, wait"
+                "unknown call '{other}': use listen, stop, connect, accept, send, fill, shutdown, close, reset, read, echo, keepalive, wait, wire"
             ));
         }
     };
@@ -293,6 +314,15 @@ fn parse_listen<'a>(words: impl Iterator<Item = &'a str>) -> Result<Call, String
 fn parse_expect(text: &str, trace_only: bool) -> Result<Expect, String> {
     if let Some(rest) = text.strip_prefix("error ") {
         return Ok(Expect::Error(rest.trim().to_string()));
+    }
+    if let Some(rest) = text.strip_prefix("notice ") {
+        return Ok(Expect::Notice(rest.trim().to_string()));
+    }
+    if let Some(rest) = text.strip_prefix("counter ") {
+        return Ok(Expect::Counter(rest.trim().to_string()));
+    }
+    if let Some(rest) = text.strip_prefix("segment ") {
+        return link::parse_segment(rest.split_whitespace()).map(Expect::Segment);
     }
     let mut words = text.split_whitespace();
     let role = parse_role(words.next().unwrap_or(""))?;

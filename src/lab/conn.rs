@@ -24,6 +24,8 @@ pub enum ConnCmd {
     SetReading(bool),
     SetEcho(bool),
     SetHold(bool),
+    /// SO_KEEPALIVE with idle, interval (seconds) and probe count.
+    Keepalive([u32; 3]),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -276,6 +278,7 @@ async fn command(
                 ..*policy
             },
         ),
+        ConnCmd::Keepalive(values) => keepalive(ctx, stream, seq, values),
         ConnCmd::SetHold(on) => {
             // A lab-wide setting: the actor reports it, once.
             *policy = Policy {
@@ -285,6 +288,30 @@ async fn command(
         }
     }
     Flow::Continue
+}
+
+fn keepalive(ctx: &Ctx, stream: &TcpStream, seq: Option<u64>, [idle, interval, count]: [u32; 3]) {
+    let secs = |s: u32| Duration::from_secs(u64::from(s));
+    let params = socket2::TcpKeepalive::new()
+        .with_time(secs(idle))
+        .with_interval(secs(interval))
+        .with_retries(count);
+    match socket2::SockRef::from(stream).set_tcp_keepalive(&params) {
+        Ok(()) => {
+            let text = format!(
+                "setsockopt(SO_KEEPALIVE): a probe after {idle}s of silence, then every {interval}s; {count} unanswered and the kernel gives up (ETIMEDOUT)"
+            );
+            ctx.called(seq, None, Ok(Done::text(text)));
+        }
+        Err(e) => ctx.failed(
+            seq,
+            None,
+            LabError::refused(format!(
+                "setsockopt(SO_KEEPALIVE) failed: {}",
+                crate::source::error::os_words(&e)
+            )),
+        ),
+    }
 }
 
 fn set_policy(ctx: &Ctx, seq: Option<u64>, policy: &mut Policy, next: Policy) {

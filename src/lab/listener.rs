@@ -1,9 +1,9 @@
 //! socket(), setsockopt(SO_REUSEADDR), bind(), listen(backlog): the
 //! server's first four calls, with the options the user chose.
 
+use super::options::ServerOptions;
 use super::places::Places;
 use super::{Side, SocketCall};
-use super::options::ServerOptions;
 use std::io;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;

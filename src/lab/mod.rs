@@ -6,6 +6,7 @@
 mod actor;
 mod conn;
 pub mod explain;
+pub mod link;
 mod listener;
 pub mod options;
 pub mod places;
@@ -183,6 +184,14 @@ pub enum LabCommand {
     SetEcho {
         id: LabId,
         on: bool,
+    },
+    /// SO_KEEPALIVE on, probing after `idle` s of silence, every
+    /// `interval` s, giving up after `count` unanswered probes.
+    Keepalive {
+        id: LabId,
+        idle: u32,
+        interval: u32,
+        count: u32,
     },
 }
 

@@ -36,6 +36,8 @@ pub struct Crossing {
     pub raw: Header,
     /// When it reached the receiver.
     pub received: Option<Instant>,
+    /// When it left the link, delivered or lost.
+    pub ended: Option<Instant>,
     pub fate: Fate,
 }
 
@@ -92,6 +94,7 @@ impl SegmentLog {
             segment,
             raw: h,
             received,
+            ended: (fate != Fate::InFlight).then_some(at),
             fate,
         });
         self.total += 1;
@@ -99,18 +102,25 @@ impl SegmentLog {
     }
 
     /// The oldest segment in flight with this header reached its end (or
-    /// was dropped).
-    pub fn settled(&mut self, h: &Header, fate: Fate, at: Instant) {
-        let Some(list) = self.by_pair.get_mut(&pair(h.from, h.to)) else {
-            return;
-        };
-        let waiting = list
-            .iter_mut()
-            .find(|c| c.fate == Fate::InFlight && c.raw == *h);
-        if let Some(c) = waiting {
-            c.fate = fate;
-            c.received = (fate == Fate::Delivered).then_some(at);
+    /// was dropped); one whose entry went unseen is recorded as it is.
+    pub fn settle(&mut self, h: Header, fate: Fate, at: Instant, wall: SystemTime) {
+        let waiting = self.by_pair.get_mut(&pair(h.from, h.to)).and_then(|list| {
+            list.iter_mut()
+                .find(|c| c.fate == Fate::InFlight && c.raw == h)
+        });
+        match waiting {
+            Some(c) => {
+                c.fate = fate;
+                c.received = (fate == Fate::Delivered).then_some(at);
+                c.ended = Some(at);
+            }
+            None => self.record(h, at, wall, fate),
         }
+    }
+
+    /// Every connection's segments, oldest first within each.
+    pub fn all(&self) -> impl Iterator<Item = &Crossing> {
+        self.by_pair.values().flatten()
     }
 
     /// The segments between these two ends, oldest first.
@@ -199,7 +209,7 @@ mod tests {
         );
         let first = |log: &SegmentLog| log.between(&key).and_then(|l| l.front().cloned());
         assert_eq!(first(&log).map(|c| c.fate), Some(Fate::InFlight));
-        log.settled(&syn, Fate::Delivered, t);
+        log.settle(syn, Fate::Delivered, t, w);
         assert_eq!(first(&log).and_then(|c| c.received), Some(t));
         for port in 0..CONNECTIONS as u16 + 5 {
             let from = format!("127.0.0.2:{}", 1000 + port);

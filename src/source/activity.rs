@@ -86,3 +86,30 @@ mod tests {
         assert_eq!(numbers_after(sockstat, "UDP:", &mut out), None);
     }
 }
+
+/// The `TcpExt` counters of a `/proc/net/netstat` text, by name: a line
+/// of names, then a line of values.
+pub fn netstat_counters(text: &str) -> Vec<(String, u64)> {
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return Vec::new();
+    };
+    names
+        .split_whitespace()
+        .skip(1)
+        .zip(values.split_whitespace().skip(1))
+        .filter_map(|(n, v)| Some((n.to_string(), v.parse().ok()?)))
+        .collect()
+}
+
+#[cfg(test)]
+mod counter_tests {
+    #[test]
+    fn reads_tcpext_counters_by_name() {
+        let text = "TcpExt: SyncookiesSent SyncookiesRecv ListenOverflows\nTcpExt: 12 3 0\nIpExt: InNoRoutes\nIpExt: 0\n";
+        let got = super::netstat_counters(text);
+        assert_eq!(got[0], ("SyncookiesSent".to_string(), 12));
+        assert_eq!(got.len(), 3);
+        assert!(super::netstat_counters("nothing").is_empty());
+    }
+}

@@ -17,6 +17,7 @@ mod replay;
 pub mod sockdiag;
 pub mod trace;
 pub(crate) mod users;
+pub mod wire;
 
 pub use self::error::{SourceError, os_error};
 pub use self::netstat2::Netstat2Source;

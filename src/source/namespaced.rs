@@ -34,6 +34,10 @@ impl SocketSource for Namespaced {
             for row in &mut part.rows {
                 row.netns = m.netns;
             }
+            if m.netns.is_some() {
+                // A fresh namespace has no sockets yet: nothing to warn of.
+                part.warning = None;
+            }
             whole = Some(match whole {
                 None => part,
                 Some(mut w) => {

@@ -41,6 +41,8 @@ pub enum Effect {
     Lab(LabCommand),
     /// Several lab commands, in order (a demo step).
     LabMany(Vec<LabCommand>),
+    /// Steer the lab's link.
+    Link(crate::demo::link::LinkCall),
 }
 
 /// How the app was started: what the header reports.
@@ -62,6 +64,8 @@ pub struct Settings {
     pub demo: Option<crate::demo::Scenario>,
     /// Also write the captured segments to this pcap file.
     pub pcap: Option<std::path::PathBuf>,
+    /// The lab runs across the slow-motion link (`lab --wire`).
+    pub wire: bool,
 }
 
 /// What the pipeline said last.
@@ -131,6 +135,9 @@ impl App {
         }
         if settings.demo.is_some() {
             open.extend([Pane::Diagram, Pane::Details]);
+        }
+        if settings.wire {
+            open.push(Pane::Segments);
         }
         let lab_filter = settings
             .lab_visible
@@ -393,7 +400,12 @@ impl App {
             Action::Resize(..) => {}
             Action::ToggleLab => self.toggle(Pane::Lab),
             Action::ToggleLog => self.toggle(Pane::Log),
+            // On the lab's link, d in the segments pane drops the next one.
+            Action::ToggleDiagram if self.settings.wire && self.focus == Focus::Segments => {
+                return self.wire_key(crate::demo::link::LinkCall::DropNext);
+            }
             Action::ToggleDiagram => self.toggle(Pane::Diagram),
+            Action::Wire(call) => return self.wire_key(call),
             Action::ToggleSegments => self.toggle(Pane::Segments),
             Action::Zoom => self.zoom(),
             Action::ToggleClassroom => self.toggle_classroom(),
@@ -495,7 +507,9 @@ impl App {
     /// lab server's; only while the segments pane is open or a pcap file
     /// is being written.
     pub fn capture_port(&self) -> Option<u16> {
-        let wanted = self.panes.is_open(Pane::Segments) || self.settings.pcap.is_some();
+        // On the lab's link, the link itself reports every segment.
+        let wanted = !self.settings.wire
+            && (self.panes.is_open(Pane::Segments) || self.settings.pcap.is_some());
         let port = self
             .settings
             .port
@@ -506,6 +520,9 @@ impl App {
 
     /// Whether capture started for the port it was asked for.
     pub fn capture_started(&mut self, port: Option<u16>, result: Result<(), String>) {
+        if self.settings.wire {
+            return;
+        }
         self.wire.capturing = match (port, result) {
             (Some(p), Ok(())) => Capturing::On(p),
             (Some(_), Err(why)) => {
@@ -520,6 +537,52 @@ impl App {
     /// A segment seen on the wire.
     pub fn apply_segment(&mut self, c: crate::source::capture::Captured) {
         self.wire.log.seen(c.header, c.at, c.wall);
+    }
+
+    /// A packet entered, crossed or was lost on the lab's link.
+    pub fn apply_passage(&mut self, p: &crate::source::wire::Passage) {
+        crate::lab::link::record(&mut self.wire.log, p, self.lab.port());
+    }
+
+    /// n outside a demo, on the lab's link: step mode, and the next
+    /// waiting segment through.
+    pub(super) fn wire_next(&mut self) -> Option<Effect> {
+        use crate::demo::link::LinkCall;
+        let link = self.wire.link.as_mut()?;
+        if !link.step {
+            link.step = true;
+            self.set_info("step mode: segments wait on the link; n lets the next one through, F lets them flow");
+            return Some(Effect::Link(LinkCall::Hold(true)));
+        }
+        Some(Effect::Link(LinkCall::Release(1)))
+    }
+
+    /// Steers the lab's link; without one, says what would.
+    pub(super) fn wire_key(&mut self, call: crate::demo::link::LinkCall) -> Option<Effect> {
+        use crate::demo::link::LinkCall;
+        let Some(link) = self.wire.link.as_mut() else {
+            self.set_info("no link to steer: start the lab with tcpscope lab --wire (root)");
+            return None;
+        };
+        match call {
+            LinkCall::Hold(on) => link.step = on,
+            LinkCall::Delay(ms) => link.delay = Duration::from_millis(ms),
+            LinkCall::Down(on) => link.down = on,
+            LinkCall::Release(_) | LinkCall::DropNext | LinkCall::Flood(_) => {}
+        }
+        let text = match call {
+            LinkCall::DropNext => "the next segment on the link will be lost".to_string(),
+            LinkCall::Hold(false) => format!(
+                "segments flow again, each {} on the link",
+                fmt_ms(link.delay.as_millis() as u64)
+            ),
+            LinkCall::Delay(ms) => format!("each segment now takes {} to cross", fmt_ms(ms)),
+            _ => String::new(),
+        };
+        if !text.is_empty() {
+            self.set_info(text);
+        }
+        Some(Effect::Link(call))
     }
 
     /// y or n to the question on screen.

@@ -77,8 +77,13 @@ impl LiveCapture {
     /// Writes it to the pcap file; a failed write stops the file (and
     /// says so once) but not the view.
     pub fn write(&mut self, c: &Captured, app: &mut App) {
+        self.write_packet(c.wall, &c.packet, app);
+    }
+
+    /// A packet from the lab's link, as it entered it.
+    pub fn write_packet(&mut self, wall: std::time::SystemTime, packet: &[u8], app: &mut App) {
         let Some(pcap) = &mut self.pcap else { return };
-        if let Err(e) = pcap.packet(c.wall, &c.packet) {
+        if let Err(e) = pcap.packet(wall, packet) {
             app.set_error(format!("stopped writing the pcap file: {e}"));
             self.pcap = None;
         }

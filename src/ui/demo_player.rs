@@ -85,6 +85,9 @@ impl DemoPlayer {
 impl App {
     pub(super) fn demo_next(&mut self) -> Option<Effect> {
         let port = self.lab.port();
+        if self.demo.is_none() && self.wire.link.is_some() {
+            return self.wire_next();
+        }
         let Some(demo) = self.demo.as_mut() else {
             self.set_info("no demo is playing: tcpscope demo lists them");
             return None;
@@ -96,7 +99,8 @@ impl App {
             demo.narration = format!("{}: done — r plays it again", demo.scenario.title);
             return None;
         };
-        match demo::commands(&step.call, &self.lab.sockets, port) {
+        let bind = self.lab.settings.next.bind;
+        match demo::commands(&step.call, &self.lab.sockets, port, bind) {
             Ok(commands) => {
                 demo.next += 1;
                 let total = demo.scenario.steps.len();
@@ -107,6 +111,9 @@ impl App {
                 demo.focus = acted_on(&step.call, &self.lab.sockets);
                 if matches!(step.call, Call::Wait(_)) {
                     return None;
+                }
+                if let Call::Link(call) = step.call {
+                    return self.wire_key(call);
                 }
                 Some(Effect::LabMany(commands))
             }
@@ -178,7 +185,7 @@ fn acted_on(call: &Call, sockets: &[crate::lab::LabSocket]) -> Option<Role> {
         Call::Send(r, _) | Call::Fill(r) | Call::Shutdown(r) | Call::Close(r) | Call::Reset(r) => {
             Some(*r)
         }
-        Call::Read(r, _) | Call::Echo(r, _) => Some(*r),
-        Call::Wait(_) => None,
+        Call::Read(r, _) | Call::Echo(r, _) | Call::Keepalive(r, _) => Some(*r),
+        Call::Wait(_) | Call::Link(_) => None,
     }
 }

@@ -51,6 +51,8 @@ pub enum Action {
     DemoPrevious,
     ToggleNotes,
     Lab(LabKey),
+    /// A key for the lab's link (`lab --wire`).
+    Wire(crate::demo::link::LinkCall),
 }
 
 /// Lab keys: they act while the lab panel is open.
@@ -267,6 +269,20 @@ pub const KEYMAP: &[Binding] = &[
         "r",
         "demo: start over on a fresh port",
         D,
+    ),
+    bind(
+        &[Char('D')],
+        A::Wire(crate::demo::link::LinkCall::DropNext),
+        "D",
+        "--wire: drop the next segment (d too, in the segments pane)",
+        Lb,
+    ),
+    bind(
+        &[Char('F')],
+        A::Wire(crate::demo::link::LinkCall::Hold(false)),
+        "F",
+        "--wire: let segments flow (leave step mode; n steps)",
+        Lb,
     ),
     bind(
         &[Char('L')],

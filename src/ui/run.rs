@@ -7,7 +7,10 @@ use super::capture::LiveCapture;
 use super::keymap::action_for;
 use super::terminal::{self, TerminalGuard};
 use super::widgets;
+use super::wire_view::{Capturing, LinkStatus};
+use crate::demo::link::LinkCall;
 use crate::lab::Lab;
+use crate::lab::link::LabLink;
 use crate::pipeline::runner::Runner;
 use crate::shutdown::Termination;
 use crate::source::{Scope, Sources};
@@ -26,6 +29,7 @@ pub async fn run(
     sources: Sources,
     settings: Settings,
     mut signals: Termination,
+    mut link: Option<LabLink>,
 ) -> anyhow::Result<()> {
     let (tx, mut feed) = mpsc::channel(4);
     let scope = Scope::on_port(settings.port);
@@ -39,6 +43,14 @@ pub async fn run(
     let mut guard = terminal::enter().context("cannot switch the terminal to full-screen mode")?;
     let (mut lab, mut lab_events) = Lab::spawn(settings.lab.clone());
     let mut app = App::new(settings, Instant::now());
+    if let Some(l) = &link {
+        app.wire.link = Some(LinkStatus {
+            delay: l.delay,
+            step: l.step,
+            down: false,
+        });
+        app.wire.capturing = Capturing::Link;
+    }
     let mut input = EventStream::new();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut stop = Box::pin(signals.wait());
@@ -57,7 +69,7 @@ pub async fn run(
         }
         dirty = tokio::select! {
             event = input.next() => match event {
-                Some(Ok(event)) => on_input(&mut app, &sampler, &mut lab, &event),
+                Some(Ok(event)) => on_input(&mut app, &sampler, &mut lab, link.as_ref(), &event),
                 Some(Err(e)) => return Err(e).context("cannot read from the terminal"),
                 None => break,
             },
@@ -77,6 +89,13 @@ pub async fn run(
                 app.now = Instant::now();
                 app.apply_lab(event);
                 true
+            },
+            Some(passage) = next_passage(&mut link) => {
+                if passage.fate == crate::source::wire::Fate::Arrived {
+                    wire.write_packet(passage.wall, &passage.packet, &mut app);
+                }
+                app.apply_passage(&passage);
+                app.panes.is_open(super::Pane::Segments)
             },
             batch = wire.next() => {
                 for segment in batch {
@@ -108,7 +127,13 @@ fn draw(guard: &mut TerminalGuard, app: &mut App) -> anyhow::Result<()> {
 }
 
 /// Returns whether the screen needs redrawing.
-fn on_input(app: &mut App, sampler: &Runner, lab: &mut Lab, event: &Event) -> bool {
+fn on_input(
+    app: &mut App,
+    sampler: &Runner,
+    lab: &mut Lab,
+    link: Option<&LabLink>,
+    event: &Event,
+) -> bool {
     let Some(action) = action_for(app.mode(), event) else {
         return false;
     };
@@ -128,7 +153,42 @@ fn on_input(app: &mut App, sampler: &Runner, lab: &mut Lab, event: &Event) -> bo
                 lab.send(command);
             }
         }
+        Some(Effect::Link(call)) => {
+            if let Some(link) = link {
+                steer(app, link, call);
+            }
+        }
         None => {}
     }
     true
+}
+
+/// The next packet's passage on the lab's link; never, without one.
+async fn next_passage(link: &mut Option<LabLink>) -> Option<crate::source::wire::Passage> {
+    match link {
+        Some(l) => l.passages.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Carries out a key (or demo step) for the lab's link.
+fn steer(app: &mut App, link: &LabLink, call: LinkCall) {
+    let c = &link.control;
+    match call {
+        LinkCall::Delay(ms) => c.set_delay(Duration::from_millis(ms)),
+        LinkCall::Hold(on) => c.set_step(on),
+        LinkCall::Release(n) => {
+            let released = (0..n).filter(|_| c.release_next()).count();
+            if released == 0 {
+                app.set_info("no segment waits on the link: make a call (c connects, x closes)");
+            }
+        }
+        LinkCall::DropNext => c.drop_next(),
+        LinkCall::Down(on) => c.drop_all(on),
+        LinkCall::Flood(n) => {
+            if let Err(e) = link.flood(n, app.lab.port()) {
+                app.set_error(format!("cannot send made-up SYNs: {e}"));
+            }
+        }
+    }
 }

@@ -15,6 +15,18 @@ pub enum Capturing {
     On(u16),
     /// It could not start, and why (no root, no AF_PACKET).
     Failed(String),
+    /// The lab's own link: every segment crosses it.
+    Link,
+}
+
+/// How the lab's link is set (`lab --wire`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkStatus {
+    pub delay: std::time::Duration,
+    /// Segments wait for `n`.
+    pub step: bool,
+    /// Everything is dropped.
+    pub down: bool,
 }
 
 #[derive(Debug, Default)]
@@ -23,6 +35,8 @@ pub struct WireView {
     pub capturing: Capturing,
     /// Rungs scrolled back from the newest.
     pub scroll: usize,
+    /// The lab's link, when the lab runs across one.
+    pub link: Option<LinkStatus>,
 }
 
 impl WireView {

@@ -80,6 +80,7 @@ pub fn replay_settings(color: bool) -> tcpscope::ui::Settings {
         classroom: false,
         demo: None,
         pcap: None,
+        wire: false,
     }
 }
 

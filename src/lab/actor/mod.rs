@@ -146,6 +146,12 @@ impl Actor {
             LabCommand::Abort { id } => self.close(seq, id, ConnCmd::Abort),
             LabCommand::SetReading { id, on } => self.forward(seq, id, ConnCmd::SetReading(on)),
             LabCommand::SetEcho { id, on } => self.forward(seq, id, ConnCmd::SetEcho(on)),
+            LabCommand::Keepalive {
+                id,
+                idle,
+                interval,
+                count,
+            } => self.forward(seq, id, ConnCmd::Keepalive([idle, interval, count])),
         }
         self.dirty = true;
     }

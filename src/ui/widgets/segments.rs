@@ -40,8 +40,21 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 fn title(app: &App, rungs: usize) -> String {
-    let port = match app.wire.capturing {
-        Capturing::On(p) => format!(" on port {p}"),
+    let port = match (app.wire.capturing.clone(), app.wire.link) {
+        (Capturing::On(p), _) => format!(" on port {p}"),
+        (Capturing::Link, Some(l)) => {
+            let pace = if l.down {
+                "link down: all lost".to_string()
+            } else if l.step {
+                "step mode: n next, d drops, F flows".to_string()
+            } else {
+                format!(
+                    "{} each way; n steps, D drops",
+                    crate::ui::app::fmt_ms(l.delay.as_millis() as u64)
+                )
+            };
+            format!(" on the lab's link · {pace}")
+        }
         _ => String::new(),
     };
     let back = match app.wire.scroll {
@@ -64,14 +77,18 @@ fn ladder_of(app: &App) -> Result<Ladder<'_>, String> {
                     .into(),
             );
         }
-        Capturing::Off | Capturing::On(_) => {}
+        Capturing::Off | Capturing::On(_) | Capturing::Link => {}
     }
-    let conn = app
+    let selected = app
         .selected_conn()
         .ok_or("select a connection: its segments appear here")?;
-    if conn.state() == crate::socket::TcpState::Listen {
-        return Err("a listener sends no segments: select one of its connections".into());
-    }
+    // A listener sends nothing itself: show its newest connection.
+    let conn = if selected.state() == crate::socket::TcpState::Listen {
+        newest_accepted(app, selected)
+            .ok_or("a listener sends no segments: its connections' will show here")?
+    } else {
+        selected
+    };
     let crossings: Vec<Crossing> = app
         .wire
         .log
@@ -88,6 +105,17 @@ fn ladder_of(app: &App) -> Result<Ladder<'_>, String> {
     let peer = app.selected_peer().map_or(far, End::of);
     let (client, rungs) = ladder::build(&crossings, End::of(conn), peer);
     Ok((client, conn, rungs))
+}
+
+/// The newest connection on the listener's port (the server's end).
+fn newest_accepted<'a>(app: &'a App, listener: &Conn) -> Option<&'a Conn> {
+    let port = listener.row.key.local.port();
+    app.data
+        .conns
+        .iter()
+        .map(|c| c.as_ref())
+        .filter(|c| c.row.key.local.port() == port && c.row.key.remote.port() != 0)
+        .max_by_key(|c| c.id)
 }
 
 fn ladder_lines(
