@@ -124,7 +124,7 @@ fn k_asks_naming_the_connection_and_its_owner_then_destroys_by_identity() {
     rig.app.handle(Action::Destroy);
     assert_eq!(
         rig.app.handle(Action::Answer(true)),
-        Some(Effect::Destroy(conn.key, Some(77)))
+        Some(Effect::Destroy(conn.key, Some(77), None))
     );
     // What the kernel says goes to the status line.
     rig.app.destroyed(

@@ -319,3 +319,99 @@ fn segments_pane_draws_the_ladder_of_a_real_connection() {
     );
     assert_eq!(text.matches("Flags [S]").count(), 1, "{text}");
 }
+
+/// The network namespaces a process holds open by descriptor.
+fn namespaces_held(pid: u32) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|p| p.to_string_lossy().into_owned())
+        .filter(|l| l.starts_with("net:["))
+        .collect()
+}
+
+/// Whether any process still holds this namespace (by a task or a
+/// descriptor).
+fn namespace_alive(ns: &str) -> bool {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    procs.filter_map(|e| e.ok()).any(|p| {
+        let held = |sub: &str| {
+            std::fs::read_dir(p.path().join(sub)).is_ok_and(|d| {
+                d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                    .any(|l| l.to_string_lossy() == ns)
+            })
+        };
+        held("fd") || held("ns")
+    })
+}
+
+/// `lab --wire --step` driven by keys: the SYN waits on the link (the
+/// pane says so), n lets each segment through in turn and the states
+/// follow; then the run is killed outright and its namespaces are gone
+/// with it, and the next start works.
+#[test]
+fn lab_wire_steps_segments_and_leaves_nothing_when_killed() {
+    if !common::is_root() {
+        eprintln!("skipped: the slow-motion link needs root (network namespaces, TUN devices)");
+        return;
+    }
+    let mut tui = Session::start(&["lab", "--wire", "--step", "-i", "50ms"]);
+    tui.wait_screen("the link's pane", |s| {
+        s.contains("segments on the lab's link · step mode")
+    });
+    let pid = tui.child.process_id().expect("child pid");
+    let held = namespaces_held(pid);
+    assert_eq!(held.len(), 2, "a client and a server namespace: {held:?}");
+    tui.send("S");
+    tui.wait_screen("the listener", |s| {
+        s.contains("server listening on 198.18.0.2:")
+    });
+    tui.send("c");
+    tui.wait_screen("the SYN held on the link", |s| {
+        s.contains("SYN_SENT ┄┄ SYN seq 0") && s.contains("(in flight)")
+    });
+    tui.send("n");
+    tui.wait_screen("the SYN+ACK held", |s| {
+        s.lines().any(|l| {
+            l.contains("◁") && l.contains("SYN+ACK seq 0 ack 1") && l.contains("(in flight)")
+        })
+    });
+    tui.send("n");
+    tui.wait_screen("the client ESTABLISHED, its ACK held", |s| {
+        s.contains("ESTABLISHED ◀")
+            && s.lines()
+                .any(|l| l.contains("── ACK seq 1 ack 1") || l.contains("┄┄ ACK seq 1 ack 1"))
+    });
+    tui.send("n");
+    tui.wait_screen("the server ESTABLISHED", |s| {
+        s.lines()
+            .any(|l| l.contains("ACK seq 1 ack 1") && l.contains("▶") && l.contains("ESTABLISHED"))
+    });
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    let _ = tui.child.wait();
+    for ns in &held {
+        let gone = common::wait_for(common::PATIENCE, || (!namespace_alive(ns)).then_some(()));
+        assert!(gone.is_some(), "{ns} outlived the killed run");
+    }
+    let links = std::process::Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .expect("run ip link");
+    assert!(
+        !String::from_utf8_lossy(&links.stdout).contains("tcpscope0"),
+        "no TUN device on the host"
+    );
+    // The next start makes a link of its own and quits cleanly.
+    let mut again = Session::start(&["lab", "--wire"]);
+    again.wait_screen("a new link", |s| s.contains("segments on the lab's link"));
+    again.send("q");
+    assert!(again.wait_exit().success());
+    again.assert_restored();
+}

@@ -243,3 +243,34 @@ fn which(name: &str) -> Result<std::path::PathBuf, ()> {
         .find(|p| p.exists())
         .ok_or(())
 }
+
+/// A demo on the slow-motion link as an unprivileged user: one clear
+/// line on what is missing and a failing exit code (`lab --wire` takes
+/// the same path before it touches the terminal).
+#[test]
+fn the_wire_lab_without_root_says_it_needs_root() {
+    if !common::is_root() {
+        eprintln!("skipped: needs root to drop to an unprivileged user");
+        return;
+    }
+    let Ok(setpriv) = which("setpriv") else {
+        eprintln!("skipped: no setpriv here (util-linux)");
+        return;
+    };
+    let out = Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_tcpscope"))
+        .args(["demo", "slow-handshake", "--check"])
+        .output()
+        .expect("run tcpscope demo slow-handshake --check");
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("Permission denied") && !err.contains("tcpscope") {
+        eprintln!("skipped: the unprivileged user cannot run the test binary here: {err}");
+        return;
+    }
+    assert!(!out.status.success());
+    assert_eq!(
+        err.trim(),
+        "tcpscope: the slow-motion link needs root (it creates network namespaces and TUN devices): run tcpscope as root"
+    );
+}

@@ -129,6 +129,16 @@ impl LabLink {
         Ok(n)
     }
 
+    /// Runs `f` inside the namespace of that name ("client", "server").
+    pub fn inside<T: Send>(&self, name: &str, f: impl FnOnce() -> T + Send) -> io::Result<T> {
+        let ns = if name == self.wire.client.name() {
+            &self.wire.client
+        } else {
+            &self.wire.server
+        };
+        ns.run(f)
+    }
+
     /// `/proc/net/netstat` as the server's namespace counts: SYN cookies,
     /// listen queue overflows and drops happen there.
     pub fn server_counters(&self) -> io::Result<String> {

@@ -37,7 +37,9 @@ pub enum Focus {
 pub enum Effect {
     SetInterval(Duration),
     /// Destroy the socket on these ends (its cookie, if known).
-    Destroy(SocketKey, Option<u64>),
+    /// Destroy the socket on these ends (its cookie, if known), in the
+    /// lab link's namespace it lives in, if any.
+    Destroy(SocketKey, Option<u64>, Option<&'static str>),
     Lab(LabCommand),
     /// Several lab commands, in order (a demo step).
     LabMany(Vec<LabCommand>),
@@ -133,11 +135,12 @@ impl App {
         if settings.lab_visible {
             open.push(Pane::Lab);
         }
-        if settings.demo.is_some() {
-            open.extend([Pane::Diagram, Pane::Details]);
-        }
-        if settings.wire {
-            open.push(Pane::Segments);
+        // On the link the segments tell the story; elsewhere the diagram.
+        match (settings.demo.is_some(), settings.wire) {
+            (true, false) => open.extend([Pane::Diagram, Pane::Details]),
+            (true, true) => open.extend([Pane::Details, Pane::Segments]),
+            (false, true) => open.push(Pane::Segments),
+            (false, false) => {}
         }
         let lab_filter = settings
             .lab_visible
@@ -592,7 +595,9 @@ impl App {
         };
         match question.then {
             OnYes::Quit => self.quit = yes,
-            OnYes::Destroy(key, cookie) if yes => return Some(Effect::Destroy(key, cookie)),
+            OnYes::Destroy(key, cookie, ns) if yes => {
+                return Some(Effect::Destroy(key, cookie, ns));
+            }
             OnYes::Destroy(..) => self.set_info("nothing destroyed"),
         }
         None
@@ -617,7 +622,7 @@ impl App {
             conn.row.key.label(),
             conn.state()
         );
-        let then = OnYes::Destroy(conn.row.key, conn.row.cookie);
+        let then = OnYes::Destroy(conn.row.key, conn.row.cookie, conn.row.netns);
         self.overlay = Overlay::Confirm(Question { text, then });
     }
 

@@ -248,7 +248,13 @@ pub const KEYMAP: &[Binding] = &[
         "quit (asks if the lab is busy)",
         V,
     ),
-    bind(&[Char('n')], A::DemoNext, "n", "demo: next step", D),
+    bind(
+        &[Char('n')],
+        A::DemoNext,
+        "n",
+        "demo: next step; --wire: next segment",
+        D,
+    ),
     bind(
         &[Char('p')],
         A::DemoPrevious,
@@ -269,20 +275,6 @@ pub const KEYMAP: &[Binding] = &[
         "r",
         "demo: start over on a fresh port",
         D,
-    ),
-    bind(
-        &[Char('D')],
-        A::Wire(crate::demo::link::LinkCall::DropNext),
-        "D",
-        "--wire: drop the next segment (d too, in the segments pane)",
-        Lb,
-    ),
-    bind(
-        &[Char('F')],
-        A::Wire(crate::demo::link::LinkCall::Hold(false)),
-        "F",
-        "--wire: let segments flow (leave step mode; n steps)",
-        Lb,
     ),
     bind(
         &[Char('L')],
@@ -376,6 +368,20 @@ pub const KEYMAP: &[Binding] = &[
         A::Lab(L::Options),
         "O",
         "options: backlog, reuseaddr, buffers…",
+        Lb,
+    ),
+    bind(
+        &[Char('D')],
+        A::Wire(crate::demo::link::LinkCall::DropNext),
+        "D",
+        "--wire: lose the next segment",
+        Lb,
+    ),
+    bind(
+        &[Char('F')],
+        A::Wire(crate::demo::link::LinkCall::Hold(false)),
+        "F",
+        "--wire: segments flow (n steps)",
         Lb,
     ),
 ];

@@ -84,7 +84,7 @@ pub struct Question {
 pub enum OnYes {
     Quit,
     /// Destroy the socket on these ends (with this cookie, if known).
-    Destroy(SocketKey, Option<u64>),
+    Destroy(SocketKey, Option<u64>, Option<&'static str>),
 }
 
 impl OnYes {

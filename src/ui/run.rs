@@ -104,7 +104,14 @@ pub async fn run(
                 }
                 app.panes.is_open(super::Pane::Segments)
             },
-            _ = heartbeat.tick() => true,
+            _ = heartbeat.tick() => {
+                if let Some(link) = &link
+                    && let Ok(text) = link.server_counters()
+                {
+                    app.wire.set_counters(crate::source::activity::netstat_counters(&text));
+                }
+                true
+            },
             _ = &mut stop => break,
         };
     }
@@ -141,9 +148,16 @@ fn on_input(
     match app.handle(action) {
         Some(Effect::SetInterval(d)) => sampler.set_interval(d),
         // One netlink round trip: answered at once, no need to wait apart.
-        Some(Effect::Destroy(key, cookie)) => {
-            let result = crate::source::sockdiag::destroy::destroy(&key, cookie);
-            app.destroyed(&key, result.map_err(|e| e.to_string()));
+        Some(Effect::Destroy(key, cookie, netns)) => {
+            use crate::source::sockdiag::destroy::destroy;
+            // A socket of the lab's link is reached from inside its namespace.
+            let result = match (netns, link) {
+                (Some(ns), Some(link)) => link
+                    .inside(ns, move || destroy(&key, cookie).map_err(|e| e.to_string()))
+                    .unwrap_or_else(|e| Err(format!("cannot enter the {ns} namespace: {e}"))),
+                _ => destroy(&key, cookie).map_err(|e| e.to_string()),
+            };
+            app.destroyed(&key, result);
         }
         Some(Effect::Lab(command)) => {
             lab.send(command);

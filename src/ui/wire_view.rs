@@ -37,6 +37,43 @@ pub struct WireView {
     pub scroll: usize,
     /// The lab's link, when the lab runs across one.
     pub link: Option<LinkStatus>,
+    /// The server namespace's kernel counters a class watches (SYN
+    /// cookies, listen queue overflows), read once a second.
+    pub counters: Vec<(String, u64)>,
+}
+
+/// The `/proc/net/netstat` counters worth showing on the link, and their
+/// names for people.
+pub const COUNTERS: [(&str, &str); 4] = [
+    ("SyncookiesSent", "SYN cookies sent"),
+    ("ListenOverflows", "accept queue overflows"),
+    ("ListenDrops", "SYNs dropped by listeners"),
+    ("TCPSynRetrans", "SYNs retransmitted"),
+];
+
+impl WireView {
+    /// Keeps the counters in [`COUNTERS`] from a whole reading.
+    pub fn set_counters(&mut self, all: Vec<(String, u64)>) {
+        self.counters = all
+            .into_iter()
+            .filter(|(name, _)| COUNTERS.iter().any(|(n, _)| n == name))
+            .collect();
+    }
+
+    /// `SYN cookies sent 60 · accept queue overflows 0 · …`.
+    pub fn counters_line(&self) -> Option<String> {
+        if self.counters.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = COUNTERS
+            .iter()
+            .filter_map(|(name, label)| {
+                let (_, v) = self.counters.iter().find(|(n, _)| n == name)?;
+                Some(format!("{label} {v}"))
+            })
+            .collect();
+        Some(format!("server kernel: {}", parts.join(" · ")))
+    }
 }
 
 impl WireView {

@@ -9,6 +9,11 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 
 pub const HEIGHT: u16 = 5;
 
+/// Rows the demo pane wants: one more for the kernel's counters.
+pub fn height(app: &App) -> u16 {
+    HEIGHT + u16::from(app.wire.counters_line().is_some())
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let Some(demo) = &app.demo else { return };
     let t = &app.settings.theme;
@@ -22,7 +27,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         demo.scenario.title
     );
     let block = Block::bordered().title(title).border_style(t.heading());
-    let text = Paragraph::new(Line::raw(demo.shown().to_string())).wrap(Wrap { trim: true });
+    let mut lines = vec![Line::raw(demo.shown().to_string())];
+    if let Some(counters) = app.wire.counters_line() {
+        lines.push(Line::styled(counters, t.dim()));
+    }
+    let text = Paragraph::new(lines).wrap(Wrap { trim: true });
     frame.render_widget(text.block(block), area);
 }
 

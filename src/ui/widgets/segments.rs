@@ -107,14 +107,17 @@ fn ladder_of(app: &App) -> Result<Ladder<'_>, String> {
     Ok((client, conn, rungs))
 }
 
-/// The newest connection on the listener's port (the server's end).
+/// The newest connection to the listener's port (either end: before
+/// the handshake ends, only the client's exists).
 fn newest_accepted<'a>(app: &'a App, listener: &Conn) -> Option<&'a Conn> {
     let port = listener.row.key.local.port();
+    let key = |c: &Conn| c.row.key;
     app.data
         .conns
         .iter()
         .map(|c| c.as_ref())
-        .filter(|c| c.row.key.local.port() == port && c.row.key.remote.port() != 0)
+        .filter(|c| key(c).remote.port() != 0)
+        .filter(|c| key(c).local.port() == port || key(c).remote.port() == port)
         .max_by_key(|c| c.id)
 }
 
