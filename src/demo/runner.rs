@@ -65,7 +65,13 @@ pub async fn play(
     let traced = sources.changes.is_some();
     let scope = Scope::on_port(Some(port));
     let (tx, feed) = tokio::sync::mpsc::channel(64);
-    let runner = Runner::spawn(sources, scope, INTERVAL, tx)
+    // Request sockets (SYN_RECV) fire no tracepoint: on the link, where
+    // they last, the table is read whole at every interval.
+    let reconcile = match link {
+        Some(_) => INTERVAL,
+        None => crate::pipeline::runner::RECONCILE,
+    };
+    let runner = Runner::spawn_reconciling(sources, scope, INTERVAL, reconcile, tx)
         .map_err(|e| format!("cannot start the pipeline: {e}"))?;
     let mut config = LabConfig {
         server: ServerOptions {

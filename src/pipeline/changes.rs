@@ -150,6 +150,12 @@ impl Pipeline {
             self.by_sk.insert(sk, key);
         }
         let current = slot.conn.state();
+        if (c.from, c.to) == (Listen, SynRecv) && current == SynRecv {
+            // The request socket's SYN_RECV began when the SYN arrived;
+            // its child is made at the handshake's last ACK, the end of
+            // that stretch, not its start: keep what the dump saw.
+            return;
+        }
         if current == c.to {
             // A dump showed this already (only the first dump can): put
             // the kernel's time in, say nothing new.

@@ -535,6 +535,10 @@ fn a_request_socket_in_a_dump_becomes_its_child() {
     ]);
     assert_eq!(kinds(&ev), [moved(SynRecv, Established)]);
     assert_eq!(ev[0].id, id);
+    // SYN_RECV began when the request socket was seen, not at the child.
+    let conn = s.p.find(&k).expect("the connection");
+    assert_eq!(conn.timeline[0].state, SynRecv);
+    assert_eq!(conn.timeline[0].entry, Entry::Seen);
     s.assert_chains();
 }
 

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 /// How far apart a state change and the segment that caused it can be.
 pub const NEAR: Duration = Duration::from_millis(100);
+/// How much later than its stamp a reading may have seen a state.
+pub const SEEN_SLACK: Duration = Duration::from_millis(50);
 /// How far a segment's time (the packet's receive stamp, wall clock) may
 /// read before the state change that sent it (the tracepoint's, monotonic
 /// clock): the two clocks are read by different paths.
@@ -162,8 +164,11 @@ fn attach(
     let mut before = None;
     for phase in end.phases.iter() {
         let after_time_wait = before == Some(TcpState::TimeWait);
+        // A request socket seen in SYN_RECV, then its child reported in
+        // SYN_RECV again by the tracepoint: one state, written once.
+        let repeated = before == Some(phase.state);
         before = Some(phase.state);
-        if phase.entry == Entry::Before {
+        if phase.entry == Entry::Before || repeated {
             continue;
         }
         // TIME_WAIT ends by its timer, never by a segment.
@@ -197,12 +202,12 @@ fn side_of(rung: &mut Rung, side: Side) -> &mut Vec<TcpState> {
 
 /// The segment that moved `addr` into `phase`'s state, at or after `floor`.
 fn cause(crossings: &[Crossing], addr: SocketAddr, phase: &Phase, floor: usize) -> Option<usize> {
-    let t = phase.entered;
-    // A state first seen in a reading began some time before it.
-    let window = if phase.entry == Entry::Exact {
-        NEAR
+    // A state first seen in a reading began some time before it; a
+    // reading of several namespaces is stamped when its first part began.
+    let (t, window) = if phase.entry == Entry::Exact {
+        (phase.entered, NEAR)
     } else {
-        SEEN
+        (phase.entered + SEEN_SLACK, SEEN)
     };
     let sent = |flag: u8| {
         (floor..crossings.len()).find(|&i| {

@@ -33,7 +33,13 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let (tx, mut feed) = mpsc::channel(4);
     let scope = Scope::on_port(settings.port);
-    let sampler = Runner::spawn(sources, scope, settings.interval, tx)
+    // On the lab's link a request socket (SYN_RECV) matters and no
+    // tracepoint reports it: read the whole (small) table every interval.
+    let reconcile = match link {
+        Some(_) => settings.interval,
+        None => crate::pipeline::runner::RECONCILE,
+    };
+    let sampler = Runner::spawn_reconciling(sources, scope, settings.interval, reconcile, tx)
         .context("cannot start the pipeline thread")?;
     let settings = Settings {
         source: sampler.source_name().to_string(),

@@ -101,8 +101,13 @@ fn ladder_of(app: &App) -> Result<Ladder<'_>, String> {
             conn.row.key.label()
         ));
     }
-    let far = End::far(conn);
-    let peer = app.selected_peer().map_or(far, End::of);
+    // The other end, when it is on this machine (or across the lab's link).
+    let k = &conn.row.key;
+    let peer = app
+        .data
+        .conns
+        .between(k.remote, k.local)
+        .map_or_else(|| End::far(conn), |p| End::of(p));
     let (client, rungs) = ladder::build(&crossings, End::of(conn), peer);
     Ok((client, conn, rungs))
 }
