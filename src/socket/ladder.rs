@@ -253,22 +253,22 @@ fn received(
     })
 }
 
-/// The FIN `addr` received nearest to `t`, either side of it.
+/// The first FIN `addr` received from a little before `t` on: the time
+/// is the peer's LAST_ACK, which comes before its FIN is even sent (and,
+/// on a slow link, long before it arrives).
 fn fin_received(
     crossings: &[Crossing],
     addr: SocketAddr,
     t: Instant,
     floor: usize,
 ) -> Option<usize> {
-    (floor..crossings.len())
-        .filter(|&i| {
-            let c = &crossings[i];
-            c.to() == addr && c.raw.flags.has(Flags::FIN) && c.received.is_some_and(|r| near(r, t))
-        })
-        .min_by_key(|&i| {
-            let r = crossings[i].received.unwrap_or(t);
-            r.max(t) - r.min(t)
-        })
+    let from = t.checked_sub(NEAR).unwrap_or(t);
+    (floor..crossings.len()).find(|&i| {
+        let c = &crossings[i];
+        c.to() == addr
+            && c.raw.flags.has(Flags::FIN)
+            && c.received.is_some_and(|r| r >= from && r - from <= SEEN)
+    })
 }
 
 fn near(a: Instant, b: Instant) -> bool {
