@@ -178,7 +178,70 @@ fn visible_rows(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, transitions, visible_rows, once::bench);
+/// The segments pane's work per frame: a full ladder (512 segments, the
+/// most a connection keeps) laid out against both ends' timelines.
+fn ladder(c: &mut Criterion) {
+    use tcpscope::socket::crossings::SegmentLog;
+    use tcpscope::socket::ladder::{self, End};
+    use tcpscope::socket::segment::{Flags, Header};
+    use tcpscope::socket::{Entry, Phase, TcpState};
+    let (client, server) = (addr(1, 40000), addr(2, 8080));
+    let t0 = std::time::Instant::now();
+    let wall = std::time::SystemTime::now();
+    let mut log = SegmentLog::default();
+    for i in 0..512u32 {
+        let (from, to) = if i % 2 == 0 {
+            (client, server)
+        } else {
+            (server, client)
+        };
+        let h = Header {
+            from,
+            to,
+            flags: Flags(Flags::ACK | Flags::PSH),
+            seq: i * 100,
+            ack: i * 100,
+            len: 100,
+            win: 512,
+        };
+        log.seen(
+            h,
+            t0 + std::time::Duration::from_micros(u64::from(i) * 50),
+            wall,
+        );
+    }
+    let key = tcpscope::socket::SocketKey::new(tcpscope::socket::Family::Inet, client, server);
+    let crossings: Vec<_> = log
+        .between(&key)
+        .map(|l| l.iter().cloned().collect())
+        .unwrap_or_default();
+    let phases = |states: &[TcpState]| -> Vec<Phase> {
+        states
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Phase {
+                state: *s,
+                entered: t0 + std::time::Duration::from_millis(i as u64 * 5),
+                entered_wall: wall,
+                entry: Entry::Exact,
+            })
+            .collect()
+    };
+    use TcpState::*;
+    let a = End {
+        addr: client,
+        phases: phases(&[SynSent, Established, FinWait1, FinWait2, TimeWait]),
+    };
+    let b = End {
+        addr: server,
+        phases: phases(&[SynRecv, Established, CloseWait, LastAck, Closed]),
+    };
+    c.bench_function("ladder of 512 segments", |bench| {
+        bench.iter(|| ladder::build(&crossings, a.clone(), b.clone()))
+    });
+}
+
+criterion_group!(benches, transitions, visible_rows, ladder, once::bench);
 criterion_main!(benches);
 
 /// `--once` on a recorded dump: the kernel's reply is replayed from

@@ -408,10 +408,30 @@ fn lab_wire_steps_segments_and_leaves_nothing_when_killed() {
         !String::from_utf8_lossy(&links.stdout).contains("tcpscope0"),
         "no TUN device on the host"
     );
-    // The next start makes a link of its own and quits cleanly.
-    let mut again = Session::start(&["lab", "--wire"]);
+    // The next start makes a link of its own, writes what crosses it to
+    // a pcap file, and quits cleanly.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let pcap = dir.path().join("link.pcap").to_string_lossy().to_string();
+    let mut again = Session::start(&["lab", "--wire", "--delay", "10ms", "--pcap", &pcap]);
     again.wait_screen("a new link", |s| s.contains("segments on the lab's link"));
+    again.send("S");
+    again.wait_screen("the listener", |s| {
+        s.contains("server listening on 198.18.0.2:")
+    });
+    again.send("c");
+    again.wait_screen("the handshake", |s| s.contains("ESTABLISHED ◀"));
     again.send("q");
+    again.wait_screen("the question", |s| s.contains("quit?"));
+    again.send("y");
     assert!(again.wait_exit().success());
     again.assert_restored();
+    let read = std::process::Command::new("tcpdump")
+        .args(["-nn", "-r", &pcap])
+        .output()
+        .expect("run tcpdump -r (installed by .ci/run)");
+    let text = String::from_utf8_lossy(&read.stdout);
+    assert!(
+        text.contains("198.18.0.1") && text.contains("Flags [S]") && text.contains("Flags [S.]"),
+        "the link's handshake in the pcap:\n{text}"
+    );
 }
