@@ -410,15 +410,19 @@ fn lab_panel_shows_kernel_states_for_lab_sockets() {
 /// ESTABLISHED → FIN_WAIT_2 and the server end ESTABLISHED → CLOSE_WAIT.
 fn closing_pair_selected() -> App {
     let mut app = scripted_app(Duration::from_secs(21));
+    select_where(&mut app, |c| c.row.key.local.port() == 40002);
+    app
+}
+
+/// Moves the table's selection to the first connection that `wanted`.
+fn select_where(app: &mut App, wanted: impl Fn(&tcpscope::socket::Conn) -> bool) {
     let pos = (0..app.table.listing.rows())
         .position(|pos| {
             let id = app.table.listing.row_at(pos);
-            id.and_then(|id| app.data.get(id))
-                .is_some_and(|c| c.row.key.local.port() == 40002)
+            id.and_then(|id| app.data.get(id)).is_some_and(&wanted)
         })
-        .expect("the 40002 client end is listed");
+        .expect("such a connection is listed");
     app.move_cursor(pos as i64 - app.table.cursor as i64);
-    app
 }
 
 #[test]
@@ -664,14 +668,7 @@ fn the_zoomed_diagram_fits_a_projector() {
 #[test]
 fn the_diagram_counts_down_time_wait() {
     let mut app = scripted_app(Duration::from_secs(21));
-    let pos = (0..app.table.listing.rows())
-        .position(|pos| {
-            let id = app.table.listing.row_at(pos);
-            id.and_then(|id| app.data.get(id))
-                .is_some_and(|c| c.state() == TcpState::TimeWait)
-        })
-        .expect("the TIME_WAIT connection is listed");
-    app.move_cursor(pos as i64 - app.table.cursor as i64);
+    select_where(&mut app, |c| c.state() == TcpState::TimeWait);
     app.handle(Action::ToggleDiagram);
     let screen = render(&mut app, 100, 30);
     let row = screen

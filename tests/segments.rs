@@ -198,16 +198,22 @@ fn the_pcap_file_opens_in_tcpdump() {
     );
 }
 
-#[test]
-fn without_the_privilege_it_says_so_and_watches_on() {
+/// `setpriv` to drop to an unprivileged user, or why a test skips.
+fn setpriv() -> Option<std::path::PathBuf> {
     if !common::is_root() {
         eprintln!("skipped: needs root to drop to an unprivileged user");
-        return;
+        return None;
     }
-    let Ok(setpriv) = which("setpriv") else {
+    let found = which("setpriv").ok();
+    if found.is_none() {
         eprintln!("skipped: no setpriv here (util-linux)");
-        return;
-    };
+    }
+    found
+}
+
+#[test]
+fn without_the_privilege_it_says_so_and_watches_on() {
+    let Some(setpriv) = setpriv() else { return };
     let (reserved, port) = common::reserve_port();
     let (mut child, rx) = common::spawn_lines(
         Command::new(setpriv)
@@ -249,14 +255,7 @@ fn which(name: &str) -> Result<std::path::PathBuf, ()> {
 /// the same path before it touches the terminal).
 #[test]
 fn the_wire_lab_without_root_says_it_needs_root() {
-    if !common::is_root() {
-        eprintln!("skipped: needs root to drop to an unprivileged user");
-        return;
-    }
-    let Ok(setpriv) = which("setpriv") else {
-        eprintln!("skipped: no setpriv here (util-linux)");
-        return;
-    };
+    let Some(setpriv) = setpriv() else { return };
     let out = Command::new(setpriv)
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(env!("CARGO_BIN_EXE_tcpscope"))
