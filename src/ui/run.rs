@@ -62,12 +62,15 @@ pub async fn run(
     let mut stop = Box::pin(signals.wait());
     let mut dirty = true;
     let mut feeding = true;
+    // Segments come by the thousand: they ask for a frame, not one each.
+    let mut frame_due: Option<tokio::time::Instant> = None;
     while !app.quit {
         wire.follow(&mut app);
         if let Some(key) = app.details_request() {
             sampler.watch_details(key);
         }
         if dirty {
+            frame_due = None;
             draw(&mut guard, &mut app)?;
             if let Some(keys) = app.rows_request() {
                 sampler.watch_rows(keys);
@@ -101,15 +104,18 @@ pub async fn run(
                     wire.write_packet(passage.wall, &passage.packet, &mut app);
                 }
                 app.apply_passage(&passage);
-                app.panes.is_open(super::Pane::Segments)
+                ask_frame(&mut frame_due, &app);
+                false
             },
             batch = wire.next() => {
                 for segment in batch {
                     wire.write(&segment, &mut app);
                     app.apply_segment(segment);
                 }
-                app.panes.is_open(super::Pane::Segments)
+                ask_frame(&mut frame_due, &app);
+                false
             },
+            () = at(frame_due) => true,
             _ = heartbeat.tick() => {
                 if let Some(link) = &link
                     && let Ok(text) = link.server_counters()
@@ -181,6 +187,24 @@ fn on_input(
         None => {}
     }
     true
+}
+
+/// Segments redraw the screen at most this often (30 frames a second).
+const SEGMENT_FRAME: Duration = Duration::from_millis(33);
+
+/// A frame for new segments, when the pane shows them: soon, not now.
+fn ask_frame(due: &mut Option<tokio::time::Instant>, app: &App) {
+    if app.panes.is_open(super::Pane::Segments) {
+        due.get_or_insert_with(|| tokio::time::Instant::now() + SEGMENT_FRAME);
+    }
+}
+
+/// Wakes at `due`; never, without one.
+async fn at(due: Option<tokio::time::Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next packet's passage on the lab's link; never, without one.
