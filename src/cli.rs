@@ -91,6 +91,32 @@ pub enum Command {
     /// Scripted scenarios on real sockets, one step per key (n next, r
     /// restart); without a name, lists them
     Demo(DemoArgs),
+    /// Write the connection-event stream (NDJSON, versioned: a header, the
+    /// table, then every event) to a file until interrupted
+    Record(RecordArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Where to write: a file (zstd-compressed when it ends in .zst), or -
+    /// for standard output
+    #[arg(value_name = "FILE")]
+    pub file: std::path::PathBuf,
+
+    /// Keep only sockets whose local or remote port is PORT
+    #[arg(value_parser = port_arg)]
+    pub port: Option<u16>,
+
+    /// Filter expression, e.g. 'state TIME_WAIT,CLOSE_WAIT'
+    #[arg(short = 'f', long = "filter", value_name = "EXPR", value_parser = filter_arg)]
+    pub filter: Option<Filter>,
+
+    /// Also record the port's TCP segments (root)
+    #[arg(long, requires = "port")]
+    pub segments: bool,
+
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]

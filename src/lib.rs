@@ -10,5 +10,6 @@ pub mod settings;
 pub mod shutdown;
 pub mod socket;
 pub mod source;
+pub mod stream;
 
 pub mod ui;

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use tcpscope::cli::{Cli, Command, DemoArgs, WatchArgs};
+use tcpscope::cli::{Cli, Command, DemoArgs, RecordArgs, WatchArgs};
 use tcpscope::demo;
 use tcpscope::lab::link::LabLink;
 use tcpscope::output;
@@ -28,6 +28,9 @@ fn main() -> ExitCode {
     }
     if let Some(Command::Watch(args)) = cli.command {
         return watch(args);
+    }
+    if let Some(Command::Record(args)) = cli.command {
+        return record(args);
     }
     if let Some(Command::Demo(args)) = &cli.command {
         if args.name.is_none() || args.check {
@@ -127,12 +130,13 @@ fn watch(args: WatchArgs) -> ExitCode {
         filter: args.filter.clone().unwrap_or_default(),
         interval: args.read.interval,
         json: args.json,
+        record: false,
     };
     let run = runtime(1).and_then(|rt| {
         rt.block_on(async {
             let signals = Termination::register()?;
             let sources = source::open(args.read.source, Cadence::Live, &scope)?;
-            let wire = wire(&args)?;
+            let wire = wire(args.port, args.segments, args.pcap.as_deref())?;
             output::watch::run(sources, opts, wire, signals).await
         })
     });
@@ -142,11 +146,15 @@ fn watch(args: WatchArgs) -> ExitCode {
 /// `--segments` / `--pcap`: the port's segments captured. Without the
 /// privilege for it, everything else still runs, and stderr says why
 /// there are no segments; a pcap file that cannot be written is an error.
-fn wire(args: &WatchArgs) -> anyhow::Result<Option<output::watch::Wire>> {
-    let Some(port) = args.port.filter(|_| args.segments || args.pcap.is_some()) else {
+fn wire(
+    port: Option<u16>,
+    segments: bool,
+    pcap: Option<&std::path::Path>,
+) -> anyhow::Result<Option<output::watch::Wire>> {
+    let Some(port) = port.filter(|_| segments || pcap.is_some()) else {
         return Ok(None);
     };
-    let pcap = match &args.pcap {
+    let pcap = match pcap {
         Some(path) => Some(
             source::capture::pcap::PcapWriter::create(path).map_err(|e| {
                 anyhow::anyhow!("cannot write the pcap file {}: {e}", path.display())
@@ -161,6 +169,37 @@ fn wire(args: &WatchArgs) -> anyhow::Result<Option<output::watch::Wire>> {
             Ok(None)
         }
     }
+}
+
+/// `tcpscope record FILE`: the event stream, to a file or stdout.
+fn record(args: RecordArgs) -> ExitCode {
+    let scope = Scope::on_port(args.port);
+    let filter = args.filter.clone().unwrap_or_default();
+    let opts = output::watch::WatchOptions {
+        scope,
+        filter: filter.clone(),
+        interval: args.read.interval,
+        json: true,
+        record: true,
+    };
+    let mut out = match output::record_file::open(&args.file) {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("tcpscope: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let run = runtime(1).and_then(|rt| {
+        rt.block_on(async {
+            let signals = Termination::register()?;
+            let sources = source::open(args.read.source, Cadence::Live, &scope)?;
+            let header = output::record_file::header(&sources.name(), filter.text(), args.port);
+            std::io::Write::write_all(&mut out, tcpscope::stream::line(&header).as_bytes())?;
+            let wire = wire(args.port, args.segments, None)?;
+            output::watch::run_to(sources, opts, wire, signals, &mut out).await
+        })
+    });
+    exit(run.and_then(|()| out.finish()))
 }
 
 /// `tcpscope demo` lists the demos; `--check` plays one without a terminal.

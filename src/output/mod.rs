@@ -2,6 +2,8 @@
 //! or the NDJSON event stream.
 
 pub mod json;
+pub mod record_file;
+pub mod recording;
 pub mod text;
 pub mod watch;
 

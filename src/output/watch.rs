@@ -7,13 +7,12 @@
 use crate::pipeline::runner::{Feed, Runner, Update};
 use crate::shutdown::Termination;
 use crate::socket::segment::Numbering;
-use crate::socket::{ConnId, Event, Filter, Segment, TcpState};
+use crate::socket::{ConnId, Event, Filter, Segment};
 use crate::source::capture::pcap::PcapWriter;
 use crate::source::capture::{Capture, Captured};
 use crate::source::{Limit, Scope, Sources};
-use chrono::{DateTime, Local, SecondsFormat, Utc};
+use chrono::{DateTime, Local};
 use rustc_hash::FxHashMap;
-use serde::Serialize;
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
@@ -28,6 +27,8 @@ pub struct WatchOptions {
     pub filter: Filter,
     pub interval: Duration,
     pub json: bool,
+    /// A recording: the table first, queue and timer updates, notices.
+    pub record: bool,
 }
 
 /// The segments of the watched port, when they are captured: printed
@@ -43,13 +44,24 @@ pub struct Wire {
 pub async fn run(
     sources: Sources,
     opts: WatchOptions,
+    wire: Option<Wire>,
+    signals: Termination,
+) -> anyhow::Result<()> {
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    run_to(sources, opts, wire, signals, &mut out).await
+}
+
+/// The same, writing to `out`.
+pub async fn run_to(
+    sources: Sources,
+    opts: WatchOptions,
     mut wire: Option<Wire>,
     mut signals: Termination,
+    mut out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let (tx, mut feed) = tokio::sync::mpsc::channel(16);
     let _runner = Runner::spawn(sources, opts.scope, opts.interval, tx)?;
     let mut stop = Box::pin(signals.wait());
-    let mut out = io::BufWriter::new(io::stdout().lock());
     let mut printer = Printer::new(opts);
     if wire.is_some() {
         printer = printer.interleaving();
@@ -77,7 +89,12 @@ pub async fn run(
                     Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
                     other => other?,
                 },
-                Some(Feed::Failed(text)) => eprintln!("tcpscope: {text}"),
+                Some(Feed::Failed(text)) => {
+                    eprintln!("tcpscope: {text}");
+                    if let Some(r) = &printer.recording {
+                        r.failed(&text, &mut out)?;
+                    }
+                }
                 None => anyhow::bail!("the pipeline thread stopped"),
             },
             _ = &mut stop => break,
@@ -109,6 +126,8 @@ pub struct Printer {
     waiting: FxHashMap<ConnId, (Instant, Vec<Event>)>,
     lost_said: String,
     numbering: Numbering,
+    /// What a recording writes besides the events.
+    recording: Option<super::recording::Recording>,
     /// With segments: lines wait this long, to be written in time order.
     hold: Duration,
     held: std::collections::BTreeMap<(Instant, u64), String>,
@@ -117,11 +136,13 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(opts: WatchOptions) -> Self {
+        let recording = opts.record.then(super::recording::Recording::default);
         Printer {
             opts,
             waiting: FxHashMap::default(),
             lost_said: String::new(),
             numbering: Numbering::default(),
+            recording,
             hold: Duration::ZERO,
             held: Default::default(),
             order: 0,
@@ -151,6 +172,9 @@ impl Printer {
     /// reader sees each batch as it happens.
     pub fn update(&mut self, update: &Update, out: &mut impl Write) -> io::Result<()> {
         self.warn_lost(update);
+        if let Some(r) = &mut self.recording {
+            r.update(update, &self.opts.filter, out)?;
+        }
         if update.dropped_events > 0 {
             eprintln!(
                 "tcpscope: {} events were dropped because the output was too slow",
@@ -319,74 +343,20 @@ pub fn segment_text(s: &Segment) -> String {
     )
 }
 
-/// One segment of the NDJSON stream; `key` is oriented from the sender.
-#[derive(Debug, Serialize)]
-pub struct SegmentLine {
-    pub ts: String,
-    pub event: &'static str,
-    pub key: String,
-    pub flags: Vec<&'static str>,
-    pub seq: u32,
-    pub ack: u32,
-    pub len: u32,
-    pub win: u16,
-    pub retransmission: bool,
-}
-
+/// One segment of the event stream; `key` is oriented from the sender.
 pub fn segment_json(s: &Segment) -> String {
-    let ts: DateTime<Utc> = s.wall.into();
-    let line = SegmentLine {
-        ts: ts.to_rfc3339_opts(SecondsFormat::Micros, true),
-        event: "segment",
-        key: s.key.label(),
-        flags: s.flags.names(),
-        seq: s.seq,
-        ack: s.ack,
-        len: s.len,
-        win: s.win,
-        retransmission: s.retransmission,
-    };
-    let mut text = serde_json::to_string(&line).unwrap_or_default();
-    text.push('\n');
-    text
+    crate::stream::line(&crate::stream::SegmentRecord::of(s))
 }
 
-/// One event of the NDJSON stream.
-#[derive(Debug, Serialize)]
-pub struct EventLine {
-    /// RFC 3339, UTC, microseconds.
-    pub ts: String,
-    pub event: &'static str,
-    pub key: String,
-    pub from: Option<TcpState>,
-    pub to: Option<TcpState>,
-}
-
-impl From<&Event> for EventLine {
-    fn from(e: &Event) -> Self {
-        let ts: DateTime<Utc> = e.wall.into();
-        let (from, to) = e.states();
-        EventLine {
-            ts: ts.to_rfc3339_opts(SecondsFormat::Micros, true),
-            event: e.kind.name(),
-            key: e.key.label(),
-            from,
-            to,
-        }
-    }
-}
-
-/// One NDJSON line: `{"ts", "event", "key", "from", "to"}`.
+/// One line of the event stream: `{"ts", "event", "key", "from", "to", "id"…}`.
 pub fn json_line(e: &Event) -> String {
-    let mut line = serde_json::to_string(&EventLine::from(e)).unwrap_or_default();
-    line.push('\n');
-    line
+    crate::stream::line(&crate::stream::ConnRecord::of(e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::socket::{EventKind, Family, Owner, Process, SocketKey};
+    use crate::socket::{EventKind, Family, Owner, Process, SocketKey, TcpState};
     use std::sync::Arc;
     use std::time::SystemTime;
 
@@ -462,6 +432,7 @@ mod tests {
             filter: Filter::parse("pid 42").expect("valid"),
             interval: Duration::from_millis(100),
             json: false,
+            record: false,
         };
         let mut printer = Printer::new(opts);
         let t0 = Instant::now();

@@ -106,6 +106,14 @@ impl Serialize for TcpState {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for TcpState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        TcpState::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("'{text}' is not a TCP state")))
+    }
+}
+
 /// A count per state, indexed by [`TcpState::index`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StateCounts([usize; 11]);

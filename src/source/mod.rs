@@ -8,6 +8,7 @@ pub mod activity;
 pub mod capture;
 pub mod error;
 pub mod files;
+pub mod host;
 pub mod identity;
 pub mod memory;
 pub mod namespaced;

@@ -1,0 +1,76 @@
+//! Where a recording goes: a file (zstd-compressed when its name ends in
+//! `.zst`) or standard output, and the header it starts with.
+
+use crate::stream::{FORMAT, Header, VERSION, timestamp};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::time::SystemTime;
+
+pub enum Output {
+    Plain(BufWriter<Box<dyn Write>>),
+    Compressed(zstd::Encoder<'static, BufWriter<File>>),
+}
+
+/// Opens `path` (`-`: standard output) for a recording.
+pub fn open(path: &Path) -> Result<Output, String> {
+    if path == Path::new("-") {
+        return Ok(Output::Plain(BufWriter::new(Box::new(io::stdout()))));
+    }
+    let file = File::create(path).map_err(|e| {
+        format!(
+            "cannot write the recording {}: {}",
+            path.display(),
+            crate::source::error::os_words(&e)
+        )
+    })?;
+    if path.extension().is_some_and(|e| e == "zst") {
+        let encoder = zstd::Encoder::new(BufWriter::new(file), 3)
+            .map_err(|e| format!("cannot start compressing {}: {e}", path.display()))?;
+        return Ok(Output::Compressed(encoder));
+    }
+    Ok(Output::Plain(BufWriter::new(Box::new(file))))
+}
+
+impl Output {
+    /// Writes what is buffered and, compressed, the end of the frame: a
+    /// recording stopped by Ctrl-C is whole.
+    pub fn finish(self) -> anyhow::Result<()> {
+        match self {
+            Output::Plain(mut w) => w.flush()?,
+            Output::Compressed(e) => e.finish()?.flush()?,
+        }
+        Ok(())
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::Plain(w) => w.write(buf),
+            Output::Compressed(e) => e.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Plain(w) => w.flush(),
+            Output::Compressed(e) => e.flush(),
+        }
+    }
+}
+
+/// The stream's first line for a recording made now.
+pub fn header(source: &str, filter: &str, port: Option<u16>) -> Header {
+    let (host, kernel) = crate::source::host::describe();
+    Header {
+        format: FORMAT.into(),
+        version: VERSION,
+        host,
+        kernel,
+        start: timestamp(SystemTime::now()),
+        source: source.into(),
+        filter: filter.into(),
+        port,
+    }
+}

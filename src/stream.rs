@@ -1,0 +1,344 @@
+//! The connection-event stream: one versioned NDJSON format, defined here
+//! once as Rust types, for `watch --json`, recordings (`record`) and
+//! whatever reads them back. A recording starts with a [`Header`] line,
+//! then a [`Record`] per line: a snapshot of the table, then connection
+//! events (new / state / gone), segments, queue and timer updates, and
+//! notices (events dropped, readings failed). Every record has `ts`
+//! (RFC 3339, UTC, microseconds) and `event`; `watch --json` prints the
+//! records alone, with the fields it always had.
+
+use crate::socket::{Conn, Event, EventKind, Segment, SocketRow, TcpState};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::SystemTime;
+
+pub const FORMAT: &str = "tcpscope-events";
+pub const VERSION: u32 = 1;
+
+/// The first line of a recording: what it is and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    pub format: String,
+    pub version: u32,
+    pub host: String,
+    /// `uname -r`.
+    pub kernel: String,
+    pub start: String,
+    /// The socket source (`sockdiag+trace`, `netstat2`…).
+    pub source: String,
+    /// The filter expression, as typed (empty: everything).
+    pub filter: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+/// A connection's event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnKind {
+    New,
+    State,
+    Gone,
+}
+
+/// `{"ts","event":"new|state|gone","key","from","to","id",…}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnRecord {
+    pub ts: String,
+    pub event: ConnKind,
+    /// `local -> remote`.
+    pub key: String,
+    pub from: Option<TcpState>,
+    pub to: Option<TcpState>,
+    /// The connection's identity for its whole life (TIME_WAIT included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
+}
+
+macro_rules! tag {
+    ($name:ident, $word:literal) => {
+        #[doc = concat!("The `event` word `", $word, "`.")]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum $name {
+            #[serde(rename = $word)]
+            Tag,
+        }
+    };
+}
+
+tag!(SegmentTag, "segment");
+tag!(SnapshotTag, "snapshot");
+tag!(UpdateTag, "update");
+tag!(NoticeTag, "notice");
+
+/// One TCP segment; `key` is oriented from the sender.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentRecord {
+    pub ts: String,
+    pub event: SegmentTag,
+    pub key: String,
+    pub flags: Vec<String>,
+    pub seq: u32,
+    pub ack: u32,
+    pub len: u32,
+    pub win: u16,
+    pub retransmission: bool,
+}
+
+/// A kernel timer on a socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimerRecord {
+    pub kind: String,
+    pub remaining_ms: u32,
+}
+
+/// One socket as a reading saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocketRecord {
+    pub id: u64,
+    pub key: String,
+    pub state: TcpState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recv_q: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_q: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer: Option<TimerRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
+}
+
+/// The whole (filtered) table: the first record after the header.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotRecord {
+    pub ts: String,
+    pub event: SnapshotTag,
+    pub sockets: Vec<SocketRecord>,
+}
+
+/// A connection's queues or timer moved without a state change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateRecord {
+    pub ts: String,
+    pub event: UpdateTag,
+    #[serde(flatten)]
+    pub socket: SocketRecord,
+}
+
+/// Something the reader should know: events dropped, a reading failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeRecord {
+    pub ts: String,
+    pub event: NoticeTag,
+    pub text: String,
+    /// Events lost, when that is the news.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<u64>,
+}
+
+/// Any line after the header; told apart by its `event` word.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Record {
+    Conn(ConnRecord),
+    Segment(SegmentRecord),
+    Snapshot(SnapshotRecord),
+    Update(UpdateRecord),
+    Notice(NoticeRecord),
+}
+
+/// RFC 3339, UTC, microseconds: `2026-12-01T03:59:34.885623Z`.
+pub fn timestamp(wall: SystemTime) -> String {
+    let ts: DateTime<Utc> = wall.into();
+    ts.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+impl ConnRecord {
+    pub fn of(e: &Event) -> Self {
+        let (from, to) = e.states();
+        let event = match e.kind {
+            EventKind::New => ConnKind::New,
+            EventKind::State { .. } => ConnKind::State,
+            EventKind::Gone => ConnKind::Gone,
+        };
+        let first = e.owner.as_ref().and_then(|o| o.procs.first());
+        ConnRecord {
+            ts: timestamp(e.wall),
+            event,
+            key: e.key.label(),
+            from,
+            to,
+            id: Some(e.id),
+            pid: first.map(|p| p.pid),
+            process: first.and_then(|p| p.name.as_deref().map(String::from)),
+        }
+    }
+}
+
+impl SegmentRecord {
+    pub fn of(s: &Segment) -> Self {
+        SegmentRecord {
+            ts: timestamp(s.wall),
+            event: SegmentTag::Tag,
+            key: s.key.label(),
+            flags: s.flags.names().into_iter().map(String::from).collect(),
+            seq: s.seq,
+            ack: s.ack,
+            len: s.len,
+            win: s.win,
+            retransmission: s.retransmission,
+        }
+    }
+}
+
+impl SocketRecord {
+    pub fn of(conn: &Conn) -> Self {
+        let row: &SocketRow = &conn.row;
+        let first = row.owner.as_ref().and_then(|o| o.procs.first());
+        SocketRecord {
+            id: conn.id,
+            key: row.key.label(),
+            state: row.state,
+            recv_q: row.recv_q,
+            send_q: row.send_q,
+            timer: row.timer.as_ref().map(|t| TimerRecord {
+                kind: t.kind.name().to_string(),
+                remaining_ms: t.remaining_ms,
+            }),
+            pid: first.map(|p| p.pid),
+            process: first.and_then(|p| p.name.as_deref().map(String::from)),
+            netns: row.netns.map(String::from),
+        }
+    }
+}
+
+/// The record as one NDJSON line (with its newline).
+pub fn line(record: &impl Serialize) -> String {
+    // Plain data with string keys: serialising it cannot fail.
+    let mut text = serde_json::to_string(record).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Where a stream stops making sense, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    /// 1-based line number.
+    pub line: usize,
+    pub why: String,
+}
+
+/// A recording read back: its header, every record up to the first
+/// damaged line, and that line (a cut-off or corrupt file replays up to
+/// the damage).
+#[derive(Clone, Debug, Default)]
+pub struct Read {
+    pub header: Option<Header>,
+    pub records: Vec<Record>,
+    pub damage: Option<Damage>,
+}
+
+pub fn read(text: &str) -> Read {
+    let mut out = Read::default();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let damage = |why: String| Damage { line: i + 1, why };
+        if i == 0 {
+            match serde_json::from_str::<Header>(line) {
+                Ok(h) if h.format == FORMAT && h.version <= VERSION => out.header = Some(h),
+                Ok(h) => {
+                    out.damage = Some(damage(format!(
+                        "{} version {} is not a stream this tcpscope reads ({FORMAT} up to version {VERSION})",
+                        h.format, h.version
+                    )));
+                    return out;
+                }
+                Err(e) => {
+                    out.damage = Some(damage(format!("not a {FORMAT} header: {e}")));
+                    return out;
+                }
+            }
+            continue;
+        }
+        match serde_json::from_str::<Record>(line) {
+            Ok(r) => out.records.push(r),
+            Err(_) => {
+                out.damage = Some(damage("not a record (cut off or corrupt)".into()));
+                return out;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn_line() -> &'static str {
+        r#"{"ts":"2026-12-01T03:59:34.886955Z","event":"state","key":"127.0.0.1:1 -> 127.0.0.1:2","from":"SYN_SENT","to":"ESTABLISHED","id":7}"#
+    }
+
+    #[test]
+    fn records_read_back_as_they_were_written() {
+        let header = Header {
+            format: FORMAT.into(),
+            version: VERSION,
+            host: "h".into(),
+            kernel: "6.18".into(),
+            start: "2026-12-01T03:59:34Z".into(),
+            source: "sockdiag+trace".into(),
+            filter: String::new(),
+            port: Some(8080),
+        };
+        let notice = Record::Notice(NoticeRecord {
+            ts: "2026-12-01T03:59:35.000000Z".into(),
+            event: NoticeTag::Tag,
+            text: "3 events dropped".into(),
+            dropped: Some(3),
+        });
+        let text = format!("{}{}\n{}", line(&header), conn_line(), line(&notice));
+        let back = read(&text);
+        assert_eq!(back.header, Some(header));
+        assert_eq!(back.records.len(), 2);
+        assert!(
+            matches!(&back.records[0], Record::Conn(c) if c.to == Some(TcpState::Established) && c.id == Some(7))
+        );
+        assert_eq!(back.records[1], notice);
+        assert_eq!(
+            line(&back.records[0]).trim_end(),
+            conn_line(),
+            "same bytes out"
+        );
+    }
+
+    #[test]
+    fn a_cut_off_stream_reads_up_to_the_damage_and_says_where() {
+        let header = r#"{"format":"tcpscope-events","version":1,"host":"h","kernel":"k","start":"s","source":"x","filter":""}"#;
+        let cut = &conn_line()[..40];
+        let text = format!("{header}\n{}\n{cut}\n", conn_line());
+        let back = read(&text);
+        assert_eq!(back.records.len(), 1);
+        assert_eq!(
+            back.damage,
+            Some(Damage {
+                line: 3,
+                why: "not a record (cut off or corrupt)".into()
+            })
+        );
+        let future = read(
+            r#"{"format":"tcpscope-events","version":9,"host":"h","kernel":"k","start":"s","source":"x","filter":""}"#,
+        );
+        assert!(future.damage.is_some_and(|d| d.why.contains("version 9")));
+    }
+}

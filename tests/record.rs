@@ -1,0 +1,153 @@
+//! `tcpscope record` as a process on real loopback sockets: the stream it
+//! writes reads back (header, snapshot, the connection's events in
+//! order), compressed or not, and a file cut short reads up to the cut.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::Duration;
+use tcpscope::socket::TcpState;
+use tcpscope::stream::{self, ConnKind, Record};
+
+/// Starts a recording of `port` into `file`; returns once it has written
+/// its header and first snapshot.
+fn start(file: &Path, port: u16) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_tcpscope"))
+        .args([
+            "record",
+            &file.to_string_lossy(),
+            &port.to_string(),
+            "-i",
+            "20ms",
+        ])
+        .spawn()
+        .expect("start tcpscope record");
+    let plain = file.extension().is_none_or(|e| e != "zst");
+    if plain {
+        let started = common::wait_for(common::PATIENCE, || {
+            let text = std::fs::read_to_string(file).ok()?;
+            text.contains("\"snapshot\"").then_some(())
+        });
+        assert!(started.is_some(), "the recording started");
+    } else {
+        std::thread::sleep(Duration::from_millis(800));
+    }
+    child
+}
+
+/// A connection opened, used and closed on `port`, the client first.
+fn one_connection(listener: &TcpListener) {
+    let addr = listener.local_addr().expect("address");
+    let mut client = TcpStream::connect(addr).expect("connect");
+    let (mut server, _) = listener.accept().expect("accept");
+    client.write_all(b"hello").expect("send");
+    let mut got = [0u8; 5];
+    server.read_exact(&mut got).expect("receive");
+    drop(client);
+    std::thread::sleep(Duration::from_millis(200));
+    drop(server);
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+/// The states the client end went through, from the stream's events.
+fn client_states(records: &[Record], port: u16) -> Vec<TcpState> {
+    let suffix = format!(" -> 127.0.0.1:{port}");
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Conn(c) if c.key.ends_with(&suffix) && c.event != ConnKind::Gone => c.to,
+            _ => None,
+        })
+        .collect()
+}
+
+fn check(text: &str, port: u16) {
+    let back = stream::read(text);
+    assert_eq!(back.damage, None, "{text}");
+    let header = back.header.expect("a header line");
+    assert_eq!(
+        (header.format.as_str(), header.version),
+        (stream::FORMAT, stream::VERSION)
+    );
+    assert_eq!(header.port, Some(port));
+    assert!(!header.kernel.is_empty() && !header.host.is_empty());
+    assert!(
+        matches!(back.records.first(), Some(Record::Snapshot(_))),
+        "{text}"
+    );
+    let states = client_states(&back.records, port);
+    use TcpState::*;
+    // Polling may miss the short ones; these it cannot miss.
+    assert!(states.contains(&Established), "{states:?}\n{text}");
+    assert!(
+        states.contains(&FinWait2) || states.contains(&TimeWait),
+        "{states:?}\n{text}"
+    );
+    if common::is_root() {
+        // The tracepoint reports every change, in order.
+        assert_eq!(
+            states,
+            [SynSent, Established, FinWait1, FinWait2, TimeWait],
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_recording_holds_the_header_the_table_and_every_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let file = dir.path().join("events.ndjson");
+    let mut child = start(&file, port);
+    one_connection(&listener);
+    common::terminate(&mut child);
+    let text = std::fs::read_to_string(&file).expect("the recording");
+    check(&text, port);
+    // Cut in the middle of its last line: read up to the cut, and say where.
+    let cut = &text[..text.len() - 10];
+    let back = stream::read(cut);
+    let lines = cut.lines().count();
+    assert_eq!(
+        back.damage.map(|d| d.line),
+        Some(lines),
+        "the last line is damaged"
+    );
+    assert_eq!(
+        back.records.len(),
+        lines - 2,
+        "every whole record before it"
+    );
+}
+
+#[test]
+fn a_zst_recording_is_compressed_and_whole_after_an_interrupt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let file = dir.path().join("events.ndjson.zst");
+    let mut child = start(&file, port);
+    one_connection(&listener);
+    common::terminate(&mut child);
+    let raw = std::fs::read(&file).expect("the recording");
+    assert_eq!(&raw[..4], &[0x28, 0xb5, 0x2f, 0xfd], "a zstd frame");
+    let text = zstd::decode_all(&raw[..]).expect("a whole zstd stream");
+    check(&String::from_utf8(text).expect("UTF-8"), port);
+}
+
+#[test]
+fn a_recording_that_cannot_be_written_says_which_and_why() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpscope"))
+        .args(["record", "/nonexistent-dir/x.ndjson"])
+        .output()
+        .expect("run tcpscope record");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot write the recording /nonexistent-dir/x.ndjson"),
+        "{err}"
+    );
+}
