@@ -66,6 +66,7 @@ fn settings() -> Settings {
         demo: None,
         pcap: None,
         wire: false,
+        record: None,
     }
 }
 

@@ -78,6 +78,10 @@ pub struct ViewArgs {
     /// Write the segments of the watched (or lab) port to a pcap file (root)
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<std::path::PathBuf>,
+
+    /// Also write the event stream to FILE, as `tcpscope record` does
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -29,6 +29,7 @@ pub fn live(cli: &Cli) -> anyhow::Result<ui::Settings> {
         demo: None,
         pcap: cli.view.pcap.clone(),
         wire: false,
+        record: cli.view.record.clone(),
     })
 }
 
@@ -64,6 +65,7 @@ pub fn lab(args: LabArgs, link: Option<&LabLink>) -> anyhow::Result<ui::Settings
     let view = &args.view;
     let mut settings = with_lab(lab, view.read.interval, view.log_size, view.classroom, None)?;
     settings.pcap = view.pcap.clone();
+    settings.record = view.record.clone();
     Ok(settings)
 }
 
@@ -116,6 +118,7 @@ fn with_lab(
         classroom,
         demo,
         pcap: None,
+        record: None,
     })
 }
 

@@ -133,9 +133,13 @@ fn live_view_shows_a_connection_and_quits_cleanly() {
     assert!(screen.contains("LISTEN (1)"), "{screen}");
 
     drop(p.client);
+    // In the row itself, not in the group panel on the same line.
     tui.wait_screen("FIN_WAIT_2 after the client closed", |s| {
-        s.lines()
-            .any(|l| l.contains(&client) && l.contains("FIN_WAIT_2"))
+        s.lines().any(|l| {
+            l.split(&client)
+                .nth(1)
+                .is_some_and(|row| row.contains("FIN_WAIT_2"))
+        })
     });
 
     tui.send("q");
@@ -434,4 +438,50 @@ fn lab_wire_steps_segments_and_leaves_nothing_when_killed() {
         text.contains("198.18.0.1") && text.contains("Flags [S]") && text.contains("Flags [S.]"),
         "the link's handshake in the pcap:\n{text}"
     );
+}
+
+/// `--record` on the live view writes the same stream `record` does,
+/// from the updates the view shows; quitting ends the file cleanly.
+#[test]
+fn the_live_view_records_the_event_stream() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("live.ndjson");
+    let path = file.to_string_lossy().to_string();
+    let p = pair();
+    let port = p.server_addr.port();
+    let mut tui = Session::start(&[&port.to_string(), "-i", "50ms", "--record", &path]);
+    let client = p.client_addr.to_string();
+    tui.wait_screen("the connection", |s| {
+        s.lines()
+            .any(|l| l.contains(&client) && l.contains("ESTABLISHED"))
+    });
+    drop(p.client);
+    // In the row itself, not in the group panel on the same line.
+    tui.wait_screen("FIN_WAIT_2", |s| {
+        s.lines().any(|l| {
+            l.split(&client)
+                .nth(1)
+                .is_some_and(|row| row.contains("FIN_WAIT_2"))
+        })
+    });
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+    let text = std::fs::read_to_string(&file).expect("the recording");
+    let back = tcpscope::stream::read(&text);
+    assert_eq!(back.damage, None, "{text}");
+    assert_eq!(back.header.and_then(|h| h.port), Some(port));
+    let snapshot = match back.records.first() {
+        Some(tcpscope::stream::Record::Snapshot(s)) => s.clone(),
+        other => panic!("a snapshot first, not {other:?}"),
+    };
+    let key = format!("{client} -> {}", p.server_addr);
+    assert!(
+        snapshot.sockets.iter().any(|s| s.key == key),
+        "the open connection is in the snapshot: {text}"
+    );
+    let reached = back.records.iter().any(|r| {
+        matches!(r, tcpscope::stream::Record::Conn(c)
+            if c.key == key && c.to == Some(tcpscope::socket::TcpState::FinWait2))
+    });
+    assert!(reached, "its change to FIN_WAIT_2 is recorded: {text}");
 }

@@ -68,6 +68,8 @@ pub struct Settings {
     pub pcap: Option<std::path::PathBuf>,
     /// The lab runs across the slow-motion link (`lab --wire`).
     pub wire: bool,
+    /// Also write the event stream to this file (`--record`).
+    pub record: Option<std::path::PathBuf>,
 }
 
 /// What the pipeline said last.

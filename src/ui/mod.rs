@@ -9,6 +9,7 @@ pub mod lab_view;
 pub mod listing;
 pub mod panes;
 pub mod prompt;
+mod recorder;
 mod run;
 pub mod status;
 pub mod table_view;

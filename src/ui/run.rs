@@ -5,6 +5,7 @@
 use super::app::{App, Effect, Settings};
 use super::capture::LiveCapture;
 use super::keymap::action_for;
+use super::recorder::Recorder;
 use super::terminal::{self, TerminalGuard};
 use super::widgets;
 use super::wire_view::{Capturing, LinkStatus};
@@ -46,9 +47,14 @@ pub async fn run(
         ..settings
     };
     let mut wire = LiveCapture::new(settings.pcap.as_deref())?;
+    let mut recorder = match &settings.record {
+        Some(path) => Some(Recorder::open(path, &settings)?),
+        None => None,
+    };
     let mut guard = terminal::enter().context("cannot switch the terminal to full-screen mode")?;
     let (mut lab, mut lab_events) = Lab::spawn(settings.lab.clone());
     let mut app = App::new(settings, Instant::now());
+
     if let Some(l) = &link {
         app.wire.link = Some(LinkStatus {
             delay: l.delay,
@@ -86,7 +92,10 @@ pub async fn run(
             update = feed.recv(), if feeding => {
                 app.now = Instant::now();
                 match update {
-                    Some(update) => app.apply_feed(update),
+                    Some(update) => {
+                        Recorder::feed(&mut recorder, &update, &mut app);
+                        app.apply_feed(update);
+                    }
                     None => {
                         feeding = false;
                         app.set_error("the sampling thread stopped; restart tcpscope");
@@ -110,6 +119,7 @@ pub async fn run(
             batch = wire.next() => {
                 for segment in batch {
                     wire.write(&segment, &mut app);
+                    Recorder::segment(&mut recorder, &segment, &mut app);
                     app.apply_segment(segment);
                 }
                 ask_frame(&mut frame_due, &app);
@@ -128,7 +138,7 @@ pub async fn run(
         };
     }
     drop(guard);
-    Ok(())
+    recorder.map_or(Ok(()), Recorder::finish)
 }
 
 fn draw(guard: &mut TerminalGuard, app: &mut App) -> anyhow::Result<()> {

@@ -81,6 +81,7 @@ pub fn replay_settings(color: bool) -> tcpscope::ui::Settings {
         demo: None,
         pcap: None,
         wire: false,
+        record: None,
     }
 }
 
