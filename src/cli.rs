@@ -47,6 +47,33 @@ pub struct Cli {
 
     #[command(flatten)]
     pub view: ViewArgs,
+
+    #[command(flatten)]
+    pub netns: NetnsArgs,
+}
+
+/// Which network namespaces are read (Linux, root).
+#[derive(Clone, Debug, Default, Args)]
+pub struct NetnsArgs {
+    /// Read another network namespace: a name from `ip netns`, a path, or
+    /// the PID of a process in it, e.g. a container's (root)
+    #[arg(long, value_name = "NAME|PATH|PID", conflicts_with = "all_netns")]
+    pub netns: Option<String>,
+
+    /// Read every network namespace on the host; rows say which (root)
+    #[arg(long)]
+    pub all_netns: bool,
+}
+
+impl NetnsArgs {
+    pub fn wanted(&self) -> Option<crate::source::netns::Wanted> {
+        use crate::source::netns::Wanted;
+        match (&self.netns, self.all_netns) {
+            (Some(spec), _) => Some(Wanted::One(spec.clone())),
+            (None, true) => Some(Wanted::All),
+            (None, false) => None,
+        }
+    }
 }
 
 /// How the table is read: shared by the live view, `lab` and `watch`.
@@ -121,6 +148,9 @@ pub struct RecordArgs {
 
     #[command(flatten)]
     pub read: ReadArgs,
+
+    #[command(flatten)]
+    pub netns: NetnsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +195,9 @@ pub struct WatchArgs {
 
     #[command(flatten)]
     pub read: ReadArgs,
+
+    #[command(flatten)]
+    pub netns: NetnsArgs,
 }
 
 #[derive(Debug, Args)]

@@ -53,6 +53,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let netns = cli.netns.clone();
     let (settings, kind) = match cli.command {
         Some(Command::Lab(args)) => {
             let kind = args.view.read.source;
@@ -61,7 +62,7 @@ fn main() -> ExitCode {
         Some(Command::Demo(args)) => (settings::demo(&args, link.as_ref()), SourceKind::Auto),
         _ => (settings::live(&cli), cli.view.read.source),
     };
-    exit(settings.and_then(|s| live(s, kind, link)))
+    exit(settings.and_then(|s| live(s, kind, link, netns)))
 }
 
 /// The slow-motion link, for `lab --wire` and a demo with a `wire:` line.
@@ -106,7 +107,12 @@ fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
         })
 }
 
-fn live(settings: ui::Settings, kind: SourceKind, link: Option<LabLink>) -> anyhow::Result<()> {
+fn live(
+    settings: ui::Settings,
+    kind: SourceKind,
+    link: Option<LabLink>,
+    netns: tcpscope::cli::NetnsArgs,
+) -> anyhow::Result<()> {
     runtime(2)?.block_on(async {
         // Signals first: one arriving while the sources open (and make a
         // tracing instance, maybe a mount) still ends in the cleanup.
@@ -114,12 +120,27 @@ fn live(settings: ui::Settings, kind: SourceKind, link: Option<LabLink>) -> anyh
         let scope = Scope::on_port(settings.port);
         let mut sources = match &link {
             Some(link) => link.sources(kind, &scope)?,
-            None => source::open(kind, Cadence::Live, &scope)?,
+            None => open_sources(kind, Cadence::Live, &scope, &netns)?,
         };
         // Fail before the terminal switches mode if the table cannot be read.
         sources.table.dump(&Scope::on_port(Some(1)))?;
         ui::run(sources, settings, signals, link).await
     })
+}
+
+/// The sources for a mode: this namespace's (with the tracepoint where it
+/// runs), or the namespaces `--netns` / `--all-netns` name, read whole
+/// at every interval (the tracepoint cannot tell namespaces apart).
+fn open_sources(
+    kind: SourceKind,
+    cadence: Cadence,
+    scope: &Scope,
+    netns: &tcpscope::cli::NetnsArgs,
+) -> Result<source::Sources, source::SourceError> {
+    match netns.wanted() {
+        Some(wanted) => source::netns::open(&wanted, cadence).map(source::Sources::table_only),
+        None => source::open(kind, cadence, scope),
+    }
 }
 
 /// `tcpscope watch`: events as lines until interrupted.
@@ -135,7 +156,7 @@ fn watch(args: WatchArgs) -> ExitCode {
     let run = runtime(1).and_then(|rt| {
         rt.block_on(async {
             let signals = Termination::register()?;
-            let sources = source::open(args.read.source, Cadence::Live, &scope)?;
+            let sources = open_sources(args.read.source, Cadence::Live, &scope, &args.netns)?;
             let wire = wire(args.port, args.segments, args.pcap.as_deref())?;
             output::watch::run(sources, opts, wire, signals).await
         })
@@ -192,7 +213,7 @@ fn record(args: RecordArgs) -> ExitCode {
     let run = runtime(1).and_then(|rt| {
         rt.block_on(async {
             let signals = Termination::register()?;
-            let sources = source::open(args.read.source, Cadence::Live, &scope)?;
+            let sources = open_sources(args.read.source, Cadence::Live, &scope, &args.netns)?;
             let header = output::record_file::header(&sources.name(), filter.text(), args.port);
             std::io::Write::write_all(&mut out, tcpscope::stream::line(&header).as_bytes())?;
             let wire = wire(args.port, args.segments, None)?;
@@ -273,8 +294,8 @@ fn once(cli: &Cli) -> ExitCode {
         port: cli.port,
         states: filter.states(),
     };
-    let read =
-        source::open(cli.view.read.source, cadence, &scope).and_then(|mut s| s.table.dump(&scope));
+    let read = open_sources(cli.view.read.source, cadence, &scope, &cli.netns)
+        .and_then(|mut s| s.table.dump(&scope));
     let dump = match read {
         Ok(dump) => dump,
         Err(e) => {

@@ -59,6 +59,11 @@ fn object(row: &SocketRow, names: &mut Escaped, out: &mut String) {
     number(row.inode, out);
     out.push(',');
     names.owner(row.owner.as_deref(), out);
+    if let Some(ns) = row.netns {
+        // Names come from /run/netns or a process: escape as any text.
+        out.push_str(",\"netns\":");
+        out.push_str(&serde_json::to_string(ns).unwrap_or_default());
+    }
     out.push('}');
 }
 
@@ -148,6 +153,8 @@ mod tests {
         inode: Option<u64>,
         pids: Vec<u32>,
         process: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        netns: Option<&'a str>,
     }
 
     impl<'a> From<&'a SocketRow> for SocketObject<'a> {
@@ -167,6 +174,7 @@ mod tests {
                 inode: row.inode,
                 pids: row.owner.iter().flat_map(|o| o.pids()).collect(),
                 process: row.owner.as_deref().and_then(|o| o.name()),
+                netns: row.netns,
             }
         }
     }
@@ -209,6 +217,7 @@ mod tests {
         });
         rows[3].owner = Some(owner);
         rows[3].user = Some(user);
+        rows[3].netns = Some("web \"blue\"");
         let refs: Vec<&SocketRow> = rows.iter().collect();
         let mut ours = Vec::new();
         write(&refs, &mut ours).expect("write");

@@ -69,6 +69,10 @@ fn cell(row: &SocketRow, i: usize, now: Instant, buf: &mut String) {
             (None, None) => buf.push('-'),
         },
         _ => {
+            // Another namespace's socket says whose (`--all-netns`).
+            if let Some(ns) = row.netns {
+                let _ = write!(buf, "[{}] ", printable(ns));
+            }
             if let Some(owner) = &row.owner {
                 buf.push_str(&owner.label());
             }

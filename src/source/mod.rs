@@ -12,6 +12,7 @@ pub mod host;
 pub mod identity;
 pub mod memory;
 pub mod namespaced;
+pub mod netns;
 mod netstat2;
 pub(crate) mod procs;
 mod replay;

@@ -14,11 +14,24 @@ pub struct Member {
 
 pub struct Namespaced {
     members: Vec<Member>,
+    /// Rows of different namespaces get different keys even on the same
+    /// addresses (containers all have their own 127.0.0.1).
+    apart: bool,
 }
 
 impl Namespaced {
     pub fn new(members: Vec<Member>) -> Self {
-        Namespaced { members }
+        Namespaced {
+            members,
+            apart: false,
+        }
+    }
+
+    /// Keys told apart by namespace: for namespaces that may repeat each
+    /// other's addresses (not the lab's link, whose ends never do).
+    pub fn kept_apart(mut self) -> Self {
+        self.apart = true;
+        self
     }
 }
 
@@ -29,10 +42,14 @@ impl SocketSource for Namespaced {
 
     fn dump(&mut self, scope: &Scope) -> Result<Dump, SourceError> {
         let mut whole: Option<Dump> = None;
-        for m in &mut self.members {
+        for (i, m) in self.members.iter_mut().enumerate() {
             let mut part = m.source.dump(scope)?;
             for row in &mut part.rows {
                 row.netns = m.netns;
+                if self.apart && i > 0 {
+                    // Above any inode or cookie sock_diag hands out.
+                    row.key.instance |= (i as u64) << 56;
+                }
             }
             if m.netns.is_some() {
                 // A fresh namespace has no sockets yet: nothing to warn of.
@@ -94,8 +111,10 @@ impl SocketSource for Namespaced {
         Ok(found)
     }
 
+    /// Keys kept apart carry the namespace, which the kernel's answers
+    /// do not: such tables are read whole.
     fn can_look_up(&self) -> bool {
-        self.members.iter().all(|m| m.source.can_look_up())
+        !self.apart && self.members.iter().all(|m| m.source.can_look_up())
     }
 }
 

@@ -20,7 +20,7 @@ mod schedule;
 #[cfg(target_os = "linux")]
 mod forward;
 #[cfg(target_os = "linux")]
-mod netns;
+pub(crate) mod netns;
 #[cfg(not(target_os = "linux"))]
 mod unsupported;
 #[cfg(target_os = "linux")]

@@ -164,7 +164,7 @@ fn link_up_request(index: i32) -> Vec<u8> {
 }
 
 /// `f` on a thread that has entered the namespace.
-pub(super) fn run<T: Send>(ns: &OwnedFd, f: impl FnOnce() -> T + Send) -> io::Result<T> {
+pub(crate) fn run<T: Send>(ns: &OwnedFd, f: impl FnOnce() -> T + Send) -> io::Result<T> {
     std::thread::scope(|s| {
         let inside = s.spawn(|| -> io::Result<T> {
             setns(ns, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
@@ -176,7 +176,7 @@ pub(super) fn run<T: Send>(ns: &OwnedFd, f: impl FnOnce() -> T + Send) -> io::Re
     })
 }
 
-pub(super) fn inode(ns: &OwnedFd) -> io::Result<u64> {
+pub(crate) fn inode(ns: &OwnedFd) -> io::Result<u64> {
     Ok(rustix::fs::fstat(ns).map_err(io::Error::from)?.st_ino)
 }
 

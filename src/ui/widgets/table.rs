@@ -183,7 +183,11 @@ fn text(app: &App, conn: &Conn, col: Column) -> String {
         ),
         Column::Process => match conn.row.netns {
             // The lab's link: which end's namespace tells the ends apart.
-            Some(ns) => format!("[{ns} ns] {}", conn.row.pid_label()),
+            Some(ns) => format!(
+                "[{}] {}",
+                crate::socket::printable(ns),
+                conn.row.pid_label()
+            ),
             None => conn.row.pid_label(),
         },
         Column::User => cells::user(row),
