@@ -33,7 +33,7 @@ pub fn open(wanted: &Wanted, cadence: Cadence) -> Result<Box<dyn SocketSource>, 
     }
     for ns in found {
         let source = super::wire::netns::run(&ns.fd, || super::sockdiag::open(cadence))
-            .map_err(|e| linux::refused(&ns.name, &e))??;
+            .map_err(|e| linux::refused(ns.name, &e))??;
         members.push(Member {
             netns: Some(ns.name),
             source,
