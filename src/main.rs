@@ -138,7 +138,7 @@ fn open_sources(
     netns: &tcpscope::cli::NetnsArgs,
 ) -> Result<source::Sources, source::SourceError> {
     match netns.wanted() {
-        Some(wanted) => source::netns::open(&wanted, cadence).map(source::Sources::table_only),
+        Some(wanted) => source::netns::open(&wanted, cadence),
         None => source::open(kind, cadence, scope),
     }
 }
@@ -294,8 +294,16 @@ fn once(cli: &Cli) -> ExitCode {
         port: cli.port,
         states: filter.states(),
     };
-    let read = open_sources(cli.view.read.source, cadence, &scope, &cli.netns)
-        .and_then(|mut s| s.table.dump(&scope));
+    let read = open_sources(cli.view.read.source, cadence, &scope, &cli.netns).and_then(|mut s| {
+        for note in s
+            .notes
+            .iter()
+            .filter(|d| d.limit == source::Limit::Namespaces)
+        {
+            eprintln!("tcpscope: warning: {}", note.why);
+        }
+        s.table.dump(&scope)
+    });
     let dump = match read {
         Ok(dump) => dump,
         Err(e) => {

@@ -91,6 +91,7 @@ pub enum Limit {
     LostTransitions,
     /// A reading failed and was retried on a fresh socket.
     TableRecovered,
+    Namespaces,
 }
 
 impl Limit {
@@ -103,6 +104,7 @@ impl Limit {
             Limit::TracefsMounted => "tracefs",
             Limit::LostTransitions => "transitions",
             Limit::TableRecovered => "socket table",
+            Limit::Namespaces => "namespaces",
         }
     }
 }

@@ -6,7 +6,7 @@
 //! a key, even on the same addresses.
 
 use super::namespaced::{Member, Namespaced};
-use super::{Cadence, SocketSource, SourceError};
+use super::{Cadence, SourceError};
 
 /// How a namespace was asked for on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,11 +17,11 @@ pub enum Wanted {
     All,
 }
 
-/// The table of the namespaces asked for.
+/// The table of the namespaces asked for, and what it could not open.
 #[cfg(target_os = "linux")]
-pub fn open(wanted: &Wanted, cadence: Cadence) -> Result<Box<dyn SocketSource>, SourceError> {
-    let found = match wanted {
-        Wanted::One(spec) => vec![linux::one(spec)?],
+pub fn open(wanted: &Wanted, cadence: Cadence) -> Result<super::Sources, SourceError> {
+    let (found, missed) = match wanted {
+        Wanted::One(spec) => (vec![linux::one(spec)?], 0),
         Wanted::All => linux::all()?,
     };
     let mut members = Vec::new();
@@ -39,11 +39,20 @@ pub fn open(wanted: &Wanted, cadence: Cadence) -> Result<Box<dyn SocketSource>, 
             source,
         });
     }
-    Ok(Box::new(Namespaced::new(members).kept_apart()))
+    let mut sources = super::Sources::table_only(Box::new(Namespaced::new(members).kept_apart()));
+    if missed > 0 {
+        let why = format!(
+            "{missed} namespace files (of other users' processes) could not be opened: reading every namespace needs root"
+        );
+        sources
+            .notes
+            .push(super::Degradation::new(super::Limit::Namespaces, why));
+    }
+    Ok(sources)
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn open(_wanted: &Wanted, _cadence: Cadence) -> Result<Box<dyn SocketSource>, SourceError> {
+pub fn open(_wanted: &Wanted, _cadence: Cadence) -> Result<super::Sources, SourceError> {
     Err(SourceError::Unavailable(
         "other network namespaces are a Linux feature".into(),
     ))
@@ -90,8 +99,9 @@ mod linux {
     }
 
     /// Every namespace but this process's: named ones first, then those
-    /// of processes (named after the first process found in each).
-    pub fn all() -> Result<Vec<Found>, SourceError> {
+    /// of processes (named after the first process found in each); and
+    /// how many could not be opened (other users' processes, without root).
+    pub fn all() -> Result<(Vec<Found>, usize), SourceError> {
         let own = std::fs::metadata("/proc/self/ns/net")
             .map(|m| m.ino())
             .map_err(|e| {
@@ -101,9 +111,16 @@ mod linux {
             })?;
         let mut seen = HashSet::from([own]);
         let mut out = Vec::new();
+        let mut missed = 0;
         for path in named().chain(of_processes()) {
-            let Ok(file) = File::open(&path.0) else {
-                continue;
+            let file = match File::open(&path.0) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    missed += 1;
+                    continue;
+                }
+                // A process that ended meanwhile.
+                Err(_) => continue,
             };
             let Ok(meta) = file.metadata() else { continue };
             if seen.insert(meta.ino()) {
@@ -113,7 +130,7 @@ mod linux {
                 });
             }
         }
-        Ok(out)
+        Ok((out, missed))
     }
 
     fn named() -> impl Iterator<Item = (PathBuf, String)> {
