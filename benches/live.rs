@@ -67,6 +67,7 @@ fn settings() -> Settings {
         pcap: None,
         wire: false,
         record: None,
+        replay: None,
     }
 }
 

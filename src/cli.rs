@@ -125,6 +125,34 @@ pub enum Command {
     /// Write the connection-event stream (NDJSON, versioned: a header, the
     /// table, then every event) to a file until interrupted
     Record(RecordArgs),
+    /// Play a recording back in the live view: space pauses, → steps one
+    /// event, + and - change the speed
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A recording made by `tcpscope record` (plain or .zst)
+    #[arg(value_name = "FILE")]
+    pub file: std::path::PathBuf,
+
+    /// Playback speed: 1 is real time, 0.001 turns microseconds into
+    /// milliseconds (slow motion), 10 plays ten times faster
+    #[arg(long, default_value_t = 1.0, value_parser = speed_arg)]
+    pub speed: f64,
+
+    /// Presentation mode: high contrast, large state labels
+    #[arg(long)]
+    pub classroom: bool,
+}
+
+fn speed_arg(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if (1e-5..=1e3).contains(&s) => Ok(s),
+        _ => Err(format!(
+            "'{text}' is not a speed: use a number from 0.00001 to 1000 (1 is real time, 0.001 slow motion)"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -32,6 +32,9 @@ fn main() -> ExitCode {
     if let Some(Command::Record(args)) = cli.command {
         return record(args);
     }
+    if let Some(Command::Replay(args)) = &cli.command {
+        return replay(args);
+    }
     if let Some(Command::Demo(args)) = &cli.command {
         if args.name.is_none() || args.check {
             return demo_headless(args);
@@ -221,6 +224,42 @@ fn record(args: RecordArgs) -> ExitCode {
         })
     });
     exit(run.and_then(|()| out.finish()))
+}
+
+/// `tcpscope replay FILE`: the live view on a recording.
+fn replay(args: &tcpscope::cli::ReplayArgs) -> ExitCode {
+    let read = match output::record_file::read(&args.file) {
+        Ok(read) => read,
+        Err(e) => {
+            eprintln!("tcpscope: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(msg) = ui::require_tty() {
+        eprintln!("tcpscope: {msg}");
+        return ExitCode::from(2);
+    }
+    let playback = source::playback::Playback::new(&read.records, args.speed);
+    let settings = settings::replay(args, read.header.as_ref(), playback.clone());
+    let mut sources = playback.sources();
+    if let Some(d) = &read.damage {
+        let why = format!(
+            "{} ends at line {}: {}; played up to there",
+            args.file.display(),
+            d.line,
+            d.why
+        );
+        sources
+            .notes
+            .push(source::Degradation::new(source::Limit::Recording, why));
+    }
+    let run = runtime(2).and_then(|rt| {
+        rt.block_on(async {
+            let signals = Termination::register()?;
+            ui::run(sources, settings, signals, None).await
+        })
+    });
+    exit(run)
 }
 
 /// `tcpscope demo` lists the demos; `--check` plays one without a terminal.

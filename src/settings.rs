@@ -30,6 +30,7 @@ pub fn live(cli: &Cli) -> anyhow::Result<ui::Settings> {
         pcap: cli.view.pcap.clone(),
         wire: false,
         record: cli.view.record.clone(),
+        replay: None,
     })
 }
 
@@ -119,6 +120,7 @@ fn with_lab(
         demo,
         pcap: None,
         record: None,
+        replay: None,
     })
 }
 
@@ -130,4 +132,35 @@ pub fn free_port(ip: std::net::IpAddr) -> anyhow::Result<u16> {
         )
     })?;
     Ok(probe.local_addr()?.port())
+}
+
+/// `tcpscope replay FILE`: the live view on a recording, filtered as it
+/// was recorded.
+pub fn replay(
+    args: &crate::cli::ReplayArgs,
+    header: Option<&crate::stream::Header>,
+    playback: crate::source::playback::Playback,
+) -> ui::Settings {
+    let filter = header
+        .and_then(|h| Filter::parse(&h.filter).ok())
+        .unwrap_or_default();
+    // The file is in the title bar of the terminal's command; the header
+    // needs its room for the playback's position.
+    let source = "replay".to_string();
+    ui::Settings {
+        port: header.and_then(|h| h.port),
+        filter,
+        interval: Duration::from_millis(100),
+        source,
+        theme: Theme::from_env(),
+        lab: LabConfig::default(),
+        lab_visible: false,
+        log_size: DEFAULT_LOG_SIZE,
+        classroom: args.classroom,
+        demo: None,
+        pcap: None,
+        wire: false,
+        record: None,
+        replay: Some(playback),
+    }
 }

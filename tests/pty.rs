@@ -485,3 +485,33 @@ fn the_live_view_records_the_event_stream() {
     });
     assert!(reached, "its change to FIN_WAIT_2 is recorded: {text}");
 }
+
+/// `tcpscope replay` in a terminal: a recording made on this kernel plays
+/// to its end in the live view, paused by space and stepped by →.
+#[test]
+fn a_recording_replays_in_the_live_view() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/handshake-close.ndjson"
+    );
+    let mut tui = Session::start(&["replay", fixture, "--speed", "0.5"]);
+    tui.wait_screen("the replay's header", |s| s.contains("0.5× ·"));
+    tui.send(" ");
+    tui.wait_screen("paused", |s| s.contains("· paused"));
+    // Step to the end, one event at a time.
+    for _ in 0..14 {
+        tui.send("\x1b[C");
+    }
+    // The header moves with the clock; the table once the events are in.
+    tui.wait_screen("the end, the client in TIME_WAIT", |s| {
+        s.contains("· the end")
+            && s.lines().any(|l| {
+                l.split("127.0.0.1:53746")
+                    .nth(1)
+                    .is_some_and(|r| r.contains("TIME_WAIT"))
+            })
+    });
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+    tui.assert_restored();
+}

@@ -74,3 +74,38 @@ pub fn header(source: &str, filter: &str, port: Option<u16>) -> Header {
         port,
     }
 }
+
+/// A recording read back whole (plain or zstd): what it holds up to the
+/// first damaged line. A file that is not a recording at all is an error.
+pub fn read(path: &Path) -> Result<crate::stream::Read, String> {
+    let raw = std::fs::read(path).map_err(|e| {
+        format!(
+            "cannot read the recording {}: {}",
+            path.display(),
+            crate::source::error::os_words(&e)
+        )
+    })?;
+    let zstd_magic = [0x28, 0xb5, 0x2f, 0xfd];
+    let bytes = if raw.starts_with(&zstd_magic) {
+        // A cut-off compressed file: keep what decompresses.
+        let mut out = Vec::new();
+        let mut decoder = zstd::Decoder::new(&raw[..])
+            .map_err(|e| format!("cannot decompress {}: {e}", path.display()))?;
+        let _ = io::Read::read_to_end(&mut decoder, &mut out);
+        out
+    } else {
+        raw
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let read = crate::stream::read(&text);
+    if read.header.is_none() {
+        let why = read
+            .damage
+            .map_or_else(|| "it is empty".to_string(), |d| d.why);
+        return Err(format!(
+            "{} is not a tcpscope recording ({why}): make one with tcpscope record FILE",
+            path.display()
+        ));
+    }
+    Ok(read)
+}

@@ -14,6 +14,7 @@ pub mod memory;
 pub mod namespaced;
 pub mod netns;
 mod netstat2;
+pub mod playback;
 pub(crate) mod procs;
 mod replay;
 pub mod sockdiag;
@@ -92,6 +93,7 @@ pub enum Limit {
     /// A reading failed and was retried on a fresh socket.
     TableRecovered,
     Namespaces,
+    Recording,
 }
 
 impl Limit {
@@ -105,6 +107,7 @@ impl Limit {
             Limit::LostTransitions => "transitions",
             Limit::TableRecovered => "socket table",
             Limit::Namespaces => "namespaces",
+            Limit::Recording => "recording",
         }
     }
 }

@@ -70,6 +70,8 @@ pub struct Settings {
     pub wire: bool,
     /// Also write the event stream to this file (`--record`).
     pub record: Option<std::path::PathBuf>,
+    /// A recording played back (`tcpscope replay`): the keys steer it.
+    pub replay: Option<crate::source::playback::Playback>,
 }
 
 /// What the pipeline said last.
@@ -387,9 +389,13 @@ impl App {
             Action::Confirm if self.focus == Focus::Groups => self.focus = Focus::Table,
             Action::Confirm | Action::ToggleDetails => self.toggle(Pane::Details),
             Action::Back => self.back(),
+            Action::TogglePause if self.settings.replay.is_some() => self.replay_pause(),
             Action::TogglePause => self.toggle_pause(),
+            Action::Slower if self.settings.replay.is_some() => self.replay_speed(2.0),
+            Action::Faster if self.settings.replay.is_some() => self.replay_speed(0.5),
             Action::Slower => return self.step_interval(1),
             Action::Faster => return self.step_interval(-1),
+            Action::ReplayStep => self.replay_step(),
             Action::CycleSort => self.cycle_sort(),
             Action::ToggleHelp => self.toggle_overlay(Overlay::Help),
             Action::ToggleMessages => self.toggle_overlay(Overlay::Messages),
@@ -651,6 +657,35 @@ impl App {
         }
     }
 
+    fn replay_pause(&mut self) {
+        let Some(p) = &self.settings.replay else {
+            return;
+        };
+        let text = if p.toggle_pause() {
+            "replay paused: → plays the next event, space goes on"
+        } else {
+            "replay playing"
+        };
+        self.set_info(text);
+    }
+
+    fn replay_speed(&mut self, by: f64) {
+        let Some(p) = &self.settings.replay else {
+            return;
+        };
+        let speed = p.scale_speed(by);
+        self.set_info(format!("replay at {}× real time", fmt_speed(speed)));
+    }
+
+    fn replay_step(&mut self) {
+        let Some(p) = &self.settings.replay else {
+            return self.set_info("→ steps through a recording: tcpscope replay FILE");
+        };
+        if !p.step() {
+            self.set_info("the recording has no more events");
+        }
+    }
+
     fn toggle_classroom(&mut self) {
         self.settings.classroom = !self.settings.classroom;
         self.settings.theme.contrast = self.settings.classroom;
@@ -767,6 +802,12 @@ impl App {
     pub fn live_status(&self) -> Option<&Status> {
         self.status.live(self.now)
     }
+}
+
+/// `0.001`, `2`, `0.5`: a speed without trailing zeros.
+pub fn fmt_speed(speed: f64) -> String {
+    let text = format!("{speed:.5}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 pub fn fmt_ms(ms: u64) -> String {

@@ -42,6 +42,8 @@ pub enum Action {
     ToggleSegments,
     /// z: the focused pane on the whole screen, and back.
     Zoom,
+    /// →: a replay's next event.
+    ReplayStep,
     ToggleClassroom,
     /// Play the next step of the demo.
     DemoNext,
@@ -144,7 +146,7 @@ const fn also(keys: &'static [KeyCode], action: Action, section: Section) -> Bin
 }
 
 use Action as A;
-use KeyCode::{BackTab, Char, Down, End, Enter, Esc, Home, PageDown, PageUp, Tab, Up};
+use KeyCode::{BackTab, Char, Down, End, Enter, Esc, Home, PageDown, PageUp, Right, Tab, Up};
 use LabKey as L;
 use Section::{Demo as D, Lab as Lb, View as V};
 
@@ -189,6 +191,7 @@ pub const KEYMAP: &[Binding] = &[
         V,
     ),
     bind(&[Char('z')], A::Zoom, "z", "zoom the pane to the screen", V),
+    bind(&[Right], A::ReplayStep, "→", "replay: the next event", V),
     bind(
         &[Char('P')],
         A::ToggleClassroom,

@@ -82,6 +82,7 @@ pub fn replay_settings(color: bool) -> tcpscope::ui::Settings {
         pcap: None,
         wire: false,
         record: None,
+        replay: None,
     }
 }
 

@@ -53,6 +53,26 @@ fn title(app: &App) -> Line<'static> {
         sep(),
         Span::styled(app.settings.source.clone(), t.dim()),
     ]);
+    if let Some(p) = &app.settings.replay {
+        let pos = p.position();
+        let state = match (pos.done, pos.paused) {
+            (true, _) => " · the end",
+            (false, true) => " · paused",
+            (false, false) => "",
+        };
+        spans.extend([
+            sep(),
+            Span::styled(
+                format!(
+                    "{}× · {:.3}s of {:.3}s{state}",
+                    crate::ui::app::fmt_speed(pos.speed),
+                    pos.elapsed.as_secs_f64(),
+                    pos.length.as_secs_f64()
+                ),
+                t.heading(),
+            ),
+        ]);
+    }
     if app.paused {
         let style = t.warning().add_modifier(Modifier::REVERSED);
         spans.extend([Span::raw("  "), Span::styled(" PAUSED ", style)]);

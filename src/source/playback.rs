@@ -1,0 +1,407 @@
+//! A recording played back as if it were the kernel: its connection
+//! events come out as changes (with their recorded times, at the pace
+//! of a clock that can run slow, fast, stop and step), and the table is
+//! what those events have made of the snapshot so far. The pipeline and
+//! the view downstream are the live ones, unchanged.
+
+use super::{Change, ChangeSource, Dump, Scope, SocketSource, SourceError, Waker};
+use crate::socket::{Family, SocketKey, SocketRow, TcpState};
+use crate::stream::{ConnKind, Record, SocketRecord};
+use rustc_hash::FxHashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+/// One connection event of the recording.
+#[derive(Clone, Debug)]
+struct Step {
+    wall: SystemTime,
+    key: SocketKey,
+    id: u64,
+    from: Option<TcpState>,
+    to: Option<TcpState>,
+}
+
+/// The playback clock: recorded time runs at `speed` from `anchor`.
+#[derive(Clone, Copy, Debug)]
+struct Clock {
+    /// Recorded time at `real`.
+    at: SystemTime,
+    real: Instant,
+    speed: f64,
+    paused: bool,
+}
+
+impl Clock {
+    fn now(&self) -> SystemTime {
+        if self.paused {
+            return self.at;
+        }
+        let real = self.real.elapsed().as_secs_f64() * self.speed;
+        self.at + Duration::from_secs_f64(real.min(1e9))
+    }
+
+    /// When (real time) the recorded moment `wall` comes, at this pace.
+    fn real_of(&self, wall: SystemTime) -> Instant {
+        let ahead = wall
+            .duration_since(self.at)
+            .unwrap_or_default()
+            .as_secs_f64();
+        self.real + Duration::from_secs_f64((ahead / self.speed.max(1e-9)).min(1e9))
+    }
+}
+
+struct State {
+    steps: Vec<Step>,
+    /// Steps handed out so far.
+    next: usize,
+    clock: Clock,
+    table: FxHashMap<u64, SocketRow>,
+    start: SystemTime,
+    end: SystemTime,
+    last_at: Instant,
+}
+
+/// What the view steers: pause, step, speed; shared with the sources.
+#[derive(Clone)]
+pub struct Playback {
+    state: Arc<(Mutex<State>, Condvar)>,
+}
+
+impl std::fmt::Debug for Playback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Playback({:?})", self.position())
+    }
+}
+
+/// Where the playback is, for the header.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Position {
+    pub elapsed: Duration,
+    pub length: Duration,
+    pub speed: f64,
+    pub paused: bool,
+    pub done: bool,
+}
+
+impl Playback {
+    /// A playback of `records` (a snapshot first, then events), paused or
+    /// running at `speed` from the recording's start.
+    pub fn new(records: &[Record], speed: f64) -> Playback {
+        let (start, table) = snapshot(records);
+        let steps: Vec<Step> = records.iter().filter_map(step).collect();
+        let end = steps.last().map_or(start, |s| s.wall.max(start));
+        let clock = Clock {
+            at: start,
+            real: Instant::now(),
+            speed,
+            paused: false,
+        };
+        let state = State {
+            steps,
+            next: 0,
+            clock,
+            table,
+            start,
+            end,
+            last_at: Instant::now(),
+        };
+        Playback {
+            state: Arc::new((Mutex::new(state), Condvar::new())),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Plain data, whole between calls: a panic elsewhere leaves it usable.
+        self.state.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn changed(&self) {
+        self.state.1.notify_all();
+    }
+
+    /// Pauses, or resumes from where it stands.
+    pub fn toggle_pause(&self) -> bool {
+        let mut s = self.lock();
+        let now = s.clock.now();
+        s.clock = Clock {
+            at: now,
+            real: Instant::now(),
+            paused: !s.clock.paused,
+            ..s.clock
+        };
+        let paused = s.clock.paused;
+        drop(s);
+        self.changed();
+        paused
+    }
+
+    /// Pauses just after the next event (→): one event at a time.
+    pub fn step(&self) -> bool {
+        let mut s = self.lock();
+        let now = s.clock.now();
+        // The first event the clock has not reached (handed out or not).
+        let upcoming = s.steps[s.next..].iter().find(|st| st.wall > now);
+        let Some(next) = upcoming.map(|st| st.wall) else {
+            return false;
+        };
+        s.clock = Clock {
+            at: next.max(s.clock.now()),
+            real: Instant::now(),
+            paused: true,
+            ..s.clock
+        };
+        drop(s);
+        self.changed();
+        true
+    }
+
+    /// Multiplies the speed (`+` doubles, `-` halves), within 1/100000
+    /// and 1000 times real time; returns the new speed.
+    pub fn scale_speed(&self, by: f64) -> f64 {
+        let mut s = self.lock();
+        let now = s.clock.now();
+        let speed = (s.clock.speed * by).clamp(1e-5, 1e3);
+        s.clock = Clock {
+            at: now,
+            real: Instant::now(),
+            speed,
+            ..s.clock
+        };
+        drop(s);
+        self.changed();
+        speed
+    }
+
+    pub fn position(&self) -> Position {
+        let s = self.lock();
+        let now = s.clock.now().min(s.end);
+        Position {
+            elapsed: now.duration_since(s.start).unwrap_or_default(),
+            length: s.end.duration_since(s.start).unwrap_or_default(),
+            speed: s.clock.speed,
+            paused: s.clock.paused,
+            done: s.next >= s.steps.len(),
+        }
+    }
+
+    /// The table source and the change source of this playback.
+    pub fn sources(&self) -> super::Sources {
+        super::Sources {
+            table: Box::new(Table(self.clone())),
+            changes: Some(Box::new(Events(self.clone()))),
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// The recording's start and its table then, by connection id.
+fn snapshot(records: &[Record]) -> (SystemTime, FxHashMap<u64, SocketRow>) {
+    let Some(Record::Snapshot(s)) = records.first() else {
+        let start = records.iter().find_map(|r| match r {
+            Record::Conn(c) => wall(&c.ts),
+            _ => None,
+        });
+        return (start.unwrap_or_else(SystemTime::now), FxHashMap::default());
+    };
+    let table = s
+        .sockets
+        .iter()
+        .filter_map(|r| Some((r.id, row(r)?)))
+        .collect();
+    (wall(&s.ts).unwrap_or_else(SystemTime::now), table)
+}
+
+fn row(r: &SocketRecord) -> Option<SocketRow> {
+    let mut row = SocketRow::new(key(&r.key)?, r.state);
+    row.recv_q = r.recv_q;
+    row.send_q = r.send_q;
+    Some(row)
+}
+
+fn step(r: &Record) -> Option<Step> {
+    let Record::Conn(c) = r else { return None };
+    Some(Step {
+        wall: wall(&c.ts)?,
+        key: key(&c.key)?,
+        id: c.id?,
+        from: c.from,
+        to: match c.event {
+            ConnKind::Gone => None,
+            _ => c.to,
+        },
+    })
+}
+
+fn wall(ts: &str) -> Option<SystemTime> {
+    let t = chrono::DateTime::parse_from_rfc3339(ts).ok()?;
+    Some(SystemTime::from(t.with_timezone(&chrono::Utc)))
+}
+
+/// `127.0.0.1:5 -> 0.0.0.0:*` (an unconnected end's port is `*`).
+pub fn key(text: &str) -> Option<SocketKey> {
+    let (l, r) = text.split_once(" -> ")?;
+    let parse = |s: &str| -> Option<SocketAddr> {
+        match s.strip_suffix(":*") {
+            Some(host) => format!("{host}:0").parse().ok(),
+            None => s.parse().ok(),
+        }
+    };
+    let (local, remote) = (parse(l)?, parse(r)?);
+    Some(SocketKey::new(Family::of(&local), local, remote))
+}
+
+struct Table(Playback);
+
+impl SocketSource for Table {
+    fn name(&self) -> &'static str {
+        "replay"
+    }
+
+    /// The table as the events handed out so far have made it.
+    fn dump(&mut self, scope: &Scope) -> Result<Dump, SourceError> {
+        let s = self.0.lock();
+        let rows: Vec<SocketRow> = s
+            .table
+            .values()
+            .filter(|r| scope.admits(r))
+            .cloned()
+            .collect();
+        let wall = s.clock.now().min(s.end.max(s.start));
+        Ok(Dump::at(rows, Instant::now(), wall))
+    }
+}
+
+struct Events(Playback);
+
+impl ChangeSource for Events {
+    fn name(&self) -> &'static str {
+        "recording"
+    }
+
+    /// Sleeps until the next event is due (or the clock is steered).
+    fn wait(&mut self, timeout: Duration) {
+        let (lock, cv) = &*self.0.state;
+        let s = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let due = s.steps.get(s.next).filter(|_| !s.clock.paused).map(|st| {
+            s.clock
+                .real_of(st.wall)
+                .saturating_duration_since(Instant::now())
+        });
+        let sleep = due.map_or(timeout, |d| d.min(timeout));
+        let _ = cv.wait_timeout(s, sleep);
+    }
+
+    fn drain(&mut self, out: &mut Vec<Change>) -> Result<(), SourceError> {
+        let mut s = self.0.lock();
+        let now = s.clock.now();
+        while let Some(st) = s.steps.get(s.next).cloned() {
+            if st.wall > now {
+                break;
+            }
+            s.next += 1;
+            let at = s.clock.real_of(st.wall).min(Instant::now()).max(s.last_at);
+            s.last_at = at;
+            apply(&mut s.table, &st);
+            out.push(Change {
+                key: st.key,
+                from: st.from.unwrap_or(TcpState::Closed),
+                to: st.to.unwrap_or(TcpState::Closed),
+                at,
+                wall: st.wall,
+                sk: Some(st.id),
+            });
+        }
+        Ok(())
+    }
+
+    fn waker(&self) -> Waker {
+        let playback = self.0.clone();
+        Arc::new(move || playback.changed())
+    }
+}
+
+/// The table after one event.
+fn apply(table: &mut FxHashMap<u64, SocketRow>, st: &Step) {
+    match st.to {
+        None => {
+            table.remove(&st.id);
+        }
+        Some(state) => {
+            let row = table
+                .entry(st.id)
+                .or_insert_with(|| SocketRow::new(st.key, state));
+            row.state = state;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recording() -> Vec<Record> {
+        let text = r#"{"format":"tcpscope-events","version":1,"host":"h","kernel":"k","start":"s","source":"x","filter":""}
+{"ts":"2026-12-01T00:00:00.000000Z","event":"snapshot","sockets":[{"id":1,"key":"127.0.0.1:80 -> 0.0.0.0:*","state":"LISTEN"}]}
+{"ts":"2026-12-01T00:00:00.000100Z","event":"new","key":"127.0.0.1:4000 -> 127.0.0.1:80","from":null,"to":"SYN_SENT","id":2}
+{"ts":"2026-12-01T00:00:00.000200Z","event":"state","key":"127.0.0.1:4000 -> 127.0.0.1:80","from":"SYN_SENT","to":"ESTABLISHED","id":2}
+{"ts":"2026-12-01T00:00:01.000000Z","event":"gone","key":"127.0.0.1:4000 -> 127.0.0.1:80","from":"ESTABLISHED","to":null,"id":2}
+"#;
+        crate::stream::read(text).records
+    }
+
+    #[test]
+    fn events_come_out_one_step_at_a_time_when_paused() {
+        let p = Playback::new(&recording(), 1.0);
+        p.toggle_pause();
+        let mut sources = p.sources();
+        let (table, changes) = (
+            &mut sources.table,
+            sources.changes.as_mut().expect("changes"),
+        );
+        let mut out = Vec::new();
+        changes.drain(&mut out).expect("drain");
+        assert!(out.is_empty(), "paused at the start");
+        assert_eq!(table.dump(&Scope::default()).expect("dump").rows.len(), 1);
+        assert!(p.step());
+        changes.drain(&mut out).expect("drain");
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].from, out[0].to),
+            (TcpState::Closed, TcpState::SynSent)
+        );
+        assert!(p.step());
+        changes.drain(&mut out).expect("drain");
+        assert_eq!(out[1].to, TcpState::Established);
+        let rows = table.dump(&Scope::default()).expect("dump").rows;
+        assert!(rows.iter().any(|r| r.state == TcpState::Established));
+        let pos = p.position();
+        assert!(pos.paused && !pos.done && pos.length == Duration::from_secs(1));
+    }
+
+    #[test]
+    fn slow_motion_stretches_microseconds_into_milliseconds() {
+        let p = Playback::new(&recording(), 0.001);
+        let mut sources = p.sources();
+        let changes = sources.changes.as_mut().expect("changes");
+        let mut out = Vec::new();
+        std::thread::sleep(Duration::from_millis(120));
+        changes.drain(&mut out).expect("drain");
+        // 120 ms at 1/1000 is 120 µs of the recording: the SYN_SENT only.
+        assert_eq!(out.len(), 1, "{out:?}");
+        std::thread::sleep(Duration::from_millis(120));
+        changes.drain(&mut out).expect("drain");
+        assert_eq!(out.len(), 2);
+        assert!(
+            out[1].at >= out[0].at + Duration::from_millis(90),
+            "100 µs became ~100 ms"
+        );
+    }
+
+    #[test]
+    fn keys_read_back_from_their_labels() {
+        let k = key("[::1]:443 -> [::]:*").expect("a key");
+        assert_eq!(k.remote.port(), 0);
+        assert!(key("nonsense").is_none());
+    }
+}

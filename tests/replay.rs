@@ -1,0 +1,140 @@
+//! Recordings made by `tcpscope record` on this machine's kernel (in
+//! tests/fixtures) played back through the real pipeline and drawn: the
+//! view of a recording, one event at a time, and a damaged file played up
+//! to the damage.
+
+mod common;
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use std::path::Path;
+use std::time::Instant;
+use tcpscope::pipeline::Pipeline;
+use tcpscope::pipeline::runner::{Feed, Update};
+use tcpscope::source::Scope;
+use tcpscope::source::playback::Playback;
+use tcpscope::ui::{App, widgets};
+
+const FIXTURE: &str = "tests/fixtures/handshake-close.ndjson";
+
+/// The fixture played `steps` events in, drawn at `w`×`h`; ages (real
+/// time of the test) are blanked.
+fn replayed(steps: usize, w: u16, h: u16) -> (String, Playback) {
+    let read = tcpscope::output::record_file::read(Path::new(FIXTURE)).expect("the fixture");
+    assert_eq!(read.damage, None);
+    let playback = Playback::new(&read.records, 1.0);
+    playback.toggle_pause();
+    let mut sources = playback.sources();
+    let mut pipeline = Pipeline::new();
+    let scope = Scope::default();
+    let mut events = Vec::new();
+    let baseline = sources.table.dump(&scope).expect("the snapshot");
+    pipeline.reading(baseline, &[], &mut events);
+    // Events recorded at the same microsecond come out together.
+    for _ in 0..steps {
+        if !playback.step() {
+            break;
+        }
+    }
+    let mut changes = Vec::new();
+    let ch = sources.changes.as_mut().expect("events");
+    ch.drain(&mut changes).expect("drain");
+    let dump = sources.table.dump(&scope).expect("a reading");
+    pipeline.reading(dump, &changes, &mut events);
+    let header = read.header.expect("a header");
+    let args = tcpscope::cli::ReplayArgs {
+        file: FIXTURE.into(),
+        speed: 1.0,
+        classroom: false,
+    };
+    let mut settings = tcpscope::settings::replay(&args, Some(&header), playback.clone());
+    settings.theme.color = false;
+    let now = Instant::now();
+    let mut app = App::new(settings, now);
+    app.apply_feed(Feed::Update(Box::new(Update::from_pipeline(
+        &mut pipeline,
+        events,
+        now,
+    ))));
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+    app.set_page(widgets::table_page(
+        ratatui::layout::Rect::new(0, 0, w, h),
+        &app,
+    ));
+    terminal.draw(|f| widgets::draw(f, &app)).expect("draw");
+    let screen = terminal.backend().to_string();
+    let ages = regex_lite_ms(&screen);
+    (ages, playback)
+}
+
+/// `123ms` and `1s` ages become `AGE`: they are the test's own time.
+fn regex_lite_ms(screen: &str) -> String {
+    screen
+        .split('\n')
+        .map(|line| {
+            line.split(' ')
+                .map(|w| {
+                    let digits = w.trim_end_matches("ms").trim_end_matches('s');
+                    let is_age = (w.ends_with("ms") || w.ends_with('s'))
+                        && !digits.is_empty()
+                        && digits.chars().all(|c| c.is_ascii_digit());
+                    if is_age {
+                        "AGE".to_string()
+                    } else {
+                        w.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_recorded_close_replays_one_event_at_a_time() {
+    // Eight events in: the client has just reached FIN_WAIT_2.
+    let (screen, playback) = replayed(8, 100, 30);
+    assert!(screen.contains("ESTABLISHED→CLOSE_WAIT"), "{screen}");
+    assert!(screen.contains("FIN_WAIT_1→FIN_WAIT_2"), "{screen}");
+    assert!(screen.contains("· paused"), "the header says so: {screen}");
+    assert!(!playback.position().done);
+    insta::assert_snapshot!("replay_fin_wait_2_100x30", screen);
+    // Every event: the server end is gone, the client in TIME_WAIT.
+    let (screen, playback) = replayed(usize::MAX, 100, 30);
+    assert!(screen.contains("TIME_WAIT"), "{screen}");
+    assert!(playback.position().done, "{:?}", playback.position());
+    insta::assert_snapshot!("replay_the_end_100x30", screen);
+}
+
+#[test]
+fn a_damaged_recording_plays_up_to_the_damage_and_says_where() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(FIXTURE).expect("the fixture");
+    let cut = &text[..text.len() - 30];
+    let path = dir.path().join("cut.ndjson");
+    std::fs::write(&path, cut).expect("write");
+    let read = tcpscope::output::record_file::read(&path).expect("still a recording");
+    let lines = cut.lines().count();
+    assert_eq!(read.damage.map(|d| d.line), Some(lines));
+    assert_eq!(read.records.len(), lines - 2);
+    // Not a recording at all: a clear error, naming the file.
+    let junk = dir.path().join("junk.txt");
+    std::fs::write(&junk, "hello\n").expect("write");
+    let err = tcpscope::output::record_file::read(&junk).expect_err("not a recording");
+    assert!(err.contains("is not a tcpscope recording"), "{err}");
+}
+
+#[test]
+fn a_missing_recording_is_named_in_the_error() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tcpscope"))
+        .args(["replay", "/nonexistent/rec.ndjson"])
+        .output()
+        .expect("run tcpscope replay");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot read the recording /nonexistent/rec.ndjson"),
+        "{err}"
+    );
+}
