@@ -96,16 +96,23 @@ fn check(text: &str, port: u16) {
     }
 }
 
-#[test]
-fn a_recording_holds_the_header_the_table_and_every_event() {
+/// Records one connection into a file of this name; returns its bytes
+/// and the port.
+fn record_one(name: &str) -> (Vec<u8>, u16) {
     let dir = tempfile::tempdir().expect("tempdir");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("address").port();
-    let file = dir.path().join("events.ndjson");
+    let file = dir.path().join(name);
     let mut child = start(&file, port);
     one_connection(&listener);
     common::terminate(&mut child);
-    let text = std::fs::read_to_string(&file).expect("the recording");
+    (std::fs::read(&file).expect("the recording"), port)
+}
+
+#[test]
+fn a_recording_holds_the_header_the_table_and_every_event() {
+    let (bytes, port) = record_one("events.ndjson");
+    let text = String::from_utf8(bytes).expect("UTF-8");
     check(&text, port);
     // Cut in the middle of its last line: read up to the cut, and say where.
     let cut = &text[..text.len() - 10];
@@ -125,14 +132,7 @@ fn a_recording_holds_the_header_the_table_and_every_event() {
 
 #[test]
 fn a_zst_recording_is_compressed_and_whole_after_an_interrupt() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    let file = dir.path().join("events.ndjson.zst");
-    let mut child = start(&file, port);
-    one_connection(&listener);
-    common::terminate(&mut child);
-    let raw = std::fs::read(&file).expect("the recording");
+    let (raw, port) = record_one("events.ndjson.zst");
     assert_eq!(&raw[..4], &[0x28, 0xb5, 0x2f, 0xfd], "a zstd frame");
     let text = zstd::decode_all(&raw[..]).expect("a whole zstd stream");
     check(&String::from_utf8(text).expect("UTF-8"), port);
