@@ -50,6 +50,30 @@ pub struct Cli {
 
     #[command(flatten)]
     pub netns: NetnsArgs,
+
+    /// Show another host's connections: runs `tcpscope record -` there
+    /// through the system ssh (its config, keys and agent)
+    #[arg(long, value_name = "USER@HOST")]
+    pub remote: Option<String>,
+
+    /// With --remote: the tcpscope program on the host (a name or a path)
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "tcpscope",
+        requires = "remote"
+    )]
+    pub remote_command: String,
+
+    /// With --remote: an option for ssh, as ssh takes it (repeatable),
+    /// e.g. --ssh-option=-p2222
+    #[arg(
+        long,
+        value_name = "OPT",
+        requires = "remote",
+        allow_hyphen_values = true
+    )]
+    pub ssh_option: Vec<String>,
 }
 
 /// Which network namespaces are read (Linux, root).

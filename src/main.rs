@@ -56,6 +56,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if cli.remote.is_some() {
+        return remote(&cli);
+    }
     let netns = cli.netns.clone();
     let (settings, kind) = match cli.command {
         Some(Command::Lab(args)) => {
@@ -224,6 +227,50 @@ fn record(args: RecordArgs) -> ExitCode {
         })
     });
     exit(run.and_then(|()| out.finish()))
+}
+
+/// `tcpscope --remote HOST [PORT]`: the live view on another host's
+/// stream, over ssh, reconnecting when the link drops.
+fn remote(cli: &Cli) -> ExitCode {
+    if let Err(msg) = ui::require_tty() {
+        eprintln!("tcpscope: {msg}");
+        return ExitCode::from(2);
+    }
+    let host = cli.remote.clone().unwrap_or_default();
+    let mut args: Vec<String> = cli.port.iter().map(u16::to_string).collect();
+    if let Some(f) = &cli.filter {
+        args.extend(["-f".to_string(), f.text().to_string()]);
+    }
+    let target = source::remote::Target {
+        host: host.clone(),
+        command: cli.remote_command.clone(),
+        args,
+        ssh_options: cli.ssh_option.clone(),
+    };
+    let playback = source::playback::Playback::live();
+    playback.set_status(Some(format!("connecting to {host} over ssh…")));
+    let feed = match source::remote::Remote::spawn(target, playback.clone()) {
+        Ok(feed) => feed,
+        Err(e) => {
+            eprintln!("tcpscope: cannot start the remote feed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let settings = match settings::live(cli) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tcpscope: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let run = runtime(2).and_then(|rt| {
+        rt.block_on(async {
+            let signals = Termination::register()?;
+            ui::run(playback.sources(), settings, signals, None).await
+        })
+    });
+    drop(feed);
+    exit(run)
 }
 
 /// `tcpscope replay FILE`: the live view on a recording.

@@ -515,3 +515,124 @@ fn a_recording_replays_in_the_live_view() {
     assert!(tui.wait_exit().success());
     tui.assert_restored();
 }
+
+/// A real sshd on 127.0.0.1 with throw-away keys, for `--remote`.
+struct Sshd {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: std::process::Child,
+}
+
+impl Sshd {
+    /// Started, or `None` (with the reason printed) where it cannot be.
+    fn start() -> Option<Sshd> {
+        let sshd = std::path::Path::new("/usr/sbin/sshd");
+        if !common::is_root() || !sshd.exists() {
+            eprintln!(
+                "skipped: needs root and sshd (Debian's openssh-server, installed by .ci/run)"
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let d = dir.path();
+        for key in ["host_key", "client_key"] {
+            let made = std::process::Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(d.join(key))
+                .status()
+                .expect("run ssh-keygen");
+            assert!(made.success());
+        }
+        std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).expect("keys");
+        let (reserved, port) = common::reserve_port();
+        drop(reserved);
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {0}/host_key\nAuthorizedKeysFile {0}/authorized_keys\nPidFile {0}/sshd.pid\nStrictModes no\nUsePAM no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n",
+            d.display()
+        );
+        std::fs::write(d.join("sshd_config"), config).expect("sshd config");
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let child = std::process::Command::new(sshd)
+            .args(["-D", "-e", "-f"])
+            .arg(d.join("sshd_config"))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start sshd");
+        let up = common::wait_for(common::PATIENCE, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        assert!(up.is_some(), "sshd listens");
+        Some(Sshd { dir, port, child })
+    }
+
+    /// tcpscope's arguments to reach it as root with the test's key.
+    fn args(&self, command: &str) -> Vec<String> {
+        let d = self.dir.path().display();
+        vec![
+            "--remote".into(),
+            "root@127.0.0.1".into(),
+            "--remote-command".into(),
+            command.into(),
+            format!("--ssh-option=-p{}", self.port),
+            format!("--ssh-option=-i{d}/client_key"),
+            "--ssh-option=-oStrictHostKeyChecking=no".into(),
+            "--ssh-option=-oUserKnownHostsFile=/dev/null".into(),
+            "--ssh-option=-oLogLevel=ERROR".into(),
+        ]
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `--remote` through a real sshd: the host's connections shown live,
+/// a dropped stream said and reconnected with the view kept, and a
+/// missing program on the host named.
+#[test]
+fn a_remote_host_streams_over_ssh_and_reconnects() {
+    let Some(sshd) = Sshd::start() else { return };
+    let p = pair();
+    let port = p.server_addr.port().to_string();
+    let mut args = sshd.args(env!("CARGO_BIN_EXE_tcpscope"));
+    args.push(port.clone());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut tui = Session::start(&refs);
+    let client = p.client_addr.to_string();
+    tui.wait_screen("the host's connection, live", |s| {
+        s.contains("live from root@127.0.0.1 over ssh")
+            && s.lines().any(|l| {
+                l.split(&client)
+                    .nth(1)
+                    .is_some_and(|r| r.contains("ESTABLISHED"))
+            })
+    });
+    // The stream on the host dies: said, then started again.
+    let _ = std::process::Command::new("pkill")
+        .args(["-f", &format!("tcpscope record - {port}")])
+        .status();
+    tui.wait_screen("the drop said", |s| s.contains("trying again in 1s"));
+    tui.wait_screen("reconnected", |s| {
+        s.contains("live from root@127.0.0.1")
+            && s.lines().any(|l| {
+                l.split(&client)
+                    .nth(1)
+                    .is_some_and(|r| r.contains("ESTABLISHED"))
+            })
+    });
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+    tui.assert_restored();
+
+    let args = sshd.args("/nonexistent/tcpscope");
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut tui = Session::start(&refs);
+    tui.wait_screen("the missing program named", |s| {
+        s.contains("/nonexistent/tcpscope is not installed on root@127.0.0.1")
+    });
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+}

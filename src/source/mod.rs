@@ -16,6 +16,7 @@ pub mod netns;
 mod netstat2;
 pub mod playback;
 pub(crate) mod procs;
+pub mod remote;
 mod replay;
 pub mod sockdiag;
 pub mod trace;
@@ -94,6 +95,7 @@ pub enum Limit {
     TableRecovered,
     Namespaces,
     Recording,
+    Remote,
 }
 
 impl Limit {
@@ -108,6 +110,7 @@ impl Limit {
             Limit::TableRecovered => "socket table",
             Limit::Namespaces => "namespaces",
             Limit::Recording => "recording",
+            Limit::Remote => "remote",
         }
     }
 }

@@ -60,6 +60,10 @@ struct State {
     start: SystemTime,
     end: SystemTime,
     last_at: Instant,
+    /// Fed as it happens (`--remote`): events go out as they arrive.
+    live: bool,
+    /// What the feed says of itself (a dropped link, a reconnect).
+    status: Option<String>,
 }
 
 /// What the view steers: pause, step, speed; shared with the sources.
@@ -105,10 +109,55 @@ impl Playback {
             start,
             end,
             last_at: Instant::now(),
+            live: false,
+            status: None,
         };
         Playback {
             state: Arc::new((Mutex::new(state), Condvar::new())),
         }
+    }
+
+    /// An empty playback fed as records arrive (a remote host's stream):
+    /// no clock, each event goes out as soon as it is pushed.
+    pub fn live() -> Playback {
+        let p = Playback::new(&[], 1.0);
+        p.lock().live = true;
+        p
+    }
+
+    /// One more record of a live feed. A snapshot (the start of a new
+    /// connection to the host) replaces the table.
+    pub fn push(&self, record: &Record) {
+        let mut s = self.lock();
+        match record {
+            Record::Snapshot(snap) => {
+                s.table = snap
+                    .sockets
+                    .iter()
+                    .filter_map(|r| Some((r.id, row(r)?)))
+                    .collect();
+            }
+            Record::Conn(_) => {
+                if let Some(st) = step(record) {
+                    s.end = s.end.max(st.wall);
+                    s.steps.push(st);
+                }
+            }
+            Record::Update(u) => {
+                if let Some(r) = s.table.get_mut(&u.socket.id) {
+                    (r.recv_q, r.send_q) = (u.socket.recv_q, u.socket.send_q);
+                }
+            }
+            Record::Segment(_) | Record::Notice(_) => {}
+        }
+        drop(s);
+        self.changed();
+    }
+
+    /// What the feed says of itself, shown with the source's limits.
+    pub fn set_status(&self, status: Option<String>) {
+        self.lock().status = status;
+        self.changed();
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -187,9 +236,13 @@ impl Playback {
 
     /// The table source and the change source of this playback.
     pub fn sources(&self) -> super::Sources {
+        let live = self.lock().live;
         super::Sources {
-            table: Box::new(Table(self.clone())),
-            changes: Some(Box::new(Events(self.clone()))),
+            table: Box::new(Table(self.clone(), if live { "remote" } else { "replay" })),
+            changes: Some(Box::new(Events(
+                self.clone(),
+                if live { "ssh" } else { "recording" },
+            ))),
             notes: Vec::new(),
         }
     }
@@ -251,11 +304,11 @@ pub fn key(text: &str) -> Option<SocketKey> {
     Some(SocketKey::new(Family::of(&local), local, remote))
 }
 
-struct Table(Playback);
+struct Table(Playback, &'static str);
 
 impl SocketSource for Table {
     fn name(&self) -> &'static str {
-        "replay"
+        self.1
     }
 
     /// The table as the events handed out so far have made it.
@@ -267,27 +320,51 @@ impl SocketSource for Table {
             .filter(|r| scope.admits(r))
             .cloned()
             .collect();
-        let wall = s.clock.now().min(s.end.max(s.start));
+        let wall = if s.live {
+            SystemTime::now()
+        } else {
+            s.clock.now().min(s.end.max(s.start))
+        };
         Ok(Dump::at(rows, Instant::now(), wall))
+    }
+
+    fn degradations(&self) -> Vec<super::Degradation> {
+        let s = self.0.lock();
+        let limit = if s.live {
+            super::Limit::Remote
+        } else {
+            super::Limit::Recording
+        };
+        s.status
+            .iter()
+            .map(|why| super::Degradation::new(limit, why.clone()))
+            .collect()
     }
 }
 
-struct Events(Playback);
+struct Events(Playback, &'static str);
 
 impl ChangeSource for Events {
     fn name(&self) -> &'static str {
-        "recording"
+        self.1
     }
 
     /// Sleeps until the next event is due (or the clock is steered).
     fn wait(&mut self, timeout: Duration) {
         let (lock, cv) = &*self.0.state;
         let s = lock.lock().unwrap_or_else(PoisonError::into_inner);
-        let due = s.steps.get(s.next).filter(|_| !s.clock.paused).map(|st| {
-            s.clock
-                .real_of(st.wall)
-                .saturating_duration_since(Instant::now())
-        });
+        if s.live && s.next < s.steps.len() {
+            return;
+        }
+        let due = s
+            .steps
+            .get(s.next)
+            .filter(|_| !s.clock.paused && !s.live)
+            .map(|st| {
+                s.clock
+                    .real_of(st.wall)
+                    .saturating_duration_since(Instant::now())
+            });
         let sleep = due.map_or(timeout, |d| d.min(timeout));
         let _ = cv.wait_timeout(s, sleep);
     }
@@ -296,11 +373,16 @@ impl ChangeSource for Events {
         let mut s = self.0.lock();
         let now = s.clock.now();
         while let Some(st) = s.steps.get(s.next).cloned() {
-            if st.wall > now {
+            if st.wall > now && !s.live {
                 break;
             }
             s.next += 1;
-            let at = s.clock.real_of(st.wall).min(Instant::now()).max(s.last_at);
+            let at = if s.live {
+                Instant::now()
+            } else {
+                s.clock.real_of(st.wall).min(Instant::now())
+            };
+            let at = at.max(s.last_at);
             s.last_at = at;
             apply(&mut s.table, &st);
             out.push(Change {

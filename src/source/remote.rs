@@ -1,0 +1,258 @@
+//! Another host's connections, through the system `ssh` (its config,
+//! keys, agent and jump hosts; no agent of ours, no port opened): `ssh
+//! HOST tcpscope record - [PORT]` streams the host's events, which feed a
+//! live playback. When the link drops, the view says why and the stream
+//! is started again, waiting longer after each failure (1 s up to 30 s);
+//! what was already shown stays.
+
+use super::playback::Playback;
+use crate::stream::{self, Record};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The first wait before a reconnect, and the longest.
+const FIRST_WAIT: Duration = Duration::from_secs(1);
+const LONGEST_WAIT: Duration = Duration::from_secs(30);
+
+/// What to run where.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// `user@host`, or a name from the ssh config.
+    pub host: String,
+    /// The remote program (`tcpscope`, or a path).
+    pub command: String,
+    /// What `record` is given there: a port, a filter.
+    pub args: Vec<String>,
+    /// Extra `ssh` options (a test's key and port).
+    pub ssh_options: Vec<String>,
+}
+
+/// The running ssh, so that a stop can end it (its output is read on
+/// the feed's thread, which a blocked read would otherwise keep).
+type Running = Arc<Mutex<Option<Child>>>;
+
+/// The feed's thread; dropping it stops the stream and the thread.
+pub struct Remote {
+    stop: Arc<AtomicBool>,
+    running: Running,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(child) = lock(&self.running).as_mut() {
+            let _ = child.kill();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn lock(running: &Running) -> std::sync::MutexGuard<'_, Option<Child>> {
+    running
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Remote {
+    pub fn spawn(target: Target, playback: Playback) -> std::io::Result<Remote> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let running: Running = Arc::default();
+        let (flag, slot) = (stop.clone(), running.clone());
+        let thread = std::thread::Builder::new()
+            .name("tcpscope-remote".into())
+            .spawn(move || feed(&target, &playback, &flag, &slot))?;
+        Ok(Remote {
+            stop,
+            running,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// Streams, and streams again after each failure, until stopped.
+fn feed(target: &Target, playback: &Playback, stop: &AtomicBool, running: &Running) {
+    let mut wait = FIRST_WAIT;
+    while !stop.load(Ordering::SeqCst) {
+        let outcome = stream_once(target, playback, stop, running);
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        if outcome.streamed {
+            wait = FIRST_WAIT;
+        }
+        let retry = format!("{}; trying again in {}s", outcome.why, wait.as_secs());
+        playback.set_status(Some(retry));
+        sleep_unless_stopped(wait, stop);
+        wait = (wait * 2).min(LONGEST_WAIT);
+    }
+}
+
+fn sleep_unless_stopped(wait: Duration, stop: &AtomicBool) {
+    let step = Duration::from_millis(100);
+    let mut slept = Duration::ZERO;
+    while slept < wait && !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(step);
+        slept += step;
+    }
+}
+
+struct Outcome {
+    /// At least the header came through.
+    streamed: bool,
+    why: String,
+}
+
+fn command(target: &Target) -> Command {
+    let mut c = Command::new("ssh");
+    c.args([
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ServerAliveInterval=5",
+        "-o",
+        "ServerAliveCountMax=2",
+    ]);
+    c.args(&target.ssh_options);
+    c.arg(&target.host)
+        .arg("--")
+        .arg(&target.command)
+        .args(["record", "-"]);
+    c.args(&target.args);
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// One ssh session: its records into the playback until it ends.
+fn stream_once(
+    target: &Target,
+    playback: &Playback,
+    stop: &AtomicBool,
+    running: &Running,
+) -> Outcome {
+    let mut child = match command(target).spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Outcome {
+                streamed: false,
+                why: format!("cannot run ssh: {e} (is the OpenSSH client installed?)"),
+            };
+        }
+    };
+    let (out, mut stderr) = (child.stdout.take(), child.stderr.take());
+    *lock(running) = Some(child);
+    let streamed = out.is_some_and(|out| read_records(out, playback, stop, &target.host));
+    let status = lock(running).take().and_then(|child| ended(child, stop));
+    let mut err = String::new();
+    if let Some(e) = stderr.as_mut() {
+        let _ = e.read_to_string(&mut err);
+    }
+    Outcome {
+        streamed,
+        why: explain(&target.host, &target.command, status, &err, streamed),
+    }
+}
+
+/// Its exit code, given a moment to exit by itself once its output
+/// closed (then, or at a stop, it is killed).
+fn ended(mut child: Child, stop: &AtomicBool) -> Option<i32> {
+    for _ in 0..30 {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    child.wait().ok().and_then(|s| s.code())
+}
+
+/// Feeds records until the stream ends or a stop; whether it started.
+fn read_records(
+    out: std::process::ChildStdout,
+    playback: &Playback,
+    stop: &AtomicBool,
+    host: &str,
+) -> bool {
+    let mut started = false;
+    for line in BufReader::new(out).lines() {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(line) = line else { break };
+        if !started {
+            started = serde_json::from_str::<stream::Header>(&line)
+                .is_ok_and(|h| h.format == stream::FORMAT);
+            if !started {
+                break;
+            }
+            playback.set_status(Some(format!("live from {host} over ssh")));
+            continue;
+        }
+        if let Ok(record) = serde_json::from_str::<Record>(&line) {
+            playback.push(&record);
+        }
+    }
+    started
+}
+
+/// Why a session ended, in words that say what to do.
+fn explain(host: &str, cmd: &str, status: Option<i32>, err: &str, streamed: bool) -> String {
+    let last = err
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    let said = if last.is_empty() {
+        String::new()
+    } else {
+        format!(": {last}")
+    };
+    let missing = matches!(status, Some(126 | 127))
+        || err.contains("command not found")
+        || err.contains("No such file");
+    match status {
+        _ if streamed => format!("the stream from {host} ended{said}"),
+        _ if missing => format!(
+            "{cmd} is not installed on {host} (or not on its PATH): install it there, or name it with --remote-command"
+        ),
+        Some(255) => format!("ssh to {host} failed{said}"),
+        _ => format!("{cmd} on {host} did not start a stream{said}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn failures_say_what_to_do() {
+        let missing = super::explain(
+            "h",
+            "tcpscope",
+            Some(127),
+            "bash: tcpscope: command not found",
+            false,
+        );
+        assert!(missing.contains("not installed on h"), "{missing}");
+        let ssh = super::explain(
+            "h",
+            "tcpscope",
+            Some(255),
+            "ssh: connect to host h port 22: Connection refused\n",
+            false,
+        );
+        assert_eq!(
+            ssh,
+            "ssh to h failed: ssh: connect to host h port 22: Connection refused"
+        );
+    }
+}
