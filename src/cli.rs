@@ -152,6 +152,23 @@ pub enum Command {
     /// Play a recording back in the live view: space pauses, → steps one
     /// event, + and - change the speed
     Replay(ReplayArgs),
+    /// Serve Prometheus metrics (OpenMetrics) about the socket table at
+    /// http://ADDR/metrics until interrupted
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where to serve /metrics (this machine only unless you ask otherwise)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+    pub metrics: std::net::SocketAddr,
+
+    /// Ports counted on their own as well (tcpscope_port_sockets)
+    #[arg(value_parser = port_arg)]
+    pub ports: Vec<u16>,
+
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]

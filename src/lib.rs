@@ -4,6 +4,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod demo;
 pub mod lab;
+pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod settings;

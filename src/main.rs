@@ -35,6 +35,9 @@ fn main() -> ExitCode {
     if let Some(Command::Replay(args)) = &cli.command {
         return replay(args);
     }
+    if let Some(Command::Serve(args)) = cli.command {
+        return serve(args);
+    }
     if let Some(Command::Demo(args)) = &cli.command {
         if args.name.is_none() || args.check {
             return demo_headless(args);
@@ -270,6 +273,29 @@ fn remote(cli: &Cli) -> ExitCode {
         })
     });
     drop(feed);
+    exit(run)
+}
+
+/// `tcpscope serve --metrics ADDR [PORT…]`: Prometheus metrics.
+fn serve(args: tcpscope::cli::ServeArgs) -> ExitCode {
+    let scope = match args.ports.as_slice() {
+        [one] => Scope::on_port(Some(*one)),
+        _ => Scope::default(),
+    };
+    let run = runtime(1).and_then(|rt| {
+        rt.block_on(async {
+            let signals = Termination::register()?;
+            let sources = source::open(args.read.source, Cadence::Live, &scope)?;
+            output::serve::run(
+                sources,
+                args.ports,
+                args.read.interval,
+                args.metrics,
+                signals,
+            )
+            .await
+        })
+    });
     exit(run)
 }
 

@@ -4,6 +4,7 @@
 pub mod json;
 pub mod record_file;
 pub mod recording;
+pub mod serve;
 pub mod text;
 pub mod watch;
 

@@ -90,7 +90,16 @@ mod tests {
 /// The `TcpExt` counters of a `/proc/net/netstat` text, by name: a line
 /// of names, then a line of values.
 pub fn netstat_counters(text: &str) -> Vec<(String, u64)> {
-    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    counters_of(text, "TcpExt:")
+}
+
+/// The `Tcp` counters of a `/proc/net/snmp` text, by name.
+pub fn snmp_tcp_counters(text: &str) -> Vec<(String, u64)> {
+    counters_of(text, "Tcp:")
+}
+
+fn counters_of(text: &str, prefix: &str) -> Vec<(String, u64)> {
+    let mut lines = text.lines().filter(|l| l.starts_with(prefix));
     let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
         return Vec::new();
     };
