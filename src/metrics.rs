@@ -214,6 +214,12 @@ impl Metrics {
     }
 }
 
+fn label(s: TcpState) -> StateLabel {
+    StateLabel {
+        state: s.name().into(),
+    }
+}
+
 /// The same exposition in Prometheus's older text format (0.0.4), for
 /// readers that do not ask for OpenMetrics (curl, `promtool check
 /// metrics`): a counter's family is named with its `_total`, and there
@@ -251,11 +257,5 @@ mod tests {
             text,
             "# HELP a_x_total Things.\n# TYPE a_x_total counter\na_x_total 3\n# HELP a_g G.\n# TYPE a_g gauge\na_g 1\n"
         );
-    }
-}
-
-fn label(s: TcpState) -> StateLabel {
-    StateLabel {
-        state: s.name().into(),
     }
 }
