@@ -511,6 +511,14 @@ fn a_recording_replays_in_the_live_view() {
                     .is_some_and(|r| r.contains("TIME_WAIT"))
             })
     });
+    // ← : one event fewer: the listener's end is undone.
+    tui.send("\x1b[D");
+    tui.wait_screen("a step back", |s| {
+        !s.contains("· the end") && s.contains("LISTEN (1)") && s.contains("TIME_WAIT (1)")
+    });
+    // g: a jump to the start, where only the snapshot is shown.
+    tui.send("g0\r");
+    tui.wait_screen("the start", |s| s.contains("0.000s of 1.953s · paused"));
     tui.send("q");
     assert!(tui.wait_exit().success());
     tui.assert_restored();

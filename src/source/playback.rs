@@ -56,6 +56,8 @@ struct State {
     /// Steps handed out so far.
     next: usize,
     clock: Clock,
+    /// The table when the recording began.
+    origin: FxHashMap<u64, SocketRow>,
     table: FxHashMap<u64, SocketRow>,
     start: SystemTime,
     end: SystemTime,
@@ -93,7 +95,10 @@ impl Playback {
     /// running at `speed` from the recording's start.
     pub fn new(records: &[Record], speed: f64) -> Playback {
         let (start, table) = snapshot(records);
-        let steps: Vec<Step> = records.iter().filter_map(step).collect();
+        let mut steps: Vec<Step> = records.iter().filter_map(step).collect();
+        // A fact learned at a later reading is written after events that
+        // happened after it: play in the order things happened.
+        steps.sort_by_key(|s| s.wall);
         let end = steps.last().map_or(start, |s| s.wall.max(start));
         let clock = Clock {
             at: start,
@@ -105,6 +110,7 @@ impl Playback {
             steps,
             next: 0,
             clock,
+            origin: table.clone(),
             table,
             start,
             end,
@@ -203,6 +209,56 @@ impl Playback {
         drop(s);
         self.changed();
         true
+    }
+
+    /// A fresh playback of the same recording, paused at `at` (clamped to
+    /// the recording): its table is the snapshot with every event up to
+    /// `at` applied, so a new pipeline starts from there. Going back in
+    /// time needs a new pipeline: a pipeline's times never go back.
+    pub fn seek(&self, at: SystemTime) -> Playback {
+        let s = self.lock();
+        let at = at.clamp(s.start, s.end);
+        let mut table = s.origin.clone();
+        let next = s.steps.partition_point(|st| st.wall <= at);
+        for st in &s.steps[..next] {
+            apply(&mut table, st);
+        }
+        let state = State {
+            steps: s.steps.clone(),
+            next,
+            clock: Clock {
+                at,
+                real: Instant::now(),
+                paused: true,
+                ..s.clock
+            },
+            origin: s.origin.clone(),
+            table,
+            start: s.start,
+            end: s.end,
+            last_at: Instant::now(),
+            live: false,
+            status: s.status.clone(),
+        };
+        Playback {
+            state: Arc::new((Mutex::new(state), Condvar::new())),
+        }
+    }
+
+    /// Where ← goes: just after the event before the last one shown, so
+    /// that one event fewer is shown (or the start).
+    pub fn previous_event(&self) -> SystemTime {
+        let s = self.lock();
+        let now = s.clock.now();
+        let shown = s.steps.partition_point(|st| st.wall <= now);
+        let before = shown.checked_sub(2).and_then(|i| s.steps.get(i));
+        before.map_or(s.start, |st| st.wall)
+    }
+
+    /// The recording's moment `seconds` after its start.
+    pub fn moment(&self, seconds: f64) -> SystemTime {
+        let s = self.lock();
+        s.start + Duration::from_secs_f64(seconds.clamp(0.0, 1e9))
     }
 
     /// Multiplies the speed (`+` doubles, `-` halves), within 1/100000
@@ -477,6 +533,33 @@ mod tests {
         assert!(
             out[1].at >= out[0].at + Duration::from_millis(90),
             "100 µs became ~100 ms"
+        );
+    }
+
+    #[test]
+    fn seeking_back_starts_from_the_table_as_it_was_then() {
+        let p = Playback::new(&recording(), 1.0);
+        p.toggle_pause();
+        assert!(p.step() && p.step());
+        let back = p.seek(p.previous_event());
+        let mut sources = back.sources();
+        let rows = sources.table.dump(&Scope::default()).expect("dump").rows;
+        // One event fewer: the client in SYN_SENT, not yet ESTABLISHED.
+        assert!(
+            rows.iter().any(|r| r.state == TcpState::SynSent),
+            "{rows:?}"
+        );
+        assert!(back.position().paused);
+        let start = back.seek(back.moment(0.0));
+        assert_eq!(
+            start
+                .sources()
+                .table
+                .dump(&Scope::default())
+                .expect("dump")
+                .rows
+                .len(),
+            1
         );
     }
 

@@ -45,6 +45,8 @@ pub enum Effect {
     LabMany(Vec<LabCommand>),
     /// Steer the lab's link.
     Link(crate::demo::link::LinkCall),
+    /// Start the replay over at this moment of the recording.
+    ReplaySeek(std::time::SystemTime),
 }
 
 /// How the app was started: what the header reports.
@@ -382,6 +384,10 @@ impl App {
             Action::Down => self.step(1),
             Action::PageUp => self.move_cursor(-(self.table.page.max(1) as i64)),
             Action::PageDown => self.move_cursor(self.table.page.max(1) as i64),
+            // In a replay, g (and Home) jump in time.
+            Action::Top if self.settings.replay.is_some() => {
+                self.open_prompt(PromptKind::Jump, String::new());
+            }
             Action::Top => self.move_cursor(i64::MIN / 2),
             Action::Bottom => self.move_cursor(i64::MAX / 2),
             Action::Scroll(n) => self.move_cursor(i64::from(n)),
@@ -396,6 +402,7 @@ impl App {
             Action::Slower => return self.step_interval(1),
             Action::Faster => return self.step_interval(-1),
             Action::ReplayStep => self.replay_step(),
+            Action::ReplayBack => return self.replay_back(),
             Action::CycleSort => self.cycle_sort(),
             Action::ToggleHelp => self.toggle_overlay(Overlay::Help),
             Action::ToggleMessages => self.toggle_overlay(Overlay::Messages),
@@ -684,6 +691,27 @@ impl App {
         if !p.step() {
             self.set_info("the recording has no more events");
         }
+    }
+
+    /// ←: one event fewer on screen.
+    fn replay_back(&mut self) -> Option<Effect> {
+        let Some(p) = &self.settings.replay else {
+            self.set_info("← steps back through a recording: tcpscope replay FILE");
+            return None;
+        };
+        Some(Effect::ReplaySeek(p.previous_event()))
+    }
+
+    /// A new playback from `playback` on: the view starts over from its
+    /// table (a pipeline's times never go back).
+    pub fn replay_restarted(&mut self, playback: crate::source::playback::Playback) {
+        self.settings.replay = Some(playback);
+        self.data = Data::default();
+        self.table = TableView::default();
+        self.memory.log = TransitionLog::new(self.settings.log_size);
+        self.memory.log_scroll = 0;
+        self.wire = WireView::default();
+        self.relist();
     }
 
     fn toggle_classroom(&mut self) {

@@ -44,6 +44,8 @@ pub enum Action {
     Zoom,
     /// →: a replay's next event.
     ReplayStep,
+    /// ←: a replay one event back.
+    ReplayBack,
     ToggleClassroom,
     /// Play the next step of the demo.
     DemoNext,
@@ -146,7 +148,7 @@ const fn also(keys: &'static [KeyCode], action: Action, section: Section) -> Bin
 }
 
 use Action as A;
-use KeyCode::{BackTab, Char, Down, End, Enter, Esc, Home, PageDown, PageUp, Right, Tab, Up};
+use KeyCode::{BackTab, Char, Down, End, Enter, Esc, Home, Left, PageDown, PageUp, Right, Tab, Up};
 use LabKey as L;
 use Section::{Demo as D, Lab as Lb, View as V};
 
@@ -191,7 +193,14 @@ pub const KEYMAP: &[Binding] = &[
         V,
     ),
     bind(&[Char('z')], A::Zoom, "z", "zoom the pane to the screen", V),
-    bind(&[Right], A::ReplayStep, "→", "replay: the next event", V),
+    bind(
+        &[Right],
+        A::ReplayStep,
+        "→ ←",
+        "replay: next / previous event",
+        V,
+    ),
+    also(&[Left], A::ReplayBack, V),
     bind(
         &[Char('P')],
         A::ToggleClassroom,

@@ -105,7 +105,7 @@ impl App {
                 Ok(configure(c))
             }),
             PromptKind::Send { id } => self.send_text(id, text),
-            PromptKind::Filter => Ok(None),
+            PromptKind::Filter | PromptKind::Jump => Ok(None),
         };
         match result {
             Ok(effect) => {

@@ -23,6 +23,8 @@ pub enum PromptKind {
     Target,
     /// Lab server options.
     Options,
+    /// Where a replay jumps to.
+    Jump,
 }
 
 impl PromptKind {
@@ -33,6 +35,7 @@ impl PromptKind {
             PromptKind::Count => "connect how many clients: ".into(),
             PromptKind::Target => "connect to host:port (empty = the lab server): ".into(),
             PromptKind::Options => "server options: ".into(),
+            PromptKind::Jump => "jump to (seconds from the start, e.g. 12.5): ".into(),
         }
     }
 }
@@ -70,7 +73,34 @@ impl App {
                 self.submit_filter(&prompt.text);
                 None
             }
+            PromptKind::Jump => self.submit_jump(&prompt.text),
             kind => self.submit_lab_prompt(kind, &prompt.text),
+        }
+    }
+
+    /// `12.5`, `12.5s` or `1:02.5` from the recording's start.
+    fn submit_jump(&mut self, text: &str) -> Option<Effect> {
+        let p = self.settings.replay.clone()?;
+        let t = text.trim().trim_end_matches('s');
+        let seconds = match t.split_once(':') {
+            Some((m, s)) => m
+                .parse::<f64>()
+                .ok()
+                .zip(s.parse::<f64>().ok())
+                .map(|(m, s)| m * 60.0 + s),
+            None => t.parse::<f64>().ok(),
+        };
+        match seconds.filter(|s| s.is_finite() && *s >= 0.0) {
+            Some(s) => {
+                self.overlay = Overlay::None;
+                Some(Effect::ReplaySeek(p.moment(s)))
+            }
+            None => {
+                self.set_error(format!(
+                    "'{text}' is not a time: give seconds from the start, e.g. 12.5 or 1:02.5"
+                ));
+                None
+            }
         }
     }
 

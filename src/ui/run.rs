@@ -40,7 +40,7 @@ pub async fn run(
         Some(_) => settings.interval,
         None => crate::pipeline::runner::RECONCILE,
     };
-    let sampler = Runner::spawn_reconciling(sources, scope, settings.interval, reconcile, tx)
+    let mut sampler = Runner::spawn_reconciling(sources, scope, settings.interval, reconcile, tx)
         .context("cannot start the pipeline thread")?;
     let settings = Settings {
         source: sampler.source_name().to_string(),
@@ -84,7 +84,15 @@ pub async fn run(
         }
         dirty = tokio::select! {
             event = input.next() => match event {
-                Some(Ok(event)) => on_input(&mut app, &sampler, &mut lab, link.as_ref(), &event),
+                Some(Ok(event)) => match on_input(&mut app, &sampler, &mut lab, link.as_ref(), &event) {
+                    Input::Seek(at) => {
+                        let (s, f) = restart_replay(&mut app, at)?;
+                        (sampler, feed) = (s, f);
+                        feeding = true;
+                        true
+                    }
+                    Input::Done(redraw) => redraw,
+                },
                 Some(Err(e)) => return Err(e).context("cannot read from the terminal"),
                 None => break,
             },
@@ -156,15 +164,23 @@ fn draw(guard: &mut TerminalGuard, app: &mut App) -> anyhow::Result<()> {
 }
 
 /// Returns whether the screen needs redrawing.
+/// What a key asks of the loop.
+enum Input {
+    /// Handled; whether to redraw.
+    Done(bool),
+    /// Start the replay over at this moment.
+    Seek(std::time::SystemTime),
+}
+
 fn on_input(
     app: &mut App,
     sampler: &Runner,
     lab: &mut Lab,
     link: Option<&LabLink>,
     event: &Event,
-) -> bool {
+) -> Input {
     let Some(action) = action_for(app.mode(), event) else {
-        return false;
+        return Input::Done(false);
     };
     app.now = Instant::now();
     match app.handle(action) {
@@ -194,9 +210,10 @@ fn on_input(
                 steer(app, link, call);
             }
         }
+        Some(Effect::ReplaySeek(at)) => return Input::Seek(at),
         None => {}
     }
-    true
+    Input::Done(true)
 }
 
 /// Segments redraw the screen at most this often (30 frames a second).
@@ -245,4 +262,30 @@ fn steer(app: &mut App, link: &LabLink, call: LinkCall) {
             }
         }
     }
+}
+
+/// A replay moved back (or jumped): a new playback from that moment and a
+/// new pipeline for it, the view started over.
+fn restart_replay(
+    app: &mut App,
+    at: std::time::SystemTime,
+) -> anyhow::Result<(Runner, mpsc::Receiver<crate::pipeline::runner::Feed>)> {
+    let Some(old) = app.settings.replay.clone() else {
+        anyhow::bail!("no replay to move");
+    };
+    let playback = old.seek(at);
+    let (tx, feed) = mpsc::channel(4);
+    let scope = Scope::on_port(app.settings.port);
+    let sampler = Runner::spawn(playback.sources(), scope, app.settings.interval, tx)
+        .context("cannot start the pipeline thread")?;
+    app.replay_restarted(playback);
+    let pos = app.settings.replay.as_ref().map(|p| p.position());
+    if let Some(pos) = pos {
+        app.set_info(format!(
+            "at {:.3}s of {:.3}s, paused: → plays the next event",
+            pos.elapsed.as_secs_f64(),
+            pos.length.as_secs_f64()
+        ));
+    }
+    Ok((sampler, feed))
 }
