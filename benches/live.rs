@@ -68,6 +68,7 @@ fn settings() -> Settings {
         wire: false,
         record: None,
         replay: None,
+        metrics: None,
     }
 }
 

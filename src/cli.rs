@@ -133,6 +133,11 @@ pub struct ViewArgs {
     /// Also write the event stream to FILE, as `tcpscope record` does
     #[arg(long, value_name = "FILE")]
     pub record: Option<std::path::PathBuf>,
+
+    /// Also serve Prometheus metrics at http://ADDR/metrics (e.g.
+    /// 127.0.0.1:9464), as `tcpscope serve` does
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]

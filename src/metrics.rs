@@ -138,6 +138,12 @@ impl Metrics {
     /// An update applied to `conns`: gauges from the table as it is now,
     /// counters from the update's events.
     pub fn observe(&mut self, conns: &Mirror, update: &Update) {
+        self.events(update);
+        self.table(conns);
+    }
+
+    /// The update's transitions and dropped events.
+    pub fn events(&mut self, update: &Update) {
         for e in &update.events {
             if let EventKind::State { from, to } = e.kind {
                 let label = TransitionLabel {
@@ -149,14 +155,14 @@ impl Metrics {
         }
         self.dropped.inc_by(update.dropped_events);
         self.up.set(1);
-        self.table(conns);
     }
 
     pub fn failed(&mut self) {
         self.up.set(0);
     }
 
-    fn table(&mut self, conns: &Mirror) {
+    /// Gauges from the table as it is now.
+    pub fn table(&mut self, conns: &Mirror) {
         self.sockets.clear();
         self.port_sockets.clear();
         self.accept_queue.clear();

@@ -31,6 +31,7 @@ pub fn live(cli: &Cli) -> anyhow::Result<ui::Settings> {
         wire: false,
         record: cli.view.record.clone(),
         replay: None,
+        metrics: cli.view.metrics,
     })
 }
 
@@ -67,6 +68,7 @@ pub fn lab(args: LabArgs, link: Option<&LabLink>) -> anyhow::Result<ui::Settings
     let mut settings = with_lab(lab, view.read.interval, view.log_size, view.classroom, None)?;
     settings.pcap = view.pcap.clone();
     settings.record = view.record.clone();
+    settings.metrics = view.metrics;
     Ok(settings)
 }
 
@@ -121,6 +123,7 @@ fn with_lab(
         pcap: None,
         record: None,
         replay: None,
+        metrics: None,
     })
 }
 
@@ -162,5 +165,6 @@ pub fn replay(
         wire: false,
         record: None,
         replay: Some(playback),
+        metrics: None,
     }
 }

@@ -644,3 +644,27 @@ fn a_remote_host_streams_over_ssh_and_reconnects() {
     tui.send("q");
     assert!(tui.wait_exit().success());
 }
+
+/// `--metrics` on the live view: the table it shows, for Prometheus.
+#[test]
+fn the_live_view_serves_metrics() {
+    let p = pair();
+    let port = p.server_addr.port().to_string();
+    let (reserved, web) = common::reserve_port();
+    drop(reserved);
+    let addr = format!("127.0.0.1:{web}");
+    let mut tui = Session::start(&[&port, "-i", "50ms", "--metrics", &addr]);
+    tui.wait_screen("the connection", |s| s.contains("ESTABLISHED (2)"));
+    let line = format!("tcpscope_port_sockets{{port=\"{port}\",state=\"ESTABLISHED\"}} 2");
+    let scraped = common::wait_for(common::PATIENCE, || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", web)).ok()?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        text.contains(&line).then_some(text)
+    });
+    assert!(scraped.is_some(), "{line} served");
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+}

@@ -76,7 +76,7 @@ pub async fn run(
 }
 
 /// One request: `GET /metrics` gets the exposition, anything else 404.
-async fn answer(mut stream: TcpStream, body: String) {
+pub async fn answer(mut stream: TcpStream, body: String) {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     let read = tokio::time::timeout(Duration::from_secs(5), async {

@@ -74,6 +74,8 @@ pub struct Settings {
     pub record: Option<std::path::PathBuf>,
     /// A recording played back (`tcpscope replay`): the keys steer it.
     pub replay: Option<crate::source::playback::Playback>,
+    /// Serve Prometheus metrics here as well (`--metrics`).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// What the pipeline said last.

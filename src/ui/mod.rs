@@ -3,6 +3,7 @@
 pub mod app;
 mod capture;
 mod demo_player;
+mod exporter;
 pub mod keymap;
 mod lab_keys;
 pub mod lab_view;

@@ -4,6 +4,7 @@
 
 use super::app::{App, Effect, Settings};
 use super::capture::LiveCapture;
+use super::exporter::Exporter;
 use super::keymap::action_for;
 use super::recorder::Recorder;
 use super::terminal::{self, TerminalGuard};
@@ -49,6 +50,10 @@ pub async fn run(
     let mut wire = LiveCapture::new(settings.pcap.as_deref())?;
     let mut recorder = match &settings.record {
         Some(path) => Some(Recorder::open(path, &settings)?),
+        None => None,
+    };
+    let mut exporter = match settings.metrics {
+        Some(addr) => Some(Exporter::bind(addr, settings.port).await?),
         None => None,
     };
     let mut guard = terminal::enter().context("cannot switch the terminal to full-screen mode")?;
@@ -102,7 +107,11 @@ pub async fn run(
                 match update {
                     Some(update) => {
                         Recorder::feed(&mut recorder, &update, &mut app);
+                        if let crate::pipeline::runner::Feed::Update(u) = &update {
+                            Exporter::events(&mut exporter, u);
+                        }
                         app.apply_feed(update);
+                        Exporter::table(&mut exporter, &app.data.conns);
                     }
                     None => {
                         feeding = false;
@@ -134,7 +143,9 @@ pub async fn run(
                 false
             },
             () = at(frame_due) => true,
+            () = Exporter::serve_next(&mut exporter) => false,
             _ = heartbeat.tick() => {
+                Exporter::kernel(&mut exporter);
                 if let Some(link) = &link
                     && let Ok(text) = link.server_counters()
                 {

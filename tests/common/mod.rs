@@ -83,6 +83,7 @@ pub fn replay_settings(color: bool) -> tcpscope::ui::Settings {
         wire: false,
         record: None,
         replay: None,
+        metrics: None,
     }
 }
 
