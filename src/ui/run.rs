@@ -47,27 +47,11 @@ pub async fn run(
         source: sampler.source_name().to_string(),
         ..settings
     };
-    let mut wire = LiveCapture::new(settings.pcap.as_deref())?;
-    let mut recorder = match &settings.record {
-        Some(path) => Some(Recorder::open(path, &settings)?),
-        None => None,
-    };
-    let mut exporter = match settings.metrics {
-        Some(addr) => Some(Exporter::bind(addr, settings.port).await?),
-        None => None,
-    };
+    let mut out = Outputs::open(&settings).await?;
     let mut guard = terminal::enter().context("cannot switch the terminal to full-screen mode")?;
     let (mut lab, mut lab_events) = Lab::spawn(settings.lab.clone());
     let mut app = App::new(settings, Instant::now());
-
-    if let Some(l) = &link {
-        app.wire.link = Some(LinkStatus {
-            delay: l.delay,
-            step: l.step,
-            down: false,
-        });
-        app.wire.capturing = Capturing::Link;
-    }
+    on_the_link(&mut app, link.as_ref());
     let mut input = EventStream::new();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut stop = Box::pin(signals.wait());
@@ -76,7 +60,7 @@ pub async fn run(
     // Segments come by the thousand: they ask for a frame, not one each.
     let mut frame_due: Option<tokio::time::Instant> = None;
     while !app.quit {
-        wire.follow(&mut app);
+        out.wire.follow(&mut app);
         if let Some(key) = app.details_request() {
             sampler.watch_details(key);
         }
@@ -103,21 +87,7 @@ pub async fn run(
             },
             // A closed channel is ready forever: ask it only while open.
             update = feed.recv(), if feeding => {
-                app.now = Instant::now();
-                match update {
-                    Some(update) => {
-                        Recorder::feed(&mut recorder, &update, &mut app);
-                        if let crate::pipeline::runner::Feed::Update(u) = &update {
-                            Exporter::events(&mut exporter, u);
-                        }
-                        app.apply_feed(update);
-                        Exporter::table(&mut exporter, &app.data.conns);
-                    }
-                    None => {
-                        feeding = false;
-                        app.set_error("the sampling thread stopped; restart tcpscope");
-                    }
-                }
+                feeding = out.update(&mut app, update);
                 true
             },
             Some(event) = lab_events.recv() => {
@@ -126,38 +96,110 @@ pub async fn run(
                 true
             },
             Some(passage) = next_passage(&mut link) => {
-                if passage.fate == crate::source::wire::Fate::Arrived {
-                    wire.write_packet(passage.wall, &passage.packet, &mut app);
-                }
-                app.apply_passage(&passage);
+                out.passage(&mut app, &passage);
                 ask_frame(&mut frame_due, &app);
                 false
             },
-            batch = wire.next() => {
-                for segment in batch {
-                    wire.write(&segment, &mut app);
-                    Recorder::segment(&mut recorder, &segment, &mut app);
-                    app.apply_segment(segment);
-                }
+            batch = out.wire.next() => {
+                out.segments(&mut app, batch);
                 ask_frame(&mut frame_due, &app);
                 false
             },
             () = at(frame_due) => true,
-            () = Exporter::serve_next(&mut exporter) => false,
+            () = Exporter::serve_next(&mut out.exporter) => false,
             _ = heartbeat.tick() => {
-                Exporter::kernel(&mut exporter);
-                if let Some(link) = &link
-                    && let Ok(text) = link.server_counters()
-                {
-                    app.wire.set_counters(crate::source::activity::netstat_counters(&text));
-                }
+                out.heartbeat(&mut app, link.as_ref());
                 true
             },
             _ = &mut stop => break,
         };
     }
     drop(guard);
-    recorder.map_or(Ok(()), Recorder::finish)
+    out.recorder.map_or(Ok(()), Recorder::finish)
+}
+
+/// The view on the lab's link starts with its settings.
+fn on_the_link(app: &mut App, link: Option<&LabLink>) {
+    if let Some(l) = link {
+        app.wire.link = Some(LinkStatus {
+            delay: l.delay,
+            step: l.step,
+            down: false,
+        });
+        app.wire.capturing = Capturing::Link;
+    }
+}
+
+/// Where the view's data also goes: segments captured (and a pcap
+/// file), a recording, a metrics endpoint.
+struct Outputs {
+    wire: LiveCapture,
+    recorder: Option<Recorder>,
+    exporter: Option<Exporter>,
+}
+
+impl Outputs {
+    /// Opened before the terminal changes mode, so a bad path or a taken
+    /// address is an error to see at once.
+    async fn open(settings: &Settings) -> anyhow::Result<Outputs> {
+        let wire = LiveCapture::new(settings.pcap.as_deref())?;
+        let recorder = match &settings.record {
+            Some(path) => Some(Recorder::open(path, settings)?),
+            None => None,
+        };
+        let exporter = match settings.metrics {
+            Some(addr) => Some(Exporter::bind(addr, settings.port).await?),
+            None => None,
+        };
+        Ok(Outputs {
+            wire,
+            recorder,
+            exporter,
+        })
+    }
+
+    /// What the pipeline said, to the app and the outputs; false once
+    /// the pipeline is gone.
+    fn update(&mut self, app: &mut App, update: Option<crate::pipeline::runner::Feed>) -> bool {
+        app.now = Instant::now();
+        let Some(update) = update else {
+            app.set_error("the sampling thread stopped; restart tcpscope");
+            return false;
+        };
+        Recorder::feed(&mut self.recorder, &update, app);
+        if let crate::pipeline::runner::Feed::Update(u) = &update {
+            Exporter::events(&mut self.exporter, u);
+        }
+        app.apply_feed(update);
+        Exporter::table(&mut self.exporter, &app.data.conns);
+        true
+    }
+
+    fn passage(&mut self, app: &mut App, passage: &crate::source::wire::Passage) {
+        if passage.fate == crate::source::wire::Fate::Arrived {
+            self.wire.write_packet(passage.wall, &passage.packet, app);
+        }
+        app.apply_passage(passage);
+    }
+
+    fn segments(&mut self, app: &mut App, batch: Vec<crate::source::capture::Captured>) {
+        for segment in batch {
+            self.wire.write(&segment, app);
+            Recorder::segment(&mut self.recorder, &segment, app);
+            app.apply_segment(segment);
+        }
+    }
+
+    /// Once a second: the kernel's counters, here and on the link.
+    fn heartbeat(&mut self, app: &mut App, link: Option<&LabLink>) {
+        Exporter::kernel(&mut self.exporter);
+        if let Some(link) = link
+            && let Ok(text) = link.server_counters()
+        {
+            app.wire
+                .set_counters(crate::source::activity::netstat_counters(&text));
+        }
+    }
 }
 
 fn draw(guard: &mut TerminalGuard, app: &mut App) -> anyhow::Result<()> {
