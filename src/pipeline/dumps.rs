@@ -362,4 +362,5 @@ fn same_row(old: &SocketRow, new: &SocketRow) -> bool {
         )
         && same_arc(&old.owner, &new.owner)
         && same_arc(&old.user, &new.user)
+        && old.netns == new.netns
 }

@@ -29,6 +29,8 @@ enum Column {
     InState,
     Process,
     User,
+    /// Which network namespace (`--all-netns`, the lab's link).
+    Netns,
 }
 
 impl Column {
@@ -43,6 +45,7 @@ impl Column {
             Column::InState => "In state",
             Column::Process => "PID/Process",
             Column::User => "User",
+            Column::Netns => "Netns",
         }
     }
 }
@@ -72,10 +75,19 @@ fn columns(width: u16, classroom: bool) -> &'static [Column] {
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.settings.theme;
     let focused = app.focus == Focus::Table;
-    let cols = columns(area.width, app.settings.classroom);
     let tv = &app.table;
     let selected_line = tv.cursor_line();
     let visible = tv.listing.window(tv.offset, tv.page);
+    let mut cols = columns(area.width, app.settings.classroom).to_vec();
+    // Rows of other namespaces: a column says whose, after the state.
+    let namespaces = visible.iter().any(|line| match *line {
+        Line::Row(id) => app.data.get(id).is_some_and(|c| c.row.netns.is_some()),
+        _ => false,
+    });
+    if namespaces {
+        cols.insert(3, Column::Netns);
+    }
+    let cols = cols.as_slice();
     let rows: Vec<Row> = visible
         .iter()
         .enumerate()
@@ -181,16 +193,14 @@ fn text(app: &App, conn: &Conn, col: Column) -> String {
             conn.time_in_state(app.now),
             conn.current_phase().entry_seen(),
         ),
-        Column::Process => match conn.row.netns {
-            // The lab's link: which end's namespace tells the ends apart.
-            Some(ns) => format!(
-                "[{}] {}",
-                crate::socket::printable(ns),
-                conn.row.pid_label()
-            ),
-            None => conn.row.pid_label(),
-        },
+        Column::Process => conn.row.pid_label(),
         Column::User => cells::user(row),
+        // This namespace's own rows stay blank beside the others'.
+        Column::Netns => conn
+            .row
+            .netns
+            .map(crate::socket::printable)
+            .unwrap_or_default(),
     }
 }
 
