@@ -108,6 +108,15 @@ fn every_namespace_is_shown_and_told_apart() {
     let one = once_json(&["--netns", NAMES[1], &port]);
     assert_eq!(one.len(), 3, "{one:?}");
     assert!(one.iter().all(|r| r["netns"] == NAMES[1]), "{one:?}");
+    // As text, each row says whose it is.
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpscope"))
+        .args(["--once", "--all-netns", &port])
+        .output()
+        .expect("run tcpscope");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in NAMES {
+        assert_eq!(text.matches(&format!("[{name}]")).count(), 3, "{text}");
+    }
 }
 
 #[test]
