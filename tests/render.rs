@@ -686,3 +686,51 @@ fn the_diagram_counts_down_time_wait() {
         "the row keeps its width (quoted)"
     );
 }
+
+/// Rows of other namespaces: a Netns column, and a group per namespace in
+/// the group panel that lists only that namespace's rows.
+#[test]
+fn each_namespace_has_a_column_and_a_group() {
+    let t0 = Instant::now();
+    let mut rows = vec![
+        row("127.0.0.1:80", "0.0.0.0:0", TcpState::Listen, WEB),
+        row(
+            "127.0.0.1:80",
+            "127.0.0.1:40001",
+            TcpState::Established,
+            WEB,
+        ),
+        row(
+            "127.0.0.1:40001",
+            "127.0.0.1:80",
+            TcpState::Established,
+            CURL,
+        ),
+    ];
+    let mut other = rows.clone();
+    for r in &mut other {
+        r.netns = Some("web-container");
+        r.key.instance = 1 << 56;
+    }
+    rows.extend(other);
+    let mut tracker = Pipeline::new();
+    let mut events = Vec::new();
+    tracker.dump(Dump::at(rows, t0, SystemTime::UNIX_EPOCH), &mut events);
+    let update = Update::from_pipeline(&mut tracker, events, t0);
+    let mut app = App::new(scripted_settings(), t0);
+    app.apply_feed(Feed::Update(Box::new(update)));
+    let screen = render(&mut app, 120, 30);
+    assert!(screen.contains("Netns"), "{screen}");
+    assert_eq!(screen.matches(" web-container ").count(), 3, "{screen}");
+    app.handle(Action::SwitchPanel); // to the groups
+    for _ in 0..12 {
+        app.handle(Action::Down);
+    }
+    let screen = render(&mut app, 120, 30);
+    assert!(screen.contains("namespace web-container (3)"), "{screen}");
+    assert!(
+        screen.contains("sockets") || screen.contains("LISTEN (1)"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("netns_group_120x30", screen);
+}

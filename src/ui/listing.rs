@@ -14,18 +14,27 @@ use std::time::Instant;
 pub enum Group {
     All,
     State(TcpState),
+    /// The rows of another network namespace (`--all-netns`, the lab's
+    /// link).
+    Netns(&'static str),
 }
 
 impl Group {
-    /// The group panel's entries: "all", then every state in lifecycle order.
-    pub fn entries() -> impl Iterator<Item = Group> {
-        std::iter::once(Group::All).chain(TcpState::ALL.into_iter().map(Group::State))
+    /// The group panel's entries: "all", every state in lifecycle order,
+    /// then each other namespace with rows.
+    pub fn entries<'a>(
+        namespaces: impl Iterator<Item = &'a &'static str> + 'a,
+    ) -> impl Iterator<Item = Group> + 'a {
+        std::iter::once(Group::All)
+            .chain(TcpState::ALL.into_iter().map(Group::State))
+            .chain(namespaces.map(|n| Group::Netns(n)))
     }
 
     pub fn label(self) -> &'static str {
         match self {
             Group::All => "all",
             Group::State(s) => s.name(),
+            Group::Netns(n) => n,
         }
     }
 }
@@ -104,6 +113,8 @@ pub struct Listing {
     order: BTreeSet<RowKey>,
     /// Live connections per state that pass the filter (any group).
     pub counts: StateCounts,
+    /// The same per other namespace.
+    pub namespaces: std::collections::BTreeMap<&'static str, usize>,
     /// Rows listed per live state, and ended ones.
     live: StateCounts,
     gone: usize,
@@ -152,6 +163,14 @@ impl Listing {
         };
         if !conn.is_gone() {
             self.counts.remove(conn.state());
+            if let Some(ns) = conn.row.netns
+                && let Some(n) = self.namespaces.get_mut(ns)
+            {
+                *n -= 1;
+                if *n == 0 {
+                    self.namespaces.remove(ns);
+                }
+            }
         }
         if let Some(key) = key
             && self.order.remove(&key)
@@ -169,6 +188,9 @@ impl Listing {
         };
         if !conn.is_gone() {
             self.counts.add(conn.state());
+            if let Some(ns) = conn.row.netns {
+                *self.namespaces.entry(ns).or_default() += 1;
+            }
         }
         if let Some(key) = key
             && self.order.insert(key.clone())
@@ -186,8 +208,11 @@ impl Listing {
         if !self.filter.matches(&conn.row) {
             return None;
         }
-        let group = self.group.unwrap_or(Group::All);
-        let in_group = group == Group::All || group == Group::State(conn.state());
+        let in_group = match self.group.unwrap_or(Group::All) {
+            Group::All => true,
+            Group::State(s) => s == conn.state(),
+            Group::Netns(ns) => conn.row.netns == Some(ns),
+        };
         Some(in_group.then(|| self.key(conn)))
     }
 
@@ -234,7 +259,8 @@ impl Listing {
     /// The sections in order: each one's heading line (if it has one) and
     /// its number of rows. Only sections with rows.
     fn sections(&self) -> impl Iterator<Item = (Option<Line>, usize)> + '_ {
-        let headings = self.group.unwrap_or(Group::All) == Group::All;
+        // A group of many states (all, a namespace) has state headings.
+        let headings = !matches!(self.group, Some(Group::State(_)));
         let live = self
             .live
             .present()

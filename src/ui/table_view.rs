@@ -115,7 +115,7 @@ impl TableView {
 
     /// The next or previous group, for the group panel.
     pub fn step_group(&mut self, delta: i64) {
-        let groups: Vec<Group> = Group::entries().collect();
+        let groups: Vec<Group> = Group::entries(self.listing.namespaces.keys()).collect();
         let at = groups.iter().position(|g| *g == self.group).unwrap_or(0) as i64;
         let next = (at + delta).clamp(0, groups.len() as i64 - 1) as usize;
         self.group = groups[next];

@@ -10,8 +10,11 @@ use ratatui::widgets::{Block, List, ListItem, ListState};
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.settings.theme;
     let focused = app.focus == Focus::Groups;
-    let items: Vec<ListItem> = Group::entries().map(|g| item(app, g)).collect();
-    let selected = Group::entries().position(|g| g == app.group());
+    let namespaces = &app.table.listing.namespaces;
+    let items: Vec<ListItem> = Group::entries(namespaces.keys())
+        .map(|g| item(app, g))
+        .collect();
+    let selected = Group::entries(namespaces.keys()).position(|g| g == app.group());
     let highlight = if focused { t.selected() } else { t.heading() };
     let list = List::new(items)
         .block(
@@ -31,6 +34,10 @@ fn item(app: &App, group: Group) -> ListItem<'static> {
         Group::State(s) => {
             let n = app.counts().get(s);
             (n, if n == 0 { t.dim() } else { t.state(s) })
+        }
+        Group::Netns(ns) => {
+            let n = app.table.listing.namespaces.get(ns).copied().unwrap_or(0);
+            (n, t.heading())
         }
     };
     let label = format!("{:<12}", group.label());

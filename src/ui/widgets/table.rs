@@ -153,6 +153,10 @@ fn title(app: &App) -> String {
     match app.group() {
         Group::All => format!(" sockets ({}) ", app.counts().total()),
         Group::State(s) => format!(" {s} ({}) ", app.counts().get(s)),
+        Group::Netns(ns) => {
+            let n = app.table.listing.namespaces.get(ns).copied().unwrap_or(0);
+            format!(" namespace {} ({n}) ", crate::socket::printable(ns))
+        }
     }
 }
 
