@@ -138,3 +138,74 @@ fn a_missing_recording_is_named_in_the_error() {
         "{err}"
     );
 }
+
+/// A recording made with `--segments`: replayed, its segments draw the
+/// ladder of the recorded connection, each state beside its segment.
+#[test]
+fn recorded_segments_draw_the_ladder_on_replay() {
+    let read =
+        tcpscope::output::record_file::read(Path::new("tests/fixtures/handshake-segments.ndjson"))
+            .expect("the fixture");
+    let playback = Playback::new(&read.records, 1.0);
+    playback.toggle_pause();
+    let mut sources = playback.sources();
+    let mut pipeline = Pipeline::new();
+    let scope = Scope::default();
+    let mut events = Vec::new();
+    let baseline = sources.table.dump(&scope).expect("the snapshot");
+    pipeline.reading(baseline, &[], &mut events);
+    // One event at a time, as the view takes them, segments alongside.
+    let mut segments = Vec::new();
+    while playback.step() {
+        let mut changes = Vec::new();
+        let ch = sources.changes.as_mut().expect("events");
+        ch.drain(&mut changes).expect("drain");
+        let dump = sources.table.dump(&scope).expect("a reading");
+        pipeline.reading(dump, &changes, &mut events);
+        segments.extend(playback.take_segments());
+    }
+    let header = read.header.expect("a header");
+    let args = tcpscope::cli::ReplayArgs {
+        file: "tests/fixtures/handshake-segments.ndjson".into(),
+        speed: 1.0,
+        classroom: false,
+    };
+    let mut settings = tcpscope::settings::replay(&args, Some(&header), playback.clone());
+    settings.theme.color = false;
+    let now = Instant::now();
+    let mut app = App::new(settings, now);
+    app.apply_feed(Feed::Update(Box::new(Update::from_pipeline(
+        &mut pipeline,
+        events,
+        now,
+    ))));
+    app.handle(tcpscope::ui::Action::ToggleSegments);
+    for (at, wall, h) in segments {
+        app.wire.log.seen(h, at, wall);
+    }
+    // The client's connection: the row in TIME_WAIT.
+    let pos = (0..app.table.listing.rows())
+        .position(|pos| {
+            let id = app.table.listing.row_at(pos);
+            id.and_then(|id| app.data.get(id))
+                .is_some_and(|c| c.state() == tcpscope::socket::TcpState::TimeWait)
+        })
+        .expect("the client in TIME_WAIT");
+    app.move_cursor(pos as i64 - app.table.cursor as i64);
+    app.handle(tcpscope::ui::Action::Zoom);
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).expect("test terminal");
+    terminal.draw(|f| widgets::draw(f, &app)).expect("draw");
+    let screen = terminal.backend().to_string();
+    let rungs: Vec<&str> = screen.lines().filter(|l| l.contains(" seq ")).collect();
+    assert_eq!(rungs.len(), 9, "{screen}");
+    assert!(
+        rungs[0].contains("SYN_SENT") && rungs[0].contains("SYN seq 0"),
+        "{screen}"
+    );
+    assert!(
+        rungs
+            .iter()
+            .any(|r| r.contains("FIN_WAIT_1") && r.contains("FIN")),
+        "{screen}"
+    );
+}

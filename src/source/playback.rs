@@ -5,6 +5,7 @@
 //! the view downstream are the live ones, unchanged.
 
 use super::{Change, ChangeSource, Dump, Scope, SocketSource, SourceError, Waker};
+use crate::socket::segment::{Flags, Header};
 use crate::socket::{Family, SocketKey, SocketRow, TcpState};
 use crate::stream::{ConnKind, Record, SocketRecord};
 use rustc_hash::FxHashMap;
@@ -41,13 +42,19 @@ impl Clock {
         self.at + Duration::from_secs_f64(real.min(1e9))
     }
 
-    /// When (real time) the recorded moment `wall` comes, at this pace.
+    /// When (real time) the recorded moment `wall` comes (or came), at
+    /// this pace: moments keep their spacing, before the anchor too.
     fn real_of(&self, wall: SystemTime) -> Instant {
-        let ahead = wall
-            .duration_since(self.at)
-            .unwrap_or_default()
-            .as_secs_f64();
-        self.real + Duration::from_secs_f64((ahead / self.speed.max(1e-9)).min(1e9))
+        let scale = |d: Duration| {
+            Duration::from_secs_f64((d.as_secs_f64() / self.speed.max(1e-9)).min(1e9))
+        };
+        match wall.duration_since(self.at) {
+            Ok(ahead) => self.real + scale(ahead),
+            Err(behind) => {
+                let back = scale(behind.duration());
+                self.real.checked_sub(back).unwrap_or(self.real)
+            }
+        }
     }
 }
 
@@ -62,10 +69,17 @@ struct State {
     start: SystemTime,
     end: SystemTime,
     last_at: Instant,
+    /// Recorded time onto this process's clock, fixed for the playback:
+    /// events and segments keep their spacing however the clock is
+    /// paused, stepped or sped up (the ladder lines them up by it).
+    map: Clock,
     /// Fed as it happens (`--remote`): events go out as they arrive.
     live: bool,
     /// What the feed says of itself (a dropped link, a reconnect).
     status: Option<String>,
+    /// Recorded segments, by time, and how many were handed out.
+    segments: Vec<(SystemTime, Header)>,
+    next_segment: usize,
 }
 
 /// What the view steers: pause, step, speed; shared with the sources.
@@ -95,6 +109,8 @@ impl Playback {
     /// running at `speed` from the recording's start.
     pub fn new(records: &[Record], speed: f64) -> Playback {
         let (start, table) = snapshot(records);
+        let mut segments: Vec<(SystemTime, Header)> = records.iter().filter_map(segment).collect();
+        segments.sort_by_key(|s| s.0);
         let mut steps: Vec<Step> = records.iter().filter_map(step).collect();
         // A fact learned at a later reading is written after events that
         // happened after it: play in the order things happened.
@@ -115,12 +131,36 @@ impl Playback {
             start,
             end,
             last_at: Instant::now(),
+            map: clock,
             live: false,
             status: None,
+            segments,
+            next_segment: 0,
         };
         Playback {
             state: Arc::new((Mutex::new(state), Condvar::new())),
         }
+    }
+
+    /// The recorded segments the clock has reached since the last call,
+    /// each with its moment on this process's clock (as the events get).
+    pub fn take_segments(&self) -> Vec<(Instant, SystemTime, Header)> {
+        let mut s = self.lock();
+        let now = s.clock.now();
+        let mut out = Vec::new();
+        while let Some((wall, h)) = s.segments.get(s.next_segment).copied() {
+            if wall > now && !s.live {
+                break;
+            }
+            s.next_segment += 1;
+            let at = if s.live {
+                Instant::now()
+            } else {
+                s.map.real_of(wall)
+            };
+            out.push((at, wall, h));
+        }
+        out
     }
 
     /// An empty playback fed as records arrive (a remote host's stream):
@@ -154,7 +194,12 @@ impl Playback {
                     (r.recv_q, r.send_q) = (u.socket.recv_q, u.socket.send_q);
                 }
             }
-            Record::Segment(_) | Record::Notice(_) => {}
+            Record::Segment(_) => {
+                if let Some(seg) = segment(record) {
+                    s.segments.push(seg);
+                }
+            }
+            Record::Notice(_) => {}
         }
         drop(s);
         self.changed();
@@ -237,8 +282,16 @@ impl Playback {
             start: s.start,
             end: s.end,
             last_at: Instant::now(),
+            map: Clock {
+                at,
+                real: Instant::now(),
+                paused: false,
+                ..s.clock
+            },
             live: false,
             status: s.status.clone(),
+            next_segment: s.segments.partition_point(|(w, _)| *w <= at),
+            segments: s.segments.clone(),
         };
         Playback {
             state: Arc::new((Mutex::new(state), Condvar::new())),
@@ -342,6 +395,34 @@ fn step(r: &Record) -> Option<Step> {
     })
 }
 
+/// A recorded segment as a header (its numbers already relative: they
+/// number the same again).
+fn segment(r: &Record) -> Option<(SystemTime, Header)> {
+    let Record::Segment(s) = r else { return None };
+    let k = key(&s.key)?;
+    let mut flags = 0;
+    for name in &s.flags {
+        flags |= match name.as_str() {
+            "SYN" => Flags::SYN,
+            "ACK" => Flags::ACK,
+            "FIN" => Flags::FIN,
+            "RST" => Flags::RST,
+            "PSH" => Flags::PSH,
+            _ => 0,
+        };
+    }
+    let h = Header {
+        from: k.local,
+        to: k.remote,
+        flags: Flags(flags),
+        seq: s.seq,
+        ack: s.ack,
+        len: s.len,
+        win: s.win,
+    };
+    Some((wall(&s.ts)?, h))
+}
+
 fn wall(ts: &str) -> Option<SystemTime> {
     let t = chrono::DateTime::parse_from_rfc3339(ts).ok()?;
     Some(SystemTime::from(t.with_timezone(&chrono::Utc)))
@@ -436,7 +517,7 @@ impl ChangeSource for Events {
             let at = if s.live {
                 Instant::now()
             } else {
-                s.clock.real_of(st.wall).min(Instant::now())
+                s.map.real_of(st.wall)
             };
             let at = at.max(s.last_at);
             s.last_at = at;

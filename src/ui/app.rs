@@ -479,7 +479,9 @@ impl App {
             Pane::Lab => self
                 .set_info("lab open: S starts the server, c connects a client, ? lists the keys"),
             Pane::Segments => {
-                if self.capture_port().is_none() {
+                if self.settings.replay.is_some() {
+                    self.wire.capturing = Capturing::Recording;
+                } else if self.capture_port().is_none() && !self.settings.wire {
                     self.wire.capturing = Capturing::NoPort;
                 }
                 self.set_info("segments of the selected connection; Tab to scroll, z zooms");
@@ -527,8 +529,10 @@ impl App {
     /// lab server's; only while the segments pane is open or a pcap file
     /// is being written.
     pub fn capture_port(&self) -> Option<u16> {
-        // On the lab's link, the link itself reports every segment.
+        // On the lab's link, the link itself reports every segment; a
+        // replay has its recording's.
         let wanted = !self.settings.wire
+            && self.settings.replay.is_none()
             && (self.panes.is_open(Pane::Segments) || self.settings.pcap.is_some());
         let port = self
             .settings
@@ -541,6 +545,10 @@ impl App {
     /// Whether capture started for the port it was asked for.
     pub fn capture_started(&mut self, port: Option<u16>, result: Result<(), String>) {
         if self.settings.wire {
+            return;
+        }
+        if self.settings.replay.is_some() {
+            self.wire.capturing = Capturing::Recording;
             return;
         }
         self.wire.capturing = match (port, result) {
@@ -557,6 +565,19 @@ impl App {
     /// A segment seen on the wire.
     pub fn apply_segment(&mut self, c: crate::source::capture::Captured) {
         self.wire.log.seen(c.header, c.at, c.wall);
+    }
+
+    /// The recorded segments a replay's clock has reached.
+    pub fn replay_segments(&mut self) -> bool {
+        let Some(p) = &self.settings.replay else {
+            return false;
+        };
+        let due = p.take_segments();
+        let any = !due.is_empty();
+        for (at, wall, h) in due {
+            self.wire.log.seen(h, at, wall);
+        }
+        any && self.panes.is_open(Pane::Segments)
     }
 
     /// A packet entered, crossed or was lost on the lab's link.

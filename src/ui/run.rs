@@ -54,6 +54,8 @@ pub async fn run(
     on_the_link(&mut app, link.as_ref());
     let mut input = EventStream::new();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    // A replay's recorded segments are handed out as its clock reaches them.
+    let mut replay_tick = tokio::time::interval(Duration::from_millis(50));
     let mut stop = Box::pin(signals.wait());
     let mut dirty = true;
     let mut feeding = true;
@@ -106,6 +108,7 @@ pub async fn run(
                 false
             },
             () = at(frame_due) => true,
+            _ = replay_tick.tick(), if app.settings.replay.is_some() => app.replay_segments(),
             () = Exporter::serve_next(&mut out.exporter) => false,
             _ = heartbeat.tick() => {
                 out.heartbeat(&mut app, link.as_ref());

@@ -17,6 +17,8 @@ pub enum Capturing {
     Failed(String),
     /// The lab's own link: every segment crosses it.
     Link,
+    /// A recording's segments (`replay`).
+    Recording,
 }
 
 /// How the lab's link is set (`lab --wire`).

@@ -77,7 +77,7 @@ fn ladder_of(app: &App) -> Result<Ladder<'_>, String> {
                     .into(),
             );
         }
-        Capturing::Off | Capturing::On(_) | Capturing::Link => {}
+        Capturing::Off | Capturing::On(_) | Capturing::Link | Capturing::Recording => {}
     }
     let selected = app
         .selected_conn()
