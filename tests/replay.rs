@@ -42,20 +42,7 @@ fn replayed(steps: usize, w: u16, h: u16) -> (String, Playback) {
     let dump = sources.table.dump(&scope).expect("a reading");
     pipeline.reading(dump, &changes, &mut events);
     let header = read.header.expect("a header");
-    let args = tcpscope::cli::ReplayArgs {
-        file: FIXTURE.into(),
-        speed: 1.0,
-        classroom: false,
-    };
-    let mut settings = tcpscope::settings::replay(&args, Some(&header), playback.clone());
-    settings.theme.color = false;
-    let now = Instant::now();
-    let mut app = App::new(settings, now);
-    app.apply_feed(Feed::Update(Box::new(Update::from_pipeline(
-        &mut pipeline,
-        events,
-        now,
-    ))));
+    let mut app = app_on(FIXTURE, &header, &playback, &mut pipeline, events);
     let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
     app.set_page(widgets::table_page(
         ratatui::layout::Rect::new(0, 0, w, h),
@@ -65,6 +52,28 @@ fn replayed(steps: usize, w: u16, h: u16) -> (String, Playback) {
     let screen = terminal.backend().to_string();
     let ages = regex_lite_ms(&screen);
     (ages, playback)
+}
+
+/// The replay's view, with what the pipeline made of the events so far.
+fn app_on(
+    file: &str,
+    header: &tcpscope::stream::Header,
+    playback: &Playback,
+    pipeline: &mut Pipeline,
+    events: Vec<tcpscope::socket::Event>,
+) -> App {
+    let args = tcpscope::cli::ReplayArgs {
+        file: file.into(),
+        speed: 1.0,
+        classroom: false,
+    };
+    let mut settings = tcpscope::settings::replay(&args, Some(header), playback.clone());
+    settings.theme.color = false;
+    let now = Instant::now();
+    let mut app = App::new(settings, now);
+    let update = Update::from_pipeline(pipeline, events, now);
+    app.apply_feed(Feed::Update(Box::new(update)));
+    app
 }
 
 /// `123ms` and `1s` ages become `AGE`: they are the test's own time.
@@ -165,20 +174,8 @@ fn recorded_segments_draw_the_ladder_on_replay() {
         segments.extend(playback.take_segments());
     }
     let header = read.header.expect("a header");
-    let args = tcpscope::cli::ReplayArgs {
-        file: "tests/fixtures/handshake-segments.ndjson".into(),
-        speed: 1.0,
-        classroom: false,
-    };
-    let mut settings = tcpscope::settings::replay(&args, Some(&header), playback.clone());
-    settings.theme.color = false;
-    let now = Instant::now();
-    let mut app = App::new(settings, now);
-    app.apply_feed(Feed::Update(Box::new(Update::from_pipeline(
-        &mut pipeline,
-        events,
-        now,
-    ))));
+    let file = "tests/fixtures/handshake-segments.ndjson";
+    let mut app = app_on(file, &header, &playback, &mut pipeline, events);
     app.handle(tcpscope::ui::Action::ToggleSegments);
     for (at, wall, h) in segments {
         app.wire.log.seen(h, at, wall);
