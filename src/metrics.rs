@@ -135,13 +135,6 @@ impl Metrics {
         }
     }
 
-    /// An update applied to `conns`: gauges from the table as it is now,
-    /// counters from the update's events.
-    pub fn observe(&mut self, conns: &Mirror, update: &Update) {
-        self.events(update);
-        self.table(conns);
-    }
-
     /// The update's transitions and dropped events.
     pub fn events(&mut self, update: &Update) {
         for e in &update.events {
@@ -161,8 +154,16 @@ impl Metrics {
         self.up.set(0);
     }
 
-    /// Gauges from the table as it is now.
-    pub fn table(&mut self, conns: &Mirror) {
+    /// The exposition for a scrape: gauges from the table as it is now
+    /// and the kernel's counters read now (work done per scrape, a few a
+    /// minute, not per update, up to sixty a second).
+    pub fn scrape(&mut self, conns: &Mirror) -> String {
+        self.table(conns);
+        self.kernel_counters(&crate::source::activity::kernel_tcp_counters());
+        self.encode()
+    }
+
+    fn table(&mut self, conns: &Mirror) {
         self.sockets.clear();
         self.port_sockets.clear();
         self.accept_queue.clear();
@@ -195,11 +196,9 @@ impl Metrics {
         self.time_wait.set(tw);
     }
 
-    /// The kernel's counters, from the texts of `/proc/net/netstat` and
-    /// `/proc/net/snmp`: each counter moves by what the kernel's did.
-    pub fn kernel_counters(&mut self, netstat: &str, snmp: &str) {
-        let mut all = crate::source::activity::netstat_counters(netstat);
-        all.extend(crate::source::activity::snmp_tcp_counters(snmp));
+    /// The kernel's counters by name: each of ours moves by what the
+    /// kernel's did since the last reading.
+    fn kernel_counters(&mut self, all: &[(String, u64)]) {
         for ((name, _, _), (counter, last)) in KERNEL.iter().zip(self.kernel.iter_mut()) {
             let Some((_, now)) = all.iter().find(|(n, _)| n == name) else {
                 continue;
@@ -212,7 +211,7 @@ impl Metrics {
     }
 
     /// The exposition, OpenMetrics text.
-    pub fn encode(&self) -> String {
+    fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

@@ -9,12 +9,10 @@ use crate::pipeline::runner::{Feed, Runner};
 use crate::shutdown::Termination;
 use crate::source::{Scope, Sources};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// The kernel's counters are read at most this often.
-const KERNEL_EVERY: Duration = Duration::from_secs(1);
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const CLASSIC_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -27,12 +25,7 @@ pub async fn run(
     addr: SocketAddr,
     mut signals: Termination,
 ) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(addr).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot serve metrics on {addr}: {}: choose another address with --metrics",
-            crate::source::error::os_words(&e)
-        )
-    })?;
+    let listener = bind(addr).await?;
     eprintln!("tcpscope: metrics on http://{addr}/metrics");
     let scope = match ports.as_slice() {
         [one] => Scope::on_port(Some(*one)),
@@ -46,18 +39,12 @@ pub async fn run(
     let mut stop = Box::pin(signals.wait());
     let mut metrics = Metrics::new(ports);
     let mut conns = Mirror::default();
-    let mut kernel_read: Option<Instant> = None;
     loop {
         tokio::select! {
             got = feed.recv() => match got {
                 Some(Feed::Update(update)) => {
                     conns.apply(&update.delta, |_, _| {});
-                    metrics.observe(&conns, &update);
-                    if kernel_read.is_none_or(|t| t.elapsed() >= KERNEL_EVERY) {
-                        kernel_read = Some(Instant::now());
-                        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-                        metrics.kernel_counters(&read("/proc/net/netstat"), &read("/proc/net/snmp"));
-                    }
+                    metrics.events(&update);
                 }
                 Some(Feed::Failed(text)) => {
                     eprintln!("tcpscope: {text}");
@@ -67,12 +54,23 @@ pub async fn run(
             },
             accepted = listener.accept() => {
                 if let Ok((stream, _)) = accepted {
-                    tokio::spawn(answer(stream, metrics.encode()));
+                    tokio::spawn(answer(stream, metrics.scrape(&conns)));
                 }
             },
             _ = &mut stop => return Ok(()),
         }
     }
+}
+
+/// The metrics endpoint's socket; a taken address says how to choose
+/// another.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot serve metrics on {addr}: {}: choose another address with --metrics",
+            crate::source::error::os_words(&e)
+        )
+    })
 }
 
 /// One request: `GET /metrics` gets the exposition, anything else 404.

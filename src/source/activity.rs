@@ -93,6 +93,15 @@ pub fn netstat_counters(text: &str) -> Vec<(String, u64)> {
     counters_of(text, "TcpExt:")
 }
 
+/// The kernel's TCP counters now (`/proc/net/netstat` TcpExt and
+/// `/proc/net/snmp` Tcp), by name; none where the files are not there.
+pub fn kernel_tcp_counters() -> Vec<(String, u64)> {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let mut all = netstat_counters(&read("/proc/net/netstat"));
+    all.extend(snmp_tcp_counters(&read("/proc/net/snmp")));
+    all
+}
+
 /// The `Tcp` counters of a `/proc/net/snmp` text, by name.
 pub fn snmp_tcp_counters(text: &str) -> Vec<(String, u64)> {
     counters_of(text, "Tcp:")

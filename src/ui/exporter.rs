@@ -5,7 +5,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::Mirror;
 use crate::pipeline::runner::Update;
 use std::net::SocketAddr;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 pub struct Exporter {
     listener: TcpListener,
@@ -16,14 +16,8 @@ impl Exporter {
     /// Binds before the terminal changes mode: a taken address is an
     /// error to see at once.
     pub async fn bind(addr: SocketAddr, port: Option<u16>) -> anyhow::Result<Exporter> {
-        let listener = TcpListener::bind(addr).await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot serve metrics on {addr}: {}: choose another address with --metrics",
-                crate::source::error::os_words(&e)
-            )
-        })?;
         Ok(Exporter {
-            listener,
+            listener: crate::output::serve::bind(addr).await?,
             metrics: Metrics::new(port.into_iter().collect()),
         })
     }
@@ -34,29 +28,20 @@ impl Exporter {
         }
     }
 
-    pub fn table(exporter: &mut Option<Exporter>, conns: &Mirror) {
-        if let Some(e) = exporter {
-            e.metrics.table(conns);
-        }
-    }
-
-    /// Once a second: the kernel's counters.
-    pub fn kernel(exporter: &mut Option<Exporter>) {
-        if let Some(e) = exporter {
-            let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-            e.metrics
-                .kernel_counters(&read("/proc/net/netstat"), &read("/proc/net/snmp"));
-        }
-    }
-
-    /// The next scrape, answered on a task of its own; never, without an
-    /// exporter.
-    pub async fn serve_next(exporter: &mut Option<Exporter>) {
+    /// The next scrape's connection; never, without an exporter.
+    pub async fn next(exporter: &Option<Exporter>) -> Option<TcpStream> {
         let Some(e) = exporter else {
             return std::future::pending().await;
         };
-        if let Ok((stream, _)) = e.listener.accept().await {
-            tokio::spawn(crate::output::serve::answer(stream, e.metrics.encode()));
+        e.listener.accept().await.ok().map(|(stream, _)| stream)
+    }
+
+    /// Answers a scrape with the table as the view has it, on a task of
+    /// its own.
+    pub fn answer(exporter: &mut Option<Exporter>, stream: TcpStream, conns: &Mirror) {
+        if let Some(e) = exporter {
+            let body = e.metrics.scrape(conns);
+            tokio::spawn(crate::output::serve::answer(stream, body));
         }
     }
 }

@@ -109,9 +109,12 @@ pub async fn run(
             },
             () = at(frame_due) => true,
             _ = replay_tick.tick(), if app.settings.replay.is_some() => app.replay_segments(),
-            () = Exporter::serve_next(&mut out.exporter) => false,
+            Some(scrape) = Exporter::next(&out.exporter) => {
+                Exporter::answer(&mut out.exporter, scrape, &app.data.conns);
+                false
+            },
             _ = heartbeat.tick() => {
-                out.heartbeat(&mut app, link.as_ref());
+                Outputs::heartbeat(&mut app, link.as_ref());
                 true
             },
             _ = &mut stop => break,
@@ -174,7 +177,6 @@ impl Outputs {
             Exporter::events(&mut self.exporter, u);
         }
         app.apply_feed(update);
-        Exporter::table(&mut self.exporter, &app.data.conns);
         true
     }
 
@@ -193,9 +195,8 @@ impl Outputs {
         }
     }
 
-    /// Once a second: the kernel's counters, here and on the link.
-    fn heartbeat(&mut self, app: &mut App, link: Option<&LabLink>) {
-        Exporter::kernel(&mut self.exporter);
+    /// Once a second: the kernel's counters on the link.
+    fn heartbeat(app: &mut App, link: Option<&LabLink>) {
         if let Some(link) = link
             && let Ok(text) = link.server_counters()
         {
