@@ -161,24 +161,11 @@ pub fn parse_segment<'a>(
     let flags_text = words
         .next()
         .ok_or("name the flags: 'segment client SYN+ACK'")?;
-    let mut flags = 0;
-    for name in flags_text.split('+') {
-        flags |= match name {
-            "SYN" => Flags::SYN,
-            "ACK" => Flags::ACK,
-            "FIN" => Flags::FIN,
-            "RST" => Flags::RST,
-            "PSH" => Flags::PSH,
-            other => {
-                return Err(format!(
-                    "unknown flag '{other}': use SYN, ACK, FIN, RST, PSH"
-                ));
-            }
-        };
-    }
+    let flags = Flags::from_names(flags_text.split('+'))
+        .map_err(|other| format!("unknown flag '{other}': use SYN, ACK, FIN, RST, PSH"))?;
     let mut e = SegmentExpect {
         from,
-        flags: Flags(flags),
+        flags,
         retransmission: false,
         dropped: false,
     };

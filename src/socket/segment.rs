@@ -23,19 +23,32 @@ impl Flags {
         self.0 & bit != 0
     }
 
+    const ALL: [(u8, &'static str); 5] = [
+        (Self::SYN, "SYN"),
+        (Self::FIN, "FIN"),
+        (Self::RST, "RST"),
+        (Self::PSH, "PSH"),
+        (Self::ACK, "ACK"),
+    ];
+
     /// `["SYN", "ACK"]`: the order people say them in.
     pub fn names(self) -> Vec<&'static str> {
-        let all = [
-            (Self::SYN, "SYN"),
-            (Self::FIN, "FIN"),
-            (Self::RST, "RST"),
-            (Self::PSH, "PSH"),
-            (Self::ACK, "ACK"),
-        ];
-        all.iter()
+        Self::ALL
+            .iter()
             .filter(|(bit, _)| self.has(*bit))
             .map(|(_, name)| *name)
             .collect()
+    }
+
+    /// The flags of these names (as [`Self::names`] writes them); the
+    /// first name that is not a flag, if any.
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Flags, &'a str> {
+        let mut bits = 0;
+        for name in names {
+            let (bit, _) = Self::ALL.iter().find(|(_, n)| *n == name).ok_or(name)?;
+            bits |= bit;
+        }
+        Ok(Flags(bits))
     }
 }
 

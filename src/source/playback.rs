@@ -400,21 +400,11 @@ fn step(r: &Record) -> Option<Step> {
 fn segment(r: &Record) -> Option<(SystemTime, Header)> {
     let Record::Segment(s) = r else { return None };
     let k = key(&s.key)?;
-    let mut flags = 0;
-    for name in &s.flags {
-        flags |= match name.as_str() {
-            "SYN" => Flags::SYN,
-            "ACK" => Flags::ACK,
-            "FIN" => Flags::FIN,
-            "RST" => Flags::RST,
-            "PSH" => Flags::PSH,
-            _ => 0,
-        };
-    }
+    let flags = Flags::from_names(s.flags.iter().map(String::as_str)).ok()?;
     let h = Header {
         from: k.local,
         to: k.remote,
-        flags: Flags(flags),
+        flags,
         seq: s.seq,
         ack: s.ack,
         len: s.len,
