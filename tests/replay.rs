@@ -17,10 +17,22 @@ use tcpscope::ui::{App, widgets};
 
 const FIXTURE: &str = "tests/fixtures/handshake-close.ndjson";
 
-/// The fixture played `steps` events in, drawn at `w`×`h`; ages (real
-/// time of the test) are blanked.
-fn replayed(steps: usize, w: u16, h: u16) -> (String, Playback) {
-    let read = tcpscope::output::record_file::read(Path::new(FIXTURE)).expect("the fixture");
+/// `file` played `steps` events in, one at a time as the view takes them
+/// (events recorded at the same microsecond come out together): the
+/// replay's view, its playback, and the recorded segments reached.
+fn played(
+    file: &str,
+    steps: usize,
+) -> (
+    App,
+    Playback,
+    Vec<(
+        Instant,
+        std::time::SystemTime,
+        tcpscope::socket::segment::Header,
+    )>,
+) {
+    let read = tcpscope::output::record_file::read(Path::new(file)).expect("the fixture");
     assert_eq!(read.damage, None);
     let playback = Playback::new(&read.records, 1.0);
     playback.toggle_pause();
@@ -30,19 +42,27 @@ fn replayed(steps: usize, w: u16, h: u16) -> (String, Playback) {
     let mut events = Vec::new();
     let baseline = sources.table.dump(&scope).expect("the snapshot");
     pipeline.reading(baseline, &[], &mut events);
-    // Events recorded at the same microsecond come out together.
+    let mut segments = Vec::new();
     for _ in 0..steps {
         if !playback.step() {
             break;
         }
+        let mut changes = Vec::new();
+        let ch = sources.changes.as_mut().expect("events");
+        ch.drain(&mut changes).expect("drain");
+        let dump = sources.table.dump(&scope).expect("a reading");
+        pipeline.reading(dump, &changes, &mut events);
+        segments.extend(playback.take_segments());
     }
-    let mut changes = Vec::new();
-    let ch = sources.changes.as_mut().expect("events");
-    ch.drain(&mut changes).expect("drain");
-    let dump = sources.table.dump(&scope).expect("a reading");
-    pipeline.reading(dump, &changes, &mut events);
     let header = read.header.expect("a header");
-    let mut app = app_on(FIXTURE, &header, &playback, &mut pipeline, events);
+    let app = app_on(file, &header, &playback, &mut pipeline, events);
+    (app, playback, segments)
+}
+
+/// The fixture played `steps` events in, drawn at `w`×`h`; ages (real
+/// time of the test) are blanked.
+fn replayed(steps: usize, w: u16, h: u16) -> (String, Playback) {
+    let (mut app, playback, _) = played(FIXTURE, steps);
     let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
     app.set_page(widgets::table_page(
         ratatui::layout::Rect::new(0, 0, w, h),
@@ -152,30 +172,8 @@ fn a_missing_recording_is_named_in_the_error() {
 /// ladder of the recorded connection, each state beside its segment.
 #[test]
 fn recorded_segments_draw_the_ladder_on_replay() {
-    let read =
-        tcpscope::output::record_file::read(Path::new("tests/fixtures/handshake-segments.ndjson"))
-            .expect("the fixture");
-    let playback = Playback::new(&read.records, 1.0);
-    playback.toggle_pause();
-    let mut sources = playback.sources();
-    let mut pipeline = Pipeline::new();
-    let scope = Scope::default();
-    let mut events = Vec::new();
-    let baseline = sources.table.dump(&scope).expect("the snapshot");
-    pipeline.reading(baseline, &[], &mut events);
-    // One event at a time, as the view takes them, segments alongside.
-    let mut segments = Vec::new();
-    while playback.step() {
-        let mut changes = Vec::new();
-        let ch = sources.changes.as_mut().expect("events");
-        ch.drain(&mut changes).expect("drain");
-        let dump = sources.table.dump(&scope).expect("a reading");
-        pipeline.reading(dump, &changes, &mut events);
-        segments.extend(playback.take_segments());
-    }
-    let header = read.header.expect("a header");
     let file = "tests/fixtures/handshake-segments.ndjson";
-    let mut app = app_on(file, &header, &playback, &mut pipeline, events);
+    let (mut app, _playback, segments) = played(file, usize::MAX);
     app.handle(tcpscope::ui::Action::ToggleSegments);
     for (at, wall, h) in segments {
         app.wire.log.seen(h, at, wall);
