@@ -21,6 +21,14 @@ struct Session {
     _master: Box<dyn portable_pty::MasterPty + Send>,
 }
 
+/// Whether the table row of `addr` shows `text` (in the row itself, not
+/// in the group panel that shares its screen line).
+fn row_shows(screen: &str, addr: &str, text: &str) -> bool {
+    screen
+        .lines()
+        .any(|l| l.split(addr).nth(1).is_some_and(|row| row.contains(text)))
+}
+
 fn nonzero(n: u16) -> std::num::NonZeroU16 {
     std::num::NonZeroU16::new(n).expect("a non-zero terminal size")
 }
@@ -133,13 +141,8 @@ fn live_view_shows_a_connection_and_quits_cleanly() {
     assert!(screen.contains("LISTEN (1)"), "{screen}");
 
     drop(p.client);
-    // In the row itself, not in the group panel on the same line.
     tui.wait_screen("FIN_WAIT_2 after the client closed", |s| {
-        s.lines().any(|l| {
-            l.split(&client)
-                .nth(1)
-                .is_some_and(|row| row.contains("FIN_WAIT_2"))
-        })
+        row_shows(s, &client, "FIN_WAIT_2")
     });
 
     tui.send("q");
@@ -456,14 +459,7 @@ fn the_live_view_records_the_event_stream() {
             .any(|l| l.contains(&client) && l.contains("ESTABLISHED"))
     });
     drop(p.client);
-    // In the row itself, not in the group panel on the same line.
-    tui.wait_screen("FIN_WAIT_2", |s| {
-        s.lines().any(|l| {
-            l.split(&client)
-                .nth(1)
-                .is_some_and(|row| row.contains("FIN_WAIT_2"))
-        })
-    });
+    tui.wait_screen("FIN_WAIT_2", |s| row_shows(s, &client, "FIN_WAIT_2"));
     tui.send("q");
     assert!(tui.wait_exit().success());
     let text = std::fs::read_to_string(&file).expect("the recording");
@@ -504,12 +500,7 @@ fn a_recording_replays_in_the_live_view() {
     }
     // The header moves with the clock; the table once the events are in.
     tui.wait_screen("the end, the client in TIME_WAIT", |s| {
-        s.contains("· the end")
-            && s.lines().any(|l| {
-                l.split("127.0.0.1:53746")
-                    .nth(1)
-                    .is_some_and(|r| r.contains("TIME_WAIT"))
-            })
+        s.contains("· the end") && row_shows(s, "127.0.0.1:53746", "TIME_WAIT")
     });
     // ← : one event fewer: the listener's end is undone.
     tui.send("\x1b[D");
@@ -611,12 +602,7 @@ fn a_remote_host_streams_over_ssh_and_reconnects() {
     let mut tui = Session::start(&refs);
     let client = p.client_addr.to_string();
     tui.wait_screen("the host's connection, live", |s| {
-        s.contains("live from root@127.0.0.1 over ssh")
-            && s.lines().any(|l| {
-                l.split(&client)
-                    .nth(1)
-                    .is_some_and(|r| r.contains("ESTABLISHED"))
-            })
+        s.contains("live from root@127.0.0.1 over ssh") && row_shows(s, &client, "ESTABLISHED")
     });
     // The stream on the host dies: said, then started again.
     let _ = std::process::Command::new("pkill")
@@ -624,12 +610,7 @@ fn a_remote_host_streams_over_ssh_and_reconnects() {
         .status();
     tui.wait_screen("the drop said", |s| s.contains("trying again in 1s"));
     tui.wait_screen("reconnected", |s| {
-        s.contains("live from root@127.0.0.1")
-            && s.lines().any(|l| {
-                l.split(&client)
-                    .nth(1)
-                    .is_some_and(|r| r.contains("ESTABLISHED"))
-            })
+        s.contains("live from root@127.0.0.1") && row_shows(s, &client, "ESTABLISHED")
     });
     tui.send("q");
     assert!(tui.wait_exit().success());
