@@ -53,7 +53,7 @@ pub struct Cli {
 
     /// Show another host's connections: runs `tcpscope record -` there
     /// through the system ssh (its config, keys and agent)
-    #[arg(long, value_name = "USER@HOST")]
+    #[arg(long, value_name = "USER@HOST", conflicts_with_all = ["once", "json", "netns", "all_netns", "pcap"])]
     pub remote: Option<String>,
 
     /// With --remote: the tcpscope program on the host (a name or a path)

@@ -307,3 +307,19 @@ fn a_demo_file_with_an_absurd_wait_is_refused() {
         "line 2: wait 18446744073709551615ms is too long",
     );
 }
+
+/// `--remote` is the live view of another host: asking for a one-shot
+/// table or local capture with it is refused, not silently done locally.
+#[test]
+fn remote_refuses_what_only_makes_sense_here() {
+    for extra in [&["--once"][..], &["--pcap", "x.pcap"], &["--all-netns"]] {
+        let out = tcpscope()
+            .args(["--remote", "somehost", "8080"])
+            .args(extra)
+            .output()
+            .expect("run tcpscope");
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("cannot be used with"), "{extra:?}: {err}");
+    }
+}
