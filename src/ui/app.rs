@@ -162,7 +162,10 @@ impl App {
             },
             demo: settings.demo.clone().map(DemoPlayer::new),
             lab,
-            wire: WireView::default(),
+            wire: WireView {
+                capturing: Self::segment_source(&settings),
+                ..WireView::default()
+            },
             zoomed: None,
             data: Data::default(),
             table: TableView::default(),
@@ -479,9 +482,7 @@ impl App {
             Pane::Lab => self
                 .set_info("lab open: S starts the server, c connects a client, ? lists the keys"),
             Pane::Segments => {
-                if self.settings.replay.is_some() {
-                    self.wire.capturing = Capturing::Recording;
-                } else if self.capture_port().is_none() && !self.settings.wire {
+                if !self.segments_from_elsewhere() && self.capture_port().is_none() {
                     self.wire.capturing = Capturing::NoPort;
                 }
                 self.set_info("segments of the selected connection; Tab to scroll, z zooms");
@@ -529,10 +530,7 @@ impl App {
     /// lab server's; only while the segments pane is open or a pcap file
     /// is being written.
     pub fn capture_port(&self) -> Option<u16> {
-        // On the lab's link, the link itself reports every segment; a
-        // replay has its recording's.
-        let wanted = !self.settings.wire
-            && self.settings.replay.is_none()
+        let wanted = !self.segments_from_elsewhere()
             && (self.panes.is_open(Pane::Segments) || self.settings.pcap.is_some());
         let port = self
             .settings
@@ -542,13 +540,25 @@ impl App {
         port.filter(|_| wanted)
     }
 
+    /// The lab's link reports every segment itself, and a replay has its
+    /// recording's: nothing to capture.
+    fn segments_from_elsewhere(&self) -> bool {
+        matches!(self.wire.capturing, Capturing::Link | Capturing::Recording)
+    }
+
+    /// Where segments come from when the app starts (and a replay starts
+    /// over).
+    fn segment_source(settings: &Settings) -> Capturing {
+        match (settings.wire, settings.replay.is_some()) {
+            (true, _) => Capturing::Link,
+            (false, true) => Capturing::Recording,
+            (false, false) => Capturing::Off,
+        }
+    }
+
     /// Whether capture started for the port it was asked for.
     pub fn capture_started(&mut self, port: Option<u16>, result: Result<(), String>) {
-        if self.settings.wire {
-            return;
-        }
-        if self.settings.replay.is_some() {
-            self.wire.capturing = Capturing::Recording;
+        if self.segments_from_elsewhere() {
             return;
         }
         self.wire.capturing = match (port, result) {
@@ -733,7 +743,10 @@ impl App {
         self.table = TableView::default();
         self.memory.log = TransitionLog::new(self.settings.log_size);
         self.memory.log_scroll = 0;
-        self.wire = WireView::default();
+        self.wire = WireView {
+            capturing: Capturing::Recording,
+            ..WireView::default()
+        };
         self.relist();
     }
 

@@ -9,7 +9,7 @@ use super::keymap::action_for;
 use super::recorder::Recorder;
 use super::terminal::{self, TerminalGuard};
 use super::widgets;
-use super::wire_view::{Capturing, LinkStatus};
+use super::wire_view::LinkStatus;
 use crate::demo::link::LinkCall;
 use crate::lab::Lab;
 use crate::lab::link::LabLink;
@@ -132,7 +132,6 @@ fn on_the_link(app: &mut App, link: Option<&LabLink>) {
             step: l.step,
             down: false,
         });
-        app.wire.capturing = Capturing::Link;
     }
 }
 
