@@ -10,7 +10,7 @@ use crate::source::namespaced::{Member, Namespaced};
 use crate::source::wire::{self, Passage, Wire, WireConfig, WireControl};
 use crate::source::{Cadence, Scope, SourceError, SourceKind, Sources};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpSocket;
@@ -168,9 +168,4 @@ pub fn record(log: &mut SegmentLog, p: &Passage, port: u16) -> bool {
             false
         }
     }
-}
-
-/// The address a client end has on the link.
-pub fn client_addr(port: u16) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(wire::CLIENT_ADDR), port)
 }

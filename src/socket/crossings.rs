@@ -66,8 +66,6 @@ pub struct SegmentLog {
     /// are skipped when evicting).
     activity: VecDeque<Pair>,
     numbering: Numbering,
-    /// Segments seen in all.
-    pub total: u64,
 }
 
 impl SegmentLog {
@@ -97,7 +95,6 @@ impl SegmentLog {
             ended: (fate != Fate::InFlight).then_some(at),
             fate,
         });
-        self.total += 1;
         self.touched(key);
     }
 
