@@ -127,8 +127,9 @@ pub struct Pipeline {
     /// lookup per row of every dump. Only the newest can be live.
     newest: FxHashMap<SocketKey, Slot>,
     /// Ended connections a newer one replaced on their tuple, still
-    /// lingering.
-    older: Vec<Slot>,
+    /// lingering; by id, so purging one costs one lookup however many
+    /// linger (thousands, on a busy port).
+    older: FxHashMap<ConnId, Slot>,
     /// The tuple of each open socket, by its kernel address.
     by_sk: FxHashMap<u64, SocketKey>,
     /// connect() reports its SYN before the port is chosen: the SYN's time
@@ -193,7 +194,10 @@ impl Pipeline {
 
     /// Every connection, live and lingering, in no particular order.
     pub fn conns(&self) -> impl Iterator<Item = &Arc<Conn>> {
-        self.newest.values().chain(&self.older).map(|s| &s.conn)
+        self.newest
+            .values()
+            .chain(self.older.values())
+            .map(|s| &s.conn)
     }
 
     /// A cheap copy for readers: only reference counts are touched.
@@ -287,7 +291,6 @@ impl Pipeline {
     /// Drops connections that have lingered long enough, and connect()s
     /// that never got a port.
     pub fn purge(&mut self, now: Instant) {
-        let mut from_older = FxHashSet::default();
         while let Some(Reverse((at, id, key))) = self.ending.peek().copied() {
             if now.saturating_duration_since(at) < GONE_LINGER {
                 break;
@@ -295,12 +298,9 @@ impl Pipeline {
             self.ending.pop();
             match self.newest.get(&key) {
                 Some(s) if s.conn.id == id => drop(self.newest.remove(&key)),
-                _ => drop(from_older.insert(id)),
+                _ => drop(self.older.remove(&id)),
             }
             self.delta.purged.push(id);
-        }
-        if !from_older.is_empty() {
-            self.older.retain(|s| !from_older.contains(&s.conn.id));
         }
         if self.connects.len() > CONNECTS_KEPT {
             self.connects
@@ -327,7 +327,7 @@ impl Pipeline {
         }
         if let Some(old) = self.newest.insert(key, slot) {
             self.delta.retired.push(old.conn.clone());
-            self.older.push(old);
+            self.older.insert(old.conn.id, old);
         }
         self.touch(key);
     }

@@ -215,14 +215,19 @@ impl App {
         self.peer.and_then(|id| self.data.get(id))
     }
 
-    /// New data from the pipeline. While paused it is held, not shown.
-    pub fn apply_feed(&mut self, feed: Feed) {
+    /// New data from the pipeline; whether it changed anything shown.
+    /// While paused it is held, not shown.
+    pub fn apply_feed(&mut self, feed: Feed) -> bool {
         match feed {
-            Feed::Update(update) if self.paused => self.hold(update),
+            Feed::Update(update) if self.paused => {
+                self.hold(update);
+                false
+            }
             Feed::Update(update) => self.install(*update),
             Feed::Failed(text) => {
                 self.set_error(format!("reading the socket table failed: {text}"));
                 self.data.failing = Some(text);
+                true
             }
         }
     }
@@ -245,7 +250,10 @@ impl App {
         self.held = Some(update);
     }
 
-    fn install(&mut self, update: Update) {
+    /// Whether the update changed anything shown: most updates of a quiet
+    /// table (a heartbeat, a reading that found nothing new) do not.
+    fn install(&mut self, update: Update) -> bool {
+        let shown = self.shows_news(&update);
         let table = &mut self.table;
         self.data
             .conns
@@ -264,6 +272,21 @@ impl App {
         self.memory
             .history
             .sample(self.table.listing.counts, self.now);
+        shown
+    }
+
+    /// What in an update can reach the screen: a connection, an event
+    /// (the log), a warning, a degradation, tcp_info, a reading that
+    /// works again.
+    fn shows_news(&self, u: &Update) -> bool {
+        let d = &self.data;
+        !u.delta.is_empty()
+            || !u.events.is_empty()
+            || u.dropped_events > 0
+            || u.details.is_some()
+            || d.failing.is_some()
+            || u.warning != d.warning
+            || u.degradations != d.degradations
     }
 
     /// The connections on screen, when they differ from what the pipeline

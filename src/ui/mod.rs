@@ -8,6 +8,7 @@ pub mod keymap;
 mod lab_keys;
 pub mod lab_view;
 pub mod listing;
+pub mod pacing;
 pub mod panes;
 pub mod prompt;
 mod recorder;

@@ -1,11 +1,13 @@
 //! The event loop: terminal input, sampler updates, a slow heartbeat and
 //! termination signals, all through one `select!`; only this loop
-//! mutates the `App`.
+//! mutates the `App`. What it draws, and when, is the pacer's call
+//! (`pacing`): a key at once, data at most once per interval.
 
 use super::app::{App, Effect, Settings};
 use super::capture::LiveCapture;
 use super::exporter::Exporter;
 use super::keymap::action_for;
+use super::pacing::FramePacer;
 use super::recorder::Recorder;
 use super::terminal::{self, TerminalGuard};
 use super::widgets;
@@ -22,7 +24,7 @@ use futures_util::StreamExt;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// Redraw at least this often so ages and highlights move on.
+/// Ages, countdowns and highlights move on by the second.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Runs until quit or a termination signal (`signals`, registered before
@@ -57,68 +59,74 @@ pub async fn run(
     // A replay's recorded segments are handed out as its clock reaches them.
     let mut replay_tick = tokio::time::interval(Duration::from_millis(50));
     let mut stop = Box::pin(signals.wait());
-    let mut dirty = true;
+    let mut pacer = FramePacer::new(app.settings.interval);
     let mut feeding = true;
-    // Segments come by the thousand: they ask for a frame, not one each.
-    let mut frame_due: Option<tokio::time::Instant> = None;
     while !app.quit {
         out.wire.follow(&mut app);
         if let Some(key) = app.details_request() {
             sampler.watch_details(key);
         }
-        if dirty {
-            frame_due = None;
+        if pacer.should_draw(Instant::now()) {
             draw(&mut guard, &mut app)?;
+            pacer.drawn(app.now);
             if let Some(keys) = app.rows_request() {
                 sampler.watch_rows(keys);
             }
         }
-        dirty = tokio::select! {
+        tokio::select! {
             event = input.next() => match event {
                 Some(Ok(event)) => match on_input(&mut app, &sampler, &mut lab, link.as_ref(), &event) {
                     Input::Seek(at) => {
                         let (s, f) = restart_replay(&mut app, at)?;
                         (sampler, feed) = (s, f);
                         feeding = true;
-                        true
+                        pacer.act();
                     }
-                    Input::Done(redraw) => redraw,
+                    Input::Done(true) => pacer.act(),
+                    Input::Done(false) => {}
                 },
                 Some(Err(e)) => return Err(e).context("cannot read from the terminal"),
                 None => break,
             },
             // A closed channel is ready forever: ask it only while open.
             update = feed.recv(), if feeding => {
-                feeding = out.update(&mut app, update);
-                true
+                let (open, shown) = out.update(&mut app, update);
+                feeding = open;
+                if shown {
+                    pacer.changed();
+                }
             },
             Some(event) = lab_events.recv() => {
                 app.now = Instant::now();
                 app.apply_lab(event);
-                true
+                pacer.act();
             },
             Some(passage) = next_passage(&mut link) => {
                 out.passage(&mut app, &passage);
-                ask_frame(&mut frame_due, &app);
-                false
+                segments_shown(&mut pacer, &app);
             },
             batch = out.wire.next() => {
                 out.segments(&mut app, batch);
-                ask_frame(&mut frame_due, &app);
-                false
+                segments_shown(&mut pacer, &app);
             },
-            () = at(frame_due) => true,
-            _ = replay_tick.tick(), if app.settings.replay.is_some() => app.replay_segments(),
+            () = at(pacer.due()) => {},
+            _ = replay_tick.tick(), if app.settings.replay.is_some() => {
+                if app.replay_segments() {
+                    pacer.changed();
+                }
+            },
             Some(scrape) = Exporter::next(&out.exporter) => {
                 Exporter::answer(&mut out.exporter, scrape, &app.data.conns);
-                false
             },
             _ = heartbeat.tick() => {
                 Outputs::heartbeat(&mut app, link.as_ref());
-                true
+                // Ages, countdowns and fading rows move on by the second.
+                pacer.changed();
             },
             _ = &mut stop => break,
         };
+        // `+`/`-` change the interval: frames follow it.
+        pacer.set_interval(app.settings.interval);
     }
     drop(guard);
     out.recorder.map_or(Ok(()), Recorder::finish)
@@ -163,20 +171,24 @@ impl Outputs {
         })
     }
 
-    /// What the pipeline said, to the app and the outputs; false once
-    /// the pipeline is gone.
-    fn update(&mut self, app: &mut App, update: Option<crate::pipeline::runner::Feed>) -> bool {
+    /// What the pipeline said, to the app and the outputs (at once:
+    /// only the screen is paced). Whether the pipeline is still there,
+    /// and whether the update changed anything shown.
+    fn update(
+        &mut self,
+        app: &mut App,
+        update: Option<crate::pipeline::runner::Feed>,
+    ) -> (bool, bool) {
         app.now = Instant::now();
         let Some(update) = update else {
             app.set_error("the sampling thread stopped; restart tcpscope");
-            return false;
+            return (false, true);
         };
         Recorder::feed(&mut self.recorder, &update, app);
         if let crate::pipeline::runner::Feed::Update(u) = &update {
             Exporter::events(&mut self.exporter, u);
         }
-        app.apply_feed(update);
-        true
+        (true, app.apply_feed(update))
     }
 
     fn passage(&mut self, app: &mut App, passage: &crate::source::wire::Passage) {
@@ -219,7 +231,6 @@ fn draw(guard: &mut TerminalGuard, app: &mut App) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Returns whether the screen needs redrawing.
 /// What a key asks of the loop.
 enum Input {
     /// Handled; whether to redraw.
@@ -272,20 +283,18 @@ fn on_input(
     Input::Done(true)
 }
 
-/// Segments redraw the screen at most this often (30 frames a second).
-const SEGMENT_FRAME: Duration = Duration::from_millis(33);
-
-/// A frame for new segments, when the pane shows them: soon, not now.
-fn ask_frame(due: &mut Option<tokio::time::Instant>, app: &App) {
+/// New segments are data like any other: a frame when the pane shows
+/// them, at the pace of the rest.
+fn segments_shown(pacer: &mut FramePacer, app: &App) {
     if app.panes.is_open(super::Pane::Segments) {
-        due.get_or_insert_with(|| tokio::time::Instant::now() + SEGMENT_FRAME);
+        pacer.changed();
     }
 }
 
 /// Wakes at `due`; never, without one.
-async fn at(due: Option<tokio::time::Instant>) {
+async fn at(due: Option<Instant>) {
     match due {
-        Some(due) => tokio::time::sleep_until(due).await,
+        Some(due) => tokio::time::sleep_until(due.into()).await,
         None => std::future::pending().await,
     }
 }
