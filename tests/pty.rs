@@ -649,3 +649,95 @@ fn the_live_view_serves_metrics() {
     tui.send("q");
     assert!(tui.wait_exit().success());
 }
+
+/// Connections opened and closed on a loopback port as fast as one thread
+/// can, until dropped.
+struct Burst {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Burst {
+    fn start() -> Burst {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let addr = listener.local_addr().expect("listener address");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let server = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if flag.load(Ordering::Relaxed) || conn.is_err() {
+                    break;
+                }
+            }
+        });
+        let flag = stop.clone();
+        let client = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                let _ = std::net::TcpStream::connect(addr);
+            }
+        });
+        Burst {
+            port: addr.port(),
+            stop,
+            threads: vec![client, server],
+        }
+    }
+}
+
+impl Drop for Burst {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        // One more connection wakes the accept loop to see the flag.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Data frames are paced by the interval, keys are not: with an interval
+/// of an hour no frame comes for the burst's data after the first, so the
+/// help can only be on screen because the key drew it.
+#[test]
+fn a_key_is_answered_at_once_while_a_burst_arrives() {
+    let burst = Burst::start();
+    let port = burst.port.to_string();
+    let mut tui = Session::start(&[&port, "-i", "1h"]);
+    tui.wait_screen("the header", |s| s.contains("tcpscope │"));
+    for round in 0..3 {
+        tui.send("?");
+        tui.wait_screen(&format!("the help (round {round})"), |s| {
+            s.contains("close this help")
+        });
+        tui.send("?");
+        tui.wait_screen(&format!("the help closed (round {round})"), |s| {
+            !s.contains("close this help")
+        });
+    }
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+    drop(burst);
+}
+
+/// With a slow interval and a burst elsewhere on the machine, a state
+/// change on the watched port still reaches its row, with no key pressed.
+#[test]
+fn a_state_change_appears_in_its_row_at_a_slow_interval() {
+    let burst = Burst::start();
+    let p = pair();
+    let port = p.server_addr.port();
+    let mut tui = Session::start(&[&port.to_string(), "-i", "1s"]);
+    let client = p.client_addr.to_string();
+    tui.wait_screen("the test's ESTABLISHED connection", |s| {
+        row_shows(s, &client, "ESTABLISHED")
+    });
+    drop(p.client);
+    tui.wait_screen("FIN_WAIT_2 after the client closed", |s| {
+        row_shows(s, &client, "FIN_WAIT_2")
+    });
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+    drop(burst);
+}
