@@ -129,13 +129,19 @@ impl Live {
 
     /// What the runner and the view do with one batch of changes.
     fn apply_and_draw(&mut self, batch: &[Change]) {
+        self.apply(batch);
+        self.draw();
+    }
+
+    /// The batch through the pipeline and into the view, without a frame:
+    /// what every update costs now that frames are paced.
+    fn apply(&mut self, batch: &[Change]) {
         let mut events = Vec::new();
         self.pipeline.changes(batch, &mut events);
         let now = Instant::now();
         self.pipeline.purge(now + Duration::from_secs(3600));
         let update = Update::from_pipeline(&mut self.pipeline, events, now);
         self.app.apply_feed(Feed::Update(Box::new(update)));
-        self.draw();
     }
 
     fn draw(&mut self) {
@@ -159,6 +165,46 @@ fn transitions(c: &mut Criterion) {
             b.iter(|| {
                 let batch = live.reopen(n);
                 live.apply_and_draw(&batch);
+            });
+        });
+    }
+    group.finish();
+}
+
+/// Per event: a batch applied to the pipeline and the view, no frame (a
+/// busy port's updates between two paced frames).
+fn update_batches(c: &mut Criterion) {
+    let mut group = c.benchmark_group("live view, 26k sockets: an update of N events, not drawn");
+    for n in [1u32, 100, 1000, 10_000] {
+        group.throughput(Throughput::Elements(u64::from(n) * 3));
+        group.bench_with_input(BenchmarkId::from_parameter(n * 3), &n, |b, &n| {
+            let mut live = Live::new(45);
+            b.iter(|| {
+                let batch = live.reopen(n);
+                live.apply(&batch);
+            });
+        });
+    }
+    group.finish();
+}
+
+/// One paced frame after N connections changed since the last one: only
+/// the frame is timed.
+fn frame_after_changes(c: &mut Criterion) {
+    let mut group = c.benchmark_group("live view, 26k sockets: a frame after N rows changed");
+    for n in [1u32, 100, 1000] {
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
+            let mut live = Live::new(45);
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let batch = live.reopen(n);
+                    live.apply(&batch);
+                    let started = Instant::now();
+                    live.draw();
+                    spent += started.elapsed();
+                }
+                spent
             });
         });
     }
@@ -244,7 +290,15 @@ fn ladder(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, transitions, visible_rows, ladder, once::bench);
+criterion_group!(
+    benches,
+    transitions,
+    update_batches,
+    frame_after_changes,
+    visible_rows,
+    ladder,
+    once::bench
+);
 criterion_main!(benches);
 
 /// `--once` on a recorded dump: the kernel's reply is replayed from

@@ -224,6 +224,12 @@ impl Pipeline {
         }
     }
 
+    /// Whether anything changed since the last delta was taken.
+    pub fn has_delta(&self) -> bool {
+        let d = &self.delta;
+        !(d.touched.is_empty() && d.retired.is_empty() && d.purged.is_empty())
+    }
+
     /// Marks the newest connection on `key` as changed.
     fn touch(&mut self, key: SocketKey) {
         let pending = &mut self.delta.touched;

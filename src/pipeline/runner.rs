@@ -34,9 +34,18 @@ pub const QUIET_LIMIT: Duration = Duration::from_secs(1);
 /// ...or, on a table so big that a reading costs more than a twentieth of
 /// that, every 20 readings' worth of time (at most 5% of a core).
 pub const QUIET_COST_FACTOR: u32 = 20;
+/// Event-driven, a reconciliation is skipped while the kernel's TCP
+/// counters stand still (nothing can have changed that the changes did
+/// not report), but done at least this often.
+pub const RECONCILE_QUIET_LIMIT: Duration = Duration::from_secs(60);
 /// After the kernel dropped changes, the table is read again at once, but
 /// at most this often.
 pub const RESYNC_GAP: Duration = Duration::from_secs(1);
+/// Changes are taken from the kernel at most this often: under a flood
+/// each wake-up then handles a batch instead of a few changes, so the
+/// cost per change falls as the rate rises. Well under `CHANGE_PACE`, so
+/// no update goes out later for it.
+pub const DRAIN_GAP: Duration = Duration::from_millis(5);
 /// Rows on screen read exactly at each interval, at most.
 pub const MAX_WATCHED: usize = 256;
 /// Events kept for a consumer that stopped reading; older ones are dropped
@@ -152,6 +161,7 @@ impl Runner {
             reading_cost: Duration::ZERO,
             asked: false,
             lost: 0,
+            last_drain: None,
         };
         let thread = std::thread::Builder::new()
             .name("tcpscope-pipeline".into())
@@ -233,6 +243,8 @@ struct Worker {
     asked: bool,
     /// Changes the kernel dropped, as of the last reading of the table.
     lost: u64,
+    /// When changes were last taken between readings.
+    last_drain: Option<Instant>,
 }
 
 /// What the loop does next.
@@ -307,15 +319,16 @@ impl Worker {
         lost > self.lost
     }
 
-    /// Polling: whether the last reading still stands, so this one can be
-    /// skipped. The counters are taken before every reading, so a change
-    /// during that reading moves them for the next.
+    /// Whether the last reading still stands, so this one can be skipped.
+    /// The counters are taken before every reading, so a change during
+    /// that reading moves them for the next.
     fn reading_stands(&mut self) -> bool {
-        if self.event_driven() {
-            return false;
-        }
         let moved = self.sources.table.may_have_changed();
-        let limit = QUIET_LIMIT.max(self.reading_cost * QUIET_COST_FACTOR);
+        let limit = if self.event_driven() {
+            RECONCILE_QUIET_LIMIT
+        } else {
+            QUIET_LIMIT.max(self.reading_cost * QUIET_COST_FACTOR)
+        };
         let recent = self.last_reading.is_some_and(|t| t.elapsed() < limit);
         let settled = !self.asked && self.failing.is_none() && !self.pipeline.awaits_next_dump();
         !moved && recent && settled
@@ -357,6 +370,10 @@ impl Worker {
             };
         };
         changes.wait(wait);
+        if let Some(last) = self.last_drain {
+            std::thread::sleep(DRAIN_GAP.saturating_sub(last.elapsed()));
+        }
+        self.last_drain = Some(Instant::now());
         self.apply_changes();
         // A timewait socket took over a closed connection, or is about to
         // turn TIME_WAIT: read it now, not at the next reconciliation.
@@ -370,13 +387,22 @@ impl Worker {
     }
 
     /// Event-driven, at each interval: the rows on screen and whatever
-    /// else is wanted are read exactly, and an update goes out.
+    /// else is wanted are read exactly, and an update goes out if there
+    /// is news (or a heartbeat is due): a quiet tick sends nothing.
     fn tick(&mut self) -> Step {
         let mut wanted = self.pipeline.take_wanted();
-        let asked: rustc_hash::FxHashSet<SocketKey> = wanted.iter().map(|w| w.key).collect();
-        let on_screen = self.watched.iter().filter(|k| !asked.contains(*k));
-        wanted.extend(on_screen.map(|k| self.pipeline.wanted_key(*k)));
+        if !self.watched.is_empty() {
+            let asked: rustc_hash::FxHashSet<SocketKey> = wanted.iter().map(|w| w.key).collect();
+            let on_screen = self.watched.iter().filter(|k| !asked.contains(*k));
+            wanted.extend(on_screen.map(|k| self.pipeline.wanted_key(*k)));
+        }
         self.look_up(wanted);
+        self.pipeline.purge(Instant::now());
+        let heartbeat_due = self.last_sent.is_none_or(|t| t.elapsed() >= HEARTBEAT);
+        let news = !self.pending.is_empty() || self.pipeline.has_delta() || self.dropped > 0;
+        if !news && !heartbeat_due && self.details.is_none() && self.unsent.is_empty() {
+            return Step::Go;
+        }
         self.publish(Some(Instant::now()))
     }
 
