@@ -126,7 +126,8 @@ fn live(
         // Signals first: one arriving while the sources open (and make a
         // tracing instance, maybe a mount) still ends in the cleanup.
         let signals = Termination::register()?;
-        let scope = Scope::on_port(settings.port);
+        // The lab reads only its server's port, filtered in the kernel.
+        let scope = Scope::on_port(settings.watched_port());
         let mut sources = match &link {
             Some(link) => link.sources(kind, &scope)?,
             None => open_sources(kind, Cadence::Live, &scope, &netns)?,

@@ -741,3 +741,41 @@ fn a_state_change_appears_in_its_row_at_a_slow_interval() {
     assert!(tui.wait_exit().success());
     drop(burst);
 }
+
+/// The kernel-side filter of the live view's tracing instance, once it
+/// exists.
+fn trace_filter(pid: u32) -> Option<String> {
+    let dir = common::instances_of(pid).into_iter().next()?;
+    std::fs::read_to_string(dir.join("events/sock/inet_sock_set_state/filter")).ok()
+}
+
+/// The lab reads only its server's port, filtered in the kernel like
+/// `tcpscope PORT`; a filter of the user's own widens it to every port.
+#[test]
+fn the_lab_filters_the_tracepoint_to_its_port() {
+    if !common::is_root() {
+        eprintln!("skipped: the tracepoint needs root");
+        return;
+    }
+    let (reserved, port) = common::reserve_port();
+    drop(reserved);
+    let mut tui = Session::start(&["lab", "--port", &port.to_string(), "-i", "50ms"]);
+    tui.wait_screen("the lab panel", |s| s.contains("server stopped"));
+    let pid = tui.child.process_id().expect("child pid");
+    let narrow = format!("sport == {port}");
+    let filter = common::wait_for(PATIENCE, || {
+        trace_filter(pid).filter(|f| f.contains(&narrow))
+    });
+    assert!(filter.is_some(), "filter: {:?}", trace_filter(pid));
+    // The filter prompt starts with the lab's port: erase it, then ask
+    // for every listener.
+    tui.send("/");
+    tui.send(&"\x7f".repeat(8));
+    tui.send("state LISTEN\r");
+    let wide = common::wait_for(PATIENCE, || {
+        trace_filter(pid).filter(|f| !f.contains("sport") && f.contains("protocol == 6"))
+    });
+    assert!(wide.is_some(), "filter: {:?}", trace_filter(pid));
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+}

@@ -215,36 +215,6 @@ fn the_pipeline_shows_an_active_close_into_time_wait_at_the_kernels_times_withou
     );
 }
 
-fn instances_root() -> Option<std::path::PathBuf> {
-    [
-        "/sys/kernel/tracing/instances",
-        "/sys/kernel/debug/tracing/instances",
-    ]
-    .iter()
-    .map(std::path::PathBuf::from)
-    .find(|p| p.is_dir())
-}
-
-/// Instances of process `pid`.
-fn instances_of(pid: u32) -> Vec<std::path::PathBuf> {
-    let Some(root) = instances_root() else {
-        return Vec::new();
-    };
-    let prefix = format!("tcpscope-{pid}-");
-    std::fs::read_dir(root)
-        .map(|d| {
-            d.flatten()
-                .filter(|e| {
-                    e.file_name()
-                        .to_str()
-                        .is_some_and(|n| n.starts_with(&prefix))
-                })
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[test]
 fn a_killed_run_leaves_an_instance_that_the_next_run_of_any_mode_removes() {
     if reader(&Scope::default()).is_none() {
@@ -258,13 +228,13 @@ fn a_killed_run_leaves_an_instance_that_the_next_run_of_any_mode_removes() {
         .expect("watch");
     let pid = watch.id();
     let deadline = Instant::now() + PATIENCE;
-    while instances_of(pid).is_empty() {
+    while common::instances_of(pid).is_empty() {
         assert!(Instant::now() < deadline, "watch made no instance");
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = watch.kill(); // SIGKILL: no cleanup runs
     let _ = watch.wait();
-    let left = instances_of(pid);
+    let left = common::instances_of(pid);
     assert_eq!(left.len(), 1, "SIGKILL leaves it behind");
     let out = std::process::Command::new(bin)
         .args(["--once", "1"])

@@ -224,6 +224,38 @@ impl Pipeline {
         }
     }
 
+    /// Drops every connection `scope` no longer admits, with no event:
+    /// they did not end, they are no longer watched (the lab's port
+    /// moved). Consumers see them go from their mirror.
+    pub fn forget_outside(&mut self, scope: &crate::source::Scope) {
+        let outside: Vec<SocketKey> = self
+            .newest
+            .keys()
+            .filter(|k| !scope.admits_key(k))
+            .copied()
+            .collect();
+        for key in outside {
+            if let Some(slot) = self.newest.remove(&key) {
+                if let Some(sk) = slot.sk {
+                    self.by_sk.remove(&sk);
+                }
+                self.delta.purged.push(slot.conn.id);
+            }
+        }
+        let older: Vec<ConnId> = self
+            .older
+            .values()
+            .filter(|s| !scope.admits_key(&s.conn.row.key))
+            .map(|s| s.conn.id)
+            .collect();
+        for id in older {
+            self.older.remove(&id);
+            self.delta.purged.push(id);
+        }
+        self.wanted.retain(|k| scope.admits_key(k));
+        self.delta.touched.retain(|k| scope.admits_key(k));
+    }
+
     /// Whether anything changed since the last delta was taken.
     pub fn has_delta(&self) -> bool {
         let d = &self.delta;

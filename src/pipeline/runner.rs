@@ -106,6 +106,8 @@ pub enum Feed {
 
 enum Control {
     Interval(Duration),
+    /// Watch this port (every port, for `None`) from now on.
+    Port(Option<u16>),
     Details(Option<SocketKey>),
     Watch(Vec<SocketKey>),
     Stop,
@@ -162,6 +164,7 @@ impl Runner {
             asked: false,
             lost: 0,
             last_drain: None,
+            dump_now: false,
         };
         let thread = std::thread::Builder::new()
             .name("tcpscope-pipeline".into())
@@ -189,6 +192,14 @@ impl Runner {
     /// Takes effect at once: the next reading happens now.
     pub fn set_interval(&self, interval: Duration) {
         self.send(Control::Interval(interval));
+    }
+
+    /// Narrows (or widens) what is read to one port, in the kernel where
+    /// it can: the lab's port follows its server. Connections outside
+    /// the new scope are dropped without events; a reading follows at
+    /// once to find everything inside it.
+    pub fn follow_port(&self, port: Option<u16>) {
+        self.send(Control::Port(port));
     }
 
     /// Ask for tcp_info on this connection with every reading (`None`
@@ -245,6 +256,8 @@ struct Worker {
     lost: u64,
     /// When changes were last taken between readings.
     last_drain: Option<Instant>,
+    /// The scope changed: read the table at once.
+    dump_now: bool,
 }
 
 /// What the loop does next.
@@ -294,6 +307,10 @@ impl Worker {
                 Some(true) => (next_dump, self.asked) = (Instant::now(), true),
                 Some(false) => {}
                 None => return,
+            }
+            // A new scope (set by `control` or in `between_readings`).
+            if std::mem::take(&mut self.dump_now) {
+                (next_dump, self.asked) = (Instant::now(), true);
             }
         }
     }
@@ -350,6 +367,7 @@ impl Worker {
         loop {
             match commands.try_recv() {
                 Ok(Control::Interval(d)) => (self.interval, now) = (d, true),
+                Ok(Control::Port(port)) => self.rescope(port),
                 Ok(Control::Details(key)) => (self.details, now) = (key, true),
                 Ok(Control::Watch(keys)) => self.watched = keys,
                 Ok(Control::Stop) | Err(TryRecvError::Disconnected) => return None,
@@ -439,11 +457,32 @@ impl Worker {
     fn requeue(&mut self, c: Control) -> Step {
         match c {
             Control::Interval(d) => self.interval = d,
+            Control::Port(port) => self.rescope(port),
             Control::Details(key) => self.details = key,
             Control::Watch(keys) => self.watched = keys,
             Control::Stop => return Step::Stop,
         }
         Step::Go
+    }
+
+    /// A new port to watch: the tracepoint re-filtered, what lies outside
+    /// forgotten, and the whole (new) scope read next.
+    fn rescope(&mut self, port: Option<u16>) {
+        if self.scope.port == port {
+            return;
+        }
+        self.scope = Scope {
+            port,
+            ..self.scope.clone()
+        };
+        if let Some(changes) = self.sources.changes.as_mut()
+            && let Err(e) = changes.follow_port(port)
+        {
+            self.failing = Some(e.to_string());
+        }
+        self.apply_changes();
+        self.pipeline.forget_outside(&self.scope);
+        self.dump_now = true;
     }
 
     fn apply_changes(&mut self) {

@@ -155,10 +155,13 @@ impl Scope {
     }
 
     pub fn admits(&self, row: &SocketRow) -> bool {
-        let key = &row.key;
+        self.admits_key(&row.key) && self.states.is_none_or(|s| s.contains(row.state))
+    }
+
+    /// Whether a socket on these ends is on the watched port.
+    pub fn admits_key(&self, key: &SocketKey) -> bool {
         self.port
             .is_none_or(|p| key.local.port() == p || key.remote.port() == p)
-            && self.states.is_none_or(|s| s.contains(row.state))
     }
 }
 
@@ -235,6 +238,12 @@ pub trait ChangeSource: Send {
     fn drain(&mut self, out: &mut Vec<Change>) -> Result<(), SourceError>;
 
     fn waker(&self) -> Waker;
+
+    /// Report only changes on `port` (every port, for `None`) from now on,
+    /// filtered where the source can (in the kernel, for the tracepoint).
+    fn follow_port(&mut self, _port: Option<u16>) -> Result<(), SourceError> {
+        Ok(())
+    }
 
     fn degradations(&self) -> Vec<Degradation> {
         Vec::new()

@@ -135,6 +135,15 @@ pub struct App {
     pub quit: bool,
 }
 
+impl Settings {
+    /// The one port the sources need to read: the watched port, else the
+    /// lab server's while the table follows it (its filter is that port).
+    pub fn watched_port(&self) -> Option<u16> {
+        let lab = || self.lab_visible.then(|| self.filter.text().parse().ok());
+        self.port.or_else(|| lab().flatten())
+    }
+}
+
 impl App {
     pub fn new(mut settings: Settings, now: Instant) -> Self {
         settings.theme.contrast |= settings.classroom;
@@ -150,10 +159,8 @@ impl App {
             (false, true) => open.push(Pane::Segments),
             (false, false) => {}
         }
-        let lab_filter = settings
-            .lab_visible
-            .then(|| settings.filter.text().parse::<u16>().ok())
-            .flatten();
+        // Only the lab's port is followed; a port given is fixed.
+        let lab_filter = settings.watched_port().filter(|_| settings.port.is_none());
         App {
             memory: Memory {
                 log: TransitionLog::new(settings.log_size),
@@ -353,6 +360,12 @@ impl App {
         }
         self.lab.relink(&self.data.conns);
         self.demo_follow();
+    }
+
+    /// The port the sources read now (every port, for `None`): the lab's
+    /// moves with its server, and a filter of the user's own needs all.
+    pub fn watched_port(&self) -> Option<u16> {
+        self.settings.port.or(self.lab_filter)
     }
 
     /// A table filtered to the lab's port follows the server to a new port.

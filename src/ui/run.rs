@@ -36,7 +36,8 @@ pub async fn run(
     mut link: Option<LabLink>,
 ) -> anyhow::Result<()> {
     let (tx, mut feed) = mpsc::channel(4);
-    let scope = Scope::on_port(settings.port);
+    let mut scoped = settings.watched_port();
+    let scope = Scope::on_port(scoped);
     // On the lab's link a request socket (SYN_RECV) matters and no
     // tracepoint reports it: read the whole (small) table every interval.
     let reconcile = match link {
@@ -127,6 +128,11 @@ pub async fn run(
         };
         // `+`/`-` change the interval: frames follow it.
         pacer.set_interval(app.settings.interval);
+        // The lab's server moved, or a filter of the user's needs every port.
+        if app.watched_port() != scoped {
+            scoped = app.watched_port();
+            sampler.follow_port(scoped);
+        }
     }
     drop(guard);
     out.recorder.map_or(Ok(()), Recorder::finish)

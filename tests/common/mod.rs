@@ -151,3 +151,34 @@ pub fn reserve_port() -> (socket2::Socket, u16) {
         .port();
     (s, port)
 }
+
+/// Where tracing instances live, if tracefs is mounted.
+pub fn instances_root() -> Option<std::path::PathBuf> {
+    [
+        "/sys/kernel/tracing/instances",
+        "/sys/kernel/debug/tracing/instances",
+    ]
+    .iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.is_dir())
+}
+
+/// The tracing instances of process `pid`.
+pub fn instances_of(pid: u32) -> Vec<std::path::PathBuf> {
+    let Some(root) = instances_root() else {
+        return Vec::new();
+    };
+    let prefix = format!("tcpscope-{pid}-");
+    std::fs::read_dir(root)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_str()
+                        .is_some_and(|n| n.starts_with(&prefix))
+                })
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -164,6 +164,11 @@ impl ChangeSource for TraceReader {
         Ok(())
     }
 
+    fn follow_port(&mut self, port: Option<u16>) -> Result<(), SourceError> {
+        self.session
+            .set_filter(&super::filter(&crate::source::Scope::on_port(port)))
+    }
+
     fn waker(&self) -> Waker {
         let tx = self.wake_tx.clone();
         Arc::new(move || {

@@ -145,6 +145,14 @@ impl TraceSession {
         &self.dir
     }
 
+    /// A new event filter, in force at once: the kernel then drops what
+    /// no one watches before it is written to the buffer.
+    pub fn set_filter(&self, filter: &str) -> Result<(), SourceError> {
+        let file = self.dir.join(EVENT).join("filter");
+        fs::write(&file, filter)
+            .map_err(|e| os_error(format!("cannot set the filter in {}", file.display()), &e))
+    }
+
     /// Whether tracefs had to be mounted for this session.
     pub fn mounted(&self) -> bool {
         self.tracefs.mounted_here
