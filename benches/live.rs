@@ -116,6 +116,7 @@ impl Live {
                 at,
                 wall,
                 sk: Some(sk),
+                owner: None,
             };
             let (old, new) = (self.cycles, self.cycles + 1);
             use TcpState::{Closed, Established, SynSent};

@@ -657,6 +657,7 @@ mod exact {
         Wanted {
             key: SocketKey::new(Family::Inet, local, remote),
             cookie,
+            owner: None,
         }
     }
 

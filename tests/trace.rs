@@ -253,7 +253,9 @@ fn an_instance_of_a_zombie_is_stale() {
         return;
     };
     drop(r);
-    let Some(root) = instances_root() else { return };
+    let Some(root) = common::instances_root() else {
+        return;
+    };
     // A child that exited and was never waited for: a zombie.
     let mut child = std::process::Command::new("true").spawn().expect("true");
     let pid = child.id();
@@ -311,5 +313,71 @@ fn tracefs_is_mounted_when_needed_and_unmounted_at_exit() {
         ["0", "1", "exit=0", "0"],
         "unmounted, mounted by tcpscope, unmounted again: {text} {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The owner a change names, as its PID.
+fn caller_pid(c: &Change) -> Option<u32> {
+    c.owner.as_ref().and_then(|o| o.pids().next())
+}
+
+/// A client in another process: the changes its own calls made (connect,
+/// close) name it, found without any walk of /proc; those a segment made
+/// name no one, and the server's close names this process.
+#[test]
+fn changes_made_by_a_call_name_the_calling_process() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let Some(mut r) = reader(&Scope::on_port(Some(port))) else {
+        return;
+    };
+    // It lives on a moment after its close, as most programs do.
+    let script = format!(
+        "import socket, time\ns = socket.create_connection(('127.0.0.1', {port}))\n\
+         print(s.getsockname()[1], flush=True)\nimport sys; sys.stdin.readline()\n\
+         s.close()\ntime.sleep(2)\n"
+    );
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (the test's client)");
+    let (mut server, peer) = listener.accept().expect("accept");
+    let client = SocketAddr::from(([127, 0, 0, 1], peer.port()));
+    let me = SocketAddr::from(([127, 0, 0, 1], port));
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), b"\n")
+        .expect("ask it to close");
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        std::io::Read::read(&mut server, &mut byte).expect("its FIN"),
+        0
+    );
+    drop(server);
+    let seen = read_until(&mut r, |seen| {
+        steps(seen, me, client).contains(&(TcpState::LastAck, TcpState::Closed))
+    });
+    let them = child.id();
+    let _ = child.kill();
+    let _ = child.wait();
+    let find = |local, remote, from, to| {
+        seen.iter()
+            .find(|c| {
+                c.key.local == local && c.key.remote == remote && (c.from, c.to) == (from, to)
+            })
+            .unwrap_or_else(|| panic!("{from:?} -> {to:?} of {local}: {seen:#?}"))
+    };
+    let portless = SocketAddr::from(([127, 0, 0, 1], 0));
+    let connect = find(portless, me, TcpState::Closed, TcpState::SynSent);
+    assert_eq!(caller_pid(connect), Some(them), "connect(): {connect:?}");
+    let close = find(client, me, TcpState::Established, TcpState::FinWait1);
+    assert_eq!(caller_pid(close), Some(them), "close(): {close:?}");
+    let accepted = find(me, client, TcpState::SynRecv, TcpState::Established);
+    assert_eq!(caller_pid(accepted), None, "a segment's: {accepted:?}");
+    let ours = find(me, client, TcpState::CloseWait, TcpState::LastAck);
+    assert_eq!(
+        caller_pid(ours),
+        Some(std::process::id()),
+        "our close(): {ours:?}"
     );
 }

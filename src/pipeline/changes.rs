@@ -1,12 +1,14 @@
 //! Changes reported by the kernel as they happened: they move known
 //! connections on, start new ones, and end them.
 
-use super::{Pipeline, SLACK, Slot, Stamp, emit, not_before};
-use crate::socket::{Conn, Entry, Event, EventKind, Phase, SocketKey, SocketRow, TcpState};
+use super::{Connect, Pipeline, SLACK, Slot, Stamp, emit, not_before};
+use crate::socket::{Conn, Entry, Event, EventKind, Owner, Phase, SocketKey, SocketRow, TcpState};
 use crate::source::Change;
 use std::sync::Arc;
 
-use TcpState::{Closed, Closing, FinWait1, FinWait2, LastAck, Listen, SynRecv, SynSent, TimeWait};
+use TcpState::{
+    Closed, Closing, Established, FinWait1, FinWait2, LastAck, Listen, SynRecv, SynSent, TimeWait,
+};
 
 impl Pipeline {
     /// Applies a batch of changes, oldest first.
@@ -31,15 +33,33 @@ impl Pipeline {
             // the change that names the port; a failed one is forgotten.
             if let Some(sk) = c.sk {
                 match (c.from, c.to) {
-                    (Closed, SynSent) => drop(self.connects.insert(sk, when)),
+                    (Closed, SynSent) => {
+                        let caller = c.owner.clone();
+                        drop(self.connects.insert(sk, Connect { syn: when, caller }))
+                    }
                     _ => drop(self.connects.remove(&sk)),
                 }
             }
             return;
         }
-        let syn = match (c.from, c.sk) {
+        let connect = match (c.from, c.sk) {
             (SynSent, Some(sk)) => self.connects.remove(&sk),
             _ => None,
+        };
+        let syn = connect.as_ref().map(|c| c.syn);
+        let caller = c.owner.clone().or_else(|| connect.and_then(|c| c.caller));
+        let first = out.len();
+        self.follow(c, syn, out);
+        if let Some(caller) = caller {
+            self.called_by(c, caller, &mut out[first..]);
+        }
+    }
+
+    /// Applies one change to the connection it continues, ends or starts.
+    fn follow(&mut self, c: &Change, syn: Option<Stamp>, out: &mut Vec<Event>) {
+        let when = Stamp {
+            at: c.at,
+            wall: c.wall,
         };
         match self.live_for(c) {
             Some(key) if self.continues(&key, c, syn.is_some()) => self.advance(key, c, syn, out),
@@ -55,6 +75,26 @@ impl Pipeline {
             }
             None if c.to == Closed && syn.is_none() => {} // never seen, already over
             None => self.start(c, c.key, syn, out),
+        }
+    }
+
+    /// A change made by a system call of the socket's holder names its
+    /// owner: the events it made, the connection's last known holder, and
+    /// its row while no walk of /proc has said who holds it (connect and
+    /// listen keep the descriptor; after close the socket is no one's).
+    fn called_by(&mut self, c: &Change, caller: Arc<Owner>, events: &mut [Event]) {
+        for e in events.iter_mut().filter(|e| e.owner.is_none()) {
+            e.owner = Some(caller.clone());
+        }
+        let Some(key) = self.live_for(c) else { return };
+        let Some(slot) = self.newest.get_mut(&key) else {
+            return;
+        };
+        slot.owner = Some(caller.clone());
+        let held = matches!(c.to, SynSent | Established | Listen);
+        if held && slot.conn.row.owner.is_none() {
+            Arc::make_mut(&mut slot.conn).row.owner = Some(caller);
+            self.touch(key);
         }
     }
 

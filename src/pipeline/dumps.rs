@@ -283,8 +283,13 @@ fn refresh(
 ) -> bool {
     // A request socket's child has a cookie of its own: the newest counts.
     slot.cookie = row.cookie.or(slot.cookie);
+    let mut row = row;
     if row.owner.is_some() {
         slot.owner.clone_from(&row.owner);
+    } else if row.inode.is_some() {
+        // Still held, by no one a walk has named yet: the holder the
+        // kernel's change records named, if any.
+        row.owner.clone_from(&slot.owner);
     }
     if let Some(closed) = slot.take_closing() {
         // A timewait socket carries the connection on from when it closed:

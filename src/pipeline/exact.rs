@@ -25,8 +25,12 @@ impl Pipeline {
 
     /// How to ask for the live connection on `key`.
     pub fn wanted_key(&self, key: SocketKey) -> Wanted {
-        let cookie = self.live_on(&key).and_then(|s| s.cookie);
-        Wanted { key, cookie }
+        let slot = self.live_on(&key);
+        Wanted {
+            key,
+            cookie: slot.and_then(|s| s.cookie),
+            owner: slot.and_then(|s| s.owner.clone()),
+        }
     }
 
     pub(super) fn want(&mut self, key: SocketKey) {

@@ -53,6 +53,14 @@ struct Stamp {
     wall: SystemTime,
 }
 
+/// A connect() whose port is not known yet: when its SYN went out, and
+/// who called it.
+#[derive(Clone, Debug)]
+struct Connect {
+    syn: Stamp,
+    caller: Option<Arc<Owner>>,
+}
+
 /// A connection and what the pipeline knows about its socket.
 #[derive(Clone, Debug)]
 struct Slot {
@@ -134,7 +142,7 @@ pub struct Pipeline {
     by_sk: FxHashMap<u64, SocketKey>,
     /// connect() reports its SYN before the port is chosen: the SYN's time
     /// by socket address, until the socket's next change names the port.
-    connects: FxHashMap<u64, Stamp>,
+    connects: FxHashMap<u64, Connect>,
     next_id: ConnId,
     dumps: u64,
     /// When the first dump began: earlier changes are already in it.
@@ -342,7 +350,7 @@ impl Pipeline {
         }
         if self.connects.len() > CONNECTS_KEPT {
             self.connects
-                .retain(|_, s| now.saturating_duration_since(s.at) < CONNECT_MEMORY);
+                .retain(|_, c| now.saturating_duration_since(c.syn.at) < CONNECT_MEMORY);
         }
     }
 

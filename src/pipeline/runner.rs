@@ -108,6 +108,8 @@ enum Control {
     Interval(Duration),
     /// Watch this port (every port, for `None`) from now on.
     Port(Option<u16>),
+    /// Owners for the rows looked up only (see `SocketSource`).
+    OwnersOnDemand(bool),
     Details(Option<SocketKey>),
     Watch(Vec<SocketKey>),
     Stop,
@@ -200,6 +202,12 @@ impl Runner {
     /// once to find everything inside it.
     pub fn follow_port(&self, port: Option<u16>) {
         self.send(Control::Port(port));
+    }
+
+    /// Owners only for the rows on screen (the live view, unless its
+    /// filter names a process), or for every socket read.
+    pub fn owners_on_demand(&self, on: bool) {
+        let _ = self.control.send(Control::OwnersOnDemand(on));
     }
 
     /// Ask for tcp_info on this connection with every reading (`None`
@@ -368,6 +376,7 @@ impl Worker {
             match commands.try_recv() {
                 Ok(Control::Interval(d)) => (self.interval, now) = (d, true),
                 Ok(Control::Port(port)) => self.rescope(port),
+                Ok(Control::OwnersOnDemand(on)) => self.sources.table.owners_on_demand(on),
                 Ok(Control::Details(key)) => (self.details, now) = (key, true),
                 Ok(Control::Watch(keys)) => self.watched = keys,
                 Ok(Control::Stop) | Err(TryRecvError::Disconnected) => return None,
@@ -458,6 +467,7 @@ impl Worker {
         match c {
             Control::Interval(d) => self.interval = d,
             Control::Port(port) => self.rescope(port),
+            Control::OwnersOnDemand(on) => self.sources.table.owners_on_demand(on),
             Control::Details(key) => self.details = key,
             Control::Watch(keys) => self.watched = keys,
             Control::Stop => return Step::Stop,
@@ -473,7 +483,7 @@ impl Worker {
         }
         self.scope = Scope {
             port,
-            ..self.scope.clone()
+            ..self.scope
         };
         if let Some(changes) = self.sources.changes.as_mut()
             && let Err(e) = changes.follow_port(port)

@@ -106,6 +106,7 @@ impl Script {
             at: self.at(us),
             wall: Self::wall(us),
             sk: Some(sk),
+            owner: None,
         }
     }
 
@@ -358,6 +359,72 @@ fn a_connect_is_backfilled_from_its_portless_syn() {
     assert_eq!(ev[0].at, s.at(100), "SYN_SENT began with the SYN");
     assert_eq!(s.states(c), [SynSent, Established]);
     s.assert_chains();
+}
+
+/// An owner as the change records name it.
+fn caller(pid: u32, name: &str) -> Arc<Owner> {
+    Arc::new(Owner {
+        procs: vec![crate::socket::Process {
+            pid,
+            name: Some(Arc::from(name)),
+        }],
+    })
+}
+
+#[test]
+fn the_caller_of_connect_owns_the_connection_without_a_walk() {
+    let mut s = Script::new();
+    s.dump(0, 10, &[]);
+    let c = key(40000, 8080);
+    let portless = SocketKey::new(
+        Family::Inet,
+        "127.0.0.1:0".parse().expect("a"),
+        "127.0.0.1:8080".parse().expect("b"),
+    );
+    let mut connect = s.change(100, portless, Closed, SynSent, 0xa);
+    connect.owner = Some(caller(4242, "curl"));
+    // The SYN+ACK came in softirq: no caller in its record.
+    let ev = s.changes(&[connect, s.change(150, c, SynSent, Established, 0xa)]);
+    let owners: Vec<Option<u32>> = ev
+        .iter()
+        .map(|e| e.owner.as_ref().and_then(|o| o.pids().next()))
+        .collect();
+    assert_eq!(owners, [Some(4242), Some(4242)]);
+    let conn = s.p.find(&c).expect("the connection");
+    assert_eq!(conn.row.owner.as_ref().and_then(|o| o.name()), Some("curl"));
+    // A reading whose walk has not named it yet keeps the caller; one that
+    // has, wins.
+    let mut read = with_cookie(row(40000, 8080, Established), 7);
+    read.inode = Some(99);
+    s.dump(10_000, 10_010, &[read.clone()]);
+    let conn = s.p.find(&c).expect("the connection");
+    assert_eq!(conn.row.owner.as_ref().and_then(|o| o.name()), Some("curl"));
+    read.owner = Some(caller(4243, "curl-child"));
+    s.dump(20_000, 20_010, &[read]);
+    let conn = s.p.find(&c).expect("the connection");
+    assert_eq!(
+        conn.row.owner.as_ref().and_then(|o| o.name()),
+        Some("curl-child")
+    );
+}
+
+#[test]
+fn a_close_names_its_caller_on_the_event_but_leaves_the_row_unowned() {
+    let mut s = Script::new();
+    s.dump(0, 10, &[]);
+    let c = key(40001, 8080);
+    s.changes(&[s.change(100, c, SynSent, Established, 0xb)]);
+    let mut close = s.change(200, c, Established, FinWait1, 0xb);
+    close.owner = Some(caller(77, "python3"));
+    let ev = s.changes(&[close]);
+    assert_eq!(
+        ev.last()
+            .and_then(|e| e.owner.as_ref())
+            .and_then(|o| o.name()),
+        Some("python3")
+    );
+    let conn = s.p.find(&c).expect("the connection");
+    assert!(conn.row.owner.is_none(), "after close() no one holds it");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! connections.
 
 pub mod activity;
+mod caller;
 pub mod capture;
 pub mod error;
 pub mod files;
@@ -79,6 +80,9 @@ pub struct Change {
     /// The kernel's address of the socket: the same socket for as long as
     /// it lives (then the memory may be reused for another).
     pub sk: Option<u64>,
+    /// The process whose system call on the socket made the change, where
+    /// the kernel's record says (connect, listen, close, shutdown).
+    pub owner: Option<Arc<crate::socket::Owner>>,
 }
 
 /// What a source cannot show right now, as a kind the program can act on.
@@ -185,6 +189,11 @@ pub trait SocketSource: Send {
         true
     }
 
+    /// Owners only for what is on screen (`true`, the live view with a
+    /// filter that names no process) or for every socket read (`false`,
+    /// the default: `watch`, `record`, owner filters).
+    fn owners_on_demand(&mut self, _on: bool) {}
+
     /// tcp_info for one connection; costs the kernel work, so it is asked
     /// for only while someone looks at it.
     fn details(&mut self, _key: &SocketKey) -> Result<Option<TcpDetails>, SourceError> {
@@ -212,12 +221,15 @@ pub trait SocketSource: Send {
 }
 
 /// A socket to read exactly.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wanted {
     pub key: SocketKey,
     /// Its cookie, so that a newer socket on the same ends is not taken
     /// for it.
     pub cookie: Option<u64>,
+    /// Its owner as far as the caller knows (from the kernel's change
+    /// records): a socket still held keeps it unless a walk says more.
+    pub owner: Option<Arc<crate::socket::Owner>>,
 }
 
 /// Wakes a [`ChangeSource`] that is waiting, from another thread.

@@ -519,6 +519,7 @@ impl ChangeSource for Events {
                 at,
                 wall: st.wall,
                 sk: Some(st.id),
+                owner: None,
             });
         }
         Ok(())

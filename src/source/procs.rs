@@ -6,6 +6,12 @@
 //! however fast the table churns. Owners also change without a new inode
 //! (a parent exits and leaves its socket to a forked child), so the walk is
 //! repeated every [`REFRESH`] too. Polls never wait for it.
+//!
+//! The live view asks for less: owners only for the rows on screen
+//! ([`ProcNames::fill_cached`] for whole readings), a walk only when one
+//! of those is unknown or its owner has exited. A connection made by
+//! connect() is named by the kernel's own change record instead (see
+//! `trace`), so on a busy port most rows need no walk at all.
 
 use super::{Degradation, Limit};
 use crate::socket::{Owner, SocketRow};
@@ -78,6 +84,36 @@ impl ProcNames {
             limits: ownership_limits(),
             refresh,
             awaited: !first,
+        }
+    }
+
+    /// Fills rows from the cache only: nothing new is walked for.
+    pub fn fill_cached(&mut self, rows: &mut [SocketRow]) {
+        self.take_replies();
+        for row in rows.iter_mut() {
+            if let Some(owner) = row.inode.and_then(|i| self.owners.get(&i)) {
+                row.owner = Some(owner.clone());
+            }
+        }
+    }
+
+    /// The rows on screen: from the cache, with a walk if one is unknown
+    /// or held by a process that has exited (its socket may have passed
+    /// to a child). Never blocks.
+    pub fn fill_shown(&mut self, rows: &mut [SocketRow]) {
+        self.fill_cached(rows);
+        let unknown = rows
+            .iter()
+            .any(|r| r.owner.is_none() && r.inode.is_some_and(|i| !self.asked.contains(&i)));
+        let exited = || {
+            let mut seen = rustc_hash::FxHashSet::default();
+            rows.iter()
+                .filter_map(|r| r.owner.as_ref())
+                .filter(|o| seen.insert(Arc::as_ptr(o)))
+                .any(|o| o.pids().any(|pid| !process_alive(pid)))
+        };
+        if unknown || exited() {
+            self.request_scan(rows);
         }
     }
 
@@ -274,6 +310,17 @@ fn socket_inodes(pid: u32) -> Vec<u64> {
                 .ok()
         })
         .collect()
+}
+
+/// Whether process `pid` still exists (a stat, no walk).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn process_alive(pid: u32) -> bool {
+    std::fs::metadata(format!("/proc/{pid}")).is_ok()
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn process_alive(_pid: u32) -> bool {
+    true
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]

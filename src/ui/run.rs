@@ -36,8 +36,7 @@ pub async fn run(
     mut link: Option<LabLink>,
 ) -> anyhow::Result<()> {
     let (tx, mut feed) = mpsc::channel(4);
-    let mut scoped = settings.watched_port();
-    let scope = Scope::on_port(scoped);
+    let scope = Scope::on_port(settings.watched_port());
     // On the lab's link a request socket (SYN_RECV) matters and no
     // tracepoint reports it: read the whole (small) table every interval.
     let reconcile = match link {
@@ -61,6 +60,10 @@ pub async fn run(
     let mut replay_tick = tokio::time::interval(Duration::from_millis(50));
     let mut stop = Box::pin(signals.wait());
     let mut pacer = FramePacer::new(app.settings.interval);
+    let mut wants = ViewWants {
+        port: app.watched_port(),
+        all_owners: None,
+    };
     let mut feeding = true;
     while !app.quit {
         out.wire.follow(&mut app);
@@ -128,14 +131,36 @@ pub async fn run(
         };
         // `+`/`-` change the interval: frames follow it.
         pacer.set_interval(app.settings.interval);
-        // The lab's server moved, or a filter of the user's needs every port.
-        if app.watched_port() != scoped {
-            scoped = app.watched_port();
-            sampler.follow_port(scoped);
-        }
+        follow_the_view(&app, &sampler, &mut wants);
     }
     drop(guard);
     out.recorder.map_or(Ok(()), Recorder::finish)
+}
+
+/// What the view last told the pipeline it needs read.
+#[derive(PartialEq)]
+struct ViewWants {
+    port: Option<u16>,
+    /// Owners for every socket (a filter names a process), not only the
+    /// rows on screen. `None` before the first turn.
+    all_owners: Option<bool>,
+}
+
+/// The pipeline reads what the view needs: the lab's port as its server
+/// moves (every port for a filter of the user's own), and owners for the
+/// rows on screen unless the filter names a process.
+fn follow_the_view(app: &App, sampler: &Runner, told: &mut ViewWants) {
+    let now = ViewWants {
+        port: app.watched_port(),
+        all_owners: Some(app.settings.filter.needs_owners()),
+    };
+    if now.port != told.port {
+        sampler.follow_port(now.port);
+    }
+    if now.all_owners != told.all_owners {
+        sampler.owners_on_demand(now.all_owners == Some(false));
+    }
+    *told = now;
 }
 
 /// The view on the lab's link starts with its settings.

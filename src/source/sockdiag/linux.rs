@@ -124,6 +124,8 @@ pub struct SockDiagSource {
     /// The last reading that needed a retry, and why.
     recovered: Option<(Instant, String)>,
     activity: Activity,
+    /// Owners walked for only the rows looked up (those on screen).
+    owners_on_demand: bool,
 }
 
 /// Why one attempt at a reading failed.
@@ -189,6 +191,7 @@ impl SockDiagSource {
             capacity: 1024,
             recovered: None,
             activity: Activity::new(),
+            owners_on_demand: false,
         })
     }
 
@@ -400,8 +403,10 @@ impl SocketSource for SockDiagSource {
         }
         self.capacity = self.capacity.max(rows.len() + rows.len() / 8);
         separate_shared_tuples(&mut rows);
-        if let Some(procs) = &mut self.procs {
-            procs.fill(&mut rows);
+        match &mut self.procs {
+            Some(procs) if self.owners_on_demand => procs.fill_cached(&mut rows),
+            Some(procs) => procs.fill(&mut rows),
+            None => {}
         }
         self.users.fill(&mut rows);
         let warning =
@@ -480,8 +485,15 @@ impl SocketSource for SockDiagSource {
         // Owners and users for the ones found, then back in the order asked.
         let at: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].is_some()).collect();
         let mut found: Vec<SocketRow> = rows.iter_mut().filter_map(Option::take).collect();
-        if let Some(procs) = &mut self.procs {
-            procs.fill(&mut found);
+        for (row, i) in found.iter_mut().zip(&at) {
+            if row.inode.is_some() {
+                row.owner.clone_from(&wanted[*i].owner);
+            }
+        }
+        match &mut self.procs {
+            Some(procs) if self.owners_on_demand => procs.fill_shown(&mut found),
+            Some(procs) => procs.fill(&mut found),
+            None => {}
         }
         self.users.fill(&mut found);
         for (i, row) in at.into_iter().zip(found) {
@@ -496,5 +508,9 @@ impl SocketSource for SockDiagSource {
 
     fn can_look_up(&self) -> bool {
         true
+    }
+
+    fn owners_on_demand(&mut self, on: bool) {
+        self.owners_on_demand = on;
     }
 }

@@ -37,6 +37,7 @@ pub struct TraceReader {
     /// Read but not yet handed out: newer than the watermark.
     held: Vec<RawChange>,
     clock: ClockMap,
+    callers: crate::source::caller::Callers,
     lost: u64,
     session: TraceSession,
 }
@@ -66,6 +67,7 @@ impl TraceReader {
             format,
             held: Vec::new(),
             clock: ClockMap::now(),
+            callers: Default::default(),
             lost: 0,
             session,
         })
@@ -98,7 +100,25 @@ impl TraceReader {
     }
 }
 
-fn to_change(clock: &ClockMap, c: &RawChange) -> Option<Change> {
+/// Whether a change is made only by a call of the socket's holder:
+/// connect (CLOSE→SYN_SENT, and the SYN+ACK it waits for), listen, close
+/// or shutdown (→FIN_WAIT_1, →LAST_ACK). A change to CLOSE may be a
+/// destroy from another process (`ss -K`), and a child's ESTABLISHED
+/// may be processed by whichever process holds the listener.
+fn made_by_holder(old: u8, new: u8) -> bool {
+    const ESTABLISHED: u8 = 1;
+    const SYN_SENT: u8 = 2;
+    const FIN_WAIT1: u8 = 4;
+    const LAST_ACK: u8 = 9;
+    const LISTEN: u8 = 10;
+    matches!(new, SYN_SENT | FIN_WAIT1 | LAST_ACK | LISTEN) || (old, new) == (SYN_SENT, ESTABLISHED)
+}
+
+fn to_change(
+    clock: &ClockMap,
+    callers: &mut crate::source::caller::Callers,
+    c: &RawChange,
+) -> Option<Change> {
     let family = if c.src.is_ipv4() {
         Family::Inet
     } else {
@@ -110,6 +130,10 @@ fn to_change(clock: &ClockMap, c: &RawChange) -> Option<Change> {
         SocketAddr::new(c.dst, c.dport),
     );
     let (at, wall) = clock.place(c.ns);
+    let owner = c
+        .task
+        .filter(|_| made_by_holder(c.old, c.new))
+        .and_then(|tid| callers.of(tid, at));
     Some(Change {
         key,
         from: state(c.old)?,
@@ -117,6 +141,7 @@ fn to_change(clock: &ClockMap, c: &RawChange) -> Option<Change> {
         at,
         wall,
         sk: Some(c.sk),
+        owner,
     })
 }
 
@@ -155,11 +180,11 @@ impl ChangeSource for TraceReader {
         let watermark = self.read_all()?;
         self.held.sort_by_key(|c| c.ns);
         let ready = self.held.partition_point(|c| c.ns < watermark);
-        let clock = &self.clock;
+        let (clock, callers) = (&self.clock, &mut self.callers);
         out.extend(
             self.held
                 .drain(..ready)
-                .filter_map(|raw| to_change(clock, &raw)),
+                .filter_map(|raw| to_change(clock, callers, &raw)),
         );
         Ok(())
     }

@@ -48,6 +48,10 @@ pub struct EventFormat {
     pub daddr: Field,
     pub saddr_v6: Field,
     pub daddr_v6: Field,
+    /// The context the record was written in (interrupt bits) and the
+    /// task that was running; common to every event, so optional here.
+    pub common_flags: Option<Field>,
+    pub common_pid: Option<Field>,
 }
 
 /// A format file that is not what this code reads.
@@ -101,6 +105,11 @@ impl EventFormat {
         f.id = id;
         let mut found = 0;
         for (name, field) in text.lines().filter_map(field_line) {
+            match name {
+                "common_flags" => f.common_flags = Some(field),
+                "common_pid" => f.common_pid = Some(field),
+                _ => {}
+            }
             let slot = match name {
                 "skaddr" => &mut f.skaddr,
                 "oldstate" => &mut f.oldstate,
@@ -149,6 +158,29 @@ pub struct RawChange {
     pub dst: IpAddr,
     pub sport: u16,
     pub dport: u16,
+    /// The thread running when the change was made in process context:
+    /// a system call on the socket, or a segment that waited in the
+    /// socket's backlog while such a call held it (processed as the call
+    /// lets go). `None` in interrupt context (a segment, a timer), where
+    /// the running task is whoever happened to be there: on loopback, the
+    /// sender, inside its own send.
+    pub task: Option<u32>,
+}
+
+/// Context bits of `common_flags`: hard and soft interrupt, NMI.
+const TRACE_FLAG_HARDIRQ: u64 = 0x08;
+const TRACE_FLAG_SOFTIRQ: u64 = 0x10;
+const TRACE_FLAG_NMI: u64 = 0x40;
+
+/// The task of a record written in process context.
+fn task(r: &[u8], f: &EventFormat) -> Option<u32> {
+    let flags = read_uint(r, f.common_flags?)?;
+    if flags & (TRACE_FLAG_HARDIRQ | TRACE_FLAG_SOFTIRQ | TRACE_FLAG_NMI) != 0 {
+        return None;
+    }
+    let pid = u32::try_from(read_uint(r, f.common_pid?)?).ok()?;
+    // The idle task is no one's system call.
+    (pid != 0).then_some(pid)
 }
 
 /// What one page held besides changes.
@@ -302,6 +334,7 @@ fn change(r: &[u8], f: &EventFormat, ns: u64) -> Option<RawChange> {
         dst,
         sport: read_uint(r, f.sport)? as u16,
         dport: read_uint(r, f.dport)? as u16,
+        task: task(r, f),
     })
 }
 

@@ -147,3 +147,35 @@ fn recorded_record(format: &EventFormat) -> Vec<u8> {
     r.resize(18 * 4, 0);
     r
 }
+
+#[test]
+fn a_change_names_its_task_only_when_a_system_call_made_it() {
+    let changes = recorded();
+    let v4: Vec<&RawChange> = changes
+        .iter()
+        .filter(|c| c.src.is_ipv4() && c.src.is_loopback())
+        .collect();
+    let task_of = |old, new| {
+        v4.iter()
+            .find(|c| (c.old, c.new) == (old, new))
+            .map(|c| c.task)
+            .expect("the step is recorded")
+    };
+    // listen(), connect(), close() by the client, close() by the server:
+    // one process made them all, in its own system calls.
+    let callers: Vec<Option<u32>> = [(7, 10), (7, 2), (1, 4), (8, 9)]
+        .into_iter()
+        .map(|(o, n)| task_of(o, n))
+        .collect();
+    assert!(callers.iter().all(Option::is_some), "{callers:?}");
+    assert!(callers.windows(2).all(|w| w[0] == w[1]), "{callers:?}");
+    // The ACK of the client's FIN came in softirq: no task. Segments that
+    // waited in a socket's backlog while a call held it are processed in
+    // that call, so any task named is the same process.
+    assert_eq!(task_of(4, 5), None);
+    assert!(
+        v4.iter()
+            .filter_map(|c| c.task)
+            .all(|t| Some(t) == callers[0])
+    );
+}

@@ -1,0 +1,82 @@
+//! Which process made a change, from the thread the kernel's change
+//! record names: the thread's process (its thread group) and that
+//! process's name, read from `/proc` once per thread and kept a while,
+//! so a busy client that connects a thousand times a second costs two
+//! small reads, not a walk over every process's descriptors.
+
+use crate::socket::{Owner, Process};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a thread's answer is kept: thread ids are reused once a
+/// thread is gone, so an old answer may name another process.
+const KEPT: Duration = Duration::from_secs(10);
+/// Threads remembered before the memory is cleared.
+const MAX_THREADS: usize = 4096;
+
+#[derive(Default)]
+pub struct Callers {
+    known: rustc_hash::FxHashMap<u32, (Instant, Option<Arc<Owner>>)>,
+}
+
+impl Callers {
+    /// The process thread `tid` belongs to, as an owner; `None` if it has
+    /// exited or cannot be read.
+    pub fn of(&mut self, tid: u32, now: Instant) -> Option<Arc<Owner>> {
+        if let Some((at, owner)) = self.known.get(&tid)
+            && now.saturating_duration_since(*at) < KEPT
+        {
+            return owner.clone();
+        }
+        if self.known.len() >= MAX_THREADS {
+            self.known.clear();
+        }
+        let owner = process_of(tid).map(Arc::new);
+        self.known.insert(tid, (now, owner.clone()));
+        owner
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn process_of(tid: u32) -> Option<Owner> {
+    // /proc/TID works for any thread, though only processes are listed.
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    let pid: u32 = field("Tgid:")?.parse().ok()?;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok();
+    Some(Owner {
+        procs: vec![Process {
+            pid,
+            name: comm.map(|c| Arc::from(c.trim_end())),
+        }],
+    })
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn process_of(_tid: u32) -> Option<Owner> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_is_named_by_its_process() {
+        let mut callers = Callers::default();
+        let me = std::process::id();
+        let owner = callers.of(me, Instant::now());
+        if cfg!(target_os = "linux") {
+            let owner = owner.expect("this process");
+            assert_eq!(owner.pids().collect::<Vec<_>>(), [me]);
+            assert!(owner.name().is_some());
+        }
+        // An id no thread has.
+        assert_eq!(callers.of(u32::MAX - 1, Instant::now()), None);
+    }
+}
