@@ -30,7 +30,7 @@
 # are left out). rustnet runs with --show-localhost: without it, it shows
 # nothing on lo. The 26k table is perf-live's two farms, the 100k one seven
 # more. Root: the tracepoint, capture, the farms' open files. Loopback
-# only; every load is bounded in time; about 8 minutes.
+# only; every load is bounded in time; about 7 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-target/release/tcpscope}
