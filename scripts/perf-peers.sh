@@ -21,6 +21,7 @@
 #
 #   sudo scripts/perf-peers.sh [BINARY]      # default target/release/tcpscope
 #   sudo CASES="nginx once" SECONDS_MEASURED=5 scripts/perf-peers.sh
+#   sudo BEFORE=old/tcpscope scripts/perf-peers.sh   # an older build beside it
 #
 # The load on the watched port runs FILL seconds (default 60, TIME_WAIT's
 # lifetime) before the first tool, so every tool sees the same table: the
@@ -44,6 +45,7 @@ SESSION=tcpscope-peers FILES=14000
 cargo build --release --example churn >&2
 CHURN=$PWD/target/release/examples/churn
 BIN=$(realpath "$(command -v "$BIN")")
+BEFORE=${BEFORE:+$(realpath "$BEFORE")}
 has() { [[ " $CASES " == *" $1 "* ]]; }
 began=$(date +%s)
 need nginx:nginx wrk:wrk procps:watch net-tools:netstat
@@ -110,6 +112,12 @@ measure() {
     fi
 }
 
+# ours CASE LABEL [ARGS]: tcpscope ARGS, and the BEFORE build's row after it.
+ours() {
+    measure "$1" "$2" q "$BIN ${*:3}"
+    [ -z "$BEFORE" ] || measure "$1" "$2 (before)" q "$BEFORE ${*:3}"
+}
+
 # The other tools on PORT: `watch ss` every 250 ms and rustnet.
 ss_port() { echo "ss -tan '( sport = :$1 or dport = :$1 )'"; }
 peers_on_port() {
@@ -139,6 +147,8 @@ churn_start() {
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 # Seconds one tool takes here: warm-up, the measurement, quitting, slack.
 per_tool=$((SECONDS_MEASURED + 6))
+# Each of our rows is two with BEFORE: the loads last that much longer.
+ours_n=1; [ -z "$BEFORE" ] || ours_n=2
 
 echo "$(uname -r); $(nproc) cores; ${SECONDS_MEASURED} s per measurement; cases: $CASES" >&2
 # What else the machine does (it may be shared): its table and connections/s before we start.
@@ -155,18 +165,19 @@ if has idle26k || has emptyport || has elsewhere || has idle100k || has once; th
 fi
 if has once; then
     versus_row once26k "--once --json vs ss -tan" "$BIN --once --json" "ss -tan"
+    [ -z "$BEFORE" ] || versus_row once26k "--once --json vs before" "$BIN --once --json" "$BEFORE --once --json"
 fi
 if has idle26k; then
-    measure idle26k "tcpscope" q "$BIN"
+    ours idle26k "tcpscope"
 fi
 if has emptyport; then
-    measure emptyport "tcpscope 1" q "$BIN 1"
+    ours emptyport "tcpscope 1" 1
     measure emptyport "watch -n1 ss port 1" kill "watch -n1 \"$(ss_port 1)\""
 fi
 if has elsewhere; then
-    churn_start elsewhere 200 $((2 * per_tool + 5))
+    churn_start elsewhere 200 $(((1 + ours_n) * per_tool + 5))
     expect=200
-    measure elsewhere "tcpscope" q "$BIN"
+    ours elsewhere "tcpscope"
     [ -z "$RUSTNET" ] || measure elsewhere "rustnet -i lo" kill "$RUSTNET -i lo --show-localhost"
     stop "$churn"
     expect=0
@@ -180,10 +191,11 @@ if has idle100k || has once; then
     echo "table: $(ss -tanH | wc -l) TCP sockets" >&2
 fi
 if has idle100k; then
-    measure idle100k "tcpscope" q "$BIN"
+    ours idle100k "tcpscope"
 fi
 if has once; then
     versus_row once100k "--once --json vs ss -tan" "$BIN --once --json" "ss -tan" 7
+    [ -z "$BEFORE" ] || versus_row once100k "--once --json vs before" "$BIN --once --json" "$BEFORE --once --json" 7
     versus_row once100k "--once --json vs netstat -tan" "$BIN --once --json" "netstat -tan" 5
 fi
 for f in "${farms[@]}"; do stop "$f"; done
@@ -191,12 +203,12 @@ farms=()
 
 # Load on the watched port; the farms' closing TIME_WAITs go during FILL.
 if has even500; then
-    churn_start even500 500 $((FILL + 4 * per_tool + 5))
+    churn_start even500 500 $((FILL + (2 + 2 * ours_n) * per_tool + 5))
     expect=500
     echo "even500: port $port, filling for $FILL s" >&2
     sleep "$FILL"
-    measure even500 "tcpscope PORT" q "$BIN $port"
-    measure even500 "tcpscope -i 1s PORT" q "$BIN -i 1s $port"
+    ours even500 "tcpscope PORT" $port
+    ours even500 "tcpscope -i 1s PORT" -i 1s $port
     peers_on_port even500 "$port"
     stop "$churn"
 fi
@@ -233,13 +245,13 @@ EOF
         kill -0 "$nginx" 2>/dev/null || { cat "$web/error.log" >&2; exit 1; }
         sleep 0.1
     done
-    wrk -t1 -c8 -H 'Connection: close' -d $((FILL + 3 * per_tool + 5))s "http://127.0.0.1:$port/" > "$OUT/wrk" 2>&1 &
+    wrk -t1 -c8 -H 'Connection: close' -d $((FILL + (2 + ours_n) * per_tool + 5))s "http://127.0.0.1:$port/" > "$OUT/wrk" 2>&1 &
     wrk=$!
     expect=
     pids+=("$wrk")
     echo "nginx: port $port, filling for $FILL s" >&2
     sleep "$FILL"
-    measure nginx "tcpscope PORT" q "$BIN $port"
+    ours nginx "tcpscope PORT" $port
     peers_on_port nginx "$port"
     kill -INT "$wrk" 2>/dev/null || true
     wait "$wrk" 2>/dev/null || true
