@@ -13,9 +13,10 @@
 //! - A change that starts a connection (connect, listen, a SYN answered)
 //!   on a 4-tuple still held by another connection ends that one first.
 //! - A socket the tracepoint reports closing from FIN_WAIT_1/2 or CLOSING
-//!   is handed to a timewait socket by the kernel: the next dump says
-//!   whether it lives on in TIME_WAIT (from the moment it closed) or is
-//!   gone.
+//!   is handed to a timewait socket by the kernel: an exact reading says
+//!   whether it lives on in TIME_WAIT (from the moment it closed, or, if
+//!   it was closed in FIN_WAIT_2 before the peer's FIN, from that FIN) or
+//!   is gone.
 //! - A connection ends by a dump only when two dumps in a row lack it:
 //!   a dump taken while the table churns can skip a socket.
 //! - Without changes (no root), dumps alone drive it, as polling does.

@@ -950,3 +950,130 @@ fn the_peers_fin_asks_for_the_timewait_socket_still_in_fin_wait_2() {
     assert_eq!(ev[0].at, s.at(5_000), "at the peer's FIN, to the µs");
     s.assert_chains();
 }
+
+// When TIME_WAIT began: the kernel's record of the close, unless the
+// timewait socket waited in FIN_WAIT_2 for the peer's FIN.
+
+/// A TIME_WAIT row whose 2·MSL timer says it started at `started_us`.
+fn time_wait_since(s: &Script, local: u16, remote: u16, started_us: u64, cookie: u64) -> SocketRow {
+    let mut r = time_wait_row(s, local, remote, started_us + 60_000_000);
+    r.cookie = Some(cookie);
+    r
+}
+
+/// A client that closes first and a server that answers with its FIN:
+/// the client's socket closes when that FIN arrives, at 2_010, in
+/// TIME_WAIT from then on.
+fn closed_on_the_peers_fin(s: &mut Script) -> (SocketKey, SocketKey) {
+    let (c, p) = (key(40000, 8080), key(8080, 40000));
+    s.dump(
+        0,
+        10,
+        &[
+            with_cookie(row(40000, 8080, Established), 7),
+            with_cookie(row(8080, 40000, Established), 8),
+        ],
+    );
+    s.changes(&[
+        s.change(1_000, c, Established, FinWait1, 3),
+        s.change(1_004, p, Established, CloseWait, 4),
+        s.change(1_008, c, FinWait1, FinWait2, 3),
+        s.change(2_000, p, CloseWait, LastAck, 4),
+        s.change(2_010, c, FinWait2, Closed, 3),
+        s.change(2_020, p, LastAck, Closed, 4),
+    ]);
+    (c, p)
+}
+
+#[test]
+fn a_time_wait_read_50ms_after_the_close_is_dated_by_the_close_record() {
+    let mut s = Script::new();
+    let (c, _) = closed_on_the_peers_fin(&mut s);
+    // Read 50 ms later, on a loaded machine whose jiffies lag: the timer
+    // puts the start 30 ms after the close. The kernel's record wins.
+    let tw = time_wait_since(&s, 40000, 8080, 32_010, 7);
+    let ev = s.looked_up(52_010, vec![(c, Some(tw))]);
+    assert_eq!(kinds(&ev), [moved(FinWait2, TimeWait)]);
+    assert_eq!(ev[0].at, s.at(2_010), "the close record's own time");
+    assert_eq!(ev[0].wall, Script::wall(2_010));
+    s.assert_chains();
+    // The same through a dump instead of an exact reading.
+    let mut s = Script::new();
+    let (c, _) = closed_on_the_peers_fin(&mut s);
+    let tw = time_wait_since(&s, 40000, 8080, 32_010, 7);
+    let ev = s.dump(52_010, 52_100, &[tw]);
+    assert_eq!(kinds(&ev), [moved(FinWait2, TimeWait)]);
+    assert_eq!(ev[0].at, s.at(2_010));
+    assert_eq!(
+        s.p.find(&c).map(|c| c.current_phase().entry),
+        Some(Entry::Exact)
+    );
+    s.assert_chains();
+}
+
+#[test]
+fn a_time_wait_from_closing_is_dated_by_its_close_record() {
+    // A simultaneous close: both ends in CLOSING, each handed to a
+    // timewait socket in TIME_WAIT when its FIN is acked.
+    let mut s = Script::new();
+    let (a, b) = (key(40000, 8080), key(8080, 40000));
+    s.dump(
+        0,
+        10,
+        &[
+            with_cookie(row(40000, 8080, Established), 7),
+            with_cookie(row(8080, 40000, Established), 8),
+        ],
+    );
+    s.changes(&[
+        s.change(1_000, a, Established, FinWait1, 3),
+        s.change(1_001, b, Established, FinWait1, 4),
+        s.change(1_010, a, FinWait1, Closing, 3),
+        s.change(1_011, b, FinWait1, Closing, 4),
+        s.change(1_020, a, Closing, Closed, 3),
+        s.change(1_021, b, Closing, Closed, 4),
+    ]);
+    let ev = s.looked_up(
+        51_000,
+        vec![
+            (a, Some(time_wait_since(&s, 40000, 8080, 31_000, 7))),
+            (b, Some(time_wait_since(&s, 8080, 40000, 31_000, 8))),
+        ],
+    );
+    assert_eq!(
+        kinds(&ev),
+        [moved(Closing, TimeWait), moved(Closing, TimeWait)]
+    );
+    let times: Vec<Instant> = ev.iter().map(|e| e.at).collect();
+    assert_eq!(times, [s.at(1_020), s.at(1_021)]);
+    s.assert_chains();
+}
+
+#[test]
+fn an_orphan_is_in_time_wait_from_the_peers_fin_however_soon_it_came() {
+    // The server closes first; its socket, orphaned in FIN_WAIT_2, is
+    // handed to a timewait socket still in FIN_WAIT_2 (`ss` shows
+    // FIN-WAIT-2); the client's FIN 10 ms later turns it TIME_WAIT.
+    let mut s = Script::new();
+    let (srv, cli) = (key(8080, 40000), key(40000, 8080));
+    s.dump(
+        0,
+        10,
+        &[
+            with_cookie(row(8080, 40000, Established), 8),
+            with_cookie(row(40000, 8080, Established), 7),
+        ],
+    );
+    s.changes(&[
+        s.change(1_000, srv, Established, FinWait1, 4),
+        s.change(1_004, cli, Established, CloseWait, 3),
+        s.change(1_008, srv, FinWait1, FinWait2, 4),
+        s.change(1_010, srv, FinWait2, Closed, 4),
+        s.change(11_010, cli, CloseWait, LastAck, 3),
+    ]);
+    let tw = time_wait_since(&s, 8080, 40000, 11_000, 8);
+    let ev = s.looked_up(30_000, vec![(srv, Some(tw))]);
+    assert_eq!(kinds(&ev), [moved(FinWait2, TimeWait)]);
+    assert_eq!(ev[0].at, s.at(11_010), "when the peer's FIN left");
+    s.assert_chains();
+}
