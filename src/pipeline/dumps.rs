@@ -265,6 +265,9 @@ fn from_timer(row: &SocketRow, since: Instant, r: Reading) -> Option<Stamp> {
 
 /// Whether a row on a connection's 4-tuple is another socket.
 fn other_socket(slot: &Slot, row: &SocketRow) -> bool {
+    if taken_over(slot, row) {
+        return true;
+    }
     match (slot.cookie, row.cookie) {
         // A request socket's child may carry a cookie of its own.
         (Some(a), Some(b)) => a != b && slot.conn.state() != TcpState::SynRecv,
@@ -273,6 +276,18 @@ fn other_socket(slot: &Slot, row: &SocketRow) -> bool {
         // No cookies (netstat2): judge by the states and the inode.
         (_, None) => is_reuse(&slot.conn, row),
     }
+}
+
+/// A row on the tuple of a closed connection, or of one in TIME_WAIT, in
+/// a state no timewait socket is in: another socket has the tuple now
+/// (Linux lets a new SYN take over a TIME_WAIT's tuple), whatever the
+/// cookies say; a connection known only from changes has none to compare.
+fn taken_over(slot: &Slot, row: &SocketRow) -> bool {
+    use TcpState::{FinWait2, TimeWait};
+    if slot.closing().is_some() {
+        return !matches!(row.state, FinWait2 | TimeWait);
+    }
+    slot.conn.state() == TimeWait && row.state != TimeWait
 }
 
 /// A 4-tuple that goes "backwards" or changes inode belongs to a new

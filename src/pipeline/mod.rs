@@ -11,7 +11,10 @@
 //!   finished (the runner waits for them); a row whose connection changed
 //!   while the dump was being taken is stale and ignored.
 //! - A change that starts a connection (connect, listen, a SYN answered)
-//!   on a 4-tuple still held by another connection ends that one first.
+//!   on a 4-tuple still held by another connection ends that one first;
+//!   so does any change, or a row in another state, on the tuple of a
+//!   closed connection or a TIME_WAIT (a new SYN may take a TIME_WAIT's
+//!   tuple over; a timewait socket reports nothing itself).
 //! - A socket the tracepoint reports closing from FIN_WAIT_1/2 or CLOSING
 //!   is handed to a timewait socket by the kernel: an exact reading says
 //!   whether it lives on in TIME_WAIT (from the moment it closed, or, if

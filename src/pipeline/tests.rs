@@ -1077,3 +1077,150 @@ fn an_orphan_is_in_time_wait_from_the_peers_fin_however_soon_it_came() {
     assert_eq!(ev[0].at, s.at(11_010), "when the peer's FIN left");
     s.assert_chains();
 }
+
+// A new connection on a TIME_WAIT's 4-tuple: Linux lets a SYN with a
+// higher sequence number or timestamp take the tuple over.
+
+#[test]
+fn a_syn_that_took_over_a_time_wait_a_dump_found_starts_a_new_connection() {
+    let mut s = Script::new();
+    let k = key(8080, 40000);
+    s.dump(0, 10, &[]);
+    // A slow dump reads the timewait socket; just after it ended, the
+    // client's new SYN takes the tuple over and the child is made.
+    let ev = s.dump(
+        100_000,
+        150_000,
+        &[with_cookie(row(8080, 40000, TimeWait), 5)],
+    );
+    assert_eq!(kinds(&ev), [EventKind::New]);
+    let old = ev[0].id;
+    let ev = s.changes(&[
+        s.change(151_000, k, Listen, SynRecv, 9),
+        s.change(151_004, k, SynRecv, Established, 9),
+    ]);
+    assert_eq!(
+        kinds(&ev),
+        [EventKind::Gone, EventKind::New, moved(SynRecv, Established)]
+    );
+    assert_eq!((ev[0].id, ev[0].state), (old, TimeWait));
+    assert_ne!(ev[1].id, old);
+    s.assert_chains();
+    // The same in the first reading: the takeover happened while it ran.
+    let mut s = Script::new();
+    let changes = [
+        s.change(40_000, k, Listen, SynRecv, 9),
+        s.change(40_004, k, SynRecv, Established, 9),
+    ];
+    let ev = s.reading(
+        0,
+        50_000,
+        &[with_cookie(row(8080, 40000, TimeWait), 5)],
+        &changes,
+    );
+    assert_eq!(
+        kinds(&ev),
+        [EventKind::Gone, EventKind::New, moved(SynRecv, Established)]
+    );
+    assert_eq!(s.states(k), [Listen, SynRecv, Established]);
+    s.assert_chains();
+}
+
+#[test]
+fn any_report_on_a_time_wait_tuple_is_another_socket() {
+    // The child's first record was lost: the next one is still not the
+    // timewait socket's, which reports nothing.
+    let mut s = Script::new();
+    let (c, _) = closed_on_the_peers_fin(&mut s);
+    s.looked_up(
+        3_000,
+        vec![(c, Some(time_wait_since(&s, 40000, 8080, 2_010, 7)))],
+    );
+    let old = s.p.find(&c).expect("tracked").id;
+    let ev = s.changes(&[s.change(9_000, c, SynRecv, Established, 12)]);
+    assert_eq!(kinds(&ev), [EventKind::Gone, EventKind::New]);
+    assert_eq!((ev[0].id, ev[0].state), (old, TimeWait));
+    assert_eq!(s.states(c), [SynRecv, Established]);
+    s.assert_chains();
+}
+
+#[test]
+fn a_row_of_a_new_socket_on_a_time_wait_tuple_starts_a_new_connection() {
+    // Known by its cookie: a request socket on the tuple now.
+    let mut s = Script::new();
+    s.dump(0, 10, &[with_cookie(row(8080, 40000, TimeWait), 5)]);
+    let ev = s.dump(
+        100_000,
+        100_010,
+        &[with_cookie(row(8080, 40000, SynRecv), 11)],
+    );
+    assert_eq!(kinds(&ev), [EventKind::Gone, EventKind::New]);
+    assert_eq!(ev[0].state, TimeWait);
+    // Without a cookie to compare: a TIME_WAIT never becomes anything but
+    // gone, so a row in another state is another socket.
+    let mut s = Script::new();
+    s.dump(0, 10, &[row(8080, 40000, TimeWait)]);
+    let ev = s.dump(
+        100_000,
+        100_010,
+        &[with_cookie(row(8080, 40000, Established), 12)],
+    );
+    assert_eq!(kinds(&ev), [EventKind::Gone, EventKind::New]);
+    assert_eq!(s.states(key(8080, 40000)), [Established]);
+    s.assert_chains();
+}
+
+#[test]
+fn an_exact_reading_that_finds_a_new_socket_after_a_close_ends_the_old_connection() {
+    // Closed in FIN_WAIT_2 (known only from changes: no cookie to ask
+    // with); by the time it is read, a new SYN has taken its timewait
+    // socket's tuple over, and the reading finds the request socket.
+    let mut s = Script::new();
+    let k = key(8080, 40000);
+    s.dump(0, 10, &[]);
+    s.changes(&[
+        s.change(1_000, k, Listen, SynRecv, 3),
+        s.change(1_004, k, SynRecv, Established, 3),
+        s.change(2_000, k, Established, FinWait1, 3),
+        s.change(2_008, k, FinWait1, FinWait2, 3),
+        s.change(2_010, k, FinWait2, Closed, 3),
+    ]);
+    let wanted = s.p.take_wanted();
+    assert_eq!((wanted[0].key, wanted[0].cookie), (k, None));
+    let old = s.p.find(&k).expect("tracked").id;
+    let request = with_cookie(row(8080, 40000, SynRecv), 11);
+    let ev = s.looked_up(60_000, vec![(k, Some(request))]);
+    assert_eq!(kinds(&ev), [EventKind::Gone, EventKind::New]);
+    assert_eq!(
+        (ev[0].id, ev[0].state, ev[0].at),
+        (old, FinWait2, s.at(2_010))
+    );
+    // The child is the new connection's.
+    let ev = s.changes(&[
+        s.change(61_000, k, Listen, SynRecv, 9),
+        s.change(61_004, k, SynRecv, Established, 9),
+    ]);
+    assert_eq!(kinds(&ev), [moved(SynRecv, Established)]);
+    s.assert_chains();
+}
+
+#[test]
+fn a_close_reported_after_its_time_wait_was_read_does_not_end_it() {
+    // The record of the close came late (its CPU was held up); a dump
+    // had already found the timewait socket.
+    let mut s = Script::new();
+    let c = key(40000, 8080);
+    s.dump(0, 10, &[with_cookie(row(40000, 8080, Established), 7)]);
+    s.changes(&[
+        s.change(1_000, c, Established, FinWait1, 3),
+        s.change(1_008, c, FinWait1, FinWait2, 3),
+    ]);
+    let tw = time_wait_since(&s, 40000, 8080, 50_000, 7);
+    let ev = s.dump(100_000, 100_100, &[tw]);
+    assert_eq!(kinds(&ev), [moved(FinWait2, TimeWait)]);
+    let ev = s.changes(&[s.change(50_000, c, FinWait2, Closed, 3)]);
+    assert!(ev.is_empty(), "{ev:?}");
+    let conn = s.p.find(&c).expect("tracked");
+    assert_eq!((conn.state(), conn.is_gone()), (TimeWait, false));
+    s.assert_chains();
+}
