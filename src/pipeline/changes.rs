@@ -150,6 +150,12 @@ impl Pipeline {
             correct_history(&mut slot.conn, SynSent, syn);
         }
         if c.to == Closed {
+            if c.from == LastAck {
+                // Its FIN was acked: a timewait socket at the other end is
+                // in TIME_WAIT by now, even if a reading taken while the
+                // FIN was on its way still found it in FIN_WAIT_2.
+                self.peer_sent_fin(&key);
+            }
             return self.closed(key, c, when, out);
         }
         if let Some(sk) = c.sk {

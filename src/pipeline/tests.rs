@@ -1224,3 +1224,82 @@ fn a_close_reported_after_its_time_wait_was_read_does_not_end_it() {
     assert_eq!((conn.state(), conn.is_gone()), (TimeWait, false));
     s.assert_chains();
 }
+
+// What is still open when the consumer exits.
+
+#[test]
+fn the_peers_close_asks_again_for_a_timewait_socket_read_while_its_fin_was_on_its_way() {
+    let mut s = Script::new();
+    let (srv, cli) = (key(8080, 40000), key(40000, 8080));
+    s.dump(
+        0,
+        10,
+        &[
+            with_cookie(row(8080, 40000, Established), 8),
+            with_cookie(row(40000, 8080, Established), 7),
+        ],
+    );
+    s.changes(&[
+        s.change(1_000, srv, Established, FinWait1, 4),
+        s.change(1_004, cli, Established, CloseWait, 3),
+        s.change(1_008, srv, FinWait1, FinWait2, 4),
+        s.change(1_010, srv, FinWait2, Closed, 4),
+        s.change(5_000, cli, CloseWait, LastAck, 3),
+    ]);
+    assert_eq!(s.p.take_wanted().len(), 1);
+    // Read after the client's FIN left but before it arrived.
+    let mut fin_wait = with_cookie(row(8080, 40000, FinWait2), 8);
+    fin_wait.timer = None;
+    assert!(s.looked_up(5_100, vec![(srv, Some(fin_wait))]).is_empty());
+    assert!(!s.p.wants());
+    // At exit it is among those awaiting an answer.
+    let awaiting: Vec<SocketKey> = s.p.take_awaiting().iter().map(|w| w.key).collect();
+    assert_eq!(awaiting, [srv]);
+    // The client's close means the server's end acked that FIN: read again.
+    s.changes(&[s.change(5_200, cli, LastAck, Closed, 3)]);
+    let wanted: Vec<SocketKey> = s.p.take_wanted().iter().map(|w| w.key).collect();
+    assert_eq!(wanted, [srv]);
+    let ev = s.looked_up(
+        5_300,
+        vec![(srv, Some(time_wait_since(&s, 8080, 40000, 5_000, 8)))],
+    );
+    assert_eq!(kinds(&ev), [moved(FinWait2, TimeWait)]);
+    assert_eq!(ev[0].at, s.at(5_000));
+    assert!(s.p.take_awaiting().is_empty(), "nothing left open");
+    s.assert_chains();
+}
+
+#[test]
+fn closes_and_misses_await_an_answer_at_exit() {
+    let mut s = Script::new();
+    let (closed, missed, quiet) = (key(40000, 8080), key(40001, 8080), key(40002, 8080));
+    s.dump(
+        0,
+        10,
+        &[
+            with_cookie(row(40000, 8080, FinWait2), 1),
+            with_cookie(row(40001, 8080, Established), 2),
+            with_cookie(row(40002, 8080, Established), 3),
+        ],
+    );
+    s.changes(&[s.change(1_000, closed, FinWait2, Closed, 5)]);
+    s.dump(
+        100_000,
+        100_010,
+        &[with_cookie(row(40002, 8080, Established), 3)],
+    );
+    let mut awaiting: Vec<(SocketKey, Option<u64>)> =
+        s.p.take_awaiting()
+            .iter()
+            .map(|w| (w.key, w.cookie))
+            .collect();
+    awaiting.sort_by_key(|(k, _)| k.local.port());
+    assert_eq!(awaiting, [(closed, Some(1)), (missed, Some(2))]);
+    assert!(!s.p.wants(), "the wanted ones were taken too");
+    // The answers settle both: no timewait socket, and the missed one is
+    // gone for good; the other stays as it was.
+    let ev = s.looked_up(200_000, vec![(closed, None), (missed, None)]);
+    assert_eq!(kinds(&ev), [EventKind::Gone, EventKind::Gone]);
+    assert!(s.p.find(&quiet).is_some_and(|c| !c.is_gone()));
+    s.assert_chains();
+}
