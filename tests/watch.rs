@@ -369,3 +369,116 @@ fn a_close_just_before_sigint_is_printed_before_watch_exits() {
         "{server_events:#?}"
     );
 }
+
+#[test]
+fn an_orphan_enters_time_wait_when_the_peers_fin_arrives_not_when_it_closed() {
+    if !skip_unless_root() {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (mut child, rx) = start_watch(&[&addr.port().to_string(), "--json", "-i", "50ms"]);
+    let _probes = wait_until_watching(&rx, &listener);
+    let client = TcpStream::connect(addr).expect("connect");
+    let (server, client_addr) = listener.accept().expect("accept");
+    // The server closes first; its end, orphaned once the client acks the
+    // FIN, is handed to a timewait socket that the kernel lists in
+    // FIN_WAIT_2 until the client's FIN comes.
+    drop(server);
+    until_kernel_shows(addr, client_addr, Some(TcpState::FinWait2));
+    drop(client);
+    until_kernel_shows(addr, client_addr, Some(TcpState::TimeWait));
+    let (c, s) = (
+        format!("{client_addr} -> {addr}"),
+        format!("{addr} -> {client_addr}"),
+    );
+    let events = collect(&rx, |seen| {
+        states_of(seen, &s).contains(&"TIME_WAIT".to_string())
+            && seen
+                .iter()
+                .any(|e| e["key"] == c.as_str() && e["event"] == "gone")
+    });
+    common::terminate(&mut child);
+    let at = |key: &str, to: &str| -> String {
+        let e = events.iter().find(|e| e["key"] == key && e["to"] == to);
+        let ts = e.and_then(|e| e["ts"].as_str()).map(String::from);
+        ts.unwrap_or_else(|| panic!("no {to} for {key}: {events:#?}"))
+    };
+    let (fin_wait_2, time_wait) = (at(&s, "FIN_WAIT_2"), at(&s, "TIME_WAIT"));
+    let peers_fin = at(&c, "LAST_ACK");
+    assert!(
+        time_wait >= peers_fin && peers_fin > fin_wait_2,
+        "TIME_WAIT {time_wait} began with the client's FIN {peers_fin}, after FIN_WAIT_2 {fin_wait_2}"
+    );
+}
+
+/// A client socket bound to `port` (any, for 0) with SO_REUSEADDR, so a
+/// second one can take the same port while the server holds TIME_WAIT.
+fn bound_client(port: u16, to: SocketAddr) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    s.set_reuse_address(true)?;
+    let local: SocketAddr = SocketAddr::from(([127, 0, 0, 1], port));
+    s.bind(&local.into())?;
+    s.connect(&to.into())?;
+    Ok(s.into())
+}
+
+#[test]
+fn a_syn_that_takes_over_a_time_wait_tuple_is_a_new_connection() {
+    if !skip_unless_root() {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (mut child, rx) = start_watch(&[&addr.port().to_string(), "--json", "-i", "50ms"]);
+    let _probes = wait_until_watching(&rx, &listener);
+    let mut first = bound_client(0, addr).expect("connect");
+    let client_addr = first.local_addr().expect("addr");
+    let (server, _) = listener.accept().expect("accept");
+    // The server closes first, the client after it: the server's end holds
+    // TIME_WAIT on the 4-tuple, the client's port is free.
+    drop(server);
+    let mut buf = [0u8; 1];
+    let n = std::io::Read::read(&mut first, &mut buf).expect("read");
+    assert_eq!(n, 0, "the server's FIN");
+    drop(first);
+    let s = format!("{addr} -> {client_addr}");
+    let seen = collect(&rx, |seen| {
+        states_of(seen, &s).contains(&"TIME_WAIT".to_string())
+    });
+    assert!(
+        states_of(&seen, &s).contains(&"TIME_WAIT".to_string()),
+        "{seen:#?}"
+    );
+    until_kernel_shows(addr, client_addr, Some(TcpState::TimeWait));
+    // The same port again: the new SYN's later timestamp lets it take the
+    // timewait socket's tuple over.
+    let second = bound_client(client_addr.port(), addr).expect("a SYN that takes the tuple over");
+    let (_server2, _) = listener.accept().expect("accept");
+    until_kernel_shows(addr, client_addr, Some(TcpState::Established));
+    let rest = collect(&rx, |seen| {
+        let e = events_of(seen, &s);
+        e.iter().any(|e| e["event"] == "new") && e.iter().any(|e| e["to"] == "ESTABLISHED")
+    });
+    common::terminate(&mut child);
+    drop(second);
+    let after = events_of(&rest, &s);
+    let kinds: Vec<(&str, &str, &str)> = after
+        .iter()
+        .map(|e| {
+            let text = |f: &str| e[f].as_str().unwrap_or("-");
+            (text("event"), text("from"), text("to"))
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("gone", "TIME_WAIT", "-"),
+            ("new", "-", "SYN_RECV"),
+            ("state", "SYN_RECV", "ESTABLISHED")
+        ],
+        "{after:#?}"
+    );
+    assert_ne!(after[0]["id"], after[1]["id"], "another connection");
+}
