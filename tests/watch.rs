@@ -3,10 +3,11 @@
 mod common;
 
 use std::io::Write;
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use tcpscope::socket::TcpState;
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tcpscope")
@@ -229,4 +230,255 @@ fn sigquit_ends_watch_cleanly() {
         status.success(),
         "exit 0 on SIGQUIT, not a core dump: {status:?}"
     );
+}
+
+// As root, with the kernel's changes: what watch prints around closes.
+
+/// One parsed line of `watch --json`.
+fn parse(line: &str) -> serde_json::Value {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+}
+
+/// Connects probes to the listener until `watch` prints one: from then on
+/// it reports every change (of its first reading it reports nothing).
+/// Returns the probes (both ends, accepted), to be kept open until the end.
+fn wait_until_watching(rx: &mpsc::Receiver<String>, listener: &TcpListener) -> Vec<TcpStream> {
+    let addr = listener.local_addr().expect("addr");
+    let deadline = Instant::now() + common::PATIENCE * 2;
+    let mut probes = Vec::new();
+    loop {
+        assert!(Instant::now() < deadline, "watch never printed a probe");
+        let probe = TcpStream::connect(addr).expect("connect a probe");
+        let key = format!("{} -> {addr}", probe.local_addr().expect("addr"));
+        probes.push(probe);
+        probes.push(listener.accept().expect("accept a probe").0);
+        let until = Instant::now() + Duration::from_millis(500);
+        while let Ok(line) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            if parse(&line)["key"] == key.as_str() {
+                return probes;
+            }
+        }
+    }
+}
+
+/// Waits until the kernel's table shows `want` for the socket between
+/// these two addresses (`None`: no such socket).
+fn until_kernel_shows(local: SocketAddr, remote: SocketAddr, want: Option<TcpState>) {
+    let port = local.port();
+    let shown = common::wait_for(common::PATIENCE, || {
+        let now = common::state_in(&common::read_port(port), local, remote);
+        (now == want).then_some(())
+    });
+    assert!(
+        shown.is_some(),
+        "the kernel never showed {local} -> {remote} as {want:?}"
+    );
+}
+
+/// Sends a signal to the child by name (`INT`, `STOP`…).
+fn signal(child: &std::process::Child, name: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success(), "kill -{name}");
+}
+
+/// Lets a stopped child go on when dropped; killed, if the test failed.
+struct Thaw<'a>(&'a std::process::Child);
+
+impl Drop for Thaw<'_> {
+    fn drop(&mut self) {
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-CONT", &pid]).status();
+        if std::thread::panicking() {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        }
+    }
+}
+
+/// Every line the child prints until it exits.
+fn rest(rx: &mpsc::Receiver<String>) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + common::PATIENCE * 2;
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => seen.push(parse(&line)),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return seen,
+        }
+    }
+    panic!("watch did not exit: {seen:#?}");
+}
+
+fn events_of<'a>(events: &'a [serde_json::Value], key: &str) -> Vec<&'a serde_json::Value> {
+    events.iter().filter(|e| e["key"] == key).collect()
+}
+
+fn skip_unless_root() -> bool {
+    let root = common::is_root();
+    if !root {
+        eprintln!("skipped: needs root for the tracepoint (CI runs as root)");
+    }
+    root
+}
+
+#[test]
+fn a_close_just_before_sigint_is_printed_before_watch_exits() {
+    if !skip_unless_root() {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (mut child, rx) = start_watch(&[&addr.port().to_string(), "--json", "-i", "50ms"]);
+    let _probes = wait_until_watching(&rx, &listener);
+    let client = TcpStream::connect(addr).expect("connect");
+    let (mut server, client_addr) = listener.accept().expect("accept");
+    // Frozen, watch reads nothing of what follows before the signal.
+    signal(&child, "STOP");
+    let thaw = Thaw(&child);
+    drop(client);
+    let mut buf = [0u8; 1];
+    let n = std::io::Read::read(&mut server, &mut buf).expect("read");
+    assert_eq!(n, 0, "the client's FIN: the server end is in CLOSE_WAIT");
+    drop(server);
+    until_kernel_shows(client_addr, addr, Some(TcpState::TimeWait));
+    until_kernel_shows(addr, client_addr, None);
+    signal(&child, "INT");
+    drop(thaw);
+    let events = rest(&rx);
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "exit 0 on SIGINT: {status:?}");
+    let c = format!("{client_addr} -> {addr}");
+    let s = format!("{addr} -> {client_addr}");
+    let client_states = states_of(&events, &c);
+    assert!(
+        client_states.ends_with(&["FIN_WAIT_1", "FIN_WAIT_2", "TIME_WAIT"].map(String::from)),
+        "{:#?}",
+        events_of(&events, &c)
+    );
+    let server_events = events_of(&events, &s);
+    assert!(
+        states_of(&events, &s).ends_with(&["CLOSE_WAIT", "LAST_ACK"].map(String::from)),
+        "{server_events:#?}"
+    );
+    let last = server_events.last().expect("server events");
+    assert_eq!(
+        (last["event"].as_str(), last["from"].as_str()),
+        (Some("gone"), Some("LAST_ACK")),
+        "{server_events:#?}"
+    );
+}
+
+#[test]
+fn an_orphan_enters_time_wait_when_the_peers_fin_arrives_not_when_it_closed() {
+    if !skip_unless_root() {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (mut child, rx) = start_watch(&[&addr.port().to_string(), "--json", "-i", "50ms"]);
+    let _probes = wait_until_watching(&rx, &listener);
+    let client = TcpStream::connect(addr).expect("connect");
+    let (server, client_addr) = listener.accept().expect("accept");
+    // The server closes first; its end, orphaned once the client acks the
+    // FIN, is handed to a timewait socket that the kernel lists in
+    // FIN_WAIT_2 until the client's FIN comes.
+    drop(server);
+    until_kernel_shows(addr, client_addr, Some(TcpState::FinWait2));
+    drop(client);
+    until_kernel_shows(addr, client_addr, Some(TcpState::TimeWait));
+    let (c, s) = (
+        format!("{client_addr} -> {addr}"),
+        format!("{addr} -> {client_addr}"),
+    );
+    let events = collect(&rx, |seen| {
+        states_of(seen, &s).contains(&"TIME_WAIT".to_string())
+            && seen
+                .iter()
+                .any(|e| e["key"] == c.as_str() && e["event"] == "gone")
+    });
+    common::terminate(&mut child);
+    let at = |key: &str, to: &str| -> String {
+        let e = events.iter().find(|e| e["key"] == key && e["to"] == to);
+        let ts = e.and_then(|e| e["ts"].as_str()).map(String::from);
+        ts.unwrap_or_else(|| panic!("no {to} for {key}: {events:#?}"))
+    };
+    let (fin_wait_2, time_wait) = (at(&s, "FIN_WAIT_2"), at(&s, "TIME_WAIT"));
+    let peers_fin = at(&c, "LAST_ACK");
+    assert!(
+        time_wait >= peers_fin && peers_fin > fin_wait_2,
+        "TIME_WAIT {time_wait} began with the client's FIN {peers_fin}, after FIN_WAIT_2 {fin_wait_2}"
+    );
+}
+
+/// A client socket bound to `port` (any, for 0) with SO_REUSEADDR, so a
+/// second one can take the same port while the server holds TIME_WAIT.
+fn bound_client(port: u16, to: SocketAddr) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    s.set_reuse_address(true)?;
+    let local: SocketAddr = SocketAddr::from(([127, 0, 0, 1], port));
+    s.bind(&local.into())?;
+    s.connect(&to.into())?;
+    Ok(s.into())
+}
+
+#[test]
+fn a_syn_that_takes_over_a_time_wait_tuple_is_a_new_connection() {
+    if !skip_unless_root() {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (mut child, rx) = start_watch(&[&addr.port().to_string(), "--json", "-i", "50ms"]);
+    let _probes = wait_until_watching(&rx, &listener);
+    let mut first = bound_client(0, addr).expect("connect");
+    let client_addr = first.local_addr().expect("addr");
+    let (server, _) = listener.accept().expect("accept");
+    // The server closes first, the client after it: the server's end holds
+    // TIME_WAIT on the 4-tuple, the client's port is free.
+    drop(server);
+    let mut buf = [0u8; 1];
+    let n = std::io::Read::read(&mut first, &mut buf).expect("read");
+    assert_eq!(n, 0, "the server's FIN");
+    drop(first);
+    let s = format!("{addr} -> {client_addr}");
+    let seen = collect(&rx, |seen| {
+        states_of(seen, &s).contains(&"TIME_WAIT".to_string())
+    });
+    assert!(
+        states_of(&seen, &s).contains(&"TIME_WAIT".to_string()),
+        "{seen:#?}"
+    );
+    until_kernel_shows(addr, client_addr, Some(TcpState::TimeWait));
+    // The same port again: the new SYN's later timestamp lets it take the
+    // timewait socket's tuple over.
+    let second = bound_client(client_addr.port(), addr).expect("a SYN that takes the tuple over");
+    let (_server2, _) = listener.accept().expect("accept");
+    until_kernel_shows(addr, client_addr, Some(TcpState::Established));
+    let rest = collect(&rx, |seen| {
+        let e = events_of(seen, &s);
+        e.iter().any(|e| e["event"] == "new") && e.iter().any(|e| e["to"] == "ESTABLISHED")
+    });
+    common::terminate(&mut child);
+    drop(second);
+    let after = events_of(&rest, &s);
+    let kinds: Vec<(&str, &str, &str)> = after
+        .iter()
+        .map(|e| {
+            let text = |f: &str| e[f].as_str().unwrap_or("-");
+            (text("event"), text("from"), text("to"))
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("gone", "TIME_WAIT", "-"),
+            ("new", "-", "SYN_RECV"),
+            ("state", "SYN_RECV", "ESTABLISHED")
+        ],
+        "{after:#?}"
+    );
+    assert_ne!(after[0]["id"], after[1]["id"], "another connection");
 }

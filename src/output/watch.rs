@@ -60,52 +60,83 @@ pub async fn run_to(
     mut out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let (tx, mut feed) = tokio::sync::mpsc::channel(16);
-    let _runner = Runner::spawn(sources, opts.scope, opts.interval, tx)?;
-    let mut stop = Box::pin(signals.wait());
+    let runner = Runner::spawn(sources, opts.scope, opts.interval, tx)?;
     let mut printer = Printer::new(opts);
     if wire.is_some() {
         printer = printer.interleaving();
     }
-    let mut tick = tokio::time::interval(INTERLEAVE / 2);
-    loop {
-        tokio::select! {
-            _ = tick.tick(), if printer.holds_lines() => {
-                match printer.release(Instant::now(), &mut out) {
-                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
-                    other => other?,
-                }
-            },
-            Some(captured) = next_segment(&mut wire) => {
-                if let Some(pcap) = wire.as_mut().and_then(|w| w.pcap.as_mut()) {
-                    pcap.packet(captured.wall, &captured.packet)?;
-                }
-                match printer.segment(captured, &mut out) {
-                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
-                    other => other?,
-                }
-            },
-            got = feed.recv() => match got {
-                Some(Feed::Update(update)) => match printer.update(&update, &mut out) {
-                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
-                    other => other?,
-                },
-                Some(Feed::Failed(text)) => {
-                    eprintln!("tcpscope: {text}");
-                    if let Some(r) = &printer.recording {
-                        r.failed(&text, &mut out)?;
-                    }
-                }
-                None => anyhow::bail!("the pipeline thread stopped"),
-            },
-            _ = &mut stop => break,
-        }
+    let stopped = follow(&mut feed, &mut wire, &mut signals, &mut printer, &mut out).await;
+    match stopped {
+        Err(e) if is_broken_pipe(&e) => return Ok(()),
+        Err(e) => return Err(e),
+        Ok(()) => {}
     }
+    runner.finish();
+    let finished = last_updates(&mut feed, &mut signals, &mut printer, &mut out).await;
     if let Some(pcap) = wire.as_mut().and_then(|w| w.pcap.as_mut()) {
         pcap.flush()?;
     }
-    match printer.release_all(&mut out).and_then(|()| out.flush()) {
+    let written = finished
+        .and_then(|()| printer.release_waiting(&mut out))
+        .and_then(|()| printer.release_all(&mut out))
+        .and_then(|()| out.flush());
+    match written {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<io::Error>()
+        .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}
+
+/// Prints updates and segments as they come, until a termination signal.
+async fn follow(
+    feed: &mut tokio::sync::mpsc::Receiver<Feed>,
+    wire: &mut Option<Wire>,
+    signals: &mut Termination,
+    printer: &mut Printer,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let mut stop = Box::pin(signals.wait());
+    let mut tick = tokio::time::interval(INTERLEAVE / 2);
+    loop {
+        tokio::select! {
+            _ = tick.tick(), if printer.holds_lines() => printer.release(Instant::now(), out)?,
+            Some(captured) = next_segment(wire) => {
+                if let Some(pcap) = wire.as_mut().and_then(|w| w.pcap.as_mut()) {
+                    pcap.packet(captured.wall, &captured.packet)?;
+                }
+                printer.segment(captured, out)?;
+            },
+            got = feed.recv() => match got {
+                Some(feed) => printer.feed(feed, out)?,
+                None => anyhow::bail!("the pipeline thread stopped"),
+            },
+            _ = &mut stop => return Ok(()),
+        }
+    }
+}
+
+/// After the signal: the pipeline's last updates, up to the one that
+/// settles every close still open, until the feed closes; a second
+/// signal cuts it short.
+async fn last_updates(
+    feed: &mut tokio::sync::mpsc::Receiver<Feed>,
+    signals: &mut Termination,
+    printer: &mut Printer,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let mut again = Box::pin(signals.wait());
+    loop {
+        tokio::select! {
+            got = feed.recv() => match got {
+                Some(feed) => printer.feed(feed, out)?,
+                None => return Ok(()),
+            },
+            _ = &mut again => return Ok(()),
+        }
     }
 }
 
@@ -166,6 +197,21 @@ impl Printer {
         };
         self.emit(s.at, line, out)?;
         self.release(Instant::now(), out)
+    }
+
+    /// One message of the pipeline: an update's lines, or why a reading
+    /// failed (on stderr, and in a recording).
+    pub fn feed(&mut self, feed: Feed, out: &mut impl Write) -> io::Result<()> {
+        match feed {
+            Feed::Update(update) => self.update(&update, out),
+            Feed::Failed(text) => {
+                eprintln!("tcpscope: {text}");
+                match &self.recording {
+                    Some(r) => r.failed(&text, out),
+                    None => Ok(()),
+                }
+            }
+        }
     }
 
     /// Writes the update's events that pass the filter, then flushes, so a
@@ -235,6 +281,19 @@ impl Printer {
     pub fn release_all(&mut self, out: &mut impl Write) -> io::Result<()> {
         self.hold = Duration::ZERO;
         self.release(Instant::now() + Duration::from_secs(3600), out)
+    }
+
+    /// At exit: events still waiting for their owner go to the filter as
+    /// they are, as they would once the wait ran out.
+    pub fn release_waiting(&mut self, out: &mut impl Write) -> io::Result<()> {
+        let timed_out = Instant::now() + OWNER_WAIT;
+        for event in self.released(&FxHashMap::default(), timed_out) {
+            if self.opts.filter.matches_event(&event) {
+                let line = self.line(&event);
+                self.emit(event.at, line, out)?;
+            }
+        }
+        Ok(())
     }
 
     pub fn holds_lines(&self) -> bool {

@@ -140,6 +140,13 @@ impl Pipeline {
         let Some(slot) = self.newest.get(key) else {
             return false;
         };
+        if slot.closing().is_some() || slot.conn.state() == TimeWait {
+            // A closed socket reports nothing more, and a timewait socket
+            // nothing at all: any other socket's report on the tuple is a
+            // new connection (a SYN that took over a TIME_WAIT, say). Only
+            // a late report of its own close, by its own address, is not.
+            return matches!((slot.sk, c.sk), (Some(a), Some(b)) if a == b);
+        }
         match (slot.sk, c.sk) {
             (Some(a), Some(b)) => return a == b,
             (Some(_), None) | (None, None) => return !opens(c) && !backfilled,
@@ -183,6 +190,12 @@ impl Pipeline {
             correct_history(&mut slot.conn, SynSent, syn);
         }
         if c.to == Closed {
+            if c.from == LastAck {
+                // Its FIN was acked: a timewait socket at the other end is
+                // in TIME_WAIT by now, even if a reading taken while the
+                // FIN was on its way still found it in FIN_WAIT_2.
+                self.peer_sent_fin(&key);
+            }
             return self.closed(key, c, when, out);
         }
         if let Some(sk) = c.sk {
@@ -234,8 +247,13 @@ impl Pipeline {
         {
             self.by_sk.remove(&sk);
         }
+        if slot.conn.state() == TimeWait {
+            // Its close came after a reading that had already found the
+            // timewait socket carrying it on: it lives on in TIME_WAIT.
+            return;
+        }
         let may_wait = matches!(c.from, FinWait1 | FinWait2 | Closing);
-        if may_wait && slot.conn.state() != TimeWait {
+        if may_wait {
             slot.set_closing(Some(not_before(when, &slot.conn)));
             // Whether a timewait socket took over is for the kernel to say.
             self.want(key);

@@ -5,7 +5,9 @@
 //! no longer there.
 
 use super::{Pipeline, SLACK, Slot, Stamp, emit};
-use crate::socket::{Conn, Entry, Event, EventKind, Phase, SocketRow, TcpState, TimerKind};
+use crate::socket::{
+    Conn, Entry, Event, EventKind, Phase, SocketKey, SocketRow, TcpState, TimerKind,
+};
 use crate::source::Dump;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -124,36 +126,36 @@ impl Pipeline {
     }
 
     /// When a timewait socket entered TIME_WAIT, which no tracepoint
-    /// reports (a connection closed in FIN_WAIT_2 lives on as a timewait
-    /// socket still in FIN_WAIT_2 until the peer's FIN arrives): when the
-    /// peer, on this machine, sent that FIN (to the microsecond), or else
-    /// from its 2·MSL timer, which starts at 60 s (to a few milliseconds).
+    /// reports. Closed on the peer's FIN (or from CLOSING), it is in
+    /// TIME_WAIT from the moment the kernel reported the close; closed in
+    /// FIN_WAIT_2 before that FIN came (an orphan), it waits in FIN_WAIT_2
+    /// for it. So: when the peer, on this machine, sent a FIN after the
+    /// close (to the microsecond), else the close itself. Without a close
+    /// to go by (a reading found the orphan in FIN_WAIT_2 first, or the
+    /// kernel dropped the change): the peer's FIN, else the 2·MSL timer,
+    /// which starts at 60 s (to a few milliseconds).
     fn time_wait_began(&self, row: &SocketRow, r: Reading) -> Option<Stamp> {
         let slot = self.newest.get(&row.key)?;
-        let since = slot
-            .closing()
-            .map_or(slot.conn.current_phase().entered, |c| c.at);
-        let peer = self.newest.get(&row.key.reversed());
-        let peer_fin = peer.and_then(|p| {
-            let fin = p.conn.timeline.iter().rev().find(|ph| {
-                matches!(ph.state, TcpState::LastAck | TcpState::Closing)
-                    && ph.entry == Entry::Exact
-            })?;
-            (fin.entered >= since && fin.entered <= r.when.at).then_some(fin.entered)
-        });
-        let from_timer = row
-            .timer
-            .as_ref()
-            .filter(|t| t.kind == TimerKind::TimeWait)
-            .and_then(|t| {
-                let at = t.expires_at.checked_sub(TIME_WAIT_LEN)?;
-                Some(at.clamp(since, r.when.at))
-            });
-        let at = peer_fin.or(from_timer)?;
-        let back = r.when.at.saturating_duration_since(at);
-        Some(Stamp {
-            at,
-            wall: r.when.wall.checked_sub(back).unwrap_or(r.when.wall),
+        if let Some(closed) = slot.closing() {
+            // Not the timer: jiffies lag behind on a loaded machine, and
+            // the kernel's own record of the close is exact.
+            return Some(self.peer_fin(&row.key, closed.at, r).unwrap_or(closed));
+        }
+        let since = slot.conn.current_phase().entered;
+        self.peer_fin(&row.key, since, r)
+            .or_else(|| from_timer(row, since, r))
+    }
+
+    /// When the other end of `key`, if it is on this machine, sent its FIN
+    /// (entered LAST_ACK or CLOSING) between `since` and the reading.
+    fn peer_fin(&self, key: &SocketKey, since: Instant, r: Reading) -> Option<Stamp> {
+        let peer = self.newest.get(&key.reversed())?;
+        let fin = peer.conn.timeline.iter().rev().find(|ph| {
+            matches!(ph.state, TcpState::LastAck | TcpState::Closing) && ph.entry == Entry::Exact
+        })?;
+        (fin.entered >= since && fin.entered <= r.when.at).then_some(Stamp {
+            at: fin.entered,
+            wall: fin.entered_wall,
         })
     }
 
@@ -245,8 +247,27 @@ pub(super) fn vanished_at(conn: &Conn, previous: Option<Instant>, now: Stamp) ->
     }
 }
 
+/// When a TIME_WAIT row's 2·MSL timer started, if it has one: not before
+/// `since`, nor after the reading.
+fn from_timer(row: &SocketRow, since: Instant, r: Reading) -> Option<Stamp> {
+    let timer = row
+        .timer
+        .as_ref()
+        .filter(|t| t.kind == TimerKind::TimeWait)?;
+    let at = timer.expires_at.checked_sub(TIME_WAIT_LEN)?;
+    let at = at.min(r.when.at).max(since.min(r.when.at));
+    let back = r.when.at.saturating_duration_since(at);
+    Some(Stamp {
+        at,
+        wall: r.when.wall.checked_sub(back).unwrap_or(r.when.wall),
+    })
+}
+
 /// Whether a row on a connection's 4-tuple is another socket.
 fn other_socket(slot: &Slot, row: &SocketRow) -> bool {
+    if taken_over(slot, row) {
+        return true;
+    }
     match (slot.cookie, row.cookie) {
         // A request socket's child may carry a cookie of its own.
         (Some(a), Some(b)) => a != b && slot.conn.state() != TcpState::SynRecv,
@@ -255,6 +276,18 @@ fn other_socket(slot: &Slot, row: &SocketRow) -> bool {
         // No cookies (netstat2): judge by the states and the inode.
         (_, None) => is_reuse(&slot.conn, row),
     }
+}
+
+/// A row on the tuple of a closed connection, or of one in TIME_WAIT, in
+/// a state no timewait socket is in: another socket has the tuple now
+/// (Linux lets a new SYN take over a TIME_WAIT's tuple), whatever the
+/// cookies say; a connection known only from changes has none to compare.
+fn taken_over(slot: &Slot, row: &SocketRow) -> bool {
+    use TcpState::{FinWait2, TimeWait};
+    if slot.closing().is_some() {
+        return !matches!(row.state, FinWait2 | TimeWait);
+    }
+    slot.conn.state() == TimeWait && row.state != TimeWait
 }
 
 /// A 4-tuple that goes "backwards" or changes inode belongs to a new
@@ -266,10 +299,6 @@ fn is_reuse(conn: &Conn, row: &SocketRow) -> bool {
     let new_inode = matches!((conn.row.inode, row.inode), (Some(a), Some(b)) if a != b);
     backwards || after_time_wait || new_inode
 }
-
-/// How close to the close a timewait socket's TIME_WAIT must begin to be
-/// taken as the same moment (the timer counts in jiffies).
-const SAME_MOMENT: Duration = Duration::from_millis(20);
 
 /// The same socket read again: new queues, timers, owner; a new state if
 /// it moved on since. `began`: when it entered TIME_WAIT, if it did.
@@ -293,13 +322,9 @@ fn refresh(
     }
     if let Some(closed) = slot.take_closing() {
         // A timewait socket carries the connection on from when it closed:
-        // in TIME_WAIT from then, or still in FIN_WAIT_2 until the peer's
-        // FIN (an orphan closed in FIN_WAIT_2), and TIME_WAIT after.
-        let when = match began {
-            Some(b) if b.at > closed.at + SAME_MOMENT => b,
-            _ => closed,
-        };
-        moved(slot, row, when, Entry::Exact, out);
+        // in TIME_WAIT (from `began`), or still in FIN_WAIT_2 until the
+        // peer's FIN (an orphan closed in FIN_WAIT_2), and TIME_WAIT after.
+        moved(slot, row, began.unwrap_or(closed), Entry::Exact, out);
         return true;
     }
     if row.state != slot.conn.state() {

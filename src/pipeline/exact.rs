@@ -18,6 +18,30 @@ impl Pipeline {
         keys.into_iter().map(|key| self.wanted_key(key)).collect()
     }
 
+    /// Every socket whose next state only a reading can tell, for a last
+    /// answer before exit: those wanted, those closed that a timewait
+    /// socket may carry on, those a dump missed once, and timewait sockets
+    /// in FIN_WAIT_2 whose peer's FIN is on its way. None of them may wait
+    /// for a reconciliation that will not come.
+    pub fn take_awaiting(&mut self) -> Vec<Wanted> {
+        let mut keys = std::mem::take(&mut self.wanted);
+        for (key, slot) in &self.newest {
+            let unsure = slot.closing().is_some() || slot.missed().is_some();
+            if !slot.conn.is_gone() && (unsure || self.fin_on_its_way(key, slot)) {
+                keys.insert(*key);
+            }
+        }
+        keys.into_iter().map(|key| self.wanted_key(key)).collect()
+    }
+
+    /// A timewait socket still in FIN_WAIT_2 whose peer, here, has sent
+    /// its FIN.
+    fn fin_on_its_way(&self, key: &SocketKey, slot: &super::Slot) -> bool {
+        let peer = self.live_on(&key.reversed());
+        let peer_closing = peer.is_some_and(|p| p.conn.state() == TcpState::LastAck);
+        slot.sk.is_none() && slot.conn.state() == TcpState::FinWait2 && peer_closing
+    }
+
     /// Whether some socket is waiting to be read.
     pub fn wants(&self) -> bool {
         !self.wanted.is_empty()
@@ -82,9 +106,9 @@ impl Pipeline {
         slot.set_missed(Some(vanished_at(&slot.conn, None, r.when)));
     }
 
-    /// After a change into LAST_ACK or CLOSING: the FIN it sent turns the
-    /// other end's timewait socket, if it has one here, from FIN_WAIT_2
-    /// into TIME_WAIT, which no tracepoint reports.
+    /// After a change into LAST_ACK or CLOSING (or out of LAST_ACK): the
+    /// FIN it sent turns the other end's timewait socket, if it has one
+    /// here, from FIN_WAIT_2 into TIME_WAIT, which no tracepoint reports.
     pub(super) fn peer_sent_fin(&mut self, key: &SocketKey) {
         let other = key.reversed();
         let timewait = self

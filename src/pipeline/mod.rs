@@ -11,11 +11,15 @@
 //!   finished (the runner waits for them); a row whose connection changed
 //!   while the dump was being taken is stale and ignored.
 //! - A change that starts a connection (connect, listen, a SYN answered)
-//!   on a 4-tuple still held by another connection ends that one first.
+//!   on a 4-tuple still held by another connection ends that one first;
+//!   so does any change, or a row in another state, on the tuple of a
+//!   closed connection or a TIME_WAIT (a new SYN may take a TIME_WAIT's
+//!   tuple over; a timewait socket reports nothing itself).
 //! - A socket the tracepoint reports closing from FIN_WAIT_1/2 or CLOSING
-//!   is handed to a timewait socket by the kernel: the next dump says
-//!   whether it lives on in TIME_WAIT (from the moment it closed) or is
-//!   gone.
+//!   is handed to a timewait socket by the kernel: an exact reading says
+//!   whether it lives on in TIME_WAIT (from the moment it closed, or, if
+//!   it was closed in FIN_WAIT_2 before the peer's FIN, from that FIN) or
+//!   is gone.
 //! - A connection ends by a dump only when two dumps in a row lack it:
 //!   a dump taken while the table churns can skip a socket.
 //! - Without changes (no root), dumps alone drive it, as polling does.
@@ -188,6 +192,11 @@ impl Delta {
     /// This delta followed by `later`, as one: each connection once, in
     /// its latest version.
     pub fn merge(&mut self, later: Delta) {
+        // The usual case (nothing held back): no set to build.
+        if self.is_empty() {
+            *self = later;
+            return;
+        }
         let newer: FxHashSet<ConnId> = later.changed.iter().map(|c| c.id).collect();
         self.changed.retain(|c| !newer.contains(&c.id));
         self.changed.extend(later.changed);

@@ -48,6 +48,8 @@ pub const RESYNC_GAP: Duration = Duration::from_secs(1);
 pub const DRAIN_GAP: Duration = Duration::from_millis(5);
 /// Rows on screen read exactly at each interval, at most.
 pub const MAX_WATCHED: usize = 256;
+/// Rounds of exact readings in a last update.
+const FINISH_ROUNDS: usize = 2;
 /// Events kept for a consumer that stopped reading; older ones are dropped
 /// (and counted) so memory stays bounded.
 pub const MAX_PENDING_EVENTS: usize = 100_000;
@@ -112,6 +114,8 @@ enum Control {
     OwnersOnDemand(bool),
     Details(Option<SocketKey>),
     Watch(Vec<SocketKey>),
+    /// A last update, then stop.
+    Finish,
     Stop,
 }
 
@@ -222,6 +226,17 @@ impl Runner {
     pub fn watch_rows(&self, mut keys: Vec<SocketKey>) {
         keys.truncate(MAX_WATCHED);
         let _ = self.control.send(Control::Watch(keys));
+    }
+}
+
+impl Runner {
+    /// Asks for a last update, then stops: every change the kernel has
+    /// reported until now is applied, the sockets whose end only a
+    /// reading can tell are read exactly, without waiting for the next
+    /// reading of the whole table. The feed closes after that update, so
+    /// a consumer that calls this reads on until it does.
+    pub fn finish(&self) {
+        self.send(Control::Finish);
     }
 }
 
@@ -379,6 +394,10 @@ impl Worker {
                 Ok(Control::OwnersOnDemand(on)) => self.sources.table.owners_on_demand(on),
                 Ok(Control::Details(key)) => (self.details, now) = (key, true),
                 Ok(Control::Watch(keys)) => self.watched = keys,
+                Ok(Control::Finish) => {
+                    self.finish();
+                    return None;
+                }
                 Ok(Control::Stop) | Err(TryRecvError::Disconnected) => return None,
                 Err(TryRecvError::Empty) => return Some(now),
             }
@@ -470,6 +489,10 @@ impl Worker {
             Control::OwnersOnDemand(on) => self.sources.table.owners_on_demand(on),
             Control::Details(key) => self.details = key,
             Control::Watch(keys) => self.watched = keys,
+            Control::Finish => {
+                self.finish();
+                return Step::Stop;
+            }
             Control::Stop => return Step::Stop,
         }
         Step::Go
@@ -481,10 +504,7 @@ impl Worker {
         if self.scope.port == port {
             return;
         }
-        self.scope = Scope {
-            port,
-            ..self.scope
-        };
+        self.scope = Scope { port, ..self.scope };
         if let Some(changes) = self.sources.changes.as_mut()
             && let Err(e) = changes.follow_port(port)
         {
@@ -493,6 +513,26 @@ impl Worker {
         self.apply_changes();
         self.pipeline.forget_outside(&self.scope);
         self.dump_now = true;
+    }
+
+    /// The last update: what the kernel reported until now, and exact
+    /// answers for every socket whose end only a reading can tell (a close
+    /// a timewait socket may carry on, say), so that nothing that happened
+    /// before the consumer exits is left for a reading that will not come.
+    /// Sent however busy the consumer is: it reads until the feed closes.
+    fn finish(&mut self) {
+        self.settle(Instant::now());
+        // A second round for what closed while the first one was read,
+        // and for answers the kernel's newer reports made stale.
+        for _ in 0..FINISH_ROUNDS {
+            let wanted = self.pipeline.take_awaiting();
+            if wanted.is_empty() {
+                break;
+            }
+            self.look_up(wanted);
+        }
+        let update = self.next_update(Some(Instant::now()));
+        let _ = self.out.blocking_send(Feed::Update(update));
     }
 
     fn apply_changes(&mut self) {
@@ -564,22 +604,8 @@ impl Worker {
         if self.out.capacity() == 0 {
             return Step::Go;
         }
-        let events = std::mem::take(&mut self.pending);
-        let taken_at = reading.unwrap_or_else(Instant::now);
-        self.pipeline.purge(Instant::now());
-        let mut update = Update::from_pipeline(&mut self.pipeline, events, taken_at);
-        let mut delta = std::mem::take(&mut self.unsent);
-        delta.merge(std::mem::take(&mut update.delta));
-        update.delta = delta;
-        update.warning.clone_from(&self.warning);
-        update.degradations = self.degradations();
-        update.dropped_events = std::mem::take(&mut self.dropped);
-        // tcp_info costs the kernel a lookup: once per reading, not per
-        // batch of changes.
-        if reading.is_some() {
-            update.details = self.read_details();
-        }
-        match self.out.try_send(Feed::Update(Box::new(update))) {
+        let update = self.next_update(reading);
+        match self.out.try_send(Feed::Update(update)) {
             Ok(()) => {
                 self.last_sent = Some(Instant::now());
                 Step::Go
@@ -595,6 +621,26 @@ impl Worker {
             Err(TrySendError::Full(_)) => Step::Go,
             Err(TrySendError::Closed(_)) => Step::Stop,
         }
+    }
+
+    /// Everything since the last update, as the next one.
+    fn next_update(&mut self, reading: Option<Instant>) -> Box<Update> {
+        let events = std::mem::take(&mut self.pending);
+        let taken_at = reading.unwrap_or_else(Instant::now);
+        self.pipeline.purge(Instant::now());
+        let mut update = Update::from_pipeline(&mut self.pipeline, events, taken_at);
+        let mut delta = std::mem::take(&mut self.unsent);
+        delta.merge(std::mem::take(&mut update.delta));
+        update.delta = delta;
+        update.warning.clone_from(&self.warning);
+        update.degradations = self.degradations();
+        update.dropped_events = std::mem::take(&mut self.dropped);
+        // tcp_info costs the kernel a lookup: once per reading, not per
+        // batch of changes.
+        if reading.is_some() {
+            update.details = self.read_details();
+        }
+        Box::new(update)
     }
 
     fn degradations(&self) -> Vec<Degradation> {
@@ -678,6 +724,32 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn finish_sends_a_last_update_however_busy_the_consumer_then_closes_the_feed() {
+        let key = SocketKey::new(
+            Family::Inet,
+            "127.0.0.1:40000".parse().expect("a"),
+            "127.0.0.1:80".parse().expect("b"),
+        );
+        let frame = Dump::new(vec![SocketRow::new(key, TcpState::Established)]);
+        // Room for one update: the first reading's fills it, so the last
+        // one must wait for room rather than be merged into one never sent.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let sources = Sources::table_only(Box::new(ScriptedSource::new([frame])));
+        let hour = Duration::from_secs(3600);
+        let runner = Runner::spawn(sources, Scope::default(), hour, tx).expect("runner");
+        runner.finish();
+        let mut updates = Vec::new();
+        while let Some(feed) = rx.blocking_recv() {
+            if let Feed::Update(u) = feed {
+                updates.push(u);
+            }
+        }
+        drop(runner);
+        assert_eq!(updates.len(), 2, "the first reading's, and the last");
+        assert_eq!(updates[0].delta.changed.len(), 1);
     }
 
     /// A table that never changes, counting its readings; it says so when

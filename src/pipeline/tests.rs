@@ -1017,3 +1017,356 @@ fn the_peers_fin_asks_for_the_timewait_socket_still_in_fin_wait_2() {
     assert_eq!(ev[0].at, s.at(5_000), "at the peer's FIN, to the µs");
     s.assert_chains();
 }
+
+// When TIME_WAIT began: the kernel's record of the close, unless the
+// timewait socket waited in FIN_WAIT_2 for the peer's FIN.
+
+/// A TIME_WAIT row whose 2·MSL timer says it started at `started_us`.
+fn time_wait_since(s: &Script, local: u16, remote: u16, started_us: u64, cookie: u64) -> SocketRow {
+    let mut r = time_wait_row(s, local, remote, started_us + 60_000_000);
+    r.cookie = Some(cookie);
+    r
+}
+
+/// A client that closes first and a server that answers with its FIN:
+/// the client's socket closes when that FIN arrives, at 2_010, in
+/// TIME_WAIT from then on.
+fn closed_on_the_peers_fin(s: &mut Script) -> (SocketKey, SocketKey) {
+    let (c, p) = (key(40000, 8080), key(8080, 40000));
+    s.dump(
+        0,
+        10,
+        &[
+            with_cookie(row(40000, 8080, Established), 7),
+            with_cookie(row(8080, 40000, Established), 8),
+        ],
+    );
+    s.changes(&[
+        s.change(1_000, c, Established, FinWait1, 3),
+        s.change(1_004, p, Established, CloseWait, 4),
+        s.change(1_008, c, FinWait1, FinWait2, 3),
+        s.change(2_000, p, CloseWait, LastAck, 4),
+        s.change(2_010, c, FinWait2, Closed, 3),
+        s.change(2_020, p, LastAck, Closed, 4),
+    ]);
+    (c, p)
+}
+
+#[test]
+fn a_time_wait_read_50ms_after_the_close_is_dated_by_the_close_record() {
+    let mut s = Script::new();
+    let (c, _) = closed_on_the_peers_fin(&mut s);
+    // Read 50 ms later, on a loaded machine whose jiffies lag: the timer
+    // puts the start 30 ms after the close. The kernel's record wins.
+    let tw = time_wait_since(&s, 40000, 8080, 32_010, 7);
+    let ev = s.looked_up(52_010, vec![(c, Some(tw))]);
+    assert_eq!(kinds(&ev), [moved(FinWait2, TimeWait)]);
+    assert_eq!(ev[0].at, s.at(2_010), "the close record's own time");
+    assert_eq!(ev[0].wall, Script::wall(2_010));
+    s.assert_chains();
+    // The same through a dump instead of an exact reading.
+    let mut s = Script::new();
+    let (c, _) = closed_on_the_peers_fin(&mut s);
+    let tw = time_wait_since(&s, 40000, 8080, 32_010, 7);
+    let ev = s.dump(52_010, 52_100, &[tw]);
+    assert_eq!(kinds(&ev), [moved(FinWait2, TimeWait)]);
+    assert_eq!(ev[0].at, s.at(2_010));
+    assert_eq!(
+        s.p.find(&c).map(|c| c.current_phase().entry),
+        Some(Entry::Exact)
+    );
+    s.assert_chains();
+}
+
+#[test]
+fn a_time_wait_from_closing_is_dated_by_its_close_record() {
+    // A simultaneous close: both ends in CLOSING, each handed to a
+    // timewait socket in TIME_WAIT when its FIN is acked.
+    let mut s = Script::new();
+    let (a, b) = (key(40000, 8080), key(8080, 40000));
+    s.dump(
+        0,
+        10,
+        &[
+            with_cookie(row(40000, 8080, Established), 7),
+            with_cookie(row(8080, 40000, Established), 8),
+        ],
+    );
+    s.changes(&[
+        s.change(1_000, a, Established, FinWait1, 3),
+        s.change(1_001, b, Established, FinWait1, 4),
+        s.change(1_010, a, FinWait1, Closing, 3),
+        s.change(1_011, b, FinWait1, Closing, 4),
+        s.change(1_020, a, Closing, Closed, 3),
+        s.change(1_021, b, Closing, Closed, 4),
+    ]);
+    let ev = s.looked_up(
+        51_000,
+        vec![
+            (a, Some(time_wait_since(&s, 40000, 8080, 31_000, 7))),
+            (b, Some(time_wait_since(&s, 8080, 40000, 31_000, 8))),
+        ],
+    );
+    assert_eq!(
+        kinds(&ev),
+        [moved(Closing, TimeWait), moved(Closing, TimeWait)]
+    );
+    let times: Vec<Instant> = ev.iter().map(|e| e.at).collect();
+    assert_eq!(times, [s.at(1_020), s.at(1_021)]);
+    s.assert_chains();
+}
+
+#[test]
+fn an_orphan_is_in_time_wait_from_the_peers_fin_however_soon_it_came() {
+    // The server closes first; its socket, orphaned in FIN_WAIT_2, is
+    // handed to a timewait socket still in FIN_WAIT_2 (`ss` shows
+    // FIN-WAIT-2); the client's FIN 10 ms later turns it TIME_WAIT.
+    let mut s = Script::new();
+    let (srv, cli) = (key(8080, 40000), key(40000, 8080));
+    s.dump(
+        0,
+        10,
+        &[
+            with_cookie(row(8080, 40000, Established), 8),
+            with_cookie(row(40000, 8080, Established), 7),
+        ],
+    );
+    s.changes(&[
+        s.change(1_000, srv, Established, FinWait1, 4),
+        s.change(1_004, cli, Established, CloseWait, 3),
+        s.change(1_008, srv, FinWait1, FinWait2, 4),
+        s.change(1_010, srv, FinWait2, Closed, 4),
+        s.change(11_010, cli, CloseWait, LastAck, 3),
+    ]);
+    let tw = time_wait_since(&s, 8080, 40000, 11_000, 8);
+    let ev = s.looked_up(30_000, vec![(srv, Some(tw))]);
+    assert_eq!(kinds(&ev), [moved(FinWait2, TimeWait)]);
+    assert_eq!(ev[0].at, s.at(11_010), "when the peer's FIN left");
+    s.assert_chains();
+}
+
+// A new connection on a TIME_WAIT's 4-tuple: Linux lets a SYN with a
+// higher sequence number or timestamp take the tuple over.
+
+#[test]
+fn a_syn_that_took_over_a_time_wait_a_dump_found_starts_a_new_connection() {
+    let mut s = Script::new();
+    let k = key(8080, 40000);
+    s.dump(0, 10, &[]);
+    // A slow dump reads the timewait socket; just after it ended, the
+    // client's new SYN takes the tuple over and the child is made.
+    let ev = s.dump(
+        100_000,
+        150_000,
+        &[with_cookie(row(8080, 40000, TimeWait), 5)],
+    );
+    assert_eq!(kinds(&ev), [EventKind::New]);
+    let old = ev[0].id;
+    let ev = s.changes(&[
+        s.change(151_000, k, Listen, SynRecv, 9),
+        s.change(151_004, k, SynRecv, Established, 9),
+    ]);
+    assert_eq!(
+        kinds(&ev),
+        [EventKind::Gone, EventKind::New, moved(SynRecv, Established)]
+    );
+    assert_eq!((ev[0].id, ev[0].state), (old, TimeWait));
+    assert_ne!(ev[1].id, old);
+    s.assert_chains();
+    // The same in the first reading: the takeover happened while it ran.
+    let mut s = Script::new();
+    let changes = [
+        s.change(40_000, k, Listen, SynRecv, 9),
+        s.change(40_004, k, SynRecv, Established, 9),
+    ];
+    let ev = s.reading(
+        0,
+        50_000,
+        &[with_cookie(row(8080, 40000, TimeWait), 5)],
+        &changes,
+    );
+    assert_eq!(
+        kinds(&ev),
+        [EventKind::Gone, EventKind::New, moved(SynRecv, Established)]
+    );
+    assert_eq!(s.states(k), [Listen, SynRecv, Established]);
+    s.assert_chains();
+}
+
+#[test]
+fn any_report_on_a_time_wait_tuple_is_another_socket() {
+    // The child's first record was lost: the next one is still not the
+    // timewait socket's, which reports nothing.
+    let mut s = Script::new();
+    let (c, _) = closed_on_the_peers_fin(&mut s);
+    s.looked_up(
+        3_000,
+        vec![(c, Some(time_wait_since(&s, 40000, 8080, 2_010, 7)))],
+    );
+    let old = s.p.find(&c).expect("tracked").id;
+    let ev = s.changes(&[s.change(9_000, c, SynRecv, Established, 12)]);
+    assert_eq!(kinds(&ev), [EventKind::Gone, EventKind::New]);
+    assert_eq!((ev[0].id, ev[0].state), (old, TimeWait));
+    assert_eq!(s.states(c), [SynRecv, Established]);
+    s.assert_chains();
+}
+
+#[test]
+fn a_row_of_a_new_socket_on_a_time_wait_tuple_starts_a_new_connection() {
+    // Known by its cookie: a request socket on the tuple now.
+    let mut s = Script::new();
+    s.dump(0, 10, &[with_cookie(row(8080, 40000, TimeWait), 5)]);
+    let ev = s.dump(
+        100_000,
+        100_010,
+        &[with_cookie(row(8080, 40000, SynRecv), 11)],
+    );
+    assert_eq!(kinds(&ev), [EventKind::Gone, EventKind::New]);
+    assert_eq!(ev[0].state, TimeWait);
+    // Without a cookie to compare: a TIME_WAIT never becomes anything but
+    // gone, so a row in another state is another socket.
+    let mut s = Script::new();
+    s.dump(0, 10, &[row(8080, 40000, TimeWait)]);
+    let ev = s.dump(
+        100_000,
+        100_010,
+        &[with_cookie(row(8080, 40000, Established), 12)],
+    );
+    assert_eq!(kinds(&ev), [EventKind::Gone, EventKind::New]);
+    assert_eq!(s.states(key(8080, 40000)), [Established]);
+    s.assert_chains();
+}
+
+#[test]
+fn an_exact_reading_that_finds_a_new_socket_after_a_close_ends_the_old_connection() {
+    // Closed in FIN_WAIT_2 (known only from changes: no cookie to ask
+    // with); by the time it is read, a new SYN has taken its timewait
+    // socket's tuple over, and the reading finds the request socket.
+    let mut s = Script::new();
+    let k = key(8080, 40000);
+    s.dump(0, 10, &[]);
+    s.changes(&[
+        s.change(1_000, k, Listen, SynRecv, 3),
+        s.change(1_004, k, SynRecv, Established, 3),
+        s.change(2_000, k, Established, FinWait1, 3),
+        s.change(2_008, k, FinWait1, FinWait2, 3),
+        s.change(2_010, k, FinWait2, Closed, 3),
+    ]);
+    let wanted = s.p.take_wanted();
+    assert_eq!((wanted[0].key, wanted[0].cookie), (k, None));
+    let old = s.p.find(&k).expect("tracked").id;
+    let request = with_cookie(row(8080, 40000, SynRecv), 11);
+    let ev = s.looked_up(60_000, vec![(k, Some(request))]);
+    assert_eq!(kinds(&ev), [EventKind::Gone, EventKind::New]);
+    assert_eq!(
+        (ev[0].id, ev[0].state, ev[0].at),
+        (old, FinWait2, s.at(2_010))
+    );
+    // The child is the new connection's.
+    let ev = s.changes(&[
+        s.change(61_000, k, Listen, SynRecv, 9),
+        s.change(61_004, k, SynRecv, Established, 9),
+    ]);
+    assert_eq!(kinds(&ev), [moved(SynRecv, Established)]);
+    s.assert_chains();
+}
+
+#[test]
+fn a_close_reported_after_its_time_wait_was_read_does_not_end_it() {
+    // The record of the close came late (its CPU was held up); a dump
+    // had already found the timewait socket.
+    let mut s = Script::new();
+    let c = key(40000, 8080);
+    s.dump(0, 10, &[with_cookie(row(40000, 8080, Established), 7)]);
+    s.changes(&[
+        s.change(1_000, c, Established, FinWait1, 3),
+        s.change(1_008, c, FinWait1, FinWait2, 3),
+    ]);
+    let tw = time_wait_since(&s, 40000, 8080, 50_000, 7);
+    let ev = s.dump(100_000, 100_100, &[tw]);
+    assert_eq!(kinds(&ev), [moved(FinWait2, TimeWait)]);
+    let ev = s.changes(&[s.change(50_000, c, FinWait2, Closed, 3)]);
+    assert!(ev.is_empty(), "{ev:?}");
+    let conn = s.p.find(&c).expect("tracked");
+    assert_eq!((conn.state(), conn.is_gone()), (TimeWait, false));
+    s.assert_chains();
+}
+
+// What is still open when the consumer exits.
+
+#[test]
+fn the_peers_close_asks_again_for_a_timewait_socket_read_while_its_fin_was_on_its_way() {
+    let mut s = Script::new();
+    let (srv, cli) = (key(8080, 40000), key(40000, 8080));
+    s.dump(
+        0,
+        10,
+        &[
+            with_cookie(row(8080, 40000, Established), 8),
+            with_cookie(row(40000, 8080, Established), 7),
+        ],
+    );
+    s.changes(&[
+        s.change(1_000, srv, Established, FinWait1, 4),
+        s.change(1_004, cli, Established, CloseWait, 3),
+        s.change(1_008, srv, FinWait1, FinWait2, 4),
+        s.change(1_010, srv, FinWait2, Closed, 4),
+        s.change(5_000, cli, CloseWait, LastAck, 3),
+    ]);
+    assert_eq!(s.p.take_wanted().len(), 1);
+    // Read after the client's FIN left but before it arrived.
+    let mut fin_wait = with_cookie(row(8080, 40000, FinWait2), 8);
+    fin_wait.timer = None;
+    assert!(s.looked_up(5_100, vec![(srv, Some(fin_wait))]).is_empty());
+    assert!(!s.p.wants());
+    // At exit it is among those awaiting an answer.
+    let awaiting: Vec<SocketKey> = s.p.take_awaiting().iter().map(|w| w.key).collect();
+    assert_eq!(awaiting, [srv]);
+    // The client's close means the server's end acked that FIN: read again.
+    s.changes(&[s.change(5_200, cli, LastAck, Closed, 3)]);
+    let wanted: Vec<SocketKey> = s.p.take_wanted().iter().map(|w| w.key).collect();
+    assert_eq!(wanted, [srv]);
+    let ev = s.looked_up(
+        5_300,
+        vec![(srv, Some(time_wait_since(&s, 8080, 40000, 5_000, 8)))],
+    );
+    assert_eq!(kinds(&ev), [moved(FinWait2, TimeWait)]);
+    assert_eq!(ev[0].at, s.at(5_000));
+    assert!(s.p.take_awaiting().is_empty(), "nothing left open");
+    s.assert_chains();
+}
+
+#[test]
+fn closes_and_misses_await_an_answer_at_exit() {
+    let mut s = Script::new();
+    let (closed, missed, quiet) = (key(40000, 8080), key(40001, 8080), key(40002, 8080));
+    s.dump(
+        0,
+        10,
+        &[
+            with_cookie(row(40000, 8080, FinWait2), 1),
+            with_cookie(row(40001, 8080, Established), 2),
+            with_cookie(row(40002, 8080, Established), 3),
+        ],
+    );
+    s.changes(&[s.change(1_000, closed, FinWait2, Closed, 5)]);
+    s.dump(
+        100_000,
+        100_010,
+        &[with_cookie(row(40002, 8080, Established), 3)],
+    );
+    let mut awaiting: Vec<(SocketKey, Option<u64>)> =
+        s.p.take_awaiting()
+            .iter()
+            .map(|w| (w.key, w.cookie))
+            .collect();
+    awaiting.sort_by_key(|(k, _)| k.local.port());
+    assert_eq!(awaiting, [(closed, Some(1)), (missed, Some(2))]);
+    assert!(!s.p.wants(), "the wanted ones were taken too");
+    // The answers settle both: no timewait socket, and the missed one is
+    // gone for good; the other stays as it was.
+    let ev = s.looked_up(200_000, vec![(closed, None), (missed, None)]);
+    assert_eq!(kinds(&ev), [EventKind::Gone, EventKind::Gone]);
+    assert!(s.p.find(&quiet).is_some_and(|c| !c.is_gone()));
+    s.assert_chains();
+}
