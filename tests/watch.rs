@@ -242,6 +242,31 @@ fn parse(line: &str) -> serde_json::Value {
 /// Connects probes to the listener until `watch` prints one: from then on
 /// it reports every change (of its first reading it reports nothing).
 /// Returns the probes (both ends, accepted), to be kept open until the end.
+/// `watch --json PORT` on a fresh loopback listener, seen to be watching.
+struct Watching {
+    listener: TcpListener,
+    addr: std::net::SocketAddr,
+    child: std::process::Child,
+    rx: mpsc::Receiver<String>,
+    _probes: Vec<TcpStream>,
+}
+
+impl Watching {
+    fn start() -> Watching {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (child, rx) = start_watch(&[&addr.port().to_string(), "--json", "-i", "50ms"]);
+        let _probes = wait_until_watching(&rx, &listener);
+        Watching {
+            listener,
+            addr,
+            child,
+            rx,
+            _probes,
+        }
+    }
+}
+
 fn wait_until_watching(rx: &mpsc::Receiver<String>, listener: &TcpListener) -> Vec<TcpStream> {
     let addr = listener.local_addr().expect("addr");
     let deadline = Instant::now() + common::PATIENCE * 2;
@@ -328,10 +353,9 @@ fn a_close_just_before_sigint_is_printed_before_watch_exits() {
     if !skip_unless_root() {
         return;
     }
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (mut child, rx) = start_watch(&[&addr.port().to_string(), "--json", "-i", "50ms"]);
-    let _probes = wait_until_watching(&rx, &listener);
+    let w = Watching::start();
+    let (listener, addr, rx) = (&w.listener, w.addr, &w.rx);
+    let mut child = w.child;
     let client = TcpStream::connect(addr).expect("connect");
     let (mut server, client_addr) = listener.accept().expect("accept");
     // Frozen, watch reads nothing of what follows before the signal.
@@ -375,10 +399,9 @@ fn an_orphan_enters_time_wait_when_the_peers_fin_arrives_not_when_it_closed() {
     if !skip_unless_root() {
         return;
     }
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (mut child, rx) = start_watch(&[&addr.port().to_string(), "--json", "-i", "50ms"]);
-    let _probes = wait_until_watching(&rx, &listener);
+    let w = Watching::start();
+    let (listener, addr, rx) = (&w.listener, w.addr, &w.rx);
+    let mut child = w.child;
     let client = TcpStream::connect(addr).expect("connect");
     let (server, client_addr) = listener.accept().expect("accept");
     // The server closes first; its end, orphaned once the client acks the
@@ -429,10 +452,9 @@ fn a_syn_that_takes_over_a_time_wait_tuple_is_a_new_connection() {
     if !skip_unless_root() {
         return;
     }
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (mut child, rx) = start_watch(&[&addr.port().to_string(), "--json", "-i", "50ms"]);
-    let _probes = wait_until_watching(&rx, &listener);
+    let w = Watching::start();
+    let (listener, addr, rx) = (&w.listener, w.addr, &w.rx);
+    let mut child = w.child;
     let mut first = bound_client(0, addr).expect("connect");
     let client_addr = first.local_addr().expect("addr");
     let (server, _) = listener.accept().expect("accept");

@@ -152,6 +152,29 @@ fn with_cookie(mut r: SocketRow, cookie: u64) -> SocketRow {
     r
 }
 
+/// A loopback pair whose server end closed first (an orphan handed to a
+/// timewait socket at 1.01 ms) and whose client closed at `client_us`.
+fn server_closed_first(client_us: u64) -> (Script, SocketKey, SocketKey) {
+    let mut s = Script::new();
+    let (srv, cli) = (key(8080, 40000), key(40000, 8080));
+    s.dump(
+        0,
+        10,
+        &[
+            with_cookie(row(8080, 40000, Established), 8),
+            with_cookie(row(40000, 8080, Established), 7),
+        ],
+    );
+    s.changes(&[
+        s.change(1_000, srv, Established, FinWait1, 4),
+        s.change(1_004, cli, Established, CloseWait, 3),
+        s.change(1_008, srv, FinWait1, FinWait2, 4),
+        s.change(1_010, srv, FinWait2, Closed, 4),
+        s.change(client_us, cli, CloseWait, LastAck, 3),
+    ]);
+    (s, srv, cli)
+}
+
 fn kinds(events: &[Event]) -> Vec<EventKind> {
     events.iter().map(|e| e.kind).collect()
 }
@@ -1121,23 +1144,7 @@ fn an_orphan_is_in_time_wait_from_the_peers_fin_however_soon_it_came() {
     // The server closes first; its socket, orphaned in FIN_WAIT_2, is
     // handed to a timewait socket still in FIN_WAIT_2 (`ss` shows
     // FIN-WAIT-2); the client's FIN 10 ms later turns it TIME_WAIT.
-    let mut s = Script::new();
-    let (srv, cli) = (key(8080, 40000), key(40000, 8080));
-    s.dump(
-        0,
-        10,
-        &[
-            with_cookie(row(8080, 40000, Established), 8),
-            with_cookie(row(40000, 8080, Established), 7),
-        ],
-    );
-    s.changes(&[
-        s.change(1_000, srv, Established, FinWait1, 4),
-        s.change(1_004, cli, Established, CloseWait, 3),
-        s.change(1_008, srv, FinWait1, FinWait2, 4),
-        s.change(1_010, srv, FinWait2, Closed, 4),
-        s.change(11_010, cli, CloseWait, LastAck, 3),
-    ]);
+    let (mut s, srv, _cli) = server_closed_first(11_010);
     let tw = time_wait_since(&s, 8080, 40000, 11_000, 8);
     let ev = s.looked_up(30_000, vec![(srv, Some(tw))]);
     assert_eq!(kinds(&ev), [moved(FinWait2, TimeWait)]);
@@ -1296,23 +1303,7 @@ fn a_close_reported_after_its_time_wait_was_read_does_not_end_it() {
 
 #[test]
 fn the_peers_close_asks_again_for_a_timewait_socket_read_while_its_fin_was_on_its_way() {
-    let mut s = Script::new();
-    let (srv, cli) = (key(8080, 40000), key(40000, 8080));
-    s.dump(
-        0,
-        10,
-        &[
-            with_cookie(row(8080, 40000, Established), 8),
-            with_cookie(row(40000, 8080, Established), 7),
-        ],
-    );
-    s.changes(&[
-        s.change(1_000, srv, Established, FinWait1, 4),
-        s.change(1_004, cli, Established, CloseWait, 3),
-        s.change(1_008, srv, FinWait1, FinWait2, 4),
-        s.change(1_010, srv, FinWait2, Closed, 4),
-        s.change(5_000, cli, CloseWait, LastAck, 3),
-    ]);
+    let (mut s, srv, cli) = server_closed_first(5_000);
     assert_eq!(s.p.take_wanted().len(), 1);
     // Read after the client's FIN left but before it arrived.
     let mut fin_wait = with_cookie(row(8080, 40000, FinWait2), 8);
