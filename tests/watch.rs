@@ -370,7 +370,7 @@ fn a_close_just_before_sigint_is_printed_before_watch_exits() {
     until_kernel_shows(addr, client_addr, None);
     signal(&child, "INT");
     drop(thaw);
-    let events = rest(&rx);
+    let events = rest(rx);
     let status = child.wait().expect("wait");
     assert!(status.success(), "exit 0 on SIGINT: {status:?}");
     let c = format!("{client_addr} -> {addr}");
@@ -415,7 +415,7 @@ fn an_orphan_enters_time_wait_when_the_peers_fin_arrives_not_when_it_closed() {
         format!("{client_addr} -> {addr}"),
         format!("{addr} -> {client_addr}"),
     );
-    let events = collect(&rx, |seen| {
+    let events = collect(rx, |seen| {
         states_of(seen, &s).contains(&"TIME_WAIT".to_string())
             && seen
                 .iter()
@@ -466,7 +466,7 @@ fn a_syn_that_takes_over_a_time_wait_tuple_is_a_new_connection() {
     assert_eq!(n, 0, "the server's FIN");
     drop(first);
     let s = format!("{addr} -> {client_addr}");
-    let seen = collect(&rx, |seen| {
+    let seen = collect(rx, |seen| {
         states_of(seen, &s).contains(&"TIME_WAIT".to_string())
     });
     assert!(
@@ -479,7 +479,7 @@ fn a_syn_that_takes_over_a_time_wait_tuple_is_a_new_connection() {
     let second = bound_client(client_addr.port(), addr).expect("a SYN that takes the tuple over");
     let (_server2, _) = listener.accept().expect("accept");
     until_kernel_shows(addr, client_addr, Some(TcpState::Established));
-    let rest = collect(&rx, |seen| {
+    let rest = collect(rx, |seen| {
         let e = events_of(seen, &s);
         e.iter().any(|e| e["event"] == "new") && e.iter().any(|e| e["to"] == "ESTABLISHED")
     });
