@@ -468,9 +468,9 @@ impl Worker {
         };
         self.settle(Instant::now());
         let answers = wanted.iter().map(|w| w.key).zip(rows).collect();
-        let mut events = Vec::new();
-        self.pipeline.looked_up(started, wall, answers, &mut events);
-        self.keep(events);
+        self.pipeline
+            .looked_up(started, wall, answers, &mut self.pending);
+        self.bound_pending();
     }
 
     /// Applies every change stamped before `finished`: a change is written
@@ -543,9 +543,8 @@ impl Worker {
         if let Err(e) = changes.drain(&mut self.batch) {
             self.failing = Some(e.to_string());
         }
-        let mut events = Vec::new();
-        self.pipeline.changes(&self.batch, &mut events);
-        self.keep(events);
+        self.pipeline.changes(&self.batch, &mut self.pending);
+        self.bound_pending();
     }
 
     /// One reading of the table, with the changes it may have seen.
@@ -579,10 +578,9 @@ impl Worker {
                 self.failing = Some(e.to_string());
             }
         }
-        let mut events = Vec::new();
-        self.pipeline.reading(dump, &self.batch, &mut events);
+        self.pipeline.reading(dump, &self.batch, &mut self.pending);
         self.reading_cost = started.elapsed();
-        self.keep(events);
+        self.bound_pending();
         let wanted = self.pipeline.take_wanted();
         self.look_up(wanted);
         let heartbeat_due = self.last_sent.is_none_or(|t| t.elapsed() >= HEARTBEAT);
@@ -625,7 +623,10 @@ impl Worker {
 
     /// Everything since the last update, as the next one.
     fn next_update(&mut self, reading: Option<Instant>) -> Box<Update> {
-        let events = std::mem::take(&mut self.pending);
+        // The next batch is likely as big as this one: one allocation, not
+        // a chain of them as it grows.
+        let room = self.pending.len().min(MAX_PENDING_EVENTS);
+        let events = std::mem::replace(&mut self.pending, Vec::with_capacity(room));
         let taken_at = reading.unwrap_or_else(Instant::now);
         self.pipeline.purge(Instant::now());
         let mut update = Update::from_pipeline(&mut self.pipeline, events, taken_at);
@@ -667,8 +668,9 @@ impl Worker {
         })
     }
 
-    fn keep(&mut self, events: Vec<Event>) {
-        self.pending.extend(events);
+    /// Events are added to `pending` in place (no batch of their own to
+    /// grow and copy); beyond the bound the oldest are dropped and counted.
+    fn bound_pending(&mut self) {
         if self.pending.len() > MAX_PENDING_EVENTS {
             let excess = self.pending.len() - MAX_PENDING_EVENTS;
             self.pending.drain(..excess);
