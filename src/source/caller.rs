@@ -48,11 +48,10 @@ fn process_of(tid: u32) -> Option<Owner> {
             .map(str::trim)
     };
     let pid: u32 = field("Tgid:")?.parse().ok()?;
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok();
     Some(Owner {
         procs: vec![Process {
             pid,
-            name: comm.map(|c| Arc::from(c.trim_end())),
+            name: super::procs::process_name(pid),
         }],
     })
 }

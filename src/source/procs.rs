@@ -324,7 +324,7 @@ fn process_alive(_pid: u32) -> bool {
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn process_name(pid: u32) -> Option<Arc<str>> {
+pub(super) fn process_name(pid: u32) -> Option<Arc<str>> {
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
     Some(Arc::from(comm.trim_end()))
 }

@@ -9,7 +9,7 @@
 
 use super::ring::{EventFormat, PageLayout, RawChange, parse_page};
 use super::session::{EVENT, TraceSession};
-use crate::socket::{Family, SocketKey};
+use crate::socket::{Family, SocketKey, TcpState};
 use crate::source::sockdiag::state;
 use crate::source::{Change, ChangeSource, Degradation, Limit, SourceError, Waker, os_error};
 use rustix::event::{PollFd, PollFlags, poll};
@@ -105,13 +105,9 @@ impl TraceReader {
 /// or shutdown (→FIN_WAIT_1, →LAST_ACK). A change to CLOSE may be a
 /// destroy from another process (`ss -K`), and a child's ESTABLISHED
 /// may be processed by whichever process holds the listener.
-fn made_by_holder(old: u8, new: u8) -> bool {
-    const ESTABLISHED: u8 = 1;
-    const SYN_SENT: u8 = 2;
-    const FIN_WAIT1: u8 = 4;
-    const LAST_ACK: u8 = 9;
-    const LISTEN: u8 = 10;
-    matches!(new, SYN_SENT | FIN_WAIT1 | LAST_ACK | LISTEN) || (old, new) == (SYN_SENT, ESTABLISHED)
+fn made_by_holder(from: TcpState, to: TcpState) -> bool {
+    use TcpState::{Established, FinWait1, LastAck, Listen, SynSent};
+    matches!(to, SynSent | FinWait1 | LastAck | Listen) || (from, to) == (SynSent, Established)
 }
 
 fn to_change(
@@ -130,14 +126,15 @@ fn to_change(
         SocketAddr::new(c.dst, c.dport),
     );
     let (at, wall) = clock.place(c.ns);
+    let (from, to) = (state(c.old)?, state(c.new)?);
     let owner = c
         .task
-        .filter(|_| made_by_holder(c.old, c.new))
+        .filter(|_| made_by_holder(from, to))
         .and_then(|tid| callers.of(tid, at));
     Some(Change {
         key,
-        from: state(c.old)?,
-        to: state(c.new)?,
+        from,
+        to,
         at,
         wall,
         sk: Some(c.sk),
