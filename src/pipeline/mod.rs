@@ -245,30 +245,24 @@ impl Pipeline {
     /// they did not end, they are no longer watched (the lab's port
     /// moved). Consumers see them go from their mirror.
     pub fn forget_outside(&mut self, scope: &crate::source::Scope) {
-        let outside: Vec<SocketKey> = self
-            .newest
-            .keys()
-            .filter(|k| !scope.admits_key(k))
-            .copied()
-            .collect();
-        for key in outside {
-            if let Some(slot) = self.newest.remove(&key) {
+        let (by_sk, purged) = (&mut self.by_sk, &mut self.delta.purged);
+        self.newest.retain(|key, slot| {
+            let keep = scope.admits_key(key);
+            if !keep {
                 if let Some(sk) = slot.sk {
-                    self.by_sk.remove(&sk);
+                    by_sk.remove(&sk);
                 }
-                self.delta.purged.push(slot.conn.id);
+                purged.push(slot.conn.id);
             }
-        }
-        let older: Vec<ConnId> = self
-            .older
-            .values()
-            .filter(|s| !scope.admits_key(&s.conn.row.key))
-            .map(|s| s.conn.id)
-            .collect();
-        for id in older {
-            self.older.remove(&id);
-            self.delta.purged.push(id);
-        }
+            keep
+        });
+        self.older.retain(|id, slot| {
+            let keep = scope.admits_key(&slot.conn.row.key);
+            if !keep {
+                purged.push(*id);
+            }
+            keep
+        });
         self.wanted.retain(|k| scope.admits_key(k));
         self.delta.touched.retain(|k| scope.admits_key(k));
     }

@@ -227,9 +227,7 @@ impl Runner {
         keys.truncate(MAX_WATCHED);
         let _ = self.control.send(Control::Watch(keys));
     }
-}
 
-impl Runner {
     /// Asks for a last update, then stops: every change the kernel has
     /// reported until now is applied, the sockets whose end only a
     /// reading can tell are read exactly, without waiting for the next
@@ -279,7 +277,8 @@ struct Worker {
     lost: u64,
     /// When changes were last taken between readings.
     last_drain: Option<Instant>,
-    /// The scope changed: read the table at once.
+    /// Read the whole table at once: the scope changed, or (polling) a
+    /// control message asked for a reading.
     dump_now: bool,
 }
 
@@ -331,7 +330,7 @@ impl Worker {
                 Some(false) => {}
                 None => return,
             }
-            // A new scope (set by `control` or in `between_readings`).
+            // A new scope, or a reading asked for while waiting.
             if std::mem::take(&mut self.dump_now) {
                 (next_dump, self.asked) = (Instant::now(), true);
             }
@@ -389,19 +388,31 @@ impl Worker {
         let mut now = false;
         loop {
             match commands.try_recv() {
-                Ok(Control::Interval(d)) => (self.interval, now) = (d, true),
-                Ok(Control::Port(port)) => self.rescope(port),
-                Ok(Control::OwnersOnDemand(on)) => self.sources.table.owners_on_demand(on),
-                Ok(Control::Details(key)) => (self.details, now) = (key, true),
-                Ok(Control::Watch(keys)) => self.watched = keys,
-                Ok(Control::Finish) => {
-                    self.finish();
-                    return None;
-                }
-                Ok(Control::Stop) | Err(TryRecvError::Disconnected) => return None,
+                Ok(c) => now |= self.obey(c)?,
+                Err(TryRecvError::Disconnected) => return None,
                 Err(TryRecvError::Empty) => return Some(now),
             }
         }
+    }
+
+    /// One control message; `Some(true)` asks for a reading now, `None`
+    /// to stop.
+    fn obey(&mut self, c: Control) -> Option<bool> {
+        // A new interval or details to read: not left for the next reading.
+        let asks = matches!(c, Control::Interval(_) | Control::Details(_));
+        match c {
+            Control::Interval(d) => self.interval = d,
+            Control::Details(key) => self.details = key,
+            Control::Port(port) => self.rescope(port),
+            Control::OwnersOnDemand(on) => self.sources.table.owners_on_demand(on),
+            Control::Watch(keys) => self.watched = keys,
+            Control::Finish => {
+                self.finish();
+                return None;
+            }
+            Control::Stop => return None,
+        }
+        Some(asks)
     }
 
     /// Waits for changes (or a control message) until the next reading,
@@ -409,8 +420,14 @@ impl Worker {
     fn between_readings(&mut self, wait: Duration, commands: &mpsc::Receiver<Control>) -> Step {
         let Some(changes) = self.sources.changes.as_mut() else {
             return match commands.recv_timeout(wait) {
-                // Put it back for `control` to handle in order.
-                Ok(c) => self.requeue(c),
+                Ok(c) => match self.obey(c) {
+                    Some(asks) => {
+                        // Polling: a reading now is the next one, at once.
+                        self.dump_now |= asks;
+                        Step::Go
+                    }
+                    None => Step::Stop,
+                },
                 Err(RecvTimeoutError::Timeout) => Step::Go,
                 Err(RecvTimeoutError::Disconnected) => Step::Stop,
             };
@@ -480,22 +497,6 @@ impl Worker {
             std::thread::sleep((finished + SLACK).saturating_duration_since(Instant::now()));
             self.apply_changes();
         }
-    }
-
-    fn requeue(&mut self, c: Control) -> Step {
-        match c {
-            Control::Interval(d) => self.interval = d,
-            Control::Port(port) => self.rescope(port),
-            Control::OwnersOnDemand(on) => self.sources.table.owners_on_demand(on),
-            Control::Details(key) => self.details = key,
-            Control::Watch(keys) => self.watched = keys,
-            Control::Finish => {
-                self.finish();
-                return Step::Stop;
-            }
-            Control::Stop => return Step::Stop,
-        }
-        Step::Go
     }
 
     /// A new port to watch: the tracepoint re-filtered, what lies outside
