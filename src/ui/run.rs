@@ -101,9 +101,17 @@ pub async fn run(
                 }
             },
             Some(event) = lab_events.recv() => {
+                // A command's answer draws at once; the lab's socket list,
+                // sent as its sockets move (up to 20 times a second), is
+                // data like the table's.
+                let status = matches!(event, crate::lab::LabEvent::Sockets(_));
                 app.now = Instant::now();
                 app.apply_lab(event);
-                pacer.act();
+                if status {
+                    pacer.changed();
+                } else {
+                    pacer.act();
+                }
             },
             Some(passage) = next_passage(&mut link) => {
                 out.passage(&mut app, &passage);

@@ -78,6 +78,8 @@ pub async fn run(config: LabConfig, mut inbox: Inbox, events: Outbox) {
     };
     actor.publish_settings();
     let mut tick = tokio::time::interval(PUBLISH_EVERY);
+    // Idle, it does not tick at all; the first tick after is at once.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let auto = actor.settings.accept == AcceptMode::Auto && !actor.accept_paused;
         tokio::select! {
@@ -87,7 +89,7 @@ pub async fn run(config: LabConfig, mut inbox: Inbox, events: Outbox) {
             },
             Some(report) = reports.recv() => actor.report(report),
             accepted = accept(actor.server.as_ref()), if auto => actor.accepted(accepted, None),
-            _ = tick.tick() => {
+            _ = tick.tick(), if actor.dirty || actor.accept_paused => {
                 actor.accept_paused = false;
                 actor.publish();
             }
