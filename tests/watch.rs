@@ -252,6 +252,11 @@ struct Watching {
 }
 
 impl Watching {
+    /// As root only (the tracepoint); elsewhere `None`, said on stderr.
+    fn as_root() -> Option<Watching> {
+        skip_unless_root().then(Watching::start)
+    }
+
     fn start() -> Watching {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -350,10 +355,9 @@ fn skip_unless_root() -> bool {
 
 #[test]
 fn a_close_just_before_sigint_is_printed_before_watch_exits() {
-    if !skip_unless_root() {
+    let Some(w) = Watching::as_root() else {
         return;
-    }
-    let w = Watching::start();
+    };
     let (listener, addr, rx) = (&w.listener, w.addr, &w.rx);
     let mut child = w.child;
     let client = TcpStream::connect(addr).expect("connect");
@@ -396,10 +400,9 @@ fn a_close_just_before_sigint_is_printed_before_watch_exits() {
 
 #[test]
 fn an_orphan_enters_time_wait_when_the_peers_fin_arrives_not_when_it_closed() {
-    if !skip_unless_root() {
+    let Some(w) = Watching::as_root() else {
         return;
-    }
-    let w = Watching::start();
+    };
     let (listener, addr, rx) = (&w.listener, w.addr, &w.rx);
     let mut child = w.child;
     let client = TcpStream::connect(addr).expect("connect");
@@ -449,10 +452,9 @@ fn bound_client(port: u16, to: SocketAddr) -> std::io::Result<TcpStream> {
 
 #[test]
 fn a_syn_that_takes_over_a_time_wait_tuple_is_a_new_connection() {
-    if !skip_unless_root() {
+    let Some(w) = Watching::as_root() else {
         return;
-    }
-    let w = Watching::start();
+    };
     let (listener, addr, rx) = (&w.listener, w.addr, &w.rx);
     let mut child = w.child;
     let mut first = bound_client(0, addr).expect("connect");
