@@ -344,8 +344,8 @@ fn the_log_filter_judges_events_not_current_rows() {
         .memory
         .log
         .newest_first()
-        .filter(|e| f.matches_event(&e.event))
-        .map(|e| e.event.states())
+        .filter(|e| f.matches_event(e))
+        .map(|e| e.states())
         .collect();
     assert_eq!(
         shown,

@@ -1,7 +1,7 @@
-//! Memory of what happened: the transition log (a bounded ring of events
-//! with the row as it was) and per-state counts over time (for sparklines).
+//! Memory of what happened: the transition log (a bounded ring of events)
+//! and per-state counts over time (for sparklines).
 
-use crate::socket::{Event, SocketRow, StateCounts};
+use crate::socket::{Event, StateCounts};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -11,18 +11,12 @@ pub const DEFAULT_LOG_SIZE: usize = 10_000;
 pub const COUNT_SAMPLES: usize = 120;
 pub const COUNT_EVERY: Duration = Duration::from_secs(1);
 
-/// One logged event and the row it concerned at that moment (so the log
-/// can be filtered like the table, even after the socket is gone).
-#[derive(Clone, Debug)]
-pub struct LogEntry {
-    pub event: Event,
-    pub row: SocketRow,
-}
-
-/// Newest entries last; the oldest fall off beyond `capacity`.
+/// Newest entries last; the oldest fall off beyond `capacity`. Each
+/// event names its connection's key, state and owner, which is all the
+/// log shows or filters by.
 #[derive(Clone, Debug)]
 pub struct TransitionLog {
-    entries: VecDeque<LogEntry>,
+    entries: VecDeque<Event>,
     capacity: usize,
     /// Entries dropped because the log was full.
     pub dropped: u64,
@@ -37,20 +31,17 @@ impl TransitionLog {
         }
     }
 
-    /// Adds events, each with its connection's row from `conns`.
-    pub fn record(&mut self, events: &[Event], conns: &super::Mirror) {
-        for event in events {
-            let row = conns
-                .get(event.id)
-                .map_or_else(|| SocketRow::new(event.key, event.state), |c| c.row.clone());
+    /// Adds events; of a batch bigger than the log only the newest are
+    /// copied, the rest are counted as dropped.
+    pub fn record(&mut self, events: &[Event]) {
+        let skip = events.len().saturating_sub(self.capacity);
+        self.dropped += skip as u64;
+        for event in &events[skip..] {
             if self.entries.len() == self.capacity {
                 self.entries.pop_front();
                 self.dropped += 1;
             }
-            self.entries.push_back(LogEntry {
-                event: event.clone(),
-                row,
-            });
+            self.entries.push_back(event.clone());
         }
     }
 
@@ -63,7 +54,7 @@ impl TransitionLog {
     }
 
     /// Newest first.
-    pub fn newest_first(&self) -> impl Iterator<Item = &LogEntry> {
+    pub fn newest_first(&self) -> impl Iterator<Item = &Event> {
         self.entries.iter().rev()
     }
 }
@@ -128,15 +119,21 @@ mod tests {
     fn the_log_is_a_bounded_ring_newest_first() {
         let mut log = TransitionLog::new(3);
         let events: Vec<Event> = (1..=5).map(|i| event(i, 1000 + i as u16)).collect();
-        log.record(&events, &crate::pipeline::Mirror::default());
+        log.record(&events[..2]);
+        log.record(&events[2..]);
         assert_eq!(log.len(), 3);
         assert_eq!(log.dropped, 2);
-        let ids: Vec<u64> = log.newest_first().map(|e| e.event.id).collect();
+        let ids: Vec<u64> = log.newest_first().map(|e| e.id).collect();
         assert_eq!(ids, [5, 4, 3]);
         assert_eq!(
-            log.newest_first().next().map(|e| e.row.key.local.port()),
+            log.newest_first().next().map(|e| e.key.local.port()),
             Some(1005)
         );
+        // A batch bigger than the log: only its newest are kept.
+        log.record(&events);
+        let ids: Vec<u64> = log.newest_first().map(|e| e.id).collect();
+        assert_eq!(ids, [5, 4, 3]);
+        assert_eq!(log.dropped, 7);
     }
 
     #[test]

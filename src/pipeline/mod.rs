@@ -35,8 +35,7 @@ pub use mirror::Mirror;
 
 use crate::socket::{Conn, ConnId, Event, EventKind, Owner, SocketKey, StateCounts};
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -153,9 +152,11 @@ pub struct Pipeline {
     baseline: Option<Instant>,
     /// When the latest dump began.
     last_dump: Option<Instant>,
-    /// Ended connections by when they may be dropped: purging costs what
-    /// ends, not the size of the table.
-    ending: BinaryHeap<Reverse<(Instant, ConnId, SocketKey)>>,
+    /// Ended connections by when they ended, oldest first: purging costs
+    /// what ends, not the size of the table. Ends come nearly in order (one
+    /// may be dated back to its close), so a queue, sorted on insert, does
+    /// less work per end than a heap.
+    ending: VecDeque<(Instant, ConnId, SocketKey)>,
     /// What changed since the last delta was taken.
     delta: Pending,
     /// Sockets to read exactly, soon: what no tracepoint reports.
@@ -340,11 +341,11 @@ impl Pipeline {
     /// Drops connections that have lingered long enough, and connect()s
     /// that never got a port.
     pub fn purge(&mut self, now: Instant) {
-        while let Some(Reverse((at, id, key))) = self.ending.peek().copied() {
+        while let Some(&(at, id, key)) = self.ending.front() {
             if now.saturating_duration_since(at) < GONE_LINGER {
                 break;
             }
-            self.ending.pop();
+            self.ending.pop_front();
             match self.newest.get(&key) {
                 Some(s) if s.conn.id == id => drop(self.newest.remove(&key)),
                 _ => drop(self.older.remove(&id)),
@@ -401,7 +402,12 @@ impl Pipeline {
         Arc::make_mut(&mut slot.conn).gone_at = Some(when.at);
         emit(slot, EventKind::Gone, when, out);
         let id = slot.conn.id;
-        self.ending.push(Reverse((when.at, id, *key)));
+        if self.ending.back().is_none_or(|e| e.0 <= when.at) {
+            self.ending.push_back((when.at, id, *key));
+        } else {
+            let place = self.ending.partition_point(|e| e.0 <= when.at);
+            self.ending.insert(place, (when.at, id, *key));
+        }
         self.touch(*key);
     }
 }

@@ -21,7 +21,8 @@ use tokio::sync::mpsc::error::TrySendError;
 /// Send an update at least this often even if nothing changed, so times
 /// and warnings stay fresh.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
-/// Changes between readings are sent at most this often (a frame).
+/// Changes between readings are sent at most this often (a frame), unless
+/// the consumer asks for fewer updates (see [`Runner::pace_updates`]).
 pub const CHANGE_PACE: Duration = Duration::from_millis(16);
 /// Event-driven, the whole table is read this often (or at the interval,
 /// if that is longer), to catch what changes do not say: queues of rows
@@ -108,6 +109,8 @@ pub enum Feed {
 
 enum Control {
     Interval(Duration),
+    /// Send changes at most this often.
+    Pace(Duration),
     /// Watch this port (every port, for `None`) from now on.
     Port(Option<u16>),
     /// Owners for the rows looked up only (see `SocketSource`).
@@ -171,6 +174,7 @@ impl Runner {
             lost: 0,
             last_drain: None,
             dump_now: false,
+            pace: CHANGE_PACE,
         };
         let thread = std::thread::Builder::new()
             .name("tcpscope-pipeline".into())
@@ -193,6 +197,13 @@ impl Runner {
         if let Some(wake) = &self.wake {
             wake();
         }
+    }
+
+    /// Changes go out at most once per `every` (at once after a quiet
+    /// `every`): a screen drawn at most once per interval needs no more,
+    /// and each update costs its consumer something whatever it holds.
+    pub fn pace_updates(&self, every: Duration) {
+        self.send(Control::Pace(every.max(CHANGE_PACE)));
     }
 
     /// Takes effect at once: the next reading happens now.
@@ -280,6 +291,8 @@ struct Worker {
     /// Read the whole table at once: the scope changed, or (polling) a
     /// control message asked for a reading.
     dump_now: bool,
+    /// Changes between readings go out at most this often.
+    pace: Duration,
 }
 
 /// What the loop does next.
@@ -310,8 +323,8 @@ impl Worker {
                 if !self.pending.is_empty() {
                     // Events held back by the pace go out when it allows,
                     // not at the next tick.
-                    let since = self.last_sent.map_or(CHANGE_PACE, |t| t.elapsed());
-                    wait = wait.min(CHANGE_PACE.saturating_sub(since));
+                    let since = self.last_sent.map_or(self.pace, |t| t.elapsed());
+                    wait = wait.min(self.pace.saturating_sub(since));
                 }
                 self.between_readings(wait, commands)
             };
@@ -402,6 +415,7 @@ impl Worker {
         let asks = matches!(c, Control::Interval(_) | Control::Details(_));
         match c {
             Control::Interval(d) => self.interval = d,
+            Control::Pace(d) => self.pace = d,
             Control::Details(key) => self.details = key,
             Control::Port(port) => self.rescope(port),
             Control::OwnersOnDemand(on) => self.sources.table.owners_on_demand(on),
@@ -442,7 +456,7 @@ impl Worker {
         // turn TIME_WAIT: read it now, not at the next reconciliation.
         let wanted = self.pipeline.take_wanted();
         self.look_up(wanted);
-        let paced = self.last_sent.is_none_or(|t| t.elapsed() >= CHANGE_PACE);
+        let paced = self.last_sent.is_none_or(|t| t.elapsed() >= self.pace);
         if !self.pending.is_empty() && paced {
             return self.publish(None);
         }

@@ -266,7 +266,7 @@ impl App {
             .conns
             .apply(&update.delta, |old, new| table.update(old, new));
         self.memory.log.dropped += update.dropped_events;
-        self.memory.log.record(&update.events, &self.data.conns);
+        self.memory.log.record(&update.events);
         let d = &mut self.data;
         d.warning = update.warning;
         d.degradations = update.degradations;

@@ -63,6 +63,7 @@ pub async fn run(
     let mut wants = ViewWants {
         port: app.watched_port(),
         all_owners: None,
+        pace: None,
     };
     let mut feeding = true;
     while !app.quit {
@@ -83,6 +84,8 @@ pub async fn run(
                     Input::Seek(at) => {
                         let (s, f) = restart_replay(&mut app, at)?;
                         (sampler, feed) = (s, f);
+                        // A new pipeline: tell it the pace again.
+                        wants.pace = None;
                         feeding = true;
                         pacer.act();
                     }
@@ -139,7 +142,7 @@ pub async fn run(
         };
         // `+`/`-` change the interval: frames follow it.
         pacer.set_interval(app.settings.interval);
-        follow_the_view(&app, &sampler, &mut wants);
+        follow_the_view(&app, &sampler, out.every_event(), &mut wants);
     }
     drop(guard);
     out.recorder.map_or(Ok(()), Recorder::finish)
@@ -152,16 +155,33 @@ struct ViewWants {
     /// Owners for every socket (a filter names a process), not only the
     /// rows on screen. `None` before the first turn.
     all_owners: Option<bool>,
+    /// How often updates come.
+    pace: Option<Duration>,
 }
+
+/// Updates more often than the screen is drawn would only cost: the
+/// screen's interval paces them, but at least once a second so that a key
+/// shows recent data, and at the pipeline's own pace while a recording or
+/// a metrics endpoint takes every event.
+const SLOWEST_UPDATES: Duration = Duration::from_secs(1);
 
 /// The pipeline reads what the view needs: the lab's port as its server
 /// moves (every port for a filter of the user's own), and owners for the
-/// rows on screen unless the filter names a process.
-fn follow_the_view(app: &App, sampler: &Runner, told: &mut ViewWants) {
+/// rows on screen unless the filter names a process; updates as often as
+/// the screen can show them.
+fn follow_the_view(app: &App, sampler: &Runner, every_event: bool, told: &mut ViewWants) {
+    let pace = match every_event {
+        true => crate::pipeline::runner::CHANGE_PACE,
+        false => app.settings.interval.min(SLOWEST_UPDATES),
+    };
     let now = ViewWants {
         port: app.watched_port(),
         all_owners: Some(app.settings.filter.needs_owners()),
+        pace: Some(pace),
     };
+    if now.pace != told.pace {
+        sampler.pace_updates(pace);
+    }
     if now.port != told.port {
         sampler.follow_port(now.port);
     }
@@ -191,6 +211,11 @@ struct Outputs {
 }
 
 impl Outputs {
+    /// Whether something here takes every event as it comes.
+    fn every_event(&self) -> bool {
+        self.recorder.is_some() || self.exporter.is_some()
+    }
+
     /// Opened before the terminal changes mode, so a bad path or a taken
     /// address is an error to see at once.
     async fn open(settings: &Settings) -> anyhow::Result<Outputs> {

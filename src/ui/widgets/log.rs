@@ -22,23 +22,23 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .memory
         .log
         .newest_first()
-        .filter(|e| filter.matches_event(&e.event))
+        .filter(|e| filter.matches_event(e))
         .skip(app.memory.log_scroll)
         .take(rows)
         .map(|e| {
-            let time: DateTime<Local> = e.event.wall.into();
-            let what = match e.event.kind {
-                EventKind::New => vec![Span::styled(e.event.state.name(), t.state(e.event.state))],
+            let time: DateTime<Local> = e.wall.into();
+            let what = match e.kind {
+                EventKind::New => vec![Span::styled(e.state.name(), t.state(e.state))],
                 EventKind::State { from, to } => vec![
                     Span::styled(from.name(), t.state(from)),
                     Span::raw(" → "),
                     Span::styled(to.name(), t.state(to)),
                 ],
-                EventKind::Gone => vec![Span::styled(format!("{} → gone", e.event.state), t.dim())],
+                EventKind::Gone => vec![Span::styled(format!("{} → gone", e.state), t.dim())],
             };
             let mut spans = vec![
                 Span::styled(format!("{}  ", time.format("%H:%M:%S%.3f")), t.dim()),
-                Span::raw(format!("{:<48} ", e.event.key.label())),
+                Span::raw(format!("{:<48} ", e.key.label())),
             ];
             spans.extend(what);
             Line::from(spans)
