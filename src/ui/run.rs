@@ -170,9 +170,10 @@ const SLOWEST_UPDATES: Duration = Duration::from_secs(1);
 /// rows on screen unless the filter names a process; updates as often as
 /// the screen can show them.
 fn follow_the_view(app: &App, sampler: &Runner, every_event: bool, told: &mut ViewWants) {
-    let pace = match every_event {
-        true => crate::pipeline::runner::CHANGE_PACE,
-        false => app.settings.interval.min(SLOWEST_UPDATES),
+    let pace = if every_event {
+        crate::pipeline::runner::CHANGE_PACE
+    } else {
+        app.settings.interval.min(SLOWEST_UPDATES)
     };
     let now = ViewWants {
         port: app.watched_port(),
