@@ -53,7 +53,7 @@ pub struct Cli {
 
     /// Show another host's connections: runs `tcpscope record -` there
     /// through the system ssh (its config, keys and agent)
-    #[arg(long, value_name = "USER@HOST", conflicts_with_all = ["once", "json", "netns", "all_netns", "pcap"])]
+    #[arg(long, value_name = "USER@HOST", value_parser = host_arg, conflicts_with_all = ["once", "json", "netns", "all_netns", "pcap"])]
     pub remote: Option<String>,
 
     /// With --remote: the tcpscope program on the host (a name or a path)
@@ -354,6 +354,24 @@ fn log_size_arg(text: &str) -> Result<usize, String> {
 
 fn max_connections_arg(text: &str) -> Result<usize, String> {
     count_arg(text, "a connection limit", 65535)
+}
+
+/// An ssh destination, never an option: ssh would read `-oProxyCommand=…`
+/// as one and run it here.
+fn host_arg(text: &str) -> Result<String, String> {
+    let why = if text.is_empty() {
+        "is empty"
+    } else if text.starts_with('-') {
+        "starts with '-', which ssh would read as an option"
+    } else if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        "holds a space or a control character"
+    } else {
+        return Ok(text.to_string());
+    };
+    Err(format!(
+        "the host {text:?} {why}; give USER@HOST or a name from the ssh config, \
+         and put ssh options in --ssh-option"
+    ))
 }
 
 fn port_arg(text: &str) -> Result<u16, crate::socket::filter::PortError> {

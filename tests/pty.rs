@@ -626,6 +626,55 @@ fn a_remote_host_streams_over_ssh_and_reconnects() {
     assert!(tui.wait_exit().success());
 }
 
+/// Words handed to the remote host stay words: a filter with shell syntax
+/// in it runs nothing there, and an ordinary filter of two words reaches
+/// `record` whole.
+#[test]
+fn a_remote_filter_is_one_word_on_the_host() {
+    let Some(sshd) = Sshd::start() else { return };
+    let marker = sshd.dir.path().join("injected");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let local = listener.local_addr().expect("its address").to_string();
+    let hostile = format!("proc a;touch${{IFS}}{}", marker.display());
+    let mut args = sshd.args(env!("CARGO_BIN_EXE_tcpscope"));
+    args.extend(["-f".into(), hostile]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut tui = Session::start(&refs);
+    tui.wait_screen("the stream started", |s| {
+        s.contains("live from root@127.0.0.1")
+    });
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+    assert!(!marker.exists(), "the host ran nothing from the filter");
+
+    let mut args = sshd.args(env!("CARGO_BIN_EXE_tcpscope"));
+    args.extend(["-f".into(), "state LISTEN".into()]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut tui = Session::start(&refs);
+    tui.wait_screen("the host's listener", |s| {
+        s.contains("live from root@127.0.0.1") && row_shows(s, &local, "LISTEN")
+    });
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+}
+
+/// A host that ssh would read as an option is refused before ssh runs.
+#[test]
+fn a_remote_host_is_never_an_ssh_option() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let marker = dir.path().join("proxied");
+    let host = format!("--remote=-oProxyCommand=touch {}", marker.display());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tcpscope"))
+        .arg(&host)
+        .output()
+        .expect("run tcpscope");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("starts with '-'"), "{err}");
+    assert!(err.contains("--ssh-option"), "{err}");
+    assert!(!marker.exists(), "nothing ran here");
+}
+
 /// `--metrics` on the live view: the table it shows, for Prometheus.
 #[test]
 fn the_live_view_serves_metrics() {

@@ -119,15 +119,26 @@ fn command(target: &Target) -> Command {
         "ServerAliveCountMax=2",
     ]);
     c.args(&target.ssh_options);
-    c.arg(&target.host)
-        .arg("--")
-        .arg(&target.command)
-        .args(["record", "-"]);
-    c.args(&target.args);
+    // After `--` the host cannot be an option; the remote side gets one
+    // line for its shell, each word quoted so that a filter stays one word.
+    c.arg("--").arg(&target.host).arg(remote_line(target));
     c.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     c
+}
+
+/// `tcpscope record - ARGS…` as the remote shell must read it. ssh joins
+/// its words with spaces for that shell, so each is quoted here; a word
+/// that cannot be quoted (a NUL) cannot come from a command line.
+fn remote_line(target: &Target) -> String {
+    let words = [target.command.as_str(), "record", "-"]
+        .into_iter()
+        .chain(target.args.iter().map(String::as_str));
+    let quoted: Vec<String> = words
+        .map(|w| shlex::try_quote(w).map_or_else(|_| "''".into(), |q| q.into_owned()))
+        .collect();
+    quoted.join(" ")
 }
 
 /// One ssh session: its records into the playback until it ends.
