@@ -222,7 +222,10 @@ fn record(args: RecordArgs) -> ExitCode {
     };
     let run = runtime(1).and_then(|rt| {
         rt.block_on(async {
-            let signals = Termination::register()?;
+            let mut signals = Termination::register()?;
+            if args.file.as_os_str() == "-" {
+                signals = signals.or_when_stdout_closes();
+            }
             let sources = open_sources(args.read.source, Cadence::Live, &scope, &args.netns)?;
             let header = output::record_file::header(&sources.name(), filter.text(), args.port);
             std::io::Write::write_all(&mut out, tcpscope::stream::line(&header).as_bytes())?;

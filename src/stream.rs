@@ -7,9 +7,11 @@
 //! (RFC 3339, UTC, microseconds) and `event`; `watch --json` prints the
 //! records alone, with the fields it always had.
 
+use crate::socket::printable;
 use crate::socket::{Conn, Event, EventKind, Segment, SocketRow, TcpState};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use std::io::{BufRead, Read as _};
 use std::time::SystemTime;
 
 pub const FORMAT: &str = "tcpscope-events";
@@ -247,38 +249,130 @@ pub struct Read {
 }
 
 pub fn read(text: &str) -> Read {
+    read_from(text.as_bytes())
+}
+
+/// The longest line a stream may hold. A record is a few hundred bytes;
+/// the limit keeps a hostile or broken stream (one endless line,
+/// `/dev/zero`) from filling memory.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// The most records a recording is read with: about 1.5 GB in memory.
+pub const MAX_RECORDS: usize = 5_000_000;
+
+/// One line of a stream, as [`next_line`] found it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    Text(String),
+    /// Longer than [`MAX_LINE`]; its first part read, the rest left
+    /// ([`skip_line`] passes over it).
+    TooLong,
+    /// Not UTF-8.
+    NotText,
+}
+
+/// The next line, without its newline; `None` at the end. Of a line over
+/// [`MAX_LINE`] no more than that is read.
+pub fn next_line(from: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<Option<Line>> {
+    buf.clear();
+    let cap = MAX_LINE as u64 + 1;
+    let n = from.by_ref().take(cap).read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+    } else if buf.len() > MAX_LINE {
+        return Ok(Some(Line::TooLong));
+    }
+    Ok(Some(match std::str::from_utf8(buf) {
+        Ok(text) => Line::Text(text.trim_end_matches('\r').to_string()),
+        Err(_) => Line::NotText,
+    }))
+}
+
+/// Consumes up to and including the next newline, in pieces.
+pub fn skip_line(from: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let chunk = from.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        match chunk.iter().position(|&b| b == b'\n') {
+            Some(at) => {
+                from.consume(at + 1);
+                return Ok(());
+            }
+            None => {
+                let all = chunk.len();
+                from.consume(all);
+            }
+        }
+    }
+}
+
+/// A header this program reads, or why not.
+pub fn check_header(line: &str) -> Result<Header, String> {
+    match serde_json::from_str::<Header>(line) {
+        Ok(h) if h.format == FORMAT && h.version <= VERSION => Ok(h),
+        Ok(h) => Err(format!(
+            "{} version {} is not a stream this tcpscope reads ({FORMAT} up to version {VERSION})",
+            printable(&h.format),
+            h.version
+        )),
+        Err(e) => Err(format!("not a {FORMAT} header: {e}")),
+    }
+}
+
+/// A recording read line by line, up to its first damaged line.
+pub fn read_from(mut from: impl BufRead) -> Read {
     let mut out = Read::default();
-    for (i, line) in text.lines().enumerate() {
+    let mut buf = Vec::new();
+    let mut number = 0;
+    loop {
+        number += 1;
+        let damage = |why: String| Some(Damage { line: number, why });
+        let line = match next_line(&mut from, &mut buf) {
+            Ok(None) => return out,
+            Ok(Some(Line::Text(line))) => line,
+            Ok(Some(Line::TooLong)) => {
+                out.damage = damage(format!("a line longer than {} KiB", MAX_LINE / 1024));
+                return out;
+            }
+            Ok(Some(Line::NotText)) => {
+                out.damage = damage("not text (UTF-8)".into());
+                return out;
+            }
+            Err(e) => {
+                out.damage = damage(format!("cannot be read: {e}"));
+                return out;
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }
-        let damage = |why: String| Damage { line: i + 1, why };
-        if i == 0 {
-            match serde_json::from_str::<Header>(line) {
-                Ok(h) if h.format == FORMAT && h.version <= VERSION => out.header = Some(h),
-                Ok(h) => {
-                    out.damage = Some(damage(format!(
-                        "{} version {} is not a stream this tcpscope reads ({FORMAT} up to version {VERSION})",
-                        h.format, h.version
-                    )));
-                    return out;
-                }
-                Err(e) => {
-                    out.damage = Some(damage(format!("not a {FORMAT} header: {e}")));
+        if out.header.is_none() {
+            match check_header(&line) {
+                Ok(h) => out.header = Some(h),
+                Err(why) => {
+                    out.damage = damage(why);
                     return out;
                 }
             }
             continue;
         }
-        match serde_json::from_str::<Record>(line) {
+        if out.records.len() >= MAX_RECORDS {
+            out.damage = damage(format!("more than {MAX_RECORDS} records"));
+            return out;
+        }
+        match serde_json::from_str::<Record>(&line) {
             Ok(r) => out.records.push(r),
             Err(_) => {
-                out.damage = Some(damage("not a record (cut off or corrupt)".into()));
+                out.damage = damage("not a record (cut off or corrupt)".into());
                 return out;
             }
         }
     }
-    out
 }
 
 #[cfg(test)]

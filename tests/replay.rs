@@ -154,6 +154,56 @@ fn a_damaged_recording_plays_up_to_the_damage_and_says_where() {
     assert!(err.contains("is not a tcpscope recording"), "{err}");
 }
 
+/// `replay` with the shell's `ulimit -v` (KiB) set: its exit code and
+/// standard error.
+fn replay_limited(file: &Path, kib: u32) -> (Option<i32>, String) {
+    let script = format!("ulimit -v {kib}; exec \"$0\" replay \"$1\" </dev/null");
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script, env!("CARGO_BIN_EXE_tcpscope")])
+        .arg(file)
+        .output()
+        .expect("run tcpscope replay");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// An endless line (`/dev/zero`) and a small `.zst` that decompresses to
+/// one 300 MB line are read a line at a time, the line cut at its limit:
+/// refused or played up to there within 200 MB of address space.
+#[test]
+fn a_hostile_recording_is_read_within_bounded_memory() {
+    let (code, err) = replay_limited(Path::new("/dev/zero"), 200_000);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("/dev/zero is not a tcpscope recording (a line longer than 64 KiB)"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bomb.ndjson.zst");
+    let file = std::fs::File::create(&path).expect("create");
+    let mut z = zstd::Encoder::new(file, 1).expect("an encoder");
+    let header = std::fs::read_to_string(FIXTURE).expect("the fixture");
+    let header = header.lines().next().expect("a header line");
+    std::io::Write::write_all(&mut z, format!("{header}\n").as_bytes()).expect("write");
+    let block = vec![b'a'; 1 << 20];
+    for _ in 0..300 {
+        std::io::Write::write_all(&mut z, &block).expect("write");
+    }
+    z.finish().expect("finish");
+    assert!(std::fs::metadata(&path).expect("its size").len() < 1 << 20);
+    let read = tcpscope::output::record_file::read(&path).expect("a header");
+    let damage = read.damage.expect("the long line is damage");
+    assert_eq!(damage.line, 2);
+    assert!(damage.why.contains("longer than 64 KiB"), "{}", damage.why);
+    // The whole program, within the limit: it reaches the terminal check.
+    let (code, err) = replay_limited(&path, 200_000);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("needs a terminal"), "{err}");
+}
+
 #[test]
 fn a_missing_recording_is_named_in_the_error() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tcpscope"))

@@ -78,26 +78,26 @@ pub fn header(source: &str, filter: &str, port: Option<u16>) -> Header {
 /// A recording read back whole (plain or zstd): what it holds up to the
 /// first damaged line. A file that is not a recording at all is an error.
 pub fn read(path: &Path) -> Result<crate::stream::Read, String> {
-    let raw = std::fs::read(path).map_err(|e| {
+    let cannot = |e: io::Error| {
         format!(
             "cannot read the recording {}: {}",
             path.display(),
             crate::source::error::os_words(&e)
         )
-    })?;
-    let zstd_magic = [0x28, 0xb5, 0x2f, 0xfd];
-    let bytes = if raw.starts_with(&zstd_magic) {
-        // A cut-off compressed file: keep what decompresses.
-        let mut out = Vec::new();
-        let mut decoder = zstd::Decoder::new(&raw[..])
-            .map_err(|e| format!("cannot decompress {}: {e}", path.display()))?;
-        let _ = io::Read::read_to_end(&mut decoder, &mut out);
-        out
-    } else {
-        raw
     };
-    let text = String::from_utf8_lossy(&bytes);
-    let read = crate::stream::read(&text);
+    let mut file = io::BufReader::new(std::fs::File::open(path).map_err(cannot)?);
+    let zstd_magic = [0x28, 0xb5, 0x2f, 0xfd];
+    let compressed = io::BufRead::fill_buf(&mut file)
+        .map_err(cannot)?
+        .starts_with(&zstd_magic);
+    // Read as it decompresses, a line at a time: never the whole file.
+    let read = if compressed {
+        let decoder = zstd::Decoder::with_buffer(file)
+            .map_err(|e| format!("cannot decompress {}: {e}", path.display()))?;
+        crate::stream::read_from(io::BufReader::new(decoder))
+    } else {
+        crate::stream::read_from(file)
+    };
     if read.header.is_none() {
         let why = read
             .damage
