@@ -315,11 +315,11 @@ pub fn skip_line(from: &mut impl BufRead) -> std::io::Result<()> {
 pub fn check_header(line: &str) -> Result<Header, String> {
     match serde_json::from_str::<Header>(line) {
         Ok(h) if h.format == FORMAT && h.version <= VERSION => Ok(h),
-        Ok(h) => Err(format!(
-            "{} version {} is not a stream this tcpscope reads ({FORMAT} up to version {VERSION})",
-            printable(&h.format),
+        Ok(h) if h.format == FORMAT => Err(format!(
+            "{FORMAT} version {} is newer than this tcpscope reads (up to {VERSION}): update tcpscope",
             h.version
         )),
+        Ok(h) => Err(format!("a {} stream, not {FORMAT}", printable(&h.format))),
         Err(e) => Err(format!("not a {FORMAT} header: {e}")),
     }
 }

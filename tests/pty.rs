@@ -35,6 +35,11 @@ fn nonzero(n: u16) -> std::num::NonZeroU16 {
 
 impl Session {
     fn start(args: &[&str]) -> Session {
+        Session::start_env(args, &[])
+    }
+
+    /// Started with these environment variables added.
+    fn start_env(args: &[&str], env: &[(&str, &str)]) -> Session {
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows: ROWS,
@@ -46,6 +51,9 @@ impl Session {
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_tcpscope"));
         cmd.args(args);
         cmd.env("TERM", "xterm-256color");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let child = pty.slave.spawn_command(cmd).expect("spawn tcpscope");
         let mut reader = pty.master.try_clone_reader().expect("pty reader");
         let writer = pty.master.take_writer().expect("pty writer");
@@ -673,6 +681,177 @@ fn a_remote_host_is_never_an_ssh_option() {
     assert!(err.contains("starts with '-'"), "{err}");
     assert!(err.contains("--ssh-option"), "{err}");
     assert!(!marker.exists(), "nothing ran here");
+}
+
+/// A stand-in for tcpscope on the host, written into the sshd's
+/// directory: a shell script that prints `body` as its stream.
+fn fake_remote(sshd: &Sshd, name: &str, body: &str) -> String {
+    let path = sshd.dir.path().join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write the script");
+    let made = std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&path)
+        .status()
+        .expect("chmod");
+    assert!(made.success());
+    path.display().to_string()
+}
+
+const HEADER: &str = r#"{"format":"tcpscope-events","version":1,"host":"h","kernel":"k","start":"2026-12-01T05:02:08Z","source":"sockdiag+trace","filter":""}"#;
+const LISTENER: &str = r#"{"ts":"2026-12-01T05:02:09.558884Z","event":"new","key":"127.0.0.9:4242 -> 0.0.0.0:*","from":null,"to":"LISTEN","id":1}"#;
+
+/// A stream from a newer tcpscope is refused with its version named; a
+/// line that is not text is skipped and said, and what follows is shown.
+#[test]
+fn a_remote_stream_is_checked_line_by_line() {
+    let Some(sshd) = Sshd::start() else { return };
+    let future = HEADER.replace(r#""version":1"#, r#""version":999"#);
+    let script = fake_remote(&sshd, "future", &format!("echo '{future}'; sleep 2"));
+    let refs: Vec<String> = sshd.args(&script);
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    let mut tui = Session::start(&refs);
+    tui.wait_screen("the version refused", |s| {
+        s.contains("did not start a stream: tcpscope-events version 999")
+    });
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+
+    let body = format!("echo '{HEADER}'; printf '\\377\\376\\n'; echo '{LISTENER}'; sleep 30");
+    let script = fake_remote(&sshd, "garbled", &body);
+    let refs: Vec<String> = sshd.args(&script);
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    let mut tui = Session::start(&refs);
+    tui.wait_screen("the bad line said, the next one shown", |s| {
+        s.contains("skipped 1 bad line (the last: a line that is not text")
+            && row_shows(s, "127.0.0.9:4242", "LISTEN")
+    });
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+}
+
+/// Processes on the host whose command line holds `text`.
+fn remote_processes(text: &str) -> String {
+    let out = std::process::Command::new("pgrep")
+        .args(["-a", "-f", text])
+        .output()
+        .expect("run pgrep");
+    String::from_utf8_lossy(&out.stdout).into()
+}
+
+/// The ssh client killed three times, then `q`: each `record -` on the
+/// host notices its reader gone and exits, even on a quiet port.
+#[test]
+fn no_remote_recorder_outlives_its_session() {
+    let Some(sshd) = Sshd::start() else { return };
+    let p = pair();
+    let port = p.server_addr.port().to_string();
+    let mut args = sshd.args(env!("CARGO_BIN_EXE_tcpscope"));
+    args.push(port.clone());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut tui = Session::start(&refs);
+    let client = p.client_addr.to_string();
+    let recorder = format!("tcpscope record - {port}");
+    for _ in 0..3 {
+        tui.wait_screen("live", |s| {
+            s.contains("live from root@127.0.0.1") && row_shows(s, &client, "ESTABLISHED")
+        });
+        let _ = std::process::Command::new("pkill")
+            .args(["-f", &format!("^ssh .*root@127.0.0.1 .*record - {port}")])
+            .status();
+        tui.wait_screen("the drop said", |s| s.contains("trying again"));
+    }
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+    let left = common::wait_for(PATIENCE * 2, || {
+        remote_processes(&recorder).is_empty().then_some(())
+    });
+    assert!(
+        left.is_some(),
+        "left on the host:\n{}",
+        remote_processes(&recorder)
+    );
+}
+
+/// An ssh wrapper that says a lot on standard error and leaves a process
+/// holding ssh's pipes: the stream still flows, and `q` does not wait.
+#[test]
+fn quitting_a_remote_view_never_waits_on_ssh() {
+    let Some(sshd) = Sshd::start() else { return };
+    let bin = sshd.dir.path().join("bin");
+    std::fs::create_dir(&bin).expect("a bin directory");
+    let wrapper = bin.join("ssh");
+    let body = "#!/bin/sh\nhead -c 1000000 /dev/zero | tr '\\0' x >&2\nsetsid sleep 597.3 &\nexec /usr/bin/ssh \"$@\"\n";
+    std::fs::write(&wrapper, body).expect("write the wrapper");
+    let made = std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&wrapper)
+        .status();
+    assert!(made.is_ok_and(|s| s.success()));
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let script = fake_remote(
+        &sshd,
+        "steady",
+        &format!("echo '{HEADER}'; echo '{LISTENER}'; sleep 30"),
+    );
+    let args = sshd.args(&script);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut tui = Session::start_env(&refs, &[("PATH", &path)]);
+    tui.wait_screen("the stream past the chatter", |s| {
+        s.contains("live from root@127.0.0.1") && row_shows(s, "127.0.0.9:4242", "LISTEN")
+    });
+    tui.send("q");
+    let quit = tui.wait_exit();
+    let _ = std::process::Command::new("pkill")
+        .args(["-f", "sleep 597.3"])
+        .status();
+    assert!(quit.success());
+    tui.assert_restored();
+}
+
+/// A hostile stream (an `ssh` on PATH that prints one 300 MB line, then a
+/// million new connections): the line skipped and said, the connections
+/// kept to the feed's bound and the rest counted, memory bounded (read
+/// from /proc), and `q` still quits.
+#[test]
+fn a_hostile_remote_stream_stays_within_bounds() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let ssh = dir.path().join("ssh");
+    let many = r#"awk 'BEGIN{for(i=0;i<1000000;i++) printf "{\"ts\":\"2026-12-01T05:02:09.56Z\",\"event\":\"new\",\"key\":\"127.0.0.1:%d -> 127.0.0.2:%d\",\"from\":null,\"to\":\"ESTABLISHED\",\"id\":%d}\n", i%60000+1, int(i/60000)+1, i+10}'"#;
+    let body = format!(
+        "#!/bin/sh\necho '{HEADER}'\nhead -c 300000000 /dev/zero | tr '\\0' a\necho\n{many}\nexec sleep 60\n"
+    );
+    std::fs::write(&ssh, body).expect("write the fake ssh");
+    let made = std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&ssh)
+        .status();
+    assert!(made.is_ok_and(|s| s.success()));
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut tui = Session::start_env(&["--remote", "host"], &[("PATH", &path)]);
+    let bound = tcpscope::source::playback::LIVE_CONNECTIONS;
+    tui.wait_screen("the bound reached and said", |s| {
+        s.contains(&format!("{bound} sockets"))
+            && s.contains("skipped 1 bad line (the last: a line longer than 64 KiB)")
+            && s.contains("900000 records not")
+    });
+    let pid = tui.child.process_id().expect("its pid");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("its status");
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    assert!(peak_kib < 400_000, "peak memory {peak_kib} KiB");
+    tui.send("q");
+    assert!(tui.wait_exit().success());
 }
 
 /// `--metrics` on the live view: the table it shows, for Prometheus.

@@ -80,7 +80,15 @@ struct State {
     /// Recorded segments, by time, and how many were handed out.
     segments: Vec<(SystemTime, Header)>,
     next_segment: usize,
+    /// Of a live feed: records refused by its bounds.
+    refused: u64,
 }
+
+/// A live feed's bounds: the connections it may keep, and the records
+/// that may wait for the view. A host with more is shown in part, and
+/// says so; a hostile stream cannot fill memory.
+pub const LIVE_CONNECTIONS: usize = 100_000;
+const LIVE_PENDING: usize = 100_000;
 
 /// What the view steers: pause, step, speed; shared with the sources.
 #[derive(Clone)]
@@ -136,6 +144,7 @@ impl Playback {
             status: None,
             segments,
             next_segment: 0,
+            refused: 0,
         };
         Playback {
             state: Arc::new((Mutex::new(state), Condvar::new())),
@@ -159,6 +168,12 @@ impl Playback {
                 s.map.real_of(wall)
             };
             out.push((at, wall, h));
+        }
+        if s.live {
+            // Handed out: a live feed keeps no history of its own.
+            let n = s.next_segment;
+            s.segments.drain(..n);
+            s.next_segment = 0;
         }
         out
     }
@@ -185,8 +200,12 @@ impl Playback {
             }
             Record::Conn(_) => {
                 if let Some(st) = step(record) {
-                    s.end = s.end.max(st.wall);
-                    s.steps.push(st);
+                    if s.steps.len() - s.next >= LIVE_PENDING {
+                        s.refused += 1;
+                    } else {
+                        s.end = s.end.max(st.wall);
+                        s.steps.push(st);
+                    }
                 }
             }
             Record::Update(u) => {
@@ -196,7 +215,11 @@ impl Playback {
             }
             Record::Segment(_) => {
                 if let Some(seg) = segment(record) {
-                    s.segments.push(seg);
+                    if s.segments.len() - s.next_segment >= LIVE_PENDING {
+                        s.refused += 1;
+                    } else {
+                        s.segments.push(seg);
+                    }
                 }
             }
             Record::Notice(_) => {}
@@ -292,6 +315,7 @@ impl Playback {
             status: s.status.clone(),
             next_segment: s.segments.partition_point(|(w, _)| *w <= at),
             segments: s.segments.clone(),
+            refused: 0,
         };
         Playback {
             state: Arc::new((Mutex::new(state), Condvar::new())),
@@ -462,10 +486,19 @@ impl SocketSource for Table {
         } else {
             super::Limit::Recording
         };
-        s.status
+        let mut notes: Vec<_> = s
+            .status
             .iter()
             .map(|why| super::Degradation::new(limit, why.clone()))
-            .collect()
+            .collect();
+        if s.refused > 0 {
+            let why = format!(
+                "{} records not shown: the stream passed its bounds ({LIVE_CONNECTIONS} connections, {LIVE_PENDING} waiting)",
+                s.refused
+            );
+            notes.push(super::Degradation::new(limit, why));
+        }
+        notes
     }
 }
 
@@ -511,6 +544,11 @@ impl ChangeSource for Events {
             };
             let at = at.max(s.last_at);
             s.last_at = at;
+            let new = st.to.is_some() && !s.table.contains_key(&st.id);
+            if s.live && new && s.table.len() >= LIVE_CONNECTIONS {
+                s.refused += 1;
+                continue;
+            }
             apply(&mut s.table, &st);
             out.push(Change {
                 key: st.key,
@@ -521,6 +559,11 @@ impl ChangeSource for Events {
                 sk: Some(st.id),
                 owner: None,
             });
+        }
+        if s.live {
+            let n = s.next;
+            s.steps.drain(..n);
+            s.next = 0;
         }
         Ok(())
     }

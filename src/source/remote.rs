@@ -6,8 +6,8 @@
 //! what was already shown stays.
 
 use super::playback::Playback;
-use crate::stream::{self, Record};
-use std::io::{BufRead, BufReader, Read};
+use crate::stream::{self, Line, Record};
+use std::io::{BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,15 +42,36 @@ pub struct Remote {
 }
 
 impl Drop for Remote {
+    /// Never waits long: a process that ssh started (a wrapper, a
+    /// ControlPersist master) may hold the pipe that the feed's thread
+    /// reads, and quitting must not wait on it.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(child) = lock(&self.running).as_mut() {
-            let _ = child.kill();
+            end_session(child);
         }
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            for _ in 0..20 {
+                if t.is_finished() {
+                    let _ = t.join();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
     }
+}
+
+/// Ends ssh and whatever it started in its process group.
+fn end_session(child: &mut Child) {
+    #[cfg(unix)]
+    if let Some(pid) = i32::try_from(child.id())
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    let _ = child.kill();
 }
 
 fn lock(running: &Running) -> std::sync::MutexGuard<'_, Option<Child>> {
@@ -125,6 +146,9 @@ fn command(target: &Target) -> Command {
     c.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // Its own group, so that ending the session ends what it started.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut c, 0);
     c
 }
 
@@ -157,17 +181,57 @@ fn stream_once(
             };
         }
     };
-    let (out, mut stderr) = (child.stdout.take(), child.stderr.take());
+    let (out, stderr) = (child.stdout.take(), child.stderr.take());
+    let said = stderr.map(drain);
     *lock(running) = Some(child);
-    let streamed = out.is_some_and(|out| read_records(out, playback, stop, &target.host));
+    let read = out.map_or_else(Session::default, |out| {
+        read_records(out, playback, stop, &target.host)
+    });
     let status = lock(running).take().and_then(|child| ended(child, stop));
-    let mut err = String::new();
-    if let Some(e) = stderr.as_mut() {
-        let _ = e.read_to_string(&mut err);
+    let mut err = said.map(|s| s.text()).unwrap_or_default();
+    if let Some(why) = read.refused {
+        err = why;
     }
     Outcome {
-        streamed,
-        why: explain(&target.host, &target.command, status, &err, streamed),
+        streamed: read.started,
+        why: explain(&target.host, &target.command, status, &err, read.started),
+    }
+}
+
+/// ssh's standard error, read while it streams (a chatty wrapper would
+/// otherwise stall on a full pipe); the last few KiB kept.
+struct Said(Arc<Mutex<Vec<u8>>>);
+
+const SAID_KEPT: usize = 4096;
+
+fn drain(mut from: std::process::ChildStderr) -> Said {
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let into = kept.clone();
+    let _ = std::thread::Builder::new()
+        .name("tcpscope-ssh-stderr".into())
+        .spawn(move || {
+            let mut chunk = [0u8; 1024];
+            while let Ok(n @ 1..) = from.read(&mut chunk) {
+                let mut k = into
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                k.extend_from_slice(&chunk[..n]);
+                let over = k.len().saturating_sub(SAID_KEPT);
+                k.drain(..over);
+            }
+        });
+    Said(kept)
+}
+
+impl Said {
+    /// What was said so far, given a moment to arrive after ssh ended.
+    fn text(&self) -> String {
+        std::thread::sleep(Duration::from_millis(50));
+        let k = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        crate::socket::printable(&String::from_utf8_lossy(&k))
     }
 }
 
@@ -183,37 +247,79 @@ fn ended(mut child: Child, stop: &AtomicBool) -> Option<i32> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = child.kill();
+    end_session(&mut child);
     child.wait().ok().and_then(|s| s.code())
 }
 
-/// Feeds records until the stream ends or a stop; whether it started.
+/// What a session's stream gave.
+#[derive(Default)]
+struct Session {
+    /// The header came and was one this program reads.
+    started: bool,
+    /// Why the stream was not taken, when its header was refused.
+    refused: Option<String>,
+}
+
+/// Feeds records until the stream ends or a stop. A bad line (too long,
+/// not text, not a record) is skipped and counted in the status.
 fn read_records(
     out: std::process::ChildStdout,
     playback: &Playback,
     stop: &AtomicBool,
     host: &str,
-) -> bool {
-    let mut started = false;
-    for line in BufReader::new(out).lines() {
-        if stop.load(Ordering::SeqCst) {
+) -> Session {
+    let mut reader = BufReader::new(out);
+    let (mut buf, mut session, mut skipped) = (Vec::new(), Session::default(), 0u64);
+    let mut announced = false;
+    while !stop.load(Ordering::SeqCst) {
+        let Ok(Some(line)) = stream::next_line(&mut reader, &mut buf) else {
             break;
-        }
-        let Ok(line) = line else { break };
-        if !started {
-            started = serde_json::from_str::<stream::Header>(&line)
-                .is_ok_and(|h| h.format == stream::FORMAT);
-            if !started {
+        };
+        let text = match line {
+            Line::Text(text) => Ok(text),
+            Line::TooLong => match stream::skip_line(&mut reader) {
+                Ok(()) => Err(format!(
+                    "a line longer than {} KiB",
+                    stream::MAX_LINE / 1024
+                )),
+                Err(_) => break,
+            },
+            Line::NotText => Err("a line that is not text (UTF-8)".to_string()),
+        };
+        let taken = text.and_then(|text| take(&text, &mut session, playback));
+        match taken {
+            Ok(()) if !announced => {
+                announced = true;
+                playback.set_status(Some(format!("live from {host} over ssh")));
+            }
+            Ok(()) => {}
+            Err(why) if session.started => {
+                skipped += 1;
+                let lines = if skipped == 1 { "line" } else { "lines" };
+                let note = format!(
+                    "live from {host} over ssh; skipped {skipped} bad {lines} (the last: {why})"
+                );
+                playback.set_status(Some(note));
+            }
+            Err(why) => {
+                session.refused = Some(why);
                 break;
             }
-            playback.set_status(Some(format!("live from {host} over ssh")));
-            continue;
-        }
-        if let Ok(record) = serde_json::from_str::<Record>(&line) {
-            playback.push(&record);
         }
     }
-    started
+    session
+}
+
+/// One line of the stream into the playback: the header first.
+fn take(text: &str, session: &mut Session, playback: &Playback) -> Result<(), String> {
+    if !session.started {
+        stream::check_header(text)?;
+        session.started = true;
+        return Ok(());
+    }
+    let record = serde_json::from_str::<Record>(text).map_err(|_| "not a record".to_string())?;
+    playback.push(&record);
+    Ok(())
 }
 
 /// Why a session ended, in words that say what to do.
