@@ -162,3 +162,38 @@ fn a_malformed_scenario_file_names_the_line() {
     let err = demo::load("no-such-demo").expect_err("unknown");
     assert!(err.contains("handshake"), "lists the built-in demos: {err}");
 }
+
+/// Escape sequences and NUL in a scenario file never reach the terminal:
+/// not through a parse error, not through `--check`'s report.
+#[test]
+fn control_characters_in_a_scenario_file_are_never_echoed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hostile = dir.path().join("hostile.demo");
+    std::fs::write(
+        &hostile,
+        "title: t\nstep: \x1b]2;PWNED\x07\x1b[2J\0listen\n",
+    )
+    .expect("write");
+    let checked = dir.path().join("checked.demo");
+    std::fs::write(
+        &checked,
+        "title: t\nstep: listen\nexpect: error \x1b]2;PWNED\x07\n",
+    )
+    .expect("write");
+    for file in [&hostile, &checked] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tcpscope"))
+            .arg("demo")
+            .arg(file)
+            .arg("--check")
+            .output()
+            .expect("run tcpscope demo --check");
+        let said = [out.stdout, out.stderr].concat();
+        let text = String::from_utf8_lossy(&said);
+        assert!(!out.status.success(), "{text}");
+        assert!(text.contains("line "), "the line is named: {text}");
+        assert!(
+            !said.iter().any(|b| matches!(b, 0x1b | 0x07 | 0)),
+            "a control character echoed: {text:?}"
+        );
+    }
+}

@@ -421,9 +421,11 @@ fn key(s: &LabSocket) -> SocketKey {
 }
 
 /// A step that failed, for messages: `line 12 (close client): …`.
+/// Safe to print: a step's text and its failure quote the file.
 pub fn describe(r: &StepResult) -> String {
-    match &r.result {
+    let said = match &r.result {
         Ok(()) => format!("line {} ({}): ok", r.line, r.call),
         Err(e) => format!("line {} ({}): {e}", r.line, r.call),
-    }
+    };
+    crate::socket::printable(&said)
 }

@@ -110,7 +110,9 @@ pub struct ScriptError {
 
 impl fmt::Display for ScriptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
+        // The message quotes the file, which may hold escape sequences.
+        let message = crate::socket::printable(&self.message);
+        write!(f, "line {}: {message}", self.line)
     }
 }
 
