@@ -207,3 +207,63 @@ fn the_grafana_dashboard_uses_the_served_metrics() {
         }
     }
 }
+
+/// `--metrics 127.0.0.1:0`: the port the kernel chose is the one printed.
+/// Idle clients beyond the limit are closed at once, and a scrape is still
+/// answered while the limit's worth of idle clients hold their places.
+#[test]
+fn serve_names_its_real_port_and_bounds_its_clients() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tcpscope"))
+        .args(["serve", "--metrics", "127.0.0.1:0", "-i", "100ms"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tcpscope serve");
+    let mut said = std::io::BufReader::new(child.stderr.take().expect("its stderr"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut said, &mut line).expect("the first line");
+    let port: u16 = line
+        .trim()
+        .strip_prefix("tcpscope: metrics on http://127.0.0.1:")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("a real port in {line:?}"));
+    assert_ne!(port, 0);
+    let body = common::wait_for(common::PATIENCE, || get(port, "/metrics", "*/*"));
+    assert!(body.is_some_and(|b| b.contains("tcpscope_sockets")));
+    assert_eq!(get(port, "/other", "*/*"), None, "anything else is a 404");
+
+    let limit = tcpscope::output::serve::MAX_CLIENTS;
+    let idle: Vec<TcpStream> = (0..limit)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("an idle client"))
+        .collect();
+    // All of them accepted: the listener's accept queue is empty.
+    let accepted = common::wait_for(common::PATIENCE, || {
+        let out = Command::new("ss")
+            .args(["-Hltn", &format!("sport = :{port}")])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        (text.split_whitespace().nth(1) == Some("0")).then_some(())
+    });
+    assert!(accepted.is_some(), "the idle clients accepted");
+    let mut over = TcpStream::connect(("127.0.0.1", port)).expect("one more");
+    over.set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("timeout");
+    let mut buf = [0u8; 16];
+    assert!(
+        match over.read(&mut buf) {
+            Ok(0) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+            Ok(_) => false,
+        },
+        "the client over the limit is closed"
+    );
+    drop(idle);
+    let answered = common::wait_for(common::PATIENCE, || get(port, "/metrics", "*/*"));
+    assert!(
+        answered.is_some(),
+        "a scrape answered once the places are free"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

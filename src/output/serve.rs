@@ -26,7 +26,10 @@ pub async fn run(
     mut signals: Termination,
 ) -> anyhow::Result<()> {
     let listener = bind(addr).await?;
-    eprintln!("tcpscope: metrics on http://{addr}/metrics");
+    // The port the kernel chose, for `:0`.
+    let bound = listener.local_addr().unwrap_or(addr);
+    eprintln!("tcpscope: metrics on http://{bound}/metrics");
+    let mut front = Front::serve(listener);
     let scope = match ports.as_slice() {
         [one] => Scope::on_port(Some(*one)),
         _ => Scope::default(),
@@ -52,11 +55,7 @@ pub async fn run(
                 }
                 None => anyhow::bail!("the pipeline thread stopped"),
             },
-            accepted = listener.accept() => {
-                if let Ok((stream, _)) = accepted {
-                    tokio::spawn(answer(stream, metrics.scrape(&conns)));
-                }
-            },
+            Some(scrape) = front.next() => scrape.answer(metrics.scrape(&conns)),
             _ = &mut stop => return Ok(()),
         }
     }
@@ -73,12 +72,94 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     })
 }
 
-/// One request: `GET /metrics` gets the exposition, anything else 404.
-pub async fn answer(mut stream: TcpStream, body: String) {
+/// Clients served at once; more are closed at once. An idle client holds
+/// its place for at most [`HEAD_TIME`].
+pub const MAX_CLIENTS: usize = 256;
+const HEAD_TIME: Duration = Duration::from_secs(2);
+const HEAD_SIZE: usize = 16 * 1024;
+
+/// The HTTP side: each client's request read on a task of its own, and
+/// only a `GET /metrics` handed on, so that neither idle clients nor
+/// other paths cost a scrape of the table.
+pub struct Front {
+    scrapes: tokio::sync::mpsc::Receiver<Scrape>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// A client waiting for the exposition.
+pub struct Scrape {
+    stream: TcpStream,
+    openmetrics: bool,
+    _place: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Front {
+    pub fn serve(listener: TcpListener) -> Front {
+        let (tx, scrapes) = tokio::sync::mpsc::channel(MAX_CLIENTS);
+        let places = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    // Out of descriptors, most likely: a moment for some to close.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let Ok(place) = places.clone().try_acquire_owned() else {
+                    continue; // dropped: closed at once
+                };
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    if let Some(scrape) = read_request(stream, place).await {
+                        let _ = tx.send(scrape).await;
+                    }
+                });
+            }
+        });
+        Front { scrapes, accept }
+    }
+
+    /// The next client that asked for the metrics.
+    pub async fn next(&mut self) -> Option<Scrape> {
+        self.scrapes.recv().await
+    }
+}
+
+impl Scrape {
+    /// Written on a task of its own; `body` is OpenMetrics text.
+    pub fn answer(self, body: String) {
+        tokio::spawn(async move {
+            let (body, content_type) = if self.openmetrics {
+                (body, CONTENT_TYPE)
+            } else {
+                (crate::metrics::classic_text(&body), CLASSIC_TYPE)
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let mut stream = self.stream;
+            let _ = stream.write_all(format!("{head}{body}").as_bytes()).await;
+            let _ = stream.shutdown().await;
+        });
+    }
+}
+
+/// Reads the request head; a `GET /metrics` becomes a [`Scrape`], anything
+/// else is answered 404 here, a client too slow is closed.
+async fn read_request(
+    mut stream: TcpStream,
+    place: tokio::sync::OwnedSemaphorePermit,
+) -> Option<Scrape> {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
-    let read = tokio::time::timeout(Duration::from_secs(5), async {
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+    let read = tokio::time::timeout(HEAD_TIME, async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < HEAD_SIZE {
             match stream.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => head.extend_from_slice(&buf[..n]),
@@ -86,37 +167,31 @@ pub async fn answer(mut stream: TcpStream, body: String) {
         }
     })
     .await;
-    if read.is_err() {
-        return;
-    }
+    read.ok()?;
     let line = String::from_utf8_lossy(&head);
     // Prometheus asks for OpenMetrics; other readers get the older format.
     let openmetrics = line
         .lines()
         .any(|l| l.to_ascii_lowercase().starts_with("accept:") && l.contains("openmetrics"));
-    let (body, content_type) = if openmetrics {
-        (body, CONTENT_TYPE)
-    } else {
-        (crate::metrics::classic_text(&body), CLASSIC_TYPE)
-    };
     let wanted = line.lines().next().is_some_and(|l| {
         let mut w = l.split_whitespace();
         w.next() == Some("GET")
             && w.next()
                 .is_some_and(|p| p == "/metrics" || p.starts_with("/metrics?"))
     });
-    let response = if wanted {
-        format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-    } else {
-        let text = "only /metrics is served here\n";
-        format!(
-            "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-            text.len()
-        )
-    };
+    if wanted {
+        return Some(Scrape {
+            stream,
+            openmetrics,
+            _place: place,
+        });
+    }
+    let text = "only /metrics is served here\n";
+    let response = format!(
+        "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        text.len()
+    );
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.shutdown().await;
+    None
 }

@@ -2,13 +2,13 @@
 //! serve` gives, from the table the view shows.
 
 use crate::metrics::Metrics;
+use crate::output::serve::{Front, Scrape};
 use crate::pipeline::Mirror;
 use crate::pipeline::runner::Update;
 use std::net::SocketAddr;
-use tokio::net::{TcpListener, TcpStream};
 
 pub struct Exporter {
-    listener: TcpListener,
+    front: Front,
     metrics: Metrics,
 }
 
@@ -16,8 +16,9 @@ impl Exporter {
     /// Binds before the terminal changes mode: a taken address is an
     /// error to see at once.
     pub async fn bind(addr: SocketAddr, port: Option<u16>) -> anyhow::Result<Exporter> {
+        let listener = crate::output::serve::bind(addr).await?;
         Ok(Exporter {
-            listener: crate::output::serve::bind(addr).await?,
+            front: Front::serve(listener),
             metrics: Metrics::new(port.into_iter().collect()),
         })
     }
@@ -28,20 +29,18 @@ impl Exporter {
         }
     }
 
-    /// The next scrape's connection; never, without an exporter.
-    pub async fn next(exporter: &Option<Exporter>) -> Option<TcpStream> {
+    /// The next client asking for the metrics; never, without an exporter.
+    pub async fn next(exporter: &mut Option<Exporter>) -> Option<Scrape> {
         let Some(e) = exporter else {
             return std::future::pending().await;
         };
-        e.listener.accept().await.ok().map(|(stream, _)| stream)
+        e.front.next().await
     }
 
-    /// Answers a scrape with the table as the view has it, on a task of
-    /// its own.
-    pub fn answer(exporter: &mut Option<Exporter>, stream: TcpStream, conns: &Mirror) {
+    /// Answers a scrape with the table as the view has it.
+    pub fn answer(exporter: &mut Option<Exporter>, scrape: Scrape, conns: &Mirror) {
         if let Some(e) = exporter {
-            let body = e.metrics.scrape(conns);
-            tokio::spawn(crate::output::serve::answer(stream, body));
+            scrape.answer(e.metrics.scrape(conns));
         }
     }
 }

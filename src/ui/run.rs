@@ -130,7 +130,7 @@ pub async fn run(
                     pacer.changed();
                 }
             },
-            Some(scrape) = Exporter::next(&out.exporter) => {
+            Some(scrape) = Exporter::next(&mut out.exporter) => {
                 Exporter::answer(&mut out.exporter, scrape, &app.data.conns);
             },
             _ = heartbeat.tick() => {
