@@ -233,7 +233,8 @@ fn record(args: RecordArgs) -> ExitCode {
             output::watch::run_to(sources, opts, wire, signals, &mut out).await
         })
     });
-    exit(run.and_then(|()| out.finish()))
+    let run = run.and_then(|()| out.finish());
+    exit(run.map_err(|e| output::record_file::explain_write(&args.file, e)))
 }
 
 /// `tcpscope --remote HOST [PORT]`: the live view on another host's

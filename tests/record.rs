@@ -151,3 +151,86 @@ fn a_recording_that_cannot_be_written_says_which_and_why() {
         "{err}"
     );
 }
+
+/// `record FILE` with its error output, as this process's user or with
+/// extra environment.
+fn record_once(file: &Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tcpscope"));
+    cmd.arg("record").arg(file).arg("1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run tcpscope record");
+    // A recording that started runs until stopped.
+    let ended = common::wait_for(Duration::from_secs(1), || child.try_wait().ok().flatten());
+    if ended.is_none() {
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+    }
+    let out = child.wait_with_output().expect("its output");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// A symbolic link where the recording goes is never followed: what it
+/// points at is untouched. A full disk names the file and the fix.
+#[test]
+fn a_recording_never_writes_through_a_link_and_says_when_the_disk_is_full() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let precious = dir.path().join("precious");
+    std::fs::write(&precious, "keep me\n").expect("write");
+    let link = dir.path().join("link.ndjson");
+    std::os::unix::fs::symlink(&precious, &link).expect("a symlink");
+    let (code, err) = record_once(&link, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("is a symbolic link, which is never followed"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&precious).expect("read"),
+        "keep me\n"
+    );
+
+    let (code, err) = record_once(Path::new("/dev/full"), &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(
+            "cannot write the recording /dev/full: No space left on device: free some space"
+        ),
+        "{err}"
+    );
+}
+
+/// Under sudo, a recording belongs to the user who ran sudo, and a file
+/// of another user is never overwritten.
+#[test]
+fn under_sudo_a_recording_belongs_to_the_user() {
+    use std::os::unix::fs::MetadataExt;
+    if !common::is_root() {
+        eprintln!("skipped: needs root (as sudo would run it)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mine = dir.path().join("mine.ndjson");
+    let sudo = [("SUDO_UID", "65534"), ("SUDO_GID", "65534")];
+    let (code, err) = record_once(&mine, &sudo);
+    assert_eq!(code, Some(0), "stopped by SIGINT, whole: {err}");
+    let meta = std::fs::metadata(&mine).expect("the recording");
+    assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    assert!(meta.len() > 0, "it was written");
+
+    let theirs = dir.path().join("theirs.ndjson");
+    std::fs::write(&theirs, "theirs\n").expect("write");
+    std::os::unix::fs::chown(&theirs, Some(1234), Some(1234)).expect("chown");
+    let (code, err) = record_once(&theirs, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("it belongs to uid 1234"), "{err}");
+    assert_eq!(std::fs::read_to_string(&theirs).expect("read"), "theirs\n");
+}

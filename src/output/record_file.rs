@@ -17,7 +17,7 @@ pub fn open(path: &Path) -> Result<Output, String> {
     if path == Path::new("-") {
         return Ok(Output::Plain(BufWriter::new(Box::new(io::stdout()))));
     }
-    let file = File::create(path).map_err(|e| {
+    let file = crate::source::files::create_for_user(path).map_err(|e| {
         format!(
             "cannot write the recording {}: {}",
             path.display(),
@@ -30,6 +30,28 @@ pub fn open(path: &Path) -> Result<Output, String> {
         return Ok(Output::Compressed(encoder));
     }
     Ok(Output::Plain(BufWriter::new(Box::new(file))))
+}
+
+/// A failed write named with its file and, for a full disk, the fix.
+pub fn explain_write(path: &Path, err: anyhow::Error) -> anyhow::Error {
+    let Some(io) = err.downcast_ref::<io::Error>() else {
+        return err;
+    };
+    let fix = match io.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+            ": free some space, or record to another disk"
+        }
+        _ => "",
+    };
+    let file = if path == Path::new("-") {
+        "standard output".to_string()
+    } else {
+        path.display().to_string()
+    };
+    anyhow::anyhow!(
+        "cannot write the recording {file}: {}{fix}; what was written before is kept",
+        crate::source::error::os_words(io)
+    )
 }
 
 impl Output {

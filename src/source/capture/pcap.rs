@@ -18,7 +18,7 @@ pub struct PcapWriter<W: Write> {
 
 impl PcapWriter<BufWriter<File>> {
     pub fn create(path: &Path) -> io::Result<Self> {
-        PcapWriter::new(BufWriter::new(File::create(path)?))
+        PcapWriter::new(BufWriter::new(crate::source::files::create_for_user(path)?))
     }
 }
 
