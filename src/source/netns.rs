@@ -42,7 +42,8 @@ pub fn open(wanted: &Wanted, cadence: Cadence) -> Result<super::Sources, SourceE
     let mut sources = super::Sources::table_only(Box::new(Namespaced::new(members).kept_apart()));
     if missed > 0 {
         let why = format!(
-            "{missed} namespace files (of other users' processes) could not be opened: reading every namespace needs root"
+            "{missed} namespace files (of other users' processes) could not be opened: {}",
+            linux::needs("reading every namespace")
         );
         sources
             .notes
@@ -167,18 +168,33 @@ mod linux {
                 path.display()
             ),
             std::io::ErrorKind::PermissionDenied => format!(
-                "cannot open the network namespace '{spec}' ({}): reading another namespace needs root",
-                path.display()
+                "cannot open the network namespace '{spec}' ({}): {}",
+                path.display(),
+                needs("reading another namespace")
             ),
             _ => format!("cannot open the network namespace '{spec}': {e}"),
         };
         SourceError::Unavailable(why)
     }
 
+    /// Why `what` was refused: root is needed, or, as root, something
+    /// above root (a container, a user namespace, a security module)
+    /// refuses it, which running as root again cannot fix.
+    pub fn needs(what: &str) -> String {
+        if rustix::process::geteuid().is_root() {
+            format!(
+                "{what} is refused even to root here: a container, user namespace or security module limits this process"
+            )
+        } else {
+            format!("{what} needs root: run tcpscope as root")
+        }
+    }
+
     pub fn refused(name: &str, e: &std::io::Error) -> SourceError {
         let why = match e.raw_os_error() {
             Some(1) => format!(
-                "cannot enter the network namespace '{name}': that needs root (CAP_SYS_ADMIN): run tcpscope as root"
+                "cannot enter the network namespace '{name}': {}",
+                needs("entering it (CAP_SYS_ADMIN)")
             ),
             _ => format!("cannot enter the network namespace '{name}': {e}"),
         };
