@@ -506,3 +506,43 @@ fn a_syn_that_takes_over_a_time_wait_tuple_is_a_new_connection() {
     );
     assert_ne!(after[0]["id"], after[1]["id"], "another connection");
 }
+
+/// `-f 'pid N'` with N the process holding both ends: every event of the
+/// accepted end too, though the kernel makes SYN_RECV, ESTABLISHED and
+/// CLOSE_WAIT there while handling a segment, which names no process.
+#[test]
+fn an_owner_filter_keeps_every_event_of_the_accepted_end() {
+    if !skip_unless_root() {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let pid = std::process::id().to_string();
+    let filter = format!("pid {pid}");
+    let (mut child, rx) = start_watch(&[&port.to_string(), "--json", "-f", &filter]);
+    let _probes = wait_until_watching(&rx, &listener);
+    let client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let (server, client_addr) = listener.accept().expect("accept");
+    let s = format!("127.0.0.1:{port} -> {client_addr}");
+    // Held while readings ask for the owner's walk and apply it.
+    std::thread::sleep(Duration::from_millis(2500));
+    drop(client);
+    until_kernel_shows(
+        listener.local_addr().expect("addr"),
+        client_addr,
+        Some(TcpState::CloseWait),
+    );
+    drop(server);
+    let events = collect(&rx, |seen| {
+        seen.iter()
+            .any(|e| e["key"] == s.as_str() && e["from"] == "LAST_ACK")
+    });
+    common::terminate(&mut child);
+    let states = states_of(&events, &s);
+    for want in ["ESTABLISHED", "CLOSE_WAIT", "LAST_ACK"] {
+        assert!(
+            states.iter().any(|st| st == want),
+            "{want} of the accepted end: {states:?}"
+        );
+    }
+}

@@ -60,7 +60,16 @@ pub async fn run_to(
     mut out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let (tx, mut feed) = tokio::sync::mpsc::channel(16);
-    let runner = Runner::spawn(sources, opts.scope, opts.interval, tx)?;
+    // An accepted socket's owner is known only from a walk of /proc that
+    // a reading asks for and the next applies: with a filter that names a
+    // process, readings come often enough that its events need not wait
+    // longer than OWNER_WAIT.
+    let reconcile = if opts.filter.needs_owners() {
+        OWNER_WAIT / 3
+    } else {
+        crate::pipeline::runner::RECONCILE
+    };
+    let runner = Runner::spawn_reconciling(sources, opts.scope, opts.interval, reconcile, tx)?;
     let mut printer = Printer::new(opts);
     if wire.is_some() {
         printer = printer.interleaving();

@@ -55,6 +55,9 @@ pub struct ProcNames {
     refresh: Duration,
     /// The first walk has been waited for (only ever once).
     awaited: bool,
+    /// The last reading held sockets whose owner is not known yet and
+    /// may be: a walk to wait for or to ask for.
+    owed: bool,
 }
 
 impl ProcNames {
@@ -84,6 +87,7 @@ impl ProcNames {
             limits: ownership_limits(),
             refresh,
             awaited: !first,
+            owed: false,
         }
     }
 
@@ -131,6 +135,7 @@ impl ProcNames {
             limits: ownership_limits(),
             refresh: REFRESH,
             awaited: true,
+            owed: false,
         }
     }
 
@@ -156,6 +161,14 @@ impl ProcNames {
         if unknown || stale {
             self.request_scan(rows);
         }
+        self.owed = unknown || self.scan_pending;
+    }
+
+    /// Whether another reading would bring owners the last one lacked
+    /// (a walk was asked for, or must still be): then the table is worth
+    /// reading even while the kernel's counters stand still.
+    pub fn owes_owners(&self) -> bool {
+        self.owed || self.scan_pending
     }
 
     pub fn degradations(&self) -> Vec<Degradation> {

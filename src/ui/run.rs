@@ -54,7 +54,7 @@ pub async fn run(
     let (mut lab, mut lab_events) = Lab::spawn(settings.lab.clone());
     let mut app = App::new(settings, Instant::now());
     on_the_link(&mut app, link.as_ref());
-    let mut input = EventStream::new();
+    let mut input = EventStream::new().ready_chunks(MAX_KEYS_PER_FRAME);
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     // A replay's recorded segments are handed out as its clock reaches them.
     let mut replay_tick = tokio::time::interval(Duration::from_millis(50));
@@ -80,7 +80,7 @@ pub async fn run(
         }
         tokio::select! {
             event = input.next() => match event {
-                Some(Ok(event)) => match on_input(&mut app, &sampler, &mut lab, link.as_ref(), &event) {
+                Some(events) => match on_inputs(&mut app, &sampler, &mut lab, link.as_ref(), events)? {
                     Input::Seek(at) => {
                         let (s, f) = restart_replay(&mut app, at)?;
                         (sampler, feed) = (s, f);
@@ -92,7 +92,6 @@ pub async fn run(
                     Input::Done(true) => pacer.act(),
                     Input::Done(false) => {}
                 },
-                Some(Err(e)) => return Err(e).context("cannot read from the terminal"),
                 None => break,
             },
             // A closed channel is ready forever: ask it only while open.
@@ -297,6 +296,35 @@ fn draw(guard: &mut TerminalGuard, app: &mut App) -> anyhow::Result<()> {
 }
 
 /// What a key asks of the loop.
+/// Terminal events taken between two frames at most. A paste comes as
+/// thousands of keys at once; a frame for each took a minute on a full
+/// table.
+const MAX_KEYS_PER_FRAME: usize = 4096;
+
+/// The events that were waiting, handled in order: redrawn once after
+/// them, and of several seeks only the last is made.
+fn on_inputs(
+    app: &mut App,
+    sampler: &Runner,
+    lab: &mut Lab,
+    link: Option<&LabLink>,
+    events: Vec<std::io::Result<Event>>,
+) -> anyhow::Result<Input> {
+    let mut outcome = Input::Done(false);
+    for event in events {
+        let event = event.context("cannot read from the terminal")?;
+        outcome = match (on_input(app, sampler, lab, link, &event), outcome) {
+            (Input::Seek(at), _) => Input::Seek(at),
+            (Input::Done(_), seek @ Input::Seek(_)) => seek,
+            (Input::Done(now), Input::Done(before)) => Input::Done(now || before),
+        };
+        if app.quit {
+            break;
+        }
+    }
+    Ok(outcome)
+}
+
 enum Input {
     /// Handled; whether to redraw.
     Done(bool),

@@ -389,7 +389,11 @@ impl SocketSource for SockDiagSource {
     }
 
     fn may_have_changed(&mut self) -> bool {
-        self.activity.moved()
+        // Owners come from a walk that ends after its reading: the next
+        // reading applies them, even with nothing else moving.
+        let owed =
+            !self.owners_on_demand && self.procs.as_ref().is_some_and(ProcNames::owes_owners);
+        self.activity.moved() | owed
     }
 
     fn dump(&mut self, scope: &Scope) -> Result<Dump, SourceError> {
