@@ -254,3 +254,25 @@ fn recorded_segments_draw_the_ladder_on_replay() {
         "{screen}"
     );
 }
+
+/// The details pane of a replayed connection speaks of the recording,
+/// not of running as root on this machine.
+#[test]
+fn details_of_a_replay_speak_of_the_recording() {
+    let (mut app, _playback, _) = played(FIXTURE, 4);
+    let (w, h) = (120, 34);
+    app.set_page(widgets::table_page(
+        ratatui::layout::Rect::new(0, 0, w, h),
+        &app,
+    ));
+    app.handle(tcpscope::ui::keymap::Action::Down);
+    app.handle(tcpscope::ui::keymap::Action::ToggleDetails);
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+    terminal.draw(|f| widgets::draw(f, &app)).expect("draw");
+    let screen = terminal.backend().to_string();
+    assert!(
+        screen.contains("no process named in the recording"),
+        "{screen}"
+    );
+    assert!(!screen.contains("run as root"), "{screen}");
+}

@@ -93,7 +93,7 @@ fn conn_lines(app: &App, conn: &Conn) -> Vec<Line<'static>> {
     ]));
     lines.push(Line::from(vec![
         label("owner", app),
-        Span::raw(owner(conn)),
+        Span::raw(owner(app, conn)),
     ]));
     lines.extend(tcp_info_lines(app, conn));
     lines.extend(timeline_lines(app, conn));
@@ -195,7 +195,7 @@ fn rung_cell(app: &App, p: Option<&Phase>) -> (String, ratatui::style::Style) {
 
 /// Every process holding the socket (a forked child shares its parent's
 /// descriptors: that is the `+` in the table), the user and the inode.
-fn owner(conn: &Conn) -> String {
+fn owner(app: &App, conn: &Conn) -> String {
     let row = &conn.row;
     let mut parts = Vec::new();
     let held = row.owner.as_deref().filter(|o| !o.procs.is_empty());
@@ -207,9 +207,11 @@ fn owner(conn: &Conn) -> String {
         None if row.state == TcpState::TimeWait => {
             "none: the kernel keeps a TIME_WAIT on its own".to_string()
         }
-        None => {
-            "no process (an orphan the kernel finishes, or not visible: run as root)".to_string()
-        }
+        None => match stream_kind(app) {
+            Some(kind) => format!("no process named in {kind}"),
+            None => "no process (an orphan the kernel finishes, or not visible: run as root)"
+                .to_string(),
+        },
     });
     match (&row.user, row.uid) {
         (Some(u), Some(uid)) => parts.push(format!("user {} (uid {uid})", printable(u))),
@@ -220,6 +222,19 @@ fn owner(conn: &Conn) -> String {
         parts.push(format!("inode {inode}"));
     }
     parts.join(" · ")
+}
+
+/// What the rows come from when it is a stream, not this kernel: advice
+/// about sources and root would be advice about the wrong machine.
+fn stream_kind(app: &App) -> Option<&'static str> {
+    let source = app.settings.source.as_str();
+    if source.starts_with("remote") {
+        Some("the remote host's stream")
+    } else if source.starts_with("replay") {
+        Some("the recording")
+    } else {
+        None
+    }
 }
 
 fn tcp_info_lines(app: &App, conn: &Conn) -> Vec<Line<'static>> {
@@ -234,10 +249,13 @@ fn tcp_info_lines(app: &App, conn: &Conn) -> Vec<Line<'static>> {
         return note("reading…".into());
     };
     if !reading.supported {
-        return note(format!(
-            "not available from {}; use --source sockdiag (Linux)",
-            app.settings.source
-        ));
+        return note(match stream_kind(app) {
+            Some(kind) => format!("not in {kind}: it carries states, queues and owners"),
+            None => format!(
+                "not available from {}; use --source sockdiag (Linux)",
+                app.settings.source
+            ),
+        });
     }
     match &reading.info {
         Err(e) => note(e.clone()),
