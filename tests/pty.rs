@@ -207,23 +207,6 @@ fn filter_prompt_reports_a_bad_expression_and_keeps_running() {
     tui.assert_restored();
 }
 
-/// 5 KB pasted into the filter prompt at once is all read: the terminal
-/// input is read until nothing is left, not a kilobyte per key.
-#[test]
-fn a_paste_into_the_filter_prompt_is_taken_whole() {
-    let p = pair();
-    let port = p.server_addr.port().to_string();
-    let mut tui = Session::start(&[&port, "-i", "100ms"]);
-    tui.wait_screen("the connection", |s| s.contains("ESTABLISHED (2)"));
-    let pasted = "state LISTEN ".repeat(400);
-    tui.send(&format!("/{pasted}\r"));
-    tui.wait_screen("the pasted filter applied", |s| {
-        s.contains("LISTEN (1)") && !s.contains("ESTABLISHED (")
-    });
-    tui.send("q");
-    assert!(tui.wait_exit().success());
-}
-
 #[test]
 fn lab_keys_drive_a_close_through_fin_wait_2_and_time_wait() {
     let mut tui = Session::start(&["lab", "-i", "50ms"]);
