@@ -150,6 +150,37 @@ impl Scrape {
     }
 }
 
+/// What the front end makes of a request head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// `GET /metrics`: a scrape, in OpenMetrics when the client asks for it.
+    Metrics { openmetrics: bool },
+    /// Anything else: answered 404.
+    NotFound,
+}
+
+/// The decision on a request head, as read from the client (up to the
+/// blank line or 16 KiB, cut off or not). Apart from the socket so
+/// that what a client sends can be tested and fuzzed as bytes alone.
+pub fn request(head: &[u8]) -> Request {
+    let line = String::from_utf8_lossy(head);
+    // Prometheus asks for OpenMetrics; other readers get the older format.
+    let openmetrics = line
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("accept:") && l.contains("openmetrics"));
+    let wanted = line.lines().next().is_some_and(|l| {
+        let mut w = l.split_whitespace();
+        w.next() == Some("GET")
+            && w.next()
+                .is_some_and(|p| p == "/metrics" || p.starts_with("/metrics?"))
+    });
+    if wanted {
+        Request::Metrics { openmetrics }
+    } else {
+        Request::NotFound
+    }
+}
+
 /// Reads the request head; a `GET /metrics` becomes a [`Scrape`], anything
 /// else is answered 404 here, a client too slow is closed.
 async fn read_request(
@@ -168,18 +199,7 @@ async fn read_request(
     })
     .await;
     read.ok()?;
-    let line = String::from_utf8_lossy(&head);
-    // Prometheus asks for OpenMetrics; other readers get the older format.
-    let openmetrics = line
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("accept:") && l.contains("openmetrics"));
-    let wanted = line.lines().next().is_some_and(|l| {
-        let mut w = l.split_whitespace();
-        w.next() == Some("GET")
-            && w.next()
-                .is_some_and(|p| p == "/metrics" || p.starts_with("/metrics?"))
-    });
-    if wanted {
+    if let Request::Metrics { openmetrics } = request(&head) {
         return Some(Scrape {
             stream,
             openmetrics,

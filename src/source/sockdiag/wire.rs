@@ -350,7 +350,8 @@ fn need(buf: &[u8], n: usize) -> Result<(), WireError> {
 fn error_code(body: &[u8]) -> Result<i32, WireError> {
     need(body, 4)?;
     let code = i32::from_ne_bytes([body[0], body[1], body[2], body[3]]);
-    Ok(-code)
+    // i32::MIN is no errno a kernel sends, but it must not overflow here.
+    Ok(code.saturating_neg())
 }
 
 fn diag_msg(b: &[u8]) -> Result<DiagMsg<'_>, WireError> {
