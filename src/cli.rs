@@ -74,6 +74,11 @@ pub struct Cli {
         allow_hyphen_values = true
     )]
     pub ssh_option: Vec<String>,
+
+    /// Keep every privilege for the whole run: no capabilities dropped
+    /// after setup, no no_new_privs, no Landlock rules
+    #[arg(long, global = true)]
+    pub no_sandbox: bool,
 }
 
 /// Which network namespaces are read (Linux, root).

@@ -8,6 +8,7 @@ use tcpscope::lab::link::LabLink;
 use tcpscope::output;
 use tcpscope::settings;
 use tcpscope::shutdown::Termination;
+use tcpscope::source::confine::{self, HeldSignals, Needs};
 use tcpscope::source::{self, Cadence, Scope, SourceKind, files, trace};
 use tcpscope::ui;
 
@@ -17,6 +18,7 @@ const WANTED_FILES: u64 = 8192;
 fn main() -> ExitCode {
     source::memory::return_large_buffers();
     let cli = Cli::parse();
+    let sandbox = !cli.no_sandbox;
     if let Err(msg) = files::raise_open_files_limit(WANTED_FILES) {
         eprintln!("tcpscope: {msg}");
         return ExitCode::FAILURE;
@@ -27,20 +29,20 @@ fn main() -> ExitCode {
         return once(&cli);
     }
     if let Some(Command::Watch(args)) = cli.command {
-        return watch(args);
+        return watch(args, sandbox);
     }
     if let Some(Command::Record(args)) = cli.command {
-        return record(args);
+        return record(args, sandbox);
     }
     if let Some(Command::Replay(args)) = &cli.command {
-        return replay(args);
+        return replay(args, sandbox);
     }
     if let Some(Command::Serve(args)) = cli.command {
-        return serve(args);
+        return serve(args, sandbox);
     }
     if let Some(Command::Demo(args)) = &cli.command {
         if args.name.is_none() || args.check {
-            return demo_headless(args);
+            return demo_headless(args, sandbox);
         }
         // A scenario that does not load is bad input, whatever the terminal.
         if let Err(e) = demo::load(args.name.as_deref().unwrap_or_default()) {
@@ -60,7 +62,7 @@ fn main() -> ExitCode {
         }
     };
     if cli.remote.is_some() {
-        return remote(&cli);
+        return remote(&cli, sandbox);
     }
     let netns = cli.netns.clone();
     let (settings, kind) = match cli.command {
@@ -71,7 +73,7 @@ fn main() -> ExitCode {
         Some(Command::Demo(args)) => (settings::demo(&args, link.as_ref()), SourceKind::Auto),
         _ => (settings::live(&cli), cli.view.read.source),
     };
-    exit(settings.and_then(|s| live(s, kind, link, netns)))
+    exit(settings.and_then(|s| live(s, kind, link, netns, sandbox)))
 }
 
 /// The slow-motion link, for `lab --wire` and a demo with a `wire:` line.
@@ -116,24 +118,47 @@ fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
         })
 }
 
+/// Drops what a mode no longer needs once it is set up. Runs on the main
+/// thread before the runtime starts, so every later thread inherits it.
+fn confine(needs: Needs, sandbox: bool) -> Option<source::Degradation> {
+    confine::confine(&needs.with_tracing(), sandbox).degradation()
+}
+
+/// The same, for a mode without a header: the warning goes to stderr.
+fn confine_or_warn(needs: Needs, sandbox: bool) {
+    if let Some(note) = confine(needs, sandbox) {
+        eprintln!("tcpscope: warning: {}", note.why);
+    }
+}
+
 fn live(
     settings: ui::Settings,
     kind: SourceKind,
     link: Option<LabLink>,
     netns: tcpscope::cli::NetnsArgs,
+    sandbox: bool,
 ) -> anyhow::Result<()> {
+    // A signal arriving while the sources open (and make a tracing
+    // instance, maybe a mount) waits for its handler and still ends in
+    // the cleanup.
+    let held = HeldSignals::hold();
+    // The lab reads only its server's port, filtered in the kernel.
+    let scope = Scope::on_port(settings.watched_port());
+    let mut sources = match &link {
+        Some(link) => link.sources(kind, &scope)?,
+        None => open_sources(kind, Cadence::Live, &scope, &netns)?,
+    };
+    // Fail before the terminal switches mode if the table cannot be read.
+    sources.table.dump(&Scope::on_port(Some(1)))?;
+    let mut needs = lab_needs(link.is_some() || netns.wanted().is_some());
+    needs.low_port = settings.lab_visible;
+    let needs = needs
+        .writing(settings.pcap.as_deref())
+        .writing(settings.record.as_deref());
+    sources.notes.extend(confine(needs, sandbox));
     runtime(2)?.block_on(async {
-        // Signals first: one arriving while the sources open (and make a
-        // tracing instance, maybe a mount) still ends in the cleanup.
         let signals = Termination::register()?;
-        // The lab reads only its server's port, filtered in the kernel.
-        let scope = Scope::on_port(settings.watched_port());
-        let mut sources = match &link {
-            Some(link) => link.sources(kind, &scope)?,
-            None => open_sources(kind, Cadence::Live, &scope, &netns)?,
-        };
-        // Fail before the terminal switches mode if the table cannot be read.
-        sources.table.dump(&Scope::on_port(Some(1)))?;
+        held.release();
         ui::run(sources, settings, signals, link).await
     })
 }
@@ -154,7 +179,7 @@ fn open_sources(
 }
 
 /// `tcpscope watch`: events as lines until interrupted.
-fn watch(args: WatchArgs) -> ExitCode {
+fn watch(args: WatchArgs, sandbox: bool) -> ExitCode {
     let scope = Scope::on_port(args.port);
     let opts = output::watch::WatchOptions {
         scope,
@@ -163,15 +188,44 @@ fn watch(args: WatchArgs) -> ExitCode {
         json: args.json,
         record: false,
     };
-    let run = runtime(1).and_then(|rt| {
-        rt.block_on(async {
-            let signals = Termination::register()?;
-            let sources = open_sources(args.read.source, Cadence::Live, &scope, &args.netns)?;
+    let held = HeldSignals::hold();
+    let run = open_sources(args.read.source, Cadence::Live, &scope, &args.netns)
+        .map_err(anyhow::Error::from)
+        .and_then(|sources| {
             let wire = wire(args.port, args.segments, args.pcap.as_deref())?;
-            output::watch::run(sources, opts, wire, signals).await
-        })
-    });
+            confine_or_warn(stream_needs(&args.netns), sandbox);
+            let rt = runtime(1)?;
+            rt.block_on(async {
+                let signals = Termination::register()?;
+                held.release();
+                output::watch::run(sources, opts, wire, signals).await
+            })
+        });
     exit(run)
+}
+
+/// The live view, the lab and demos after setup: owners, `K`, the
+/// segments pane's capture, the lab's ports, and namespaces entered at
+/// each reading (`--netns`, the lab's link).
+fn lab_needs(namespaces: bool) -> Needs {
+    Needs {
+        owners: true,
+        destroy: true,
+        capture: true,
+        namespaces,
+        low_port: true,
+        ..Needs::default()
+    }
+}
+
+/// `watch` and `record` after setup: owners for `-f proc`/`pid` and the
+/// events' processes, namespaces entered at each reading.
+fn stream_needs(netns: &tcpscope::cli::NetnsArgs) -> Needs {
+    Needs {
+        owners: true,
+        namespaces: netns.wanted().is_some(),
+        ..Needs::default()
+    }
 }
 
 /// `--segments` / `--pcap`: the port's segments captured. Without the
@@ -203,7 +257,7 @@ fn wire(
 }
 
 /// `tcpscope record FILE`: the event stream, to a file or stdout.
-fn record(args: RecordArgs) -> ExitCode {
+fn record(args: RecordArgs, sandbox: bool) -> ExitCode {
     let scope = Scope::on_port(args.port);
     let filter = args.filter.clone().unwrap_or_default();
     let opts = output::watch::WatchOptions {
@@ -220,26 +274,31 @@ fn record(args: RecordArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let run = runtime(1).and_then(|rt| {
-        rt.block_on(async {
-            let mut signals = Termination::register()?;
-            if args.file.as_os_str() == "-" {
-                signals = signals.or_when_stdout_closes();
-            }
-            let sources = open_sources(args.read.source, Cadence::Live, &scope, &args.netns)?;
+    let held = HeldSignals::hold();
+    let run = open_sources(args.read.source, Cadence::Live, &scope, &args.netns)
+        .map_err(anyhow::Error::from)
+        .and_then(|sources| {
+            let wire = wire(args.port, args.segments, None)?;
+            confine_or_warn(stream_needs(&args.netns), sandbox);
             let header = output::record_file::header(&sources.name(), filter.text(), args.port);
             std::io::Write::write_all(&mut out, tcpscope::stream::line(&header).as_bytes())?;
-            let wire = wire(args.port, args.segments, None)?;
-            output::watch::run_to(sources, opts, wire, signals, &mut out).await
-        })
-    });
+            let rt = runtime(1)?;
+            rt.block_on(async {
+                let mut signals = Termination::register()?;
+                held.release();
+                if args.file.as_os_str() == "-" {
+                    signals = signals.or_when_stdout_closes();
+                }
+                output::watch::run_to(sources, opts, wire, signals, &mut out).await
+            })
+        });
     let run = run.and_then(|()| out.finish());
     exit(run.map_err(|e| output::record_file::explain_write(&args.file, e)))
 }
 
 /// `tcpscope --remote HOST [PORT]`: the live view on another host's
 /// stream, over ssh, reconnecting when the link drops.
-fn remote(cli: &Cli) -> ExitCode {
+fn remote(cli: &Cli, sandbox: bool) -> ExitCode {
     if let Err(msg) = ui::require_tty() {
         eprintln!("tcpscope: {msg}");
         return ExitCode::from(2);
@@ -255,6 +314,12 @@ fn remote(cli: &Cli) -> ExitCode {
         args,
         ssh_options: cli.ssh_option.clone(),
     };
+    // Nothing here needs privilege: ssh runs without capabilities.
+    let needs = Needs {
+        runs_ssh: true,
+        ..Needs::default()
+    };
+    let unconfined = confine(needs, sandbox);
     let playback = source::playback::Playback::live();
     playback.set_status(Some(format!("connecting to {host} over ssh…")));
     let feed = match source::remote::Remote::spawn(target, playback.clone()) {
@@ -274,7 +339,9 @@ fn remote(cli: &Cli) -> ExitCode {
     let run = runtime(2).and_then(|rt| {
         rt.block_on(async {
             let signals = Termination::register()?;
-            ui::run(playback.sources(), settings, signals, None).await
+            let mut sources = playback.sources();
+            sources.notes.extend(unconfined);
+            ui::run(sources, settings, signals, None).await
         })
     });
     drop(feed);
@@ -282,30 +349,39 @@ fn remote(cli: &Cli) -> ExitCode {
 }
 
 /// `tcpscope serve --metrics ADDR [PORT…]`: Prometheus metrics.
-fn serve(args: tcpscope::cli::ServeArgs) -> ExitCode {
+fn serve(args: tcpscope::cli::ServeArgs, sandbox: bool) -> ExitCode {
     let scope = match args.ports.as_slice() {
         [one] => Scope::on_port(Some(*one)),
         _ => Scope::default(),
     };
-    let run = runtime(1).and_then(|rt| {
-        rt.block_on(async {
-            let signals = Termination::register()?;
-            let sources = source::open(args.read.source, Cadence::Live, &scope)?;
-            output::serve::run(
-                sources,
-                args.ports,
-                args.read.interval,
-                args.metrics,
-                signals,
-            )
-            .await
-        })
-    });
+    let held = HeldSignals::hold();
+    let run = source::open(args.read.source, Cadence::Live, &scope)
+        .map_err(anyhow::Error::from)
+        .and_then(|sources| {
+            let needs = Needs {
+                low_port: args.metrics.port() < 1024,
+                ..Needs::default()
+            };
+            confine_or_warn(needs, sandbox);
+            let rt = runtime(1)?;
+            rt.block_on(async {
+                let signals = Termination::register()?;
+                held.release();
+                output::serve::run(
+                    sources,
+                    args.ports,
+                    args.read.interval,
+                    args.metrics,
+                    signals,
+                )
+                .await
+            })
+        });
     exit(run)
 }
 
 /// `tcpscope replay FILE`: the live view on a recording.
-fn replay(args: &tcpscope::cli::ReplayArgs) -> ExitCode {
+fn replay(args: &tcpscope::cli::ReplayArgs, sandbox: bool) -> ExitCode {
     let read = match output::record_file::read(&args.file) {
         Ok(read) => read,
         Err(e) => {
@@ -331,6 +407,8 @@ fn replay(args: &tcpscope::cli::ReplayArgs) -> ExitCode {
             .notes
             .push(source::Degradation::new(source::Limit::Recording, why));
     }
+    // The recording is read: nothing after this needs any privilege.
+    sources.notes.extend(confine(Needs::default(), sandbox));
     let run = runtime(2).and_then(|rt| {
         rt.block_on(async {
             let signals = Termination::register()?;
@@ -341,7 +419,7 @@ fn replay(args: &tcpscope::cli::ReplayArgs) -> ExitCode {
 }
 
 /// `tcpscope demo` lists the demos; `--check` plays one without a terminal.
-fn demo_headless(args: &DemoArgs) -> ExitCode {
+fn demo_headless(args: &DemoArgs, sandbox: bool) -> ExitCode {
     let Some(name) = &args.name else {
         println!("demos (tcpscope demo NAME, or a scenario file):");
         for (name, text) in demo::BUILTIN {
@@ -359,7 +437,7 @@ fn demo_headless(args: &DemoArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match check_demo(&scenario) {
+    match check_demo(&scenario, sandbox) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -370,7 +448,7 @@ fn demo_headless(args: &DemoArgs) -> ExitCode {
 }
 
 /// Plays a demo headlessly, printing each step's result; true if all held.
-fn check_demo(scenario: &demo::Scenario) -> anyhow::Result<bool> {
+fn check_demo(scenario: &demo::Scenario, sandbox: bool) -> anyhow::Result<bool> {
     let port = settings::free_port(std::net::Ipv4Addr::LOCALHOST.into())?;
     let scope = Scope::on_port(Some(port));
     let link = match scenario.wire {
@@ -384,6 +462,7 @@ fn check_demo(scenario: &demo::Scenario) -> anyhow::Result<bool> {
         Some(link) => link.sources(SourceKind::Auto, &scope)?,
         None => source::open(SourceKind::Auto, Cadence::Live, &scope)?,
     };
+    confine_or_warn(lab_needs(link.is_some()), sandbox);
     let runtime = runtime(2)?;
     let results = runtime
         .block_on(demo::runner::play(scenario, sources, port, link))

@@ -267,3 +267,20 @@ fn serve_names_its_real_port_and_bounds_its_clients() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `serve` needs no privilege once its sources are open: every thread
+/// holds no capability and has no_new_privs, and scrapes still answer.
+#[test]
+fn serve_holds_no_privilege_after_setup() {
+    let (_listener, _client, _server) = sockets();
+    let port = free_port();
+    let mut child = serve(port, 1);
+    let held = common::wait_confined(child.id(), &[0]);
+    let scraped = get(port, "/metrics", "*/*");
+    let _ = child.kill();
+    let _ = child.wait();
+    let held = held.unwrap_or_else(|e| panic!("{e}"));
+    assert!(!held.is_empty());
+    let body = scraped.expect("a scrape after confinement");
+    assert!(body.contains("tcpscope_source_up 1"), "{body}");
+}

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{PATIENCE, pair};
+use common::{PATIENCE, cap, pair};
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use std::io::{Read, Write};
 use std::sync::mpsc;
@@ -167,6 +167,69 @@ fn live_view_shows_a_connection_and_quits_cleanly() {
     let status = tui.wait_exit();
     assert!(status.success(), "exit status {status:?}");
     tui.assert_restored();
+}
+
+/// As root, the live view keeps only what its later work uses (owners,
+/// `K`, the segments pane's capture), with no_new_privs, in every
+/// thread, and still shows each socket's process.
+#[test]
+fn the_live_view_keeps_only_the_privileges_it_uses() {
+    if !common::is_root() {
+        eprintln!("skipped: dropping privileges is seen only as root");
+        return;
+    }
+    let p = pair();
+    let port = p.server_addr.port();
+    let mut tui = Session::start(&[&port.to_string(), "-i", "50ms"]);
+    let client = p.client_addr.to_string();
+    let me = std::process::id().to_string();
+    tui.wait_screen("the connection, with the test as its owner", |s| {
+        row_shows(s, &client, &me)
+    });
+    let uses = [
+        cap::DAC_READ_SEARCH,
+        cap::NET_ADMIN,
+        cap::NET_RAW,
+        cap::SYS_PTRACE,
+    ];
+    let kept = cap::set(&uses);
+    let mounted = kept | cap::set(&[cap::SYS_ADMIN]);
+    let pid = tui.child.process_id().expect("its pid");
+    let held = common::wait_confined(pid, &[kept, mounted]);
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+    let held = held.unwrap_or_else(|e| panic!("{e}"));
+    assert!(held.len() > 2, "every thread: {held:?}");
+}
+
+/// A replay needs no privilege once the recording is read; with
+/// `--no-sandbox` nothing is dropped, and the header says so.
+#[test]
+fn a_replay_holds_no_privilege_unless_told_to_keep_it() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/handshake-close.ndjson"
+    );
+    let mut tui = Session::start(&["replay", fixture, "--speed", "0.5"]);
+    tui.wait_screen("the replay's header", |s| s.contains("0.5× ·"));
+    let pid = tui.child.process_id().expect("its pid");
+    let held = common::wait_confined(pid, &[0]);
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+    held.unwrap_or_else(|e| panic!("{e}"));
+
+    let mut tui = Session::start(&["replay", fixture, "--no-sandbox"]);
+    tui.wait_screen("the header's note", |s| {
+        s.contains("not confined: --no-sandbox was given")
+    });
+    let pid = tui.child.process_id().expect("its pid");
+    let threads = common::thread_privileges(pid);
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+    assert!(threads.iter().all(|(_, _, nnp)| !nnp), "{threads:?}");
+    if common::is_root() {
+        assert!(threads.iter().all(|(_, caps, _)| *caps != 0), "{threads:?}");
+    }
 }
 
 /// The live view gets `signal`: it must exit cleanly, terminal restored.
@@ -622,6 +685,14 @@ fn a_remote_host_streams_over_ssh_and_reconnects() {
     tui.wait_screen("the host's connection, live", |s| {
         s.contains("live from root@127.0.0.1 over ssh") && row_shows(s, &client, "ESTABLISHED")
     });
+    // The viewer runs ssh and reads its stream with no privilege; the
+    // recorder on the host keeps only what finding owners needs.
+    let viewer = tui.child.process_id().expect("its pid");
+    common::wait_confined(viewer, &[0]).unwrap_or_else(|e| panic!("{e}"));
+    let recorder = remote_recorder(&port).expect("the recorder on the host");
+    let owners = cap::set(&[cap::DAC_READ_SEARCH, cap::SYS_PTRACE]);
+    let mounted = owners | cap::set(&[cap::SYS_ADMIN]);
+    common::wait_confined(recorder, &[owners, mounted]).unwrap_or_else(|e| panic!("{e}"));
     // The stream on the host dies: said, then started again.
     let _ = std::process::Command::new("pkill")
         .args(["-f", &format!("tcpscope record - {port}")])
@@ -642,6 +713,17 @@ fn a_remote_host_streams_over_ssh_and_reconnects() {
     });
     tui.send("q");
     assert!(tui.wait_exit().success());
+}
+
+/// The pid of `tcpscope record - PORT`, started on the host by sshd.
+fn remote_recorder(port: &str) -> Option<u32> {
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", &format!("tcpscope record - {port}")])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The shell sshd starts may match too: the recorder is the newest.
+    text.lines().filter_map(|l| l.trim().parse().ok()).max()
 }
 
 /// Words handed to the remote host stay words: a filter with shell syntax

@@ -546,3 +546,39 @@ fn an_owner_filter_keeps_every_event_of_the_accepted_end() {
         );
     }
 }
+
+/// As root, `watch` keeps only what finding owners needs once it is set
+/// up (no_new_privs in every thread) and still prints every change,
+/// with the owner: the test's own process.
+#[test]
+fn watch_drops_the_privileges_it_no_longer_needs() {
+    if !skip_unless_root() {
+        return;
+    }
+    use common::cap;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let pid = std::process::id();
+    let filter = format!("pid {pid}");
+    let (mut child, rx) = start_watch(&[&port.to_string(), "--json", "-f", &filter]);
+    let _probes = wait_until_watching(&rx, &listener);
+    let owners = cap::set(&[cap::DAC_READ_SEARCH, cap::SYS_PTRACE]);
+    // SYS_ADMIN too where this run mounted tracefs, to unmount it at exit.
+    let mounted = owners | cap::set(&[cap::SYS_ADMIN]);
+    let held = common::wait_confined(child.id(), &[owners, mounted]);
+    let client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let key = format!("{} -> 127.0.0.1:{port}", client.local_addr().expect("addr"));
+    let events = collect(&rx, |seen| {
+        seen.iter()
+            .any(|e| e["key"] == key.as_str() && e["to"] == "ESTABLISHED")
+    });
+    common::terminate(&mut child);
+    let held = held.unwrap_or_else(|e| panic!("{e}"));
+    assert!(held.len() > 1, "several threads: {held:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["key"] == key.as_str() && e["to"] == "ESTABLISHED"),
+        "the change is still seen, by owner: {events:#?}"
+    );
+}

@@ -7,6 +7,7 @@
 pub mod activity;
 mod caller;
 pub mod capture;
+pub mod confine;
 pub mod error;
 pub mod files;
 pub mod host;
@@ -100,6 +101,8 @@ pub enum Limit {
     Namespaces,
     Recording,
     Remote,
+    /// Privileges could not all be dropped after setup.
+    Confinement,
 }
 
 impl Limit {
@@ -115,6 +118,7 @@ impl Limit {
             Limit::Namespaces => "namespaces",
             Limit::Recording => "recording",
             Limit::Remote => "remote",
+            Limit::Confinement => "confinement",
         }
     }
 }

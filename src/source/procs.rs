@@ -231,6 +231,10 @@ impl ProcNames {
     }
 }
 
+/// How soon the scanner takes on the main thread's confinement.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const FOLLOW: Duration = Duration::from_millis(200);
+
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn spawn_scanner() -> Option<(Sender<()>, Receiver<ScanResult>)> {
     let (req_tx, req_rx) = std::sync::mpsc::channel::<()>();
@@ -239,8 +243,19 @@ fn spawn_scanner() -> Option<(Sender<()>, Receiver<ScanResult>)> {
         .name("tcpscope-procs".into())
         .spawn(move || {
             // Ends when the cache (and so the request sender) is dropped.
-            while req_rx.recv().is_ok() {
+            // Started during setup, it wakes now and then to take on the
+            // confinement the main thread gets afterwards.
+            loop {
+                match req_rx.recv_timeout(FOLLOW) {
+                    Ok(()) => {}
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        crate::source::confine::follow();
+                        continue;
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                }
                 while req_rx.try_recv().is_ok() {}
+                crate::source::confine::follow();
                 let started = Instant::now();
                 let owners = scan_proc();
                 if rep_tx.send((owners, started.elapsed())).is_err() {

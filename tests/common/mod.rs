@@ -182,3 +182,61 @@ pub fn instances_of(pid: u32) -> Vec<std::path::PathBuf> {
         })
         .unwrap_or_default()
 }
+
+/// Each thread of `pid`: its name, effective capabilities (as a bit set)
+/// and no_new_privs, read from /proc/PID/task/*/status.
+#[allow(dead_code)]
+pub fn thread_privileges(pid: u32) -> Vec<(String, u64, bool)> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for task in tasks.flatten() {
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue;
+        };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let caps = u64::from_str_radix(&field("CapEff:"), 16).unwrap_or(u64::MAX);
+        out.push((field("Name:"), caps, field("NoNewPrivs:") == "1"));
+    }
+    out
+}
+
+/// Capability numbers, as in capabilities(7).
+#[allow(dead_code)]
+pub mod cap {
+    pub const DAC_READ_SEARCH: u32 = 2;
+    pub const NET_BIND_SERVICE: u32 = 10;
+    pub const NET_ADMIN: u32 = 12;
+    pub const NET_RAW: u32 = 13;
+    pub const SYS_PTRACE: u32 = 19;
+    pub const SYS_ADMIN: u32 = 21;
+
+    pub fn set(caps: &[u32]) -> u64 {
+        caps.iter().fold(0, |bits, c| bits | 1 << c)
+    }
+}
+
+/// Waits until every thread of `pid` holds exactly one of `allowed`
+/// capability sets with no_new_privs, and returns what they hold (or
+/// what they held last, for the failure message).
+#[allow(dead_code)]
+pub fn wait_confined(pid: u32, allowed: &[u64]) -> Result<Vec<(String, u64, bool)>, String> {
+    let mut last = Vec::new();
+    let held = wait_for(PATIENCE, || {
+        last = thread_privileges(pid);
+        let ok = !last.is_empty()
+            && last
+                .iter()
+                .all(|(_, caps, nnp)| *nnp && allowed.contains(caps));
+        ok.then(|| last.clone())
+    });
+    held.ok_or_else(|| format!("threads of {pid} (name, CapEff, NoNewPrivs): {last:x?}"))
+}

@@ -25,7 +25,11 @@ pub fn spawn(
     let socket = open(port)?;
     std::thread::Builder::new()
         .name("tcpscope-capture".into())
-        .spawn(move || read(&socket, port, &tx, &stop))
+        .spawn(move || {
+            // The socket is open: reading it needs no privilege.
+            crate::source::confine::drop_all_here();
+            read(&socket, port, &tx, &stop)
+        })
         .map_err(|e| CaptureError::Os(format!("cannot start the capture thread: {e}")))
 }
 

@@ -17,7 +17,7 @@ mod session;
 #[cfg(target_os = "linux")]
 pub use reader::TraceReader;
 #[cfg(target_os = "linux")]
-pub use session::{TraceSession, clean_up_after_killed_runs};
+pub use session::{TraceSession, clean_up_after_killed_runs, in_use};
 
 use super::{ChangeSource, Scope, SourceError};
 
@@ -47,3 +47,9 @@ pub fn open(_scope: &Scope) -> Result<Box<dyn ChangeSource>, SourceError> {
 /// where there is no tracefs).
 #[cfg(not(target_os = "linux"))]
 pub fn clean_up_after_killed_runs() {}
+
+/// No tracefs outside Linux.
+#[cfg(not(target_os = "linux"))]
+pub fn in_use() -> Option<(std::path::PathBuf, bool)> {
+    None
+}

@@ -56,6 +56,13 @@ fn tracefs() -> Result<Arc<Tracefs>, SourceError> {
     Ok(t)
 }
 
+/// Where this process's tracing instances live and whether it mounted
+/// tracefs itself; `None` while it holds no session.
+pub fn in_use() -> Option<(PathBuf, bool)> {
+    let t = TRACEFS.lock().ok()?.upgrade()?;
+    Some((t.root.join("instances"), t.mounted_here))
+}
+
 fn mounted_root() -> Option<PathBuf> {
     ROOTS
         .iter()

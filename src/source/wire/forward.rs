@@ -38,7 +38,11 @@ pub fn spawn(ends: Ends, shared: Arc<Shared>, tx: Sender<Passage>) -> io::Result
     };
     std::thread::Builder::new()
         .name("tcpscope-wire".into())
-        .spawn(move || forwarder.run())
+        .spawn(move || {
+            // Both devices are open: moving packets needs no privilege.
+            crate::source::confine::drop_all_here();
+            forwarder.run()
+        })
 }
 
 struct Forwarder {
