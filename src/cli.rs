@@ -165,6 +165,16 @@ pub enum Command {
     /// Serve Prometheus metrics (OpenMetrics) about the socket table at
     /// http://ADDR/metrics until interrupted
     Serve(ServeArgs),
+    /// Try each feature as this user on this machine (exact transitions,
+    /// owners, segments, namespaces, …) and print what is missing and the fix
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print a JSON array instead of text
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

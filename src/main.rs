@@ -37,6 +37,9 @@ fn main() -> ExitCode {
     if let Some(Command::Replay(args)) = &cli.command {
         return replay(args, sandbox);
     }
+    if let Some(Command::Doctor(args)) = &cli.command {
+        return doctor(args.json);
+    }
     if let Some(Command::Serve(args)) = cli.command {
         return serve(args, sandbox);
     }
@@ -513,6 +516,18 @@ fn once(cli: &Cli) -> ExitCode {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     let written = output::table(&dump.rows, &filter, cli.json, &mut out);
     finish(written.and_then(|()| std::io::Write::flush(&mut out)))
+}
+
+/// `tcpscope doctor`: each feature tried, its fix when it does not work.
+fn doctor(json: bool) -> ExitCode {
+    let checks = source::doctor::run();
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        output::doctor::json(&checks, &mut out)
+    } else {
+        output::doctor::text(&checks, &source::doctor::who(), &mut out)
+    };
+    finish(written)
 }
 
 /// A closed pipe (`| head`) is a normal end, not an error.

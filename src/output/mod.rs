@@ -1,6 +1,7 @@
 //! Headless printers: the same rows and names as the TUI, as text, JSON
 //! or the NDJSON event stream.
 
+pub mod doctor;
 pub mod json;
 pub mod record_file;
 pub mod recording;

@@ -8,6 +8,7 @@ pub mod activity;
 mod caller;
 pub mod capture;
 pub mod confine;
+pub mod doctor;
 pub mod error;
 pub mod files;
 pub mod host;

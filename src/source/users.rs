@@ -20,6 +20,21 @@ impl UserNames {
     }
 }
 
+/// This process's user, as "NAME (uid N)".
+#[cfg(unix)]
+pub fn current() -> String {
+    let uid = uzers::get_effective_uid();
+    match lookup(uid) {
+        Some(name) => format!("{name} (uid {uid})"),
+        None => format!("uid {uid}"),
+    }
+}
+
+#[cfg(not(unix))]
+pub fn current() -> String {
+    "this user".into()
+}
+
 #[cfg(unix)]
 fn lookup(uid: u32) -> Option<Arc<str>> {
     let user = uzers::get_user_by_uid(uid)?;

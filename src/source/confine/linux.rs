@@ -55,6 +55,12 @@ fn wanted(needs: &Needs) -> CapsHashSet {
     if needs.low_port {
         keep.insert(CAP_NET_BIND_SERVICE);
     }
+    // tracefs belongs to root: a user given capabilities by setcap
+    // changes the instance's filter and removes it at exit only with
+    // CAP_DAC_OVERRIDE (root owns the files and needs none).
+    if needs.tracefs.is_some() && !rustix::process::geteuid().is_root() {
+        keep.insert(CAP_DAC_OVERRIDE);
+    }
     keep
 }
 
