@@ -196,6 +196,7 @@ fn watch(args: WatchArgs, sandbox: bool) -> ExitCode {
         .map_err(anyhow::Error::from)
         .and_then(|sources| {
             let wire = wire(args.port, args.segments, args.pcap.as_deref())?;
+            warn_limits(&sources);
             confine_or_warn(stream_needs(&args.netns), sandbox);
             let rt = runtime(1)?;
             rt.block_on(async {
@@ -218,6 +219,21 @@ fn lab_needs(namespaces: bool) -> Needs {
         namespaces,
         low_port: true,
         ..Needs::default()
+    }
+}
+
+/// What `watch` and `record` will miss, said once on stderr: without
+/// root, exact transitions and other users' processes.
+fn warn_limits(sources: &source::Sources) {
+    let owners = source::ownership_limits();
+    let limits = sources.notes.iter().chain(&owners);
+    for note in limits.filter(|n| {
+        matches!(
+            n.limit,
+            source::Limit::ExactTransitions | source::Limit::ProcessNames
+        )
+    }) {
+        eprintln!("tcpscope: warning: {}: {}", note.limit.label(), note.why);
     }
 }
 
@@ -282,6 +298,7 @@ fn record(args: RecordArgs, sandbox: bool) -> ExitCode {
         .map_err(anyhow::Error::from)
         .and_then(|sources| {
             let wire = wire(args.port, args.segments, None)?;
+            warn_limits(&sources);
             confine_or_warn(stream_needs(&args.netns), sandbox);
             let header = output::record_file::header(&sources.name(), filter.text(), args.port);
             std::io::Write::write_all(&mut out, tcpscope::stream::line(&header).as_bytes())?;
@@ -512,6 +529,11 @@ fn once(cli: &Cli) -> ExitCode {
     };
     if let Some(warning) = &dump.warning {
         eprintln!("tcpscope: warning: {warning}");
+    }
+    if cadence == Cadence::OnceWithOwners {
+        for note in source::ownership_limits() {
+            eprintln!("tcpscope: warning: {}: {}", note.limit.label(), note.why);
+        }
     }
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     let written = output::table(&dump.rows, &filter, cli.json, &mut out);

@@ -201,3 +201,42 @@ fn the_setcap_line_gives_a_normal_user_the_root_features() {
         "its tracing instance removed at exit"
     );
 }
+
+/// As a normal user, `watch` says that exact transitions and other
+/// users' processes are missing, and `--once -p` that PIDs of other
+/// users' sockets stay blank.
+#[test]
+fn a_normal_user_is_told_what_watch_and_once_miss() {
+    if !can_switch_users() {
+        return;
+    }
+    let (_dir, bin) = copy_for_nobody();
+    let mut watch = as_nobody(&bin, &["watch", "1"]);
+    let mut child = watch
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start watch as nobody");
+    std::thread::sleep(Duration::from_millis(1500));
+    common::terminate(&mut child);
+    let out = child.wait_with_output().expect("its stderr");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: exact transitions: need root: "),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: process names: only your own processes"),
+        "{err}"
+    );
+
+    let out = as_nobody(&bin, &["--once", "-p"])
+        .output()
+        .expect("--once -p");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("process names: only your own processes are shown"),
+        "{err}"
+    );
+}

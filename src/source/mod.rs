@@ -28,7 +28,7 @@ pub mod wire;
 
 pub use self::error::{SourceError, os_error};
 pub use self::netstat2::Netstat2Source;
-pub use self::procs::{ProcNames, scan_proc};
+pub use self::procs::{ProcNames, ownership_limits, scan_proc};
 pub use self::replay::ScriptedSource;
 
 use crate::socket::{SocketKey, SocketRow, StateSet, TcpDetails, TcpState};

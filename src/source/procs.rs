@@ -358,7 +358,7 @@ pub(super) fn process_name(pid: u32) -> Option<Arc<str>> {
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn ownership_limits() -> Vec<Degradation> {
+pub fn ownership_limits() -> Vec<Degradation> {
     use std::os::unix::fs::MetadataExt;
     // /proc/self belongs to the process's effective user.
     let euid = std::fs::metadata("/proc/self").map(|m| m.uid());
@@ -372,7 +372,7 @@ fn ownership_limits() -> Vec<Degradation> {
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn ownership_limits() -> Vec<Degradation> {
+pub fn ownership_limits() -> Vec<Degradation> {
     vec![Degradation::new(
         Limit::ProcessNames,
         "only PIDs on this OS; names are read on Linux",

@@ -70,6 +70,23 @@ fn mounted_root() -> Option<PathBuf> {
         .find(|r| r.join("instances").is_dir())
 }
 
+/// Why tracefs cannot be used: not mounted (and not mountable), or
+/// mounted where this user may not look (its root directory is root's).
+fn unreachable_why(root: &Path, mount_error: rustix::io::Errno) -> String {
+    if let Err(e) = fs::read_dir(root)
+        && e.kind() == ErrorKind::PermissionDenied
+    {
+        return format!(
+            "need root: {} belongs to root (tcpscope doctor gives the fix)",
+            root.display()
+        );
+    }
+    format!(
+        "need root: tracefs is not mounted and mounting it failed ({})",
+        crate::source::error::os_words(&std::io::Error::from(mount_error))
+    )
+}
+
 fn mount_tracefs() -> Result<Tracefs, SourceError> {
     if let Some(root) = mounted_root() {
         return Ok(Tracefs {
@@ -96,10 +113,7 @@ fn mount_tracefs() -> Result<Tracefs, SourceError> {
             mounted_here: false,
             _unmount: None,
         }),
-        (Err(e), None) => Err(SourceError::Unavailable(format!(
-            "need root: tracefs is not mounted and mounting it failed ({})",
-            crate::source::error::os_words(&std::io::Error::from(e))
-        ))),
+        (Err(e), None) => Err(SourceError::Unavailable(unreachable_why(&root, e))),
         (Ok(()), None) => Err(SourceError::Unavailable(
             "tracefs was mounted but has no instances directory".into(),
         )),
