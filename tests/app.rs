@@ -234,6 +234,41 @@ fn a_long_pause_keeps_memory_bounded_and_counts_what_it_let_go() {
     );
 }
 
+/// A paste goes into the open prompt whole: a line break in it is a space
+/// (it never submits), escape bytes are not kept, and past the limit it
+/// is cut and said. With no prompt open it does nothing.
+#[test]
+fn a_paste_fills_the_prompt_and_never_acts_as_keys() {
+    let mut rig = Rig::new();
+    rig.feed(&[
+        row(1001, 80, TcpState::Established),
+        row(1002, 443, TcpState::Listen),
+    ]);
+    assert!(!rig.app.paste("q"), "no prompt: nothing to draw");
+    assert!(!rig.app.quit);
+    rig.app.handle(Action::OpenFilter);
+    assert!(rig.app.paste("state\nLISTEN\x1b"));
+    assert_eq!(
+        rig.app.prompt().map(|p| p.text.as_str()),
+        Some("state LISTEN ")
+    );
+    rig.app.handle(Action::Prompt(PromptKey::Submit));
+    assert_eq!(rig.app.settings.filter.text(), "state LISTEN");
+    assert_eq!(rig.app.table.listing.rows(), 1);
+
+    rig.app.handle(Action::OpenFilter);
+    rig.app.handle(Action::Prompt(PromptKey::Clear));
+    rig.app.paste(&"x".repeat(100_000));
+    let limit = tcpscope::ui::MAX_PROMPT_CHARS;
+    let text = rig.app.prompt().map(|p| p.text.chars().count());
+    assert_eq!(text, Some(limit));
+    let status = rig.app.live_status().expect("the cut is said");
+    assert!(
+        status.error && status.text.contains("limited to"),
+        "{status:?}"
+    );
+}
+
 #[test]
 fn a_bad_filter_is_explained_and_the_old_one_kept() {
     let mut rig = Rig::new();

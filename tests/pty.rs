@@ -270,6 +270,30 @@ fn filter_prompt_reports_a_bad_expression_and_keeps_running() {
     tui.assert_restored();
 }
 
+/// 5 KB pasted into the filter prompt, as a terminal pastes once the app
+/// asked for bracketed paste: taken as one piece and applied.
+#[test]
+fn a_paste_into_the_filter_prompt_is_taken_whole() {
+    let p = pair();
+    let port = p.server_addr.port().to_string();
+    let mut tui = Session::start(&[&port, "-i", "100ms"]);
+    tui.wait_screen("the connection", |s| s.contains("ESTABLISHED (2)"));
+    let raw = String::from_utf8_lossy(&tui.raw).into_owned();
+    assert!(raw.contains("\x1b[?2004h"), "bracketed paste asked for");
+    tui.send("/");
+    tui.wait_screen("the prompt", |s| s.lines().any(|l| l.starts_with('/')));
+    let pasted = "state LISTEN ".repeat(400);
+    tui.send(&format!("\x1b[200~{pasted}\x1b[201~"));
+    tui.send("\r");
+    tui.wait_screen("the pasted filter applied", |s| {
+        s.contains("LISTEN (1)") && !s.contains("ESTABLISHED (")
+    });
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+    let raw = String::from_utf8_lossy(&tui.raw).into_owned();
+    assert!(raw.contains("\x1b[?2004l"), "bracketed paste turned off");
+}
+
 #[test]
 fn lab_keys_drive_a_close_through_fin_wait_2_and_time_wait() {
     let mut tui = Session::start(&["lab", "-i", "50ms"]);

@@ -23,5 +23,6 @@ pub mod wire_view;
 pub use app::{App, Effect, Focus, Settings};
 pub use keymap::{Action, LabKey, Mode, PromptKey, action_for};
 pub use panes::{Overlay, Pane};
+pub use prompt::MAX_PROMPT_CHARS;
 pub use run::run;
 pub use terminal::require_tty;

@@ -66,6 +66,23 @@ impl App {
         None
     }
 
+    /// A paste (bracketed by the terminal) typed into an open prompt at
+    /// once: line breaks and other control characters become spaces, and
+    /// what is past the limit is cut off and said. Elsewhere it is
+    /// ignored, so pasted text never runs as keys. Whether to redraw.
+    pub fn paste(&mut self, text: &str) -> bool {
+        let Overlay::Prompt(prompt) = &mut self.overlay else {
+            return false;
+        };
+        let room = MAX_PROMPT_CHARS.saturating_sub(prompt.text.chars().count());
+        let clean = text.chars().map(|c| if c.is_control() { ' ' } else { c });
+        prompt.text.extend(clean.clone().take(room));
+        if clean.count() > room {
+            self.set_error(format!("input is limited to {MAX_PROMPT_CHARS} characters"));
+        }
+        true
+    }
+
     fn submit_prompt(&mut self) -> Option<Effect> {
         let prompt = self.prompt()?.clone();
         match prompt.kind {

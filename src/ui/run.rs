@@ -339,6 +339,9 @@ fn on_input(
     link: Option<&LabLink>,
     event: &Event,
 ) -> Input {
+    if let Event::Paste(text) = event {
+        return Input::Done(app.paste(text));
+    }
     let Some(action) = action_for(app.mode(), event) else {
         return Input::Done(false);
     };

@@ -1,7 +1,9 @@
 //! Entering and leaving the terminal's TUI mode. Leaving happens on every
 //! exit path: normal return, error (Drop), and panic (hook).
 
-use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+};
 use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
 use crossterm::{cursor, execute, terminal};
 use ratatui::Terminal;
@@ -28,7 +30,15 @@ pub fn enter() -> io::Result<TerminalGuard> {
     install_panic_hook();
     terminal::enable_raw_mode()?;
     let mut stdout = io::stdout();
-    if let Err(e) = execute!(stdout, EnterAlternateScreen, EnableMouseCapture) {
+    // Bracketed paste: a paste arrives as one event, not a key per
+    // character (5 KB typed into the filter prompt took a minute).
+    let modes = execute!(
+        stdout,
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        EnableBracketedPaste
+    );
+    if let Err(e) = modes {
         restore();
         return Err(e);
     }
@@ -46,6 +56,7 @@ pub fn restore() {
     let mut stdout = io::stdout();
     let _ = execute!(
         stdout,
+        DisableBracketedPaste,
         DisableMouseCapture,
         LeaveAlternateScreen,
         cursor::Show
