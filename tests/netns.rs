@@ -132,3 +132,30 @@ fn a_namespace_that_does_not_exist_is_named_in_the_error() {
         "{err}"
     );
 }
+
+/// Where something above root (a container's policy) refuses other
+/// processes' namespace files, `--all-netns` says that, not that root is
+/// needed, and still shows what it could read.
+#[test]
+fn a_refusal_above_root_is_not_called_a_need_for_root() {
+    if !common::is_root() {
+        eprintln!("skipped: the message as root needs root");
+        return;
+    }
+    match std::fs::File::open("/proc/1/ns/net") {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
+        _ => {
+            eprintln!("skipped: nothing above root refuses /proc/1/ns/net on this machine");
+            return;
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpscope"))
+        .args(["--once", "--all-netns"])
+        .output()
+        .expect("run tcpscope");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("refused even to root here"), "{err}");
+    assert!(!err.contains("needs root"), "{err}");
+    assert!(!out.stdout.is_empty(), "this namespace's table is still printed");
+}
