@@ -48,6 +48,16 @@ fn copy_for_nobody() -> (tempfile::TempDir, PathBuf) {
         .expect("open the directory to nobody");
     let bin = dir.path().join("tcpscope");
     std::fs::copy(BIN, &bin).expect("copy the binary");
+    // A child another test forked while the copy was open for writing
+    // holds that descriptor until it execs: until then, running the copy
+    // fails with ETXTBSY.
+    let runs = common::wait_for(Duration::from_secs(5), || {
+        match Command::new(&bin).arg("--version").output() {
+            Err(e) if e.raw_os_error() == Some(26) => None,
+            other => Some(other),
+        }
+    });
+    assert!(runs.is_some_and(|r| r.is_ok()), "the copy runs");
     (dir, bin)
 }
 

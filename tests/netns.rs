@@ -157,5 +157,8 @@ fn a_refusal_above_root_is_not_called_a_need_for_root() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("refused even to root here"), "{err}");
     assert!(!err.contains("needs root"), "{err}");
-    assert!(!out.stdout.is_empty(), "this namespace's table is still printed");
+    assert!(
+        !out.stdout.is_empty(),
+        "this namespace's table is still printed"
+    );
 }

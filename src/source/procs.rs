@@ -244,18 +244,18 @@ fn spawn_scanner() -> Option<(Sender<()>, Receiver<ScanResult>)> {
         .spawn(move || {
             // Ends when the cache (and so the request sender) is dropped.
             // Started during setup, it wakes now and then to take on the
-            // confinement the main thread gets afterwards.
+            // privileges the main thread keeps afterwards.
             loop {
                 match req_rx.recv_timeout(FOLLOW) {
                     Ok(()) => {}
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                        crate::source::confine::follow();
+                        crate::source::confine::follow_for_owners();
                         continue;
                     }
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
                 }
                 while req_rx.try_recv().is_ok() {}
-                crate::source::confine::follow();
+                crate::source::confine::follow_for_owners();
                 let started = Instant::now();
                 let owners = scan_proc();
                 if rep_tx.send((owners, started.elapsed())).is_err() {

@@ -13,19 +13,24 @@ use std::path::PathBuf;
 const LANDLOCK: ABI = ABI::V5;
 
 pub fn apply(needs: &Needs) -> Confinement {
+    let mut done = privileges(needs);
+    match files(needs) {
+        Ok(confined) => done.files = confined,
+        Err(why) => done.missing.push(why),
+    }
+    done
+}
+
+/// Capabilities and no_new_privs only, without Landlock.
+pub fn privileges(needs: &Needs) -> Confinement {
     let mut done = Confinement::default();
-    let keep = wanted(needs);
-    match drop_others(&keep) {
+    match drop_others(&wanted(needs)) {
         Ok(kept) => done.kept = names(&kept),
         Err(why) => done.missing.push(why),
     }
     match rustix::thread::set_no_new_privs(true) {
         Ok(()) => done.no_new_privs = true,
         Err(e) => done.missing.push(format!("no_new_privs: {e}")),
-    }
-    match files(needs) {
-        Ok(confined) => done.files = confined,
-        Err(why) => done.missing.push(why),
     }
     done
 }
@@ -95,10 +100,11 @@ fn names(caps: &CapsHashSet) -> Vec<String> {
 /// Landlock: no writing outside what the mode writes, no programs run.
 /// Ok(false) where the mode must keep the file system as it is.
 fn files(needs: &Needs) -> Result<bool, String> {
-    // Landlock also refuses ptrace access to processes outside the
-    // sandbox, which reading another process's /proc/PID/fd needs; and
-    // ssh's own configuration says where it writes.
-    if needs.owners || needs.runs_ssh {
+    // ssh's own configuration says where it writes; namespace files of
+    // other processes open only with ptrace access, which Landlock
+    // refuses outside the sandbox (the owner scanner, which needs it
+    // too, is left out of the rules: see `follow_for_owners`).
+    if needs.runs_ssh || needs.namespaces {
         return Ok(false);
     }
     if needs.unmount {

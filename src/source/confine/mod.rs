@@ -44,8 +44,7 @@ pub struct Needs {
     pub low_port: bool,
     /// Runs programs later (ssh for `--remote`): ssh's own configuration
     /// says where it writes (known_hosts, control sockets), so the file
-    /// system is left as it is (as it is with `owners`, which Landlock's
-    /// ptrace rule would stop).
+    /// system is left as it is.
     pub runs_ssh: bool,
     /// Directories written after setup (the pcap file the live view
     /// opens when it starts).
@@ -119,12 +118,14 @@ thread_local! {
     static FOLLOWED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// For a long-lived thread started during setup (the owner scanner):
-/// takes on the main thread's confinement, once, at its next step.
-pub fn follow() {
+/// For the owner scanner, started during setup: takes on the main
+/// thread's capabilities and no_new_privs, once, at its next step. Not
+/// its Landlock rules: they refuse ptrace access to processes outside
+/// the sandbox, and reading another process's /proc/PID/fd needs it.
+pub fn follow_for_owners() {
     let Some(needs) = APPLIED.get() else { return };
     if !FOLLOWED.replace(true) {
-        apply(needs);
+        privileges(needs);
     }
 }
 
@@ -132,6 +133,14 @@ pub fn follow() {
 fn apply(needs: &Needs) -> Confinement {
     linux::apply(needs)
 }
+
+#[cfg(target_os = "linux")]
+fn privileges(needs: &Needs) {
+    linux::privileges(needs);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn privileges(_needs: &Needs) {}
 
 #[cfg(not(target_os = "linux"))]
 fn apply(_needs: &Needs) -> Confinement {
