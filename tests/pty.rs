@@ -600,6 +600,37 @@ fn the_live_view_records_the_event_stream() {
     assert!(reached, "its change to FIN_WAIT_2 is recorded: {text}");
 }
 
+/// As root without a tracing instance (`--source sockdiag`), the live view
+/// runs under Landlock's rules as well (no note says otherwise) and still
+/// writes its recording, in the directory it was given.
+#[test]
+fn the_live_view_under_landlock_still_records() {
+    if !common::is_root() {
+        eprintln!("skipped: confinement is applied only where there is privilege to drop");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("confined.ndjson");
+    let path = file.to_string_lossy().to_string();
+    let p = pair();
+    let port = p.server_addr.port().to_string();
+    let args = [
+        &port, "-i", "50ms", "--source", "sockdiag", "--record", &path,
+    ];
+    let mut tui = Session::start(&args);
+    let client = p.client_addr.to_string();
+    let screen = tui.wait_screen("the connection", |s| row_shows(s, &client, "ESTABLISHED"));
+    assert!(!screen.contains("not confined"), "{screen}");
+    drop(p.client);
+    tui.wait_screen("FIN_WAIT_2", |s| row_shows(s, &client, "FIN_WAIT_2"));
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+    let text = std::fs::read_to_string(&file).expect("the recording");
+    let back = tcpscope::stream::read(&text);
+    assert_eq!(back.damage, None, "{text}");
+    assert!(back.records.len() > 1, "{text}");
+}
+
 /// `tcpscope replay` in a terminal: a recording made on this kernel plays
 /// to its end in the live view, paused by space and stepped by →.
 #[test]
