@@ -1,5 +1,6 @@
-//! `--json`: one object per socket with the fields DESIGN.md names, plus
-//! `user`, streamed so memory stays flat however many sockets there are.
+//! `--json`: one object per socket with the fields the README lists (a
+//! contract, see ARCHITECTURE.md), streamed so memory stays flat however
+//! many sockets there are.
 //!
 //! Written by hand rather than through serde: a whole table is printed in
 //! one go and this is most of `--once --json`'s own time (measured at 26k

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use std::fmt;
 
-/// A TCP state. Declaration order is lifecycle order (DESIGN.md), so `Ord`
+/// A TCP state. Declaration order is lifecycle order (ARCHITECTURE.md), so `Ord`
 /// sorts groups the way people read the state machine, never alphabetically.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TcpState {
