@@ -103,6 +103,27 @@ impl NetnsArgs {
             (None, false) => None,
         }
     }
+
+    /// The option that reads other namespaces, if one was given.
+    pub fn option(&self) -> Option<&'static str> {
+        match (&self.netns, self.all_netns) {
+            (Some(_), _) => Some("--netns"),
+            (None, true) => Some("--all-netns"),
+            (None, false) => None,
+        }
+    }
+}
+
+/// Refuses `--source netstat2` where other namespaces are read (`option`
+/// names how): netstat2 reads only this namespace's /proc/net/tcp, and the
+/// other namespaces are always read through sock_diag.
+pub fn source_fits(source: SourceKind, option: Option<&str>) -> Result<(), String> {
+    match (source, option) {
+        (SourceKind::Netstat2, Some(option)) => Err(format!(
+            "--source netstat2 cannot read other namespaces, which {option} reads through sock_diag: leave --source out or use --source sockdiag"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// How the table is read: shared by the live view, `lab` and `watch`.

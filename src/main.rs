@@ -25,6 +25,10 @@ fn main() -> ExitCode {
     }
     // Whatever the mode: remove what a killed run left behind.
     trace::clean_up_after_killed_runs();
+    if let Err(msg) = options_fit(&cli) {
+        eprintln!("tcpscope: {msg}");
+        return ExitCode::from(2);
+    }
     if cli.once || cli.json {
         return once(&cli);
     }
@@ -77,6 +81,17 @@ fn main() -> ExitCode {
         _ => (settings::live(&cli), cli.view.read.source),
     };
     exit(settings.and_then(|s| live(s, kind, link, netns, sandbox)))
+}
+
+/// Options that cannot work together are refused, never ignored.
+fn options_fit(cli: &Cli) -> Result<(), String> {
+    use tcpscope::cli::source_fits;
+    match &cli.command {
+        Some(Command::Watch(a)) => source_fits(a.read.source, a.netns.option()),
+        Some(Command::Record(a)) => source_fits(a.read.source, a.netns.option()),
+        Some(Command::Lab(a)) => source_fits(a.view.read.source, a.wire.then_some("lab --wire")),
+        _ => source_fits(cli.view.read.source, cli.netns.option()),
+    }
 }
 
 /// The slow-motion link, for `lab --wire` and a demo with a `wire:` line.

@@ -323,3 +323,25 @@ fn remote_refuses_what_only_makes_sense_here() {
         assert!(err.contains("cannot be used with"), "{extra:?}: {err}");
     }
 }
+
+/// `--source netstat2` reads only this namespace: with an option that
+/// reads others it is refused, naming both, instead of half ignored.
+#[test]
+fn netstat2_with_other_namespaces_is_refused() {
+    let cases: [&[&str]; 4] = [
+        &["--once", "--netns", "x", "--source", "netstat2"],
+        &["watch", "--all-netns", "--source", "netstat2"],
+        &["record", "-", "--netns", "x", "--source", "netstat2"],
+        &["lab", "--wire", "--source", "netstat2"],
+    ];
+    for args in cases {
+        let out = tcpscope().args(args).output().expect("run tcpscope");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("--source netstat2 cannot read other namespaces"),
+            "{err}"
+        );
+        assert!(err.contains("leave --source out"), "{err}");
+    }
+}

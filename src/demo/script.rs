@@ -295,7 +295,13 @@ fn parse_listen<'a>(words: impl Iterator<Item = &'a str>) -> Result<Call, String
                         .map_err(|_| format!("buffers '{v}' is not a number of bytes"))?,
                 )
             }
-            "accept" => manual = v == "manual",
+            "accept" => {
+                manual = match v {
+                    "manual" => true,
+                    "auto" => false,
+                    _ => return Err(format!("accept '{v}' is neither auto nor manual")),
+                }
+            }
             "hold" => hold = on_off(Some(v))?,
             _ => {
                 return Err(format!(
@@ -378,6 +384,16 @@ mod tests {
             e.to_string(),
             "line 1: wait 18446744073709551615ms is too long: a step waits at most 600000ms (10 minutes)"
         );
+        let e = parse("t", "step: listen accept=manaul\n").expect_err("a typo");
+        assert_eq!(
+            e.to_string(),
+            "line 1: accept 'manaul' is neither auto nor manual"
+        );
+        let s = parse("t", "step: listen accept=auto\n").expect("auto is a value");
+        assert!(matches!(
+            s.steps[0].call,
+            Call::Listen { manual: false, .. }
+        ));
         let e = parse("t", "step: wait 5s\n").expect_err("no unit");
         assert_eq!(
             e.to_string(),
