@@ -17,70 +17,42 @@ const WANTED_FILES: u64 = 8192;
 
 fn main() -> ExitCode {
     source::memory::return_large_buffers();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Err(code) = prepare(&cli) {
+        return code;
+    }
     let sandbox = !cli.no_sandbox;
-    if let Err(msg) = files::raise_open_files_limit(WANTED_FILES) {
-        eprintln!("tcpscope: {msg}");
-        return ExitCode::FAILURE;
-    }
-    // Whatever the mode: remove what a killed run left behind.
-    trace::clean_up_after_killed_runs();
-    if let Err(msg) = options_fit(&cli) {
-        eprintln!("tcpscope: {msg}");
-        return ExitCode::from(2);
-    }
     if cli.once || cli.json {
         return once(&cli);
     }
-    if let Some(Command::Watch(args)) = cli.command {
-        return watch(args, sandbox);
-    }
-    if let Some(Command::Record(args)) = cli.command {
-        return record(args, sandbox);
-    }
-    if let Some(Command::Replay(args)) = &cli.command {
-        return replay(args, sandbox);
-    }
-    if let Some(Command::Doctor(args)) = &cli.command {
-        return doctor(args.json);
-    }
-    if let Some(Command::Serve(args)) = cli.command {
-        return serve(args, sandbox);
-    }
-    if let Some(Command::Demo(args)) = &cli.command {
-        if args.name.is_none() || args.check {
-            return demo_headless(args, sandbox);
+    match cli.command.take() {
+        Some(Command::Watch(args)) => watch(args, sandbox),
+        Some(Command::Record(args)) => record(args, sandbox),
+        Some(Command::Replay(args)) => replay(&args, sandbox),
+        Some(Command::Doctor(args)) => doctor(args.json),
+        Some(Command::Serve(args)) => serve(args, sandbox),
+        Some(Command::Demo(args)) if args.name.is_none() || args.check => {
+            demo_headless(&args, sandbox)
         }
-        // A scenario that does not load is bad input, whatever the terminal.
-        if let Err(e) = demo::load(args.name.as_deref().unwrap_or_default()) {
-            eprintln!("tcpscope: {e}");
-            return ExitCode::from(2);
-        }
+        Some(Command::Demo(args)) => demo_view(&args, sandbox),
+        Some(Command::Lab(args)) => lab_view(args, sandbox),
+        None if cli.remote.is_some() => remote(&cli, sandbox),
+        None => live_view(&cli, sandbox),
     }
-    if let Err(msg) = ui::require_tty() {
+}
+
+/// Before any mode: descriptors enough, what a killed run left behind
+/// removed, options that cannot work together refused.
+fn prepare(cli: &Cli) -> Result<(), ExitCode> {
+    if let Err(msg) = files::raise_open_files_limit(WANTED_FILES) {
         eprintln!("tcpscope: {msg}");
-        return ExitCode::from(2);
+        return Err(ExitCode::FAILURE);
     }
-    let link = match lab_link(&cli) {
-        Ok(link) => link,
-        Err(e) => {
-            eprintln!("tcpscope: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if cli.remote.is_some() {
-        return remote(&cli, sandbox);
-    }
-    let netns = cli.netns.clone();
-    let (settings, kind) = match cli.command {
-        Some(Command::Lab(args)) => {
-            let kind = args.view.read.source;
-            (settings::lab(args, link.as_ref()), kind)
-        }
-        Some(Command::Demo(args)) => (settings::demo(&args, link.as_ref()), SourceKind::Auto),
-        _ => (settings::live(&cli), cli.view.read.source),
-    };
-    exit(settings.and_then(|s| live(s, kind, link, netns, sandbox)))
+    trace::clean_up_after_killed_runs();
+    options_fit(cli).map_err(|msg| {
+        eprintln!("tcpscope: {msg}");
+        ExitCode::from(2)
+    })
 }
 
 /// Options that cannot work together are refused, never ignored.
@@ -94,25 +66,67 @@ fn options_fit(cli: &Cli) -> Result<(), String> {
     }
 }
 
-/// The slow-motion link, for `lab --wire` and a demo with a `wire:` line.
-fn lab_link(cli: &Cli) -> Result<Option<LabLink>, String> {
-    let (delay, step) = match &cli.command {
-        Some(Command::Lab(args)) if args.wire => (
-            args.delay.unwrap_or(tcpscope::lab::link::DEFAULT_DELAY),
-            args.step,
-        ),
-        Some(Command::Demo(args)) => {
-            let name = args.name.as_deref().unwrap_or_default();
-            match demo::load(name)?.wire {
-                Some(w) => (std::time::Duration::from_millis(w.delay_ms), w.step),
-                None => return Ok(None),
-            }
-        }
-        _ => return Ok(None),
+/// The live view without a subcommand.
+fn live_view(cli: &Cli, sandbox: bool) -> ExitCode {
+    if let Err(code) = need_terminal() {
+        return code;
+    }
+    let settings = settings::live(cli);
+    let kind = cli.view.read.source;
+    exit(settings.and_then(|s| live(s, kind, None, cli.netns.clone(), sandbox)))
+}
+
+/// `tcpscope lab`, with the slow-motion link for `--wire`.
+fn lab_view(args: tcpscope::cli::LabArgs, sandbox: bool) -> ExitCode {
+    if let Err(code) = need_terminal() {
+        return code;
+    }
+    let delay = args.delay.unwrap_or(tcpscope::lab::link::DEFAULT_DELAY);
+    let link = match args.wire.then(|| make_link(delay, args.step)).transpose() {
+        Ok(link) => link,
+        Err(code) => return code,
     };
-    LabLink::create(delay, step)
-        .map(Some)
-        .map_err(|e| e.to_string())
+    let kind = args.view.read.source;
+    let settings = settings::lab(args, link.as_ref());
+    exit(settings.and_then(|s| live(s, kind, link, Default::default(), sandbox)))
+}
+
+/// `tcpscope demo NAME` in the live view; the scenario is read once.
+fn demo_view(args: &DemoArgs, sandbox: bool) -> ExitCode {
+    // A scenario that does not load is bad input, whatever the terminal.
+    let scenario = match demo::load(args.name.as_deref().unwrap_or_default()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tcpscope: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(code) = need_terminal() {
+        return code;
+    }
+    let wire = scenario.wire;
+    let made = wire.map(|w| make_link(std::time::Duration::from_millis(w.delay_ms), w.step));
+    let link = match made.transpose() {
+        Ok(link) => link,
+        Err(code) => return code,
+    };
+    let settings = settings::demo(args, scenario, link.as_ref());
+    exit(settings.and_then(|s| live(s, SourceKind::Auto, link, Default::default(), sandbox)))
+}
+
+fn need_terminal() -> Result<(), ExitCode> {
+    ui::require_tty().map_err(|msg| {
+        eprintln!("tcpscope: {msg}");
+        ExitCode::from(2)
+    })
+}
+
+/// The slow-motion link; a failure is said and ends the run.
+fn make_link(delay: std::time::Duration, step: bool) -> Result<LabLink, ExitCode> {
+    LabLink::create(delay, step).map_err(|e| {
+        eprintln!("tcpscope: {e}");
+        ExitCode::FAILURE
+    })
 }
 
 fn exit(result: anyhow::Result<()>) -> ExitCode {

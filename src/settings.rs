@@ -74,9 +74,11 @@ pub fn lab(args: LabArgs, link: Option<&LabLink>) -> anyhow::Result<ui::Settings
 
 /// `tcpscope demo NAME`: the lab, the diagram and the details pane, with
 /// the scenario ready to play.
-pub fn demo(args: &DemoArgs, link: Option<&LabLink>) -> anyhow::Result<ui::Settings> {
-    let name = args.name.as_deref().unwrap_or_default();
-    let scenario = demo::load(name).map_err(|e| anyhow::anyhow!(e))?;
+pub fn demo(
+    args: &DemoArgs,
+    scenario: demo::Scenario,
+    link: Option<&LabLink>,
+) -> anyhow::Result<ui::Settings> {
     let port = free_port(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))?;
     let mut server = ServerOptions {
         port,
