@@ -6,7 +6,7 @@
 
 use super::{Pipeline, SLACK, Slot, Stamp, emit};
 use crate::socket::{
-    Conn, Entry, Event, EventKind, Phase, SocketKey, SocketRow, TcpState, TimerKind,
+    Conn, Entry, Event, EventKind, Phase, SocketKey, SocketRow, SocketTimer, TcpState, TimerKind,
 };
 use crate::source::Dump;
 use std::sync::Arc;
@@ -370,9 +370,41 @@ fn same_arc<T: ?Sized + PartialEq>(a: &Option<Arc<T>>, b: &Option<Arc<T>>) -> bo
 /// copied: the same values, owners and users (each walk of /proc makes
 /// new shared owners, equal to the old), and a timer whose
 /// expiry stayed put while its remaining time counted down (a TIME_WAIT
-/// would otherwise be copied on every reading).
+/// would otherwise be copied on every reading). Every field is named, so
+/// a field added to `SocketRow` does not compile here until it is
+/// compared, rather than silently never refreshing.
 fn same_row(old: &SocketRow, new: &SocketRow) -> bool {
-    let same_timer = match (&old.timer, &new.timer) {
+    let SocketRow {
+        key,
+        state,
+        recv_q,
+        send_q,
+        timer,
+        uid,
+        user,
+        inode,
+        cookie,
+        owner,
+        netns,
+    } = new;
+    (key, state, recv_q, send_q, uid, inode, cookie, netns)
+        == (
+            &old.key,
+            &old.state,
+            &old.recv_q,
+            &old.send_q,
+            &old.uid,
+            &old.inode,
+            &old.cookie,
+            &old.netns,
+        )
+        && same_timer(&old.timer, timer)
+        && same_arc(&old.owner, owner)
+        && same_arc(&old.user, user)
+}
+
+fn same_timer(old: &Option<SocketTimer>, new: &Option<SocketTimer>) -> bool {
+    match (old, new) {
         (None, None) => true,
         (Some(a), Some(b)) => {
             let drift = if a.expires_at > b.expires_at {
@@ -383,14 +415,5 @@ fn same_row(old: &SocketRow, new: &SocketRow) -> bool {
             a.kind == b.kind && a.retransmits == b.retransmits && drift <= TIMER_JITTER
         }
         _ => false,
-    };
-    same_timer
-        && (
-            old.state, old.recv_q, old.send_q, old.uid, old.inode, old.cookie,
-        ) == (
-            new.state, new.recv_q, new.send_q, new.uid, new.inode, new.cookie,
-        )
-        && same_arc(&old.owner, &new.owner)
-        && same_arc(&old.user, &new.user)
-        && old.netns == new.netns
+    }
 }
