@@ -20,7 +20,7 @@ mod netstat2;
 pub mod playback;
 pub(crate) mod procs;
 pub mod remote;
-mod replay;
+mod scripted;
 pub mod sockdiag;
 pub mod trace;
 pub(crate) mod users;
@@ -29,7 +29,7 @@ pub mod wire;
 pub use self::error::{SourceError, os_error};
 pub use self::netstat2::Netstat2Source;
 pub use self::procs::{ProcNames, ownership_limits, scan_proc};
-pub use self::replay::ScriptedSource;
+pub use self::scripted::ScriptedSource;
 
 use crate::socket::{SocketKey, SocketRow, StateSet, TcpDetails, TcpState};
 use std::fmt;

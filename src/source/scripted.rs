@@ -1,5 +1,5 @@
-//! A source that plays back scripted dumps: tests drive the pipeline, the
-//! runner and the UI with it, no kernel needed.
+//! A test double: a source that plays back scripted dumps, so tests drive the
+//! pipeline, the runner and the UI with it, no kernel needed.
 
 use super::{Dump, Scope, SocketSource, SourceError};
 use std::collections::VecDeque;
