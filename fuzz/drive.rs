@@ -13,7 +13,7 @@ use tcpscope::socket::crossings::SegmentLog;
 use tcpscope::socket::filter::{Filter, parse_port};
 use tcpscope::socket::{Family, Owner, Process, SocketKey, SocketRow, TcpState};
 use tcpscope::source::playback::Playback;
-use tcpscope::source::sockdiag::{self, tcp_info, wire};
+use tcpscope::source::sockdiag::{self, netlink, tcp_info};
 use tcpscope::source::trace::ring::{self, EventFormat, PageLayout};
 use tcpscope::source::{Scope, capture};
 use tcpscope::stream;
@@ -39,14 +39,14 @@ pub const TARGETS: &[(&str, Drive)] = &[
 /// whole input is also taken as a tcp_info attribute.
 pub fn sockdiag_reply(data: &[u8]) {
     let taken_at = Instant::now();
-    let each = |m: &wire::DiagMsg<'_>| {
-        let cong = m.attr(wire::INET_DIAG_CONG).map(|c| {
+    let each = |m: &netlink::DiagMsg<'_>| {
+        let cong = m.attr(netlink::INET_DIAG_CONG).map(|c| {
             String::from_utf8_lossy(c)
                 .trim_end_matches('\0')
                 .to_string()
         });
         let _ = m
-            .attr(wire::INET_DIAG_INFO)
+            .attr(netlink::INET_DIAG_INFO)
             .map(|i| tcp_info::parse(i, cong));
         if let Some(row) = sockdiag::to_row(m, taken_at) {
             assert_eq!(
@@ -59,13 +59,13 @@ pub fn sockdiag_reply(data: &[u8]) {
         .get(8..12)
         .and_then(|b| <[u8; 4]>::try_from(b).ok())
         .map_or(0, u32::from_ne_bytes);
-    if let Err(e) = wire::parse(data, seq, |m| each(&m)) {
+    if let Err(e) = netlink::parse(data, seq, |m| each(&m)) {
         let _ = e.to_string();
     }
-    let answers = wire::parse_answers(data, |_, answer| match answer {
+    let answers = netlink::parse_answers(data, |_, answer| match answer {
         Ok(m) => each(&m),
         Err(errno) => {
-            let _ = wire::WireError::Kernel(errno).to_string();
+            let _ = netlink::NetlinkError::Kernel(errno).to_string();
         }
     });
     if let Err(e) = answers {

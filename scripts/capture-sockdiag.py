@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Records a real sock_diag dump for the wire-format tests: a listener on
+"""Records a real sock_diag dump for the netlink-format tests: a listener on
 127.0.0.1, one established connection (both ends) and one TIME_WAIT, dumped
 with a port filter and the INFO and CONG extensions. Writes the raw netlink
 datagrams, concatenated, to the path given (default: the fixture file).

@@ -347,7 +347,7 @@ mod faults {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tcpscope::pipeline::runner::{Feed, Runner};
-    use tcpscope::source::sockdiag::wire::{self, Progress, WireError};
+    use tcpscope::source::sockdiag::netlink::{self, NetlinkError, Progress};
     use tcpscope::source::sockdiag::{NetlinkIo, kernel_socket};
     use tcpscope::source::{Limit, Sources};
 
@@ -411,24 +411,24 @@ mod faults {
         let program = tcpscope::source::sockdiag::bytecode::either_port(port);
         let mut nl = kernel_socket().expect("netlink");
         let mut buf = vec![0u8; 65536];
-        nl.send(&wire::dump_request(
-            wire::AF_INET,
+        nl.send(&netlink::dump_request(
+            netlink::AF_INET,
             0,
-            wire::ALL_STATES,
+            netlink::ALL_STATES,
             &program,
             1,
         ))
         .expect("send");
         let n = nl.recv(&mut buf).expect("first part");
         assert_eq!(
-            wire::parse(&buf[..n], 1, |_| {}),
+            netlink::parse(&buf[..n], 1, |_| {}),
             Ok(Progress::More),
             "more to come"
         );
-        nl.send(&wire::dump_request(
-            wire::AF_INET,
+        nl.send(&netlink::dump_request(
+            netlink::AF_INET,
             0,
-            wire::ALL_STATES,
+            netlink::ALL_STATES,
             &program,
             2,
         ))
@@ -436,9 +436,9 @@ mod faults {
         let mut answer = Ok(Progress::More);
         while answer == Ok(Progress::More) {
             let n = nl.recv(&mut buf).expect("recv");
-            answer = wire::parse(&buf[..n], 2, |_| {});
+            answer = netlink::parse(&buf[..n], 2, |_| {});
         }
-        assert_eq!(answer, Err(WireError::Kernel(16)), "EBUSY");
+        assert_eq!(answer, Err(NetlinkError::Kernel(16)), "EBUSY");
     }
 
     #[test]
@@ -519,7 +519,7 @@ mod families {
     use super::*;
     use std::io;
     use std::sync::{Arc, Mutex};
-    use tcpscope::source::sockdiag::wire::{SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK};
+    use tcpscope::source::sockdiag::netlink::{SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK};
     use tcpscope::source::sockdiag::{NetlinkIo, kernel_socket};
 
     const EINVAL: i32 = 22;

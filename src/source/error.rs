@@ -1,7 +1,7 @@
 //! The source layer's error: what was being done, the OS's own words
 //! without a bare error number, and what would help.
 
-use super::sockdiag::wire::WireError;
+use super::sockdiag::netlink::NetlinkError;
 use std::io;
 
 #[derive(Debug, thiserror::Error)]
@@ -11,7 +11,7 @@ pub enum SourceError {
     Os { doing: String, cause: String },
     /// The kernel's sock_diag reply could not be used.
     #[error(transparent)]
-    Wire(#[from] WireError),
+    Netlink(#[from] NetlinkError),
     /// Something this system or this process cannot give, and why.
     #[error("{0}")]
     Unavailable(String),

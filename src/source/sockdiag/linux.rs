@@ -6,7 +6,7 @@
 //! sequence number, so nothing of an abandoned dump leaks into the next.
 
 use super::destroy::DestroyError;
-use super::wire::{self, AF_INET, AF_INET6, DiagMsg, Exact, Progress, WireError};
+use super::netlink::{self, AF_INET, AF_INET6, DiagMsg, Exact, NetlinkError, Progress};
 use super::{bytecode, kernel_states, tcp_info, to_row};
 use crate::socket::{Family, SocketKey, SocketRow, TcpDetails};
 use crate::source::activity::Activity;
@@ -58,14 +58,14 @@ fn exact(key: &SocketKey, cookie: Option<u64>) -> Exact {
 pub fn destroy(key: &SocketKey, cookie: Option<u64>) -> Result<(), DestroyError> {
     let fail = |doing: &str, e: io::Error| DestroyError::Other(os_error(doing, &e).to_string());
     let mut io = kernel_socket().map_err(|e| fail("cannot open a sock_diag netlink socket", e))?;
-    io.send(&wire::destroy_request(&exact(key, cookie), 1))
+    io.send(&netlink::destroy_request(&exact(key, cookie), 1))
         .map_err(|e| fail("cannot send the request", e))?;
     let mut buf = vec![0u8; 8192];
     let n = io
         .recv(&mut buf)
         .map_err(|e| fail("cannot receive the answer", e))?;
     let mut answer = None;
-    wire::parse_answers(&buf[..n.min(buf.len())], |seq, a| {
+    netlink::parse_answers(&buf[..n.min(buf.len())], |seq, a| {
         if seq == 1 {
             answer = Some(a.err().unwrap_or(0));
         }
@@ -130,7 +130,7 @@ pub struct SockDiagSource {
 
 /// Why one attempt at a reading failed.
 enum Failure {
-    Wire(WireError),
+    Netlink(NetlinkError),
     Os(&'static str, io::Error),
     /// No fresh socket could be opened: retrying will not help.
     Reopen(io::Error),
@@ -142,7 +142,7 @@ fn receive(io: &mut Box<dyn NetlinkIo>, buf: &mut [u8]) -> Result<usize, Failure
         match io.recv(buf) {
             Ok(n) if n > buf.len() => {
                 let have = buf.len();
-                return Err(Failure::Wire(WireError::Truncated { need: n, have }));
+                return Err(Failure::Netlink(NetlinkError::Truncated { need: n, have }));
             }
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -154,7 +154,7 @@ fn receive(io: &mut Box<dyn NetlinkIo>, buf: &mut [u8]) -> Result<usize, Failure
 impl Failure {
     fn text(&self) -> String {
         match self {
-            Failure::Wire(e) => e.to_string(),
+            Failure::Netlink(e) => e.to_string(),
             Failure::Os(doing, e) => os_error(*doing, e).to_string(),
             Failure::Reopen(e) => os_error("cannot open a sock_diag netlink socket", e).to_string(),
         }
@@ -237,10 +237,10 @@ impl SockDiagSource {
             .map_err(|e| Failure::Os("cannot send a sock_diag request", e))?;
         loop {
             let n = receive(io, buf)?;
-            match wire::parse(&buf[..n], seq, |m| each(&m)) {
+            match netlink::parse(&buf[..n], seq, |m| each(&m)) {
                 Ok(Progress::Done) => return Ok(()),
                 Ok(Progress::More) => {}
-                Err(e) => return Err(Failure::Wire(e)),
+                Err(e) => return Err(Failure::Netlink(e)),
             }
         }
     }
@@ -275,7 +275,7 @@ impl SockDiagSource {
         self.seq = self.seq.wrapping_add(wanted.len() as u32);
         let mut request = Vec::with_capacity(wanted.len() * 72);
         for (i, e) in wanted.iter().enumerate() {
-            request.extend(wire::exact_request(e, ext, base.wrapping_add(i as u32)));
+            request.extend(netlink::exact_request(e, ext, base.wrapping_add(i as u32)));
         }
         let mut buf = std::mem::take(&mut self.buf);
         let result = self.collect_answers(&request, base, wanted.len(), &mut buf, each);
@@ -307,7 +307,7 @@ impl SockDiagSource {
                     each(i, answer.as_ref().map_err(|e| *e));
                 }
             };
-            wire::parse_answers(&buf[..n], &mut take).map_err(Failure::Wire)?;
+            netlink::parse_answers(&buf[..n], &mut take).map_err(Failure::Netlink)?;
         }
         Ok(())
     }
@@ -324,12 +324,12 @@ impl SockDiagSource {
         if self.one_pass {
             let mut push = |m: &DiagMsg<'_>| rows.extend(to_row(m, taken_at));
             match self.dump_with(
-                |seq| wire::both_families_request(0, states, program, seq),
+                |seq| netlink::both_families_request(0, states, program, seq),
                 &mut push,
             ) {
                 Ok(()) => return Ok(rows),
                 // Refused, not failed: this kernel wants a family.
-                Err(Failure::Wire(WireError::Kernel(_))) => {
+                Err(Failure::Netlink(NetlinkError::Kernel(_))) => {
                     self.one_pass = false;
                     rows.clear();
                 }
@@ -339,7 +339,7 @@ impl SockDiagSource {
         let mut push = |m: &DiagMsg<'_>| rows.extend(to_row(m, taken_at));
         for family in [AF_INET, AF_INET6] {
             self.dump_with(
-                |seq| wire::dump_request(family, 0, states, program, seq),
+                |seq| netlink::dump_request(family, 0, states, program, seq),
                 &mut push,
             )?;
         }
@@ -365,7 +365,7 @@ impl SockDiagSource {
                     }
                     return Ok(rows);
                 }
-                Err(Failure::Wire(WireError::Kernel(EINVAL))) if !program.is_empty() => {
+                Err(Failure::Netlink(NetlinkError::Kernel(EINVAL))) if !program.is_empty() => {
                     // Old kernel: filter in user space from now on.
                     self.kernel_filter = false;
                 }
@@ -450,16 +450,16 @@ impl SocketSource for SockDiagSource {
         let mut found = None;
         let mut pick = |_: usize, answer: Result<&DiagMsg<'_>, i32>| {
             let Ok(m) = answer else { return };
-            let cong = m.attr(wire::INET_DIAG_CONG).map(|c| {
+            let cong = m.attr(netlink::INET_DIAG_CONG).map(|c| {
                 String::from_utf8_lossy(c)
                     .trim_end_matches('\0')
                     .to_string()
             });
             found = m
-                .attr(wire::INET_DIAG_INFO)
+                .attr(netlink::INET_DIAG_INFO)
                 .and_then(|i| tcp_info::parse(i, cong));
         };
-        self.exact(&wanted, wire::EXT_INFO | wire::EXT_CONG, &mut pick)
+        self.exact(&wanted, netlink::EXT_INFO | netlink::EXT_CONG, &mut pick)
             .map_err(|f| SourceError::Unavailable(f.text()))?;
         Ok(found)
     }
@@ -479,7 +479,7 @@ impl SocketSource for SockDiagSource {
                 })
             }
             Err(ENOENT | ESTALE) => {}
-            Err(errno) => failed = Some(WireError::Kernel(errno)),
+            Err(errno) => failed = Some(NetlinkError::Kernel(errno)),
         };
         self.exact(&exacts, 0, &mut put)
             .map_err(|f| SourceError::Unavailable(f.text()))?;

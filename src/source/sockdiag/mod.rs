@@ -1,13 +1,13 @@
 //! The Linux-native source: the kernel's sock_diag netlink interface (what
 //! `ss` uses). Compared with netstat2 it also reports queues, timers with
 //! their expiry, socket cookies, and tcp_info on request, and it filters
-//! by port inside the kernel. The wire format and bytecode are plain byte
+//! by port inside the kernel. The netlink format and bytecode are plain byte
 //! code, compiled and tested everywhere; only the socket itself is Linux.
 
 pub mod bytecode;
 pub mod destroy;
+pub mod netlink;
 pub mod tcp_info;
-pub mod wire;
 
 #[cfg(target_os = "linux")]
 mod linux;
@@ -17,9 +17,9 @@ pub use linux::{NetlinkIo, Opener, SockDiagSource, kernel_socket};
 
 use super::{Cadence, SocketSource, SourceError};
 use crate::socket::{Family, SocketKey, SocketRow, SocketTimer, StateSet, TcpState, TimerKind};
+use netlink::{AF_INET, DiagMsg};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use wire::{AF_INET, DiagMsg};
 
 /// Opens the sockdiag source where the OS has it.
 #[cfg(target_os = "linux")]
@@ -56,7 +56,7 @@ pub fn state(code: u8) -> Option<TcpState> {
 /// The kernel's state bits for a dump of `states` (all if `None`).
 pub fn kernel_states(states: Option<StateSet>) -> u32 {
     let Some(set) = states else {
-        return wire::ALL_STATES;
+        return netlink::ALL_STATES;
     };
     (1..=NEW_SYN_RECV)
         .filter(|&code| state(code).is_some_and(|s| set.contains(s)))
@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn kernel_state_bits() {
-        assert_eq!(kernel_states(None), wire::ALL_STATES);
+        assert_eq!(kernel_states(None), netlink::ALL_STATES);
         let bits = |s: &[TcpState]| kernel_states(Some(StateSet::of(s.iter().copied())));
         assert_eq!(bits(&[TcpState::Established]), 1 << 1);
         assert_eq!(bits(&[TcpState::Listen]), 1 << 10);

@@ -136,7 +136,7 @@ fn loopback_up() -> io::Result<()> {
     let mut buf = vec![0u8; 4096];
     let n = socket.recv(&mut &mut buf[..], 0)?;
     let mut code = None;
-    crate::source::sockdiag::wire::parse_answers(&buf[..n.min(buf.len())], |_, answer| {
+    crate::source::sockdiag::netlink::parse_answers(&buf[..n.min(buf.len())], |_, answer| {
         code = answer.err();
     })
     .map_err(io::Error::other)?;

@@ -97,7 +97,7 @@ fn tcp_info_and_congestion_parse_from_the_recording() {
 fn a_truncated_reply_is_an_error_not_an_empty_table() {
     for cut in [10, 40, 100, DUMP.len() - 30] {
         let err = parse(&DUMP[..cut], 1, |_| {}).expect_err("truncated");
-        assert!(matches!(err, WireError::Truncated { .. }), "{err:?}");
+        assert!(matches!(err, NetlinkError::Truncated { .. }), "{err:?}");
         assert!(err.to_string().contains("truncated"));
     }
 }
@@ -112,7 +112,7 @@ fn a_kernel_error_names_the_errno() {
     msg.extend_from_slice(&(-22i32).to_ne_bytes());
     msg.extend_from_slice(&[0u8; 16]);
     let err = parse(&msg, 0, |_| {}).expect_err("an error");
-    assert_eq!(err, WireError::Kernel(22));
+    assert_eq!(err, NetlinkError::Kernel(22));
     assert!(err.to_string().contains("errno 22"), "{err}");
 }
 
@@ -120,7 +120,7 @@ fn a_kernel_error_names_the_errno() {
 fn an_interrupted_dump_is_reported() {
     let mut msg = DUMP[..DUMP.len()].to_vec();
     msg[6] |= 0x10; // NLM_F_DUMP_INTR on the first message
-    assert_eq!(parse(&msg, 1, |_| {}), Err(WireError::Interrupted));
+    assert_eq!(parse(&msg, 1, |_| {}), Err(NetlinkError::Interrupted));
 }
 
 #[test]
@@ -191,5 +191,8 @@ fn messages_of_an_abandoned_dump_are_skipped_and_cookies_read() {
 fn an_unexpected_message_type_is_an_error() {
     let mut msg = DUMP.to_vec();
     msg[4..6].copy_from_slice(&99u16.to_ne_bytes());
-    assert_eq!(parse(&msg, 1, |_| {}), Err(WireError::UnexpectedType(99)));
+    assert_eq!(
+        parse(&msg, 1, |_| {}),
+        Err(NetlinkError::UnexpectedType(99))
+    );
 }

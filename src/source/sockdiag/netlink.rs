@@ -1,4 +1,4 @@
-//! The sock_diag wire format, by hand: building an `inet_diag_req_v2`
+//! The sock_diag netlink format, by hand: building an `inet_diag_req_v2`
 //! dump request with an optional bytecode attribute, and reading
 //! `inet_diag_msg` replies straight from the receive buffer. Hand-written
 //! because netlink-packet-sock-diag 0.4 can neither send bytecode nor
@@ -165,7 +165,7 @@ fn address_bytes(ip: IpAddr) -> [u8; 16] {
 pub fn parse_answers(
     buf: &[u8],
     mut each: impl FnMut(u32, Result<DiagMsg<'_>, i32>),
-) -> Result<(), WireError> {
+) -> Result<(), NetlinkError> {
     let mut rest = buf;
     while !rest.is_empty() {
         let m = split_message(rest)?;
@@ -174,8 +174,8 @@ pub fn parse_answers(
             SOCK_DIAG_BY_FAMILY => each(m.seq, Ok(diag_msg(m.body)?)),
             NLMSG_ERROR => each(m.seq, Err(error_code(m.body)?)),
             NLMSG_NOOP | NLMSG_DONE => {}
-            NLMSG_OVERRUN => return Err(WireError::Overrun),
-            other => return Err(WireError::UnexpectedType(other)),
+            NLMSG_OVERRUN => return Err(NetlinkError::Overrun),
+            other => return Err(NetlinkError::UnexpectedType(other)),
         }
     }
     Ok(())
@@ -224,7 +224,7 @@ impl<'a> DiagMsg<'a> {
 
 /// Why a reply could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum WireError {
+pub enum NetlinkError {
     Truncated {
         need: usize,
         have: usize,
@@ -238,14 +238,14 @@ pub enum WireError {
     Overrun,
 }
 
-impl fmt::Display for WireError {
+impl fmt::Display for NetlinkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            WireError::Truncated { need, have } => write!(
+            NetlinkError::Truncated { need, have } => write!(
                 f,
                 "a sock_diag reply was truncated ({have} of {need} bytes); the table was not read"
             ),
-            WireError::Kernel(errno) => {
+            NetlinkError::Kernel(errno) => {
                 let os = std::io::Error::from_raw_os_error(*errno);
                 let text = os.to_string();
                 let text = text.split(" (os error").next().unwrap_or(&text);
@@ -254,22 +254,22 @@ impl fmt::Display for WireError {
                     "the kernel refused the sock_diag request: {text} (errno {errno})"
                 )
             }
-            WireError::Interrupted => write!(
+            NetlinkError::Interrupted => write!(
                 f,
                 "the socket table changed during the dump (NLM_F_DUMP_INTR); it will be read again"
             ),
-            WireError::UnknownFamily(fam) => {
+            NetlinkError::UnknownFamily(fam) => {
                 write!(f, "sock_diag replied with an unknown address family {fam}")
             }
-            WireError::UnexpectedType(t) => {
+            NetlinkError::UnexpectedType(t) => {
                 write!(f, "sock_diag replied with a message of unexpected type {t}")
             }
-            WireError::Overrun => write!(f, "netlink lost part of a sock_diag reply (overrun)"),
+            NetlinkError::Overrun => write!(f, "netlink lost part of a sock_diag reply (overrun)"),
         }
     }
 }
 
-impl std::error::Error for WireError {}
+impl std::error::Error for NetlinkError {}
 
 /// Whether a dump is over after this buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -285,7 +285,7 @@ pub fn parse(
     buf: &[u8],
     seq: u32,
     mut each: impl FnMut(DiagMsg<'_>),
-) -> Result<Progress, WireError> {
+) -> Result<Progress, NetlinkError> {
     let mut rest = buf;
     while !rest.is_empty() {
         let m = split_message(rest)?;
@@ -294,15 +294,15 @@ pub fn parse(
             continue;
         }
         if m.flags & NLM_F_DUMP_INTR != 0 {
-            return Err(WireError::Interrupted);
+            return Err(NetlinkError::Interrupted);
         }
         match m.kind {
             NLMSG_DONE => return Ok(Progress::Done),
-            NLMSG_ERROR => return Err(WireError::Kernel(error_code(m.body)?)),
+            NLMSG_ERROR => return Err(NetlinkError::Kernel(error_code(m.body)?)),
             SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => each(diag_msg(m.body)?),
             NLMSG_NOOP => {}
-            NLMSG_OVERRUN => return Err(WireError::Overrun),
-            other => return Err(WireError::UnexpectedType(other)),
+            NLMSG_OVERRUN => return Err(NetlinkError::Overrun),
+            other => return Err(NetlinkError::UnexpectedType(other)),
         }
     }
     Ok(Progress::More)
@@ -317,11 +317,11 @@ struct Message<'a> {
     next: &'a [u8],
 }
 
-fn split_message(buf: &[u8]) -> Result<Message<'_>, WireError> {
+fn split_message(buf: &[u8]) -> Result<Message<'_>, NetlinkError> {
     need(buf, NLMSG_HDR)?;
     let len = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
     if len < NLMSG_HDR {
-        return Err(WireError::Truncated {
+        return Err(NetlinkError::Truncated {
             need: NLMSG_HDR,
             have: len,
         });
@@ -336,9 +336,9 @@ fn split_message(buf: &[u8]) -> Result<Message<'_>, WireError> {
     })
 }
 
-fn need(buf: &[u8], n: usize) -> Result<(), WireError> {
+fn need(buf: &[u8], n: usize) -> Result<(), NetlinkError> {
     if buf.len() < n {
-        return Err(WireError::Truncated {
+        return Err(NetlinkError::Truncated {
             need: n,
             have: buf.len(),
         });
@@ -347,14 +347,14 @@ fn need(buf: &[u8], n: usize) -> Result<(), WireError> {
 }
 
 /// NLMSG_ERROR carries a negative errno; 0 is an acknowledgement.
-fn error_code(body: &[u8]) -> Result<i32, WireError> {
+fn error_code(body: &[u8]) -> Result<i32, NetlinkError> {
     need(body, 4)?;
     let code = i32::from_ne_bytes([body[0], body[1], body[2], body[3]]);
     // i32::MIN is no errno a kernel sends, but it must not overflow here.
     Ok(code.saturating_neg())
 }
 
-fn diag_msg(b: &[u8]) -> Result<DiagMsg<'_>, WireError> {
+fn diag_msg(b: &[u8]) -> Result<DiagMsg<'_>, NetlinkError> {
     need(b, MSG_LEN)?;
     let u32_at = |i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
     let family = b[0];
@@ -382,7 +382,7 @@ fn diag_msg(b: &[u8]) -> Result<DiagMsg<'_>, WireError> {
 pub const AF_INET: u8 = 2;
 pub const AF_INET6: u8 = 10;
 
-fn address(family: u8, raw: &[u8]) -> Result<IpAddr, WireError> {
+fn address(family: u8, raw: &[u8]) -> Result<IpAddr, NetlinkError> {
     match family {
         AF_INET => Ok(IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]))),
         AF_INET6 => {
@@ -390,7 +390,7 @@ fn address(family: u8, raw: &[u8]) -> Result<IpAddr, WireError> {
             octets.copy_from_slice(raw);
             Ok(IpAddr::V6(Ipv6Addr::from(octets)))
         }
-        other => Err(WireError::UnknownFamily(other)),
+        other => Err(NetlinkError::UnknownFamily(other)),
     }
 }
 
