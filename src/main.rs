@@ -224,14 +224,14 @@ fn watch(args: WatchArgs, sandbox: bool) -> ExitCode {
     let run = open_sources(args.read.source, Cadence::Live, &scope, &args.netns)
         .map_err(anyhow::Error::from)
         .and_then(|sources| {
-            let wire = wire(args.port, args.segments, args.pcap.as_deref())?;
+            let segments = capture_segments(args.port, args.segments, args.pcap.as_deref())?;
             warn_limits(&sources);
             confine_or_warn(stream_needs(&args.netns), sandbox);
             let rt = runtime(1)?;
             rt.block_on(async {
                 let signals = Termination::register()?;
                 held.release();
-                output::watch::run(sources, opts, wire, signals).await
+                output::watch::run(sources, opts, segments, signals).await
             })
         });
     exit(run)
@@ -279,12 +279,12 @@ fn stream_needs(netns: &tcpscope::cli::NetnsArgs) -> Needs {
 /// `--segments` / `--pcap`: the port's segments captured. Without the
 /// privilege for it, everything else still runs, and stderr says why
 /// there are no segments; a pcap file that cannot be written is an error.
-fn wire(
+fn capture_segments(
     port: Option<u16>,
-    segments: bool,
+    wanted: bool,
     pcap: Option<&std::path::Path>,
-) -> anyhow::Result<Option<output::watch::Wire>> {
-    let Some(port) = port.filter(|_| segments || pcap.is_some()) else {
+) -> anyhow::Result<Option<output::watch::Segments>> {
+    let Some(port) = port.filter(|_| wanted || pcap.is_some()) else {
         return Ok(None);
     };
     let pcap = match pcap {
@@ -296,7 +296,7 @@ fn wire(
         None => None,
     };
     match source::capture::start(port) {
-        Ok(capture) => Ok(Some(output::watch::Wire { capture, pcap })),
+        Ok(capture) => Ok(Some(output::watch::Segments { capture, pcap })),
         Err(e) => {
             eprintln!("tcpscope: no segments: {e}");
             Ok(None)
@@ -326,7 +326,7 @@ fn record(args: RecordArgs, sandbox: bool) -> ExitCode {
     let run = open_sources(args.read.source, Cadence::Live, &scope, &args.netns)
         .map_err(anyhow::Error::from)
         .and_then(|sources| {
-            let wire = wire(args.port, args.segments, None)?;
+            let segments = capture_segments(args.port, args.segments, None)?;
             warn_limits(&sources);
             confine_or_warn(stream_needs(&args.netns), sandbox);
             let header = output::record_file::header(&sources.name(), filter.text(), args.port);
@@ -338,7 +338,7 @@ fn record(args: RecordArgs, sandbox: bool) -> ExitCode {
                 if args.file.as_os_str() == "-" {
                     signals = signals.or_when_stdout_closes();
                 }
-                output::watch::run_to(sources, opts, wire, signals, &mut out).await
+                output::watch::run_to(sources, opts, segments, signals, &mut out).await
             })
         });
     let run = run.and_then(|()| out.finish());

@@ -33,7 +33,7 @@ pub struct WatchOptions {
 
 /// The segments of the watched port, when they are captured: printed
 /// among the state events, and written to a pcap file if asked.
-pub struct Wire {
+pub struct Segments {
     pub capture: Capture,
     pub pcap: Option<PcapWriter<io::BufWriter<std::fs::File>>>,
 }
@@ -44,18 +44,18 @@ pub struct Wire {
 pub async fn run(
     sources: Sources,
     opts: WatchOptions,
-    wire: Option<Wire>,
+    segments: Option<Segments>,
     signals: Termination,
 ) -> anyhow::Result<()> {
     let mut out = io::BufWriter::new(io::stdout().lock());
-    run_to(sources, opts, wire, signals, &mut out).await
+    run_to(sources, opts, segments, signals, &mut out).await
 }
 
 /// The same, writing to `out`.
 pub async fn run_to(
     sources: Sources,
     opts: WatchOptions,
-    mut wire: Option<Wire>,
+    mut segments: Option<Segments>,
     mut signals: Termination,
     mut out: &mut impl Write,
 ) -> anyhow::Result<()> {
@@ -71,10 +71,17 @@ pub async fn run_to(
     };
     let runner = Runner::spawn_reconciling(sources, opts.scope, opts.interval, reconcile, tx)?;
     let mut printer = Printer::new(opts);
-    if wire.is_some() {
+    if segments.is_some() {
         printer = printer.interleaving();
     }
-    let stopped = follow(&mut feed, &mut wire, &mut signals, &mut printer, &mut out).await;
+    let stopped = follow(
+        &mut feed,
+        &mut segments,
+        &mut signals,
+        &mut printer,
+        &mut out,
+    )
+    .await;
     match stopped {
         Err(e) if is_broken_pipe(&e) => return Ok(()),
         Err(e) => return Err(e),
@@ -82,7 +89,7 @@ pub async fn run_to(
     }
     runner.finish();
     let finished = last_updates(&mut feed, &mut signals, &mut printer, &mut out).await;
-    if let Some(pcap) = wire.as_mut().and_then(|w| w.pcap.as_mut()) {
+    if let Some(pcap) = segments.as_mut().and_then(|w| w.pcap.as_mut()) {
         pcap.flush()?;
     }
     let written = finished
@@ -103,7 +110,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// Prints updates and segments as they come, until a termination signal.
 async fn follow(
     feed: &mut tokio::sync::mpsc::Receiver<Feed>,
-    wire: &mut Option<Wire>,
+    segments: &mut Option<Segments>,
     signals: &mut Termination,
     printer: &mut Printer,
     out: &mut impl Write,
@@ -113,8 +120,8 @@ async fn follow(
     loop {
         tokio::select! {
             _ = tick.tick(), if printer.holds_lines() => printer.release(Instant::now(), out)?,
-            Some(captured) = next_segment(wire) => {
-                if let Some(pcap) = wire.as_mut().and_then(|w| w.pcap.as_mut()) {
+            Some(captured) = next_segment(segments) => {
+                if let Some(pcap) = segments.as_mut().and_then(|w| w.pcap.as_mut()) {
                     pcap.packet(captured.wall, &captured.packet)?;
                 }
                 printer.segment(captured, out)?;
@@ -150,8 +157,8 @@ async fn last_updates(
 }
 
 /// The next captured segment; never, without a capture.
-async fn next_segment(wire: &mut Option<Wire>) -> Option<Captured> {
-    match wire {
+async fn next_segment(segments: &mut Option<Segments>) -> Option<Captured> {
+    match segments {
         Some(w) => w.capture.segments.recv().await,
         None => std::future::pending().await,
     }
