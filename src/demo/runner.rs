@@ -331,8 +331,8 @@ impl Player {
             return Some("segments are checked only on a 'wire:' demo".into());
         };
         let from = match want.from {
-            Sender::Client => crate::source::wire::CLIENT_ADDR,
-            Sender::Server => crate::source::wire::SERVER_ADDR,
+            Sender::Client => crate::source::link::CLIENT_ADDR,
+            Sender::Server => crate::source::link::SERVER_ADDR,
         };
         let seen = w.log.all().any(|c| {
             (c.segment.at >= since || c.ended.is_some_and(|e| e >= since))
@@ -387,7 +387,7 @@ fn same_flags(got: Flags, want: Flags) -> bool {
 }
 
 /// Lets one waiting segment through, waiting a little for one to come.
-async fn release_one(c: &crate::source::wire::WireControl) -> Result<(), String> {
+async fn release_one(c: &crate::source::link::LinkControl) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(3);
     while !c.release_next() {
         if Instant::now() >= deadline {

@@ -6,8 +6,8 @@
 use super::Side;
 use super::places::Places;
 use crate::socket::crossings::{Fate, SegmentLog};
+use crate::source::link::{self, LinkConfig, LinkControl, Passage, SlowLink};
 use crate::source::namespaced::{Member, Namespaced};
-use crate::source::wire::{self, Passage, Wire, WireConfig, WireControl};
 use crate::source::{Cadence, Scope, SourceError, SourceKind, Sources};
 use std::io;
 use std::net::IpAddr;
@@ -22,26 +22,26 @@ pub const DEFAULT_DELAY: Duration = Duration::from_millis(400);
 
 /// The link and what the view needs of it.
 pub struct LabLink {
-    wire: Arc<Wire>,
+    slow: Arc<SlowLink>,
     /// How it started: the view shows it.
     pub delay: Duration,
     pub step: bool,
     /// Every packet's passage, for the segments pane and the pcap file.
     pub passages: tokio::sync::mpsc::Receiver<Passage>,
-    pub control: WireControl,
+    pub control: LinkControl,
 }
 
 impl LabLink {
     /// Makes both namespaces and the link between them (root).
-    pub fn create(delay: Duration, step: bool) -> Result<LabLink, wire::WireError> {
-        let mut wire = Wire::create(WireConfig { delay, step })?;
+    pub fn create(delay: Duration, step: bool) -> Result<LabLink, link::LinkError> {
+        let mut slow = SlowLink::create(LinkConfig { delay, step })?;
         // The receiver goes to the view; the namespaces stay shared by
         // the socket maker.
         let (_, empty) = tokio::sync::mpsc::channel(1);
-        let passages = std::mem::replace(&mut wire.passages, empty);
-        let control = wire.control();
+        let passages = std::mem::replace(&mut slow.passages, empty);
+        let control = slow.control();
         Ok(LabLink {
-            wire: Arc::new(wire),
+            slow: Arc::new(slow),
             delay,
             step,
             passages,
@@ -51,13 +51,13 @@ impl LabLink {
 
     /// Where the server listens: its end of the link.
     pub fn server_ip() -> IpAddr {
-        IpAddr::V4(wire::SERVER_ADDR)
+        IpAddr::V4(link::SERVER_ADDR)
     }
 
     /// Listener and accepted sockets in the server's namespace, clients in
     /// the client's.
     pub fn places(&self) -> Places {
-        let wire = self.wire.clone();
+        let slow = self.slow.clone();
         Places::elsewhere(Arc::new(move |side: Side, v4: bool| {
             if !v4 {
                 return Err(io::Error::new(
@@ -66,8 +66,8 @@ impl LabLink {
                 ));
             }
             let ns = match side {
-                Side::Client => &wire.client,
-                Side::Listener | Side::Server => &wire.server,
+                Side::Client => &slow.client,
+                Side::Listener | Side::Server => &slow.server,
             };
             let made = ns.run(|| {
                 socket2::Socket::new(
@@ -84,7 +84,7 @@ impl LabLink {
     /// namespace) and of both ends of the link, each read from inside it.
     pub fn sources(&self, kind: SourceKind, scope: &Scope) -> Result<Sources, SourceError> {
         let mut sources = crate::source::open(kind, Cadence::Live, scope)?;
-        let inside = |ns: &wire::Namespace| -> Result<Member, SourceError> {
+        let inside = |ns: &link::Namespace| -> Result<Member, SourceError> {
             let source = ns
                 .run(|| crate::source::sockdiag::open(Cadence::Live))
                 .map_err(|e| {
@@ -98,7 +98,7 @@ impl LabLink {
                 source,
             })
         };
-        let members = vec![inside(&self.wire.client)?, inside(&self.wire.server)?];
+        let members = vec![inside(&self.slow.client)?, inside(&self.slow.server)?];
         let host = std::mem::replace(&mut sources.table, Box::new(Namespaced::new(Vec::new())));
         let mut all = vec![Member {
             netns: None,
@@ -118,23 +118,23 @@ impl LabLink {
             let from = [198, 18, 1 + (i / 250) as u8, host];
             let sport = 40_000 + (i % 20_000) as u16;
             let isn = 0x5eed_0000_u32.wrapping_add(i as u32 * 7919);
-            let syn = etherparse::PacketBuilder::ipv4(from, wire::SERVER_ADDR.octets(), 64)
+            let syn = etherparse::PacketBuilder::ipv4(from, link::SERVER_ADDR.octets(), 64)
                 .tcp(sport, port, isn, 64_240)
                 .syn();
             let mut packet = Vec::with_capacity(syn.size(0));
             syn.write(&mut packet, &[])
                 .map_err(|e| io::Error::other(format!("cannot build a SYN: {e}")))?;
-            self.control.inject(wire::Direction::ClientToServer, packet);
+            self.control.inject(link::Direction::ClientToServer, packet);
         }
         Ok(n)
     }
 
     /// Runs `f` inside the namespace of that name ("client", "server").
     pub fn inside<T: Send>(&self, name: &str, f: impl FnOnce() -> T + Send) -> io::Result<T> {
-        let ns = if name == self.wire.client.name() {
-            &self.wire.client
+        let ns = if name == self.slow.client.name() {
+            &self.slow.client
         } else {
-            &self.wire.server
+            &self.slow.server
         };
         ns.run(f)
     }
@@ -142,7 +142,7 @@ impl LabLink {
     /// `/proc/net/netstat` as the server's namespace counts: SYN cookies,
     /// listen queue overflows and drops happen there.
     pub fn server_counters(&self) -> io::Result<String> {
-        self.wire
+        self.slow
             .server
             .run(|| std::fs::read_to_string("/proc/thread-self/net/netstat"))?
     }
@@ -155,15 +155,15 @@ pub fn record(log: &mut SegmentLog, p: &Passage, port: u16) -> bool {
         return false;
     };
     match p.fate {
-        wire::Fate::Arrived => {
+        link::Fate::Arrived => {
             log.record(h, p.at, p.wall, Fate::InFlight);
             true
         }
-        wire::Fate::Delivered => {
+        link::Fate::Delivered => {
             log.settle(h, Fate::Delivered, p.at, p.wall);
             false
         }
-        wire::Fate::Dropped => {
+        link::Fate::Dropped => {
             log.settle(h, Fate::Dropped, p.at, p.wall);
             false
         }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod files;
 pub mod host;
 pub mod identity;
+pub mod link;
 pub mod memory;
 pub mod namespaced;
 pub mod netns;
@@ -24,7 +25,6 @@ mod scripted;
 pub mod sockdiag;
 pub mod trace;
 pub(crate) mod users;
-pub mod wire;
 
 pub use self::error::{SourceError, os_error};
 pub use self::netstat2::Netstat2Source;

@@ -32,7 +32,7 @@ pub fn open(wanted: &Wanted, cadence: Cadence) -> Result<super::Sources, SourceE
         });
     }
     for ns in found {
-        let source = super::wire::netns::run(&ns.fd, || super::sockdiag::open(cadence))
+        let source = super::link::netns::run(&ns.fd, || super::sockdiag::open(cadence))
             .map_err(|e| linux::refused(ns.name, &e))??;
         members.push(Member {
             netns: Some(ns.name),

@@ -627,7 +627,7 @@ impl App {
     }
 
     /// A packet entered, crossed or was lost on the lab's link.
-    pub fn apply_passage(&mut self, p: &crate::source::wire::Passage) {
+    pub fn apply_passage(&mut self, p: &crate::source::link::Passage) {
         crate::lab::link::record(&mut self.wire.log, p, self.lab.port());
     }
 

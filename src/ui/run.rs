@@ -255,8 +255,8 @@ impl Outputs {
         (true, app.apply_feed(update))
     }
 
-    fn passage(&mut self, app: &mut App, passage: &crate::source::wire::Passage) {
-        if passage.fate == crate::source::wire::Fate::Arrived {
+    fn passage(&mut self, app: &mut App, passage: &crate::source::link::Passage) {
+        if passage.fate == crate::source::link::Fate::Arrived {
             self.wire.write_packet(passage.wall, &passage.packet, app);
         }
         app.apply_passage(passage);
@@ -396,7 +396,7 @@ async fn at(due: Option<Instant>) {
 }
 
 /// The next packet's passage on the lab's link; never, without one.
-async fn next_passage(link: &mut Option<LabLink>) -> Option<crate::source::wire::Passage> {
+async fn next_passage(link: &mut Option<LabLink>) -> Option<crate::source::link::Passage> {
     match link {
         Some(l) => l.passages.recv().await,
         None => std::future::pending().await,

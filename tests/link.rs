@@ -14,8 +14,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use tcpscope::socket::segment::{Flags, Header};
 use tcpscope::source::capture;
-use tcpscope::source::wire::{
-    DEVICE, Direction, Fate, Namespace, Passage, SERVER_ADDR, Wire, WireConfig, WireControl,
+use tcpscope::source::link::{
+    DEVICE, Direction, Fate, LinkConfig, LinkControl, Namespace, Passage, SERVER_ADDR, SlowLink,
 };
 
 /// Any port will do: nothing else lives in the link's namespaces.
@@ -28,15 +28,15 @@ fn server_addr() -> SocketAddr {
 }
 
 /// A link, or `None` (with the reason printed) where it cannot be made.
-fn wire(delay: Duration, step: bool) -> Option<Wire> {
+fn wire(delay: Duration, step: bool) -> Option<SlowLink> {
     if !common::is_root() {
         eprintln!("skipped: the slow-motion link needs root (network namespaces, TUN devices)");
         return None;
     }
-    Some(Wire::create(WireConfig { delay, step }).expect("create the link"))
+    Some(SlowLink::create(LinkConfig { delay, step }).expect("create the link"))
 }
 
-fn listen(wire: &Wire) -> TcpListener {
+fn listen(wire: &SlowLink) -> TcpListener {
     wire.server
         .run(|| TcpListener::bind(server_addr()))
         .expect("enter the server namespace")
@@ -85,14 +85,14 @@ fn flags_are(p: &Passage, bits: u8) -> bool {
 }
 
 /// Every passage reported so far, added to `seen`.
-fn drain(wire: &mut Wire, seen: &mut Vec<Passage>) {
+fn drain(wire: &mut SlowLink, seen: &mut Vec<Passage>) {
     while let Ok(p) = wire.passages.try_recv() {
         seen.push(p);
     }
 }
 
 /// The oldest waiting packet, once one waits.
-fn first_waiting(control: &WireControl) -> Passage {
+fn first_waiting(control: &LinkControl) -> Passage {
     let waiting = common::wait_for(common::PATIENCE, || control.waiting().into_iter().next());
     waiting.expect("a packet waits on the link")
 }
@@ -225,7 +225,7 @@ fn hold_a_link_until_killed() {
     if std::env::var_os(HOLD).is_none() {
         return;
     }
-    let wire = match Wire::create(WireConfig::default()) {
+    let wire = match SlowLink::create(LinkConfig::default()) {
         Ok(wire) => wire,
         Err(why) => {
             println!("refused: {why}");

@@ -37,7 +37,7 @@ pub fn spawn(ends: Ends, shared: Arc<Shared>, tx: Sender<Passage>) -> io::Result
         buf: vec![0u8; BUFFER],
     };
     std::thread::Builder::new()
-        .name("tcpscope-wire".into())
+        .name("tcpscope-link".into())
         .spawn(move || {
             // Both devices are open: moving packets needs no privilege.
             crate::source::confine::drop_all_here();

@@ -48,10 +48,10 @@ const REPORT_BUFFER: usize = 4096;
 
 /// How the link starts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WireConfig {
+pub struct LinkConfig {
     /// How long every packet stays on the link.
     pub delay: Duration,
-    /// Whether packets wait for [`WireControl::release_next`].
+    /// Whether packets wait for [`LinkControl::release_next`].
     pub step: bool,
 }
 
@@ -132,7 +132,7 @@ pub struct Passage {
 
 /// Why the link could not be made.
 #[derive(Debug, thiserror::Error)]
-pub enum WireError {
+pub enum LinkError {
     #[error(
         "the slow-motion link needs root (it creates network namespaces and TUN devices): run tcpscope as root"
     )]
@@ -147,13 +147,13 @@ pub enum WireError {
     Os { doing: String, cause: String },
 }
 
-impl WireError {
+impl LinkError {
     /// An OS error while `doing` something; a refusal means root is needed.
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-    fn os(doing: &str, err: &io::Error) -> WireError {
+    fn os(doing: &str, err: &io::Error) -> LinkError {
         match err.kind() {
-            io::ErrorKind::PermissionDenied => WireError::NotPermitted,
-            _ => WireError::Os {
+            io::ErrorKind::PermissionDenied => LinkError::NotPermitted,
+            _ => LinkError::Os {
                 doing: doing.to_string(),
                 cause: super::error::os_words(err),
             },
@@ -194,7 +194,7 @@ impl Namespace {
     }
 }
 
-/// What the forwarder and every [`WireControl`] share.
+/// What the forwarder and every [`LinkControl`] share.
 struct Shared {
     link: Mutex<Link>,
     /// Wakes the forwarder so a change takes effect now.
@@ -221,11 +221,11 @@ impl Shared {
 
 /// Steers a running link from any thread.
 #[derive(Clone)]
-pub struct WireControl {
+pub struct LinkControl {
     shared: Arc<Shared>,
 }
 
-impl WireControl {
+impl LinkControl {
     /// Every packet is let go `delay` after it arrived, from now on also
     /// the ones already on the link.
     pub fn set_delay(&self, delay: Duration) {
@@ -283,22 +283,22 @@ impl WireControl {
 /// The link: both namespaces and the forwarder between them. Dropping it
 /// stops the forwarder and closes every descriptor, so the namespaces and
 /// their devices go.
-pub struct Wire {
+pub struct SlowLink {
     pub client: Namespace,
     pub server: Namespace,
     /// Every packet's arrival, delivery or drop, in order.
     pub passages: tokio::sync::mpsc::Receiver<Passage>,
-    control: WireControl,
+    control: LinkControl,
     forwarder: Option<JoinHandle<()>>,
 }
 
-impl Wire {
+impl SlowLink {
     /// Makes both namespaces and their devices and starts the forwarder.
-    pub fn create(config: WireConfig) -> Result<Wire, WireError> {
+    pub fn create(config: LinkConfig) -> Result<SlowLink, LinkError> {
         let (tx, passages) = tokio::sync::mpsc::channel(REPORT_BUFFER);
         let link = Link::new(config.delay, config.step);
         let started = sys::start(link, tx)?;
-        Ok(Wire {
+        Ok(SlowLink {
             client: Namespace {
                 role: Role::Client,
                 handle: started.client,
@@ -308,19 +308,19 @@ impl Wire {
                 handle: started.server,
             },
             passages,
-            control: WireControl {
+            control: LinkControl {
                 shared: started.shared,
             },
             forwarder: Some(started.forwarder),
         })
     }
 
-    pub fn control(&self) -> WireControl {
+    pub fn control(&self) -> LinkControl {
         self.control.clone()
     }
 }
 
-impl Drop for Wire {
+impl Drop for SlowLink {
     fn drop(&mut self) {
         self.control.shared.stop.store(true, Ordering::SeqCst);
         (self.control.shared.wake)();

@@ -4,7 +4,7 @@
 //! `lo` up and a point-to-point TUN device to the other end.
 
 use super::schedule::Link;
-use super::{DEVICE, Passage, Role, Shared, Started, WireError, forward};
+use super::{DEVICE, LinkError, Passage, Role, Shared, Started, forward};
 use nix::sched::{CloneFlags, setns, unshare};
 use rustix::event::{EventfdFlags, eventfd};
 use std::io;
@@ -29,14 +29,14 @@ const MTU: u16 = 1500;
 pub(super) fn start(
     link: Link,
     tx: tokio::sync::mpsc::Sender<Passage>,
-) -> Result<Started, WireError> {
+) -> Result<Started, LinkError> {
     if !Path::new("/dev/net/tun").exists() {
-        return Err(WireError::TunMissing);
+        return Err(LinkError::TunMissing);
     }
     let (client, client_dev) = end(Role::Client)?;
     let (server, server_dev) = end(Role::Server)?;
     let wake_fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
-        .map_err(|e| WireError::os("create the forwarder's wake-up", &e.into()))?;
+        .map_err(|e| LinkError::os("create the forwarder's wake-up", &e.into()))?;
     let wake_fd = Arc::new(wake_fd);
     let waker = wake_fd.clone();
     let shared = Arc::new(Shared {
@@ -54,7 +54,7 @@ pub(super) fn start(
         wake: wake_fd,
     };
     let forwarder = forward::spawn(ends, shared.clone(), tx)
-        .map_err(|e| WireError::os("start the forwarder thread", &e))?;
+        .map_err(|e| LinkError::os("start the forwarder thread", &e))?;
     Ok(Started {
         client,
         server,
@@ -64,34 +64,34 @@ pub(super) fn start(
 }
 
 /// A new namespace for `role`, set up, with its TUN device.
-fn end(role: Role) -> Result<(OwnedFd, SyncDevice), WireError> {
+fn end(role: Role) -> Result<(OwnedFd, SyncDevice), LinkError> {
     let spawned = std::thread::Builder::new()
         .name(format!("tcpscope-netns-{}", role.name()))
-        .spawn(move || -> Result<(OwnedFd, SyncDevice), WireError> {
+        .spawn(move || -> Result<(OwnedFd, SyncDevice), LinkError> {
             // Only this thread moves: the rest of the process stays put.
             unshare(CloneFlags::CLONE_NEWNET)
-                .map_err(|e| WireError::os("create a network namespace", &e.into()))?;
+                .map_err(|e| LinkError::os("create a network namespace", &e.into()))?;
             let ns = std::fs::File::open("/proc/thread-self/ns/net")
-                .map_err(|e| WireError::os("open the new network namespace", &e))?;
+                .map_err(|e| LinkError::os("open the new network namespace", &e))?;
             set_up(role).map(|dev| (OwnedFd::from(ns), dev))
         })
-        .map_err(|e| WireError::os("start a thread for a network namespace", &e))?;
+        .map_err(|e| LinkError::os("start a thread for a network namespace", &e))?;
     spawned
         .join()
         .unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 /// Inside the new namespace: `lo` up, no IPv6, the TUN device up.
-fn set_up(role: Role) -> Result<SyncDevice, WireError> {
+fn set_up(role: Role) -> Result<SyncDevice, LinkError> {
     let doing = format!("bring up lo in the {} namespace", role.name());
-    loopback_up().map_err(|e| WireError::os(&doing, &e))?;
+    loopback_up().map_err(|e| LinkError::os(&doing, &e))?;
     quiet_ipv6();
     device(role)
 }
 
 /// The TUN device: the role's address, the other end as its peer (which
 /// also routes the peer through it).
-fn device(role: Role) -> Result<SyncDevice, WireError> {
+fn device(role: Role) -> Result<SyncDevice, LinkError> {
     let dev = DeviceBuilder::new()
         .name(DEVICE)
         // A /16 rather than a point-to-point /32: the made-up clients of
@@ -103,17 +103,17 @@ fn device(role: Role) -> Result<SyncDevice, WireError> {
         .map_err(|e| device_error(role, &e))?;
     let doing = format!("make the {} TUN device non-blocking", role.name());
     dev.set_nonblocking(true)
-        .map_err(|e| WireError::os(&doing, &e))?;
+        .map_err(|e| LinkError::os(&doing, &e))?;
     Ok(dev)
 }
 
-fn device_error(role: Role, err: &io::Error) -> WireError {
+fn device_error(role: Role, err: &io::Error) -> LinkError {
     // ENOENT, ENXIO, ENODEV: the node is there but no driver answers.
     if matches!(err.raw_os_error(), Some(2 | 6 | 19)) {
-        return WireError::TunMissing;
+        return LinkError::TunMissing;
     }
     let doing = format!("create the {} TUN device {DEVICE}", role.name());
-    WireError::os(&doing, err)
+    LinkError::os(&doing, err)
 }
 
 /// The link carries only what the lab sends: without IPv6 the kernel

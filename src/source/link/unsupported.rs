@@ -1,7 +1,7 @@
 //! Elsewhere than Linux there are no network namespaces to make.
 
 use super::schedule::Link;
-use super::{Passage, Started, WireError};
+use super::{LinkError, Passage, Started};
 use std::io;
 
 /// No namespace can exist here.
@@ -10,8 +10,8 @@ pub enum Handle {}
 pub(super) fn start(
     _link: Link,
     _tx: tokio::sync::mpsc::Sender<Passage>,
-) -> Result<Started, WireError> {
-    Err(WireError::Unsupported)
+) -> Result<Started, LinkError> {
+    Err(LinkError::Unsupported)
 }
 
 pub(super) fn run<T: Send>(handle: &Handle, _f: impl FnOnce() -> T + Send) -> io::Result<T> {
