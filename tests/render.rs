@@ -607,9 +607,9 @@ fn with_segments(app: &mut App) {
         };
         let at = t0 + Duration::from_millis(ms);
         let wall = SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
-        app.wire.log.record(h, at, wall, fate);
+        app.segments.log.record(h, at, wall, fate);
     }
-    app.wire.capturing = tcpscope::ui::wire_view::Capturing::On(8080);
+    app.segments.capturing = tcpscope::ui::segments_view::Capturing::On(8080);
 }
 
 #[test]

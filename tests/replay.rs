@@ -226,7 +226,7 @@ fn recorded_segments_draw_the_ladder_on_replay() {
     let (mut app, _playback, segments) = played(file, usize::MAX);
     app.handle(tcpscope::ui::Action::ToggleSegments);
     for (at, wall, h) in segments {
-        app.wire.log.seen(h, at, wall);
+        app.segments.log.seen(h, at, wall);
     }
     // The client's connection: the row in TIME_WAIT.
     let pos = (0..app.table.listing.rows())

@@ -8,10 +8,10 @@ use super::lab_view::LabView;
 use super::listing::{Group, Line};
 use super::panes::{OnYes, Overlay, Pane, Panes, Question};
 use super::prompt::{Prompt, PromptKind};
+use super::segments_view::{Capturing, SegmentsView};
 use super::status::{Status, StatusLine};
 use super::table_view::TableView;
 use super::theme::Theme;
-use super::wire_view::{Capturing, WireView};
 use crate::lab::{LabCommand, LabConfig, LabEvent};
 use crate::pipeline::Mirror;
 use crate::pipeline::history::{CountHistory, TransitionLog};
@@ -112,7 +112,7 @@ pub struct App {
     pub table: TableView,
     pub lab: LabView,
     pub memory: Memory,
-    pub wire: WireView,
+    pub segments: SegmentsView,
     pub panes: Panes,
     /// The pane shown on the whole screen (`z`).
     pub zoomed: Option<Pane>,
@@ -169,9 +169,9 @@ impl App {
             },
             demo: settings.demo.clone().map(DemoPlayer::new),
             lab,
-            wire: WireView {
+            segments: SegmentsView {
                 capturing: Self::segment_source(&settings),
-                ..WireView::default()
+                ..SegmentsView::default()
             },
             zoomed: None,
             data: Data::default(),
@@ -519,7 +519,7 @@ impl App {
                 .set_info("lab open: S starts the server, c connects a client, ? lists the keys"),
             Pane::Segments => {
                 if !self.segments_from_elsewhere() && self.capture_port().is_none() {
-                    self.wire.capturing = Capturing::NoPort;
+                    self.segments.capturing = Capturing::NoPort;
                 }
                 self.set_info("segments of the selected connection; Tab to scroll, z zooms");
             }
@@ -579,7 +579,10 @@ impl App {
     /// The lab's link reports every segment itself, and a replay has its
     /// recording's: nothing to capture.
     fn segments_from_elsewhere(&self) -> bool {
-        matches!(self.wire.capturing, Capturing::Link | Capturing::Recording)
+        matches!(
+            self.segments.capturing,
+            Capturing::Link | Capturing::Recording
+        )
     }
 
     /// Where segments come from when the app starts (and a replay starts
@@ -597,7 +600,7 @@ impl App {
         if self.segments_from_elsewhere() {
             return;
         }
-        self.wire.capturing = match (port, result) {
+        self.segments.capturing = match (port, result) {
             (Some(p), Ok(())) => Capturing::On(p),
             (Some(_), Err(why)) => {
                 self.set_error(format!("no segments: {why}"));
@@ -610,7 +613,7 @@ impl App {
 
     /// A segment seen on the wire.
     pub fn apply_segment(&mut self, c: crate::source::capture::Captured) {
-        self.wire.log.seen(c.header, c.at, c.wall);
+        self.segments.log.seen(c.header, c.at, c.wall);
     }
 
     /// The recorded segments a replay's clock has reached.
@@ -621,21 +624,21 @@ impl App {
         let due = p.take_segments();
         let any = !due.is_empty();
         for (at, wall, h) in due {
-            self.wire.log.seen(h, at, wall);
+            self.segments.log.seen(h, at, wall);
         }
         any && self.panes.is_open(Pane::Segments)
     }
 
     /// A packet entered, crossed or was lost on the lab's link.
     pub fn apply_passage(&mut self, p: &crate::source::link::Passage) {
-        crate::lab::link::record(&mut self.wire.log, p, self.lab.port());
+        crate::lab::link::record(&mut self.segments.log, p, self.lab.port());
     }
 
     /// n outside a demo, on the lab's link: step mode, and the next
     /// waiting segment through.
     pub(super) fn wire_next(&mut self) -> Option<Effect> {
         use crate::demo::link::LinkCall;
-        let link = self.wire.link.as_mut()?;
+        let link = self.segments.link.as_mut()?;
         if !link.step {
             link.step = true;
             self.set_info("step mode: segments wait on the link; n lets the next one through, F lets them flow");
@@ -647,7 +650,7 @@ impl App {
     /// Steers the lab's link; without one, says what would.
     pub(super) fn wire_key(&mut self, call: crate::demo::link::LinkCall) -> Option<Effect> {
         use crate::demo::link::LinkCall;
-        let Some(link) = self.wire.link.as_mut() else {
+        let Some(link) = self.segments.link.as_mut() else {
             self.set_info("no link to steer: start the lab with tcpscope lab --wire (root)");
             return None;
         };
@@ -779,9 +782,9 @@ impl App {
         self.table = TableView::default();
         self.memory.log = TransitionLog::new(self.settings.log_size);
         self.memory.log_scroll = 0;
-        self.wire = WireView {
+        self.segments = SegmentsView {
             capturing: Capturing::Recording,
-            ..WireView::default()
+            ..SegmentsView::default()
         };
         self.relist();
     }
@@ -857,7 +860,7 @@ impl App {
                 self.lab.move_cursor(delta);
                 self.select_lab_in_table();
             }
-            Focus::Segments => self.wire.scroll_by(delta),
+            Focus::Segments => self.segments.scroll_by(delta),
             Focus::Table | Focus::Groups => {
                 self.table.move_by(delta);
                 self.selection_moved();

@@ -85,7 +85,7 @@ impl DemoPlayer {
 impl App {
     pub(super) fn demo_next(&mut self) -> Option<Effect> {
         let port = self.lab.port();
-        if self.demo.is_none() && self.wire.link.is_some() {
+        if self.demo.is_none() && self.segments.link.is_some() {
             return self.wire_next();
         }
         let Some(demo) = self.demo.as_mut() else {

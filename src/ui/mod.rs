@@ -13,12 +13,12 @@ pub mod panes;
 pub mod prompt;
 mod recorder;
 mod run;
+pub mod segments_view;
 pub mod status;
 pub mod table_view;
 mod terminal;
 pub mod theme;
 pub mod widgets;
-pub mod wire_view;
 
 pub use app::{App, Effect, Focus, Settings};
 pub use keymap::{Action, LabKey, Mode, PromptKey, action_for};

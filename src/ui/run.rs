@@ -9,9 +9,9 @@ use super::exporter::Exporter;
 use super::keymap::action_for;
 use super::pacing::FramePacer;
 use super::recorder::Recorder;
+use super::segments_view::LinkStatus;
 use super::terminal::{self, TerminalGuard};
 use super::widgets;
-use super::wire_view::LinkStatus;
 use crate::demo::link::LinkCall;
 use crate::lab::Lab;
 use crate::lab::link::LabLink;
@@ -67,7 +67,7 @@ pub async fn run(
     };
     let mut feeding = true;
     while !app.quit {
-        out.wire.follow(&mut app);
+        out.capture.follow(&mut app);
         if let Some(key) = app.details_request() {
             sampler.watch_details(key);
         }
@@ -119,7 +119,7 @@ pub async fn run(
                 out.passage(&mut app, &passage);
                 segments_shown(&mut pacer, &app);
             },
-            batch = out.wire.next() => {
+            batch = out.capture.next() => {
                 out.segments(&mut app, batch);
                 segments_shown(&mut pacer, &app);
             },
@@ -194,7 +194,7 @@ fn follow_the_view(app: &App, sampler: &Runner, every_event: bool, told: &mut Vi
 /// The view on the lab's link starts with its settings.
 fn on_the_link(app: &mut App, link: Option<&LabLink>) {
     if let Some(l) = link {
-        app.wire.link = Some(LinkStatus {
+        app.segments.link = Some(LinkStatus {
             delay: l.delay,
             step: l.step,
             down: false,
@@ -205,7 +205,7 @@ fn on_the_link(app: &mut App, link: Option<&LabLink>) {
 /// Where the view's data also goes: segments captured (and a pcap
 /// file), a recording, a metrics endpoint.
 struct Outputs {
-    wire: LiveCapture,
+    capture: LiveCapture,
     recorder: Option<Recorder>,
     exporter: Option<Exporter>,
 }
@@ -219,7 +219,7 @@ impl Outputs {
     /// Opened before the terminal changes mode, so a bad path or a taken
     /// address is an error to see at once.
     async fn open(settings: &Settings) -> anyhow::Result<Outputs> {
-        let wire = LiveCapture::new(settings.pcap.as_deref())?;
+        let capture = LiveCapture::new(settings.pcap.as_deref())?;
         let recorder = match &settings.record {
             Some(path) => Some(Recorder::open(path, settings)?),
             None => None,
@@ -229,7 +229,7 @@ impl Outputs {
             None => None,
         };
         Ok(Outputs {
-            wire,
+            capture,
             recorder,
             exporter,
         })
@@ -257,14 +257,15 @@ impl Outputs {
 
     fn passage(&mut self, app: &mut App, passage: &crate::source::link::Passage) {
         if passage.fate == crate::source::link::Fate::Arrived {
-            self.wire.write_packet(passage.wall, &passage.packet, app);
+            self.capture
+                .write_packet(passage.wall, &passage.packet, app);
         }
         app.apply_passage(passage);
     }
 
     fn segments(&mut self, app: &mut App, batch: Vec<crate::source::capture::Captured>) {
         for segment in batch {
-            self.wire.write(&segment, app);
+            self.capture.write(&segment, app);
             Recorder::segment(&mut self.recorder, &segment, app);
             app.apply_segment(segment);
         }
@@ -275,7 +276,7 @@ impl Outputs {
         if let Some(link) = link
             && let Ok(text) = link.server_counters()
         {
-            app.wire
+            app.segments
                 .set_counters(crate::source::activity::netstat_counters(&text));
         }
     }

@@ -11,7 +11,7 @@ pub const HEIGHT: u16 = 5;
 
 /// Rows the demo pane wants: one more for the kernel's counters.
 pub fn height(app: &App) -> u16 {
-    HEIGHT + u16::from(app.wire.counters_line().is_some())
+    HEIGHT + u16::from(app.segments.counters_line().is_some())
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
@@ -28,7 +28,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     );
     let block = Block::bordered().title(title).border_style(t.heading());
     let mut lines = vec![Line::raw(demo.shown().to_string())];
-    if let Some(counters) = app.wire.counters_line() {
+    if let Some(counters) = app.segments.counters_line() {
         lines.push(Line::styled(counters, t.dim()));
     }
     let text = Paragraph::new(lines).wrap(Wrap { trim: true });

@@ -6,7 +6,7 @@ use crate::socket::crossings::{Crossing, Fate};
 use crate::socket::ladder::{self, Direction, End, Rung, RungKind};
 use crate::socket::{Conn, Segment, TcpState, addr};
 use crate::ui::app::{App, Focus};
-use crate::ui::wire_view::Capturing;
+use crate::ui::segments_view::Capturing;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -40,7 +40,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 fn title(app: &App, rungs: usize) -> String {
-    let port = match (app.wire.capturing.clone(), app.wire.link) {
+    let port = match (app.segments.capturing.clone(), app.segments.link) {
         (Capturing::On(p), _) => format!(" on port {p}"),
         (Capturing::Link, Some(l)) => {
             let pace = if l.down {
@@ -57,7 +57,7 @@ fn title(app: &App, rungs: usize) -> String {
         }
         _ => String::new(),
     };
-    let back = match app.wire.scroll {
+    let back = match app.segments.scroll {
         0 => String::new(),
         n => format!(", {n} back"),
     };
@@ -68,7 +68,7 @@ type Ladder<'a> = (SocketAddr, &'a Conn, Vec<Rung>);
 
 /// The selected connection's ladder, or why there is none.
 fn ladder_of(app: &App) -> Result<Ladder<'_>, String> {
-    match &app.wire.capturing {
+    match &app.segments.capturing {
         Capturing::Failed(why) => return Err(format!("no segments: {why}")),
         Capturing::NoPort => {
             return Err(
@@ -90,7 +90,7 @@ fn ladder_of(app: &App) -> Result<Ladder<'_>, String> {
         selected
     };
     let crossings: Vec<Crossing> = app
-        .wire
+        .segments
         .log
         .between(&conn.row.key)
         .map(|l| l.iter().cloned().collect())
@@ -148,7 +148,9 @@ fn ladder_lines(
     };
     let mut lines = vec![ends_line(app, client, server, width)];
     let start = rungs.first().map_or(app.now, |r| r.at);
-    let end = rungs.len().saturating_sub(app.wire.scroll.min(rungs.len()));
+    let end = rungs
+        .len()
+        .saturating_sub(app.segments.scroll.min(rungs.len()));
     let first = end.saturating_sub(height);
     let shape = Shape { state_w, arrow_w };
     for rung in &rungs[first..end] {

@@ -32,7 +32,7 @@ pub struct LinkStatus {
 }
 
 #[derive(Debug, Default)]
-pub struct WireView {
+pub struct SegmentsView {
     pub log: SegmentLog,
     pub capturing: Capturing,
     /// Rungs scrolled back from the newest.
@@ -53,7 +53,7 @@ pub const COUNTERS: [(&str, &str); 4] = [
     ("TCPSynRetrans", "SYNs retransmitted"),
 ];
 
-impl WireView {
+impl SegmentsView {
     /// Keeps the counters in [`COUNTERS`] from a whole reading.
     pub fn set_counters(&mut self, all: Vec<(String, u64)>) {
         self.counters = all
@@ -78,7 +78,7 @@ impl WireView {
     }
 }
 
-impl WireView {
+impl SegmentsView {
     pub fn scroll_by(&mut self, delta: i64) {
         // Up (negative) goes back in time: further from the newest.
         let next = (self.scroll as i64).saturating_sub(delta).max(0);
