@@ -65,7 +65,7 @@ fn settings() -> Settings {
         classroom: false,
         demo: None,
         pcap: None,
-        wire: false,
+        link: false,
         record: None,
         replay: None,
         metrics: None,

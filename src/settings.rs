@@ -28,7 +28,7 @@ pub fn live(cli: &Cli) -> anyhow::Result<ui::Settings> {
         classroom: cli.view.classroom,
         demo: None,
         pcap: cli.view.pcap.clone(),
-        wire: false,
+        link: false,
         record: cli.view.record.clone(),
         replay: None,
         metrics: cli.view.metrics,
@@ -112,7 +112,7 @@ fn with_lab(
 ) -> anyhow::Result<ui::Settings> {
     Ok(ui::Settings {
         port: None,
-        wire: lab.places.is_elsewhere(),
+        link: lab.places.is_elsewhere(),
         filter: Filter::parse(&lab.server.port.to_string())?,
         interval,
         source: String::new(),
@@ -164,7 +164,7 @@ pub fn replay(
         classroom: args.classroom,
         demo: None,
         pcap: None,
-        wire: false,
+        link: false,
         record: None,
         replay: Some(playback),
         metrics: None,

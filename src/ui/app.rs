@@ -69,7 +69,7 @@ pub struct Settings {
     /// Also write the captured segments to this pcap file.
     pub pcap: Option<std::path::PathBuf>,
     /// The lab runs across the slow-motion link (`lab --wire`).
-    pub wire: bool,
+    pub link: bool,
     /// Also write the event stream to this file (`--record`).
     pub record: Option<std::path::PathBuf>,
     /// A recording played back (`tcpscope replay`): the keys steer it.
@@ -153,7 +153,7 @@ impl App {
             open.push(Pane::Lab);
         }
         // On the link the segments tell the story; elsewhere the diagram.
-        match (settings.demo.is_some(), settings.wire) {
+        match (settings.demo.is_some(), settings.link) {
             (true, false) => open.extend([Pane::Diagram, Pane::Details]),
             (true, true) => open.extend([Pane::Details, Pane::Segments]),
             (false, true) => open.push(Pane::Segments),
@@ -460,11 +460,11 @@ impl App {
             Action::ToggleLab => self.toggle(Pane::Lab),
             Action::ToggleLog => self.toggle(Pane::Log),
             // On the lab's link, d in the segments pane drops the next one.
-            Action::ToggleDiagram if self.settings.wire && self.focus == Focus::Segments => {
-                return self.wire_key(crate::demo::link::LinkCall::DropNext);
+            Action::ToggleDiagram if self.settings.link && self.focus == Focus::Segments => {
+                return self.link_key(crate::demo::link::LinkCall::DropNext);
             }
             Action::ToggleDiagram => self.toggle(Pane::Diagram),
-            Action::Wire(call) => return self.wire_key(call),
+            Action::Link(call) => return self.link_key(call),
             Action::ToggleSegments => self.toggle(Pane::Segments),
             Action::Zoom => self.zoom(),
             Action::ToggleClassroom => self.toggle_classroom(),
@@ -588,7 +588,7 @@ impl App {
     /// Where segments come from when the app starts (and a replay starts
     /// over).
     fn segment_source(settings: &Settings) -> Capturing {
-        match (settings.wire, settings.replay.is_some()) {
+        match (settings.link, settings.replay.is_some()) {
             (true, _) => Capturing::Link,
             (false, true) => Capturing::Recording,
             (false, false) => Capturing::Off,
@@ -636,7 +636,7 @@ impl App {
 
     /// n outside a demo, on the lab's link: step mode, and the next
     /// waiting segment through.
-    pub(super) fn wire_next(&mut self) -> Option<Effect> {
+    pub(super) fn link_next(&mut self) -> Option<Effect> {
         use crate::demo::link::LinkCall;
         let link = self.segments.link.as_mut()?;
         if !link.step {
@@ -648,7 +648,7 @@ impl App {
     }
 
     /// Steers the lab's link; without one, says what would.
-    pub(super) fn wire_key(&mut self, call: crate::demo::link::LinkCall) -> Option<Effect> {
+    pub(super) fn link_key(&mut self, call: crate::demo::link::LinkCall) -> Option<Effect> {
         use crate::demo::link::LinkCall;
         let Some(link) = self.segments.link.as_mut() else {
             self.set_info("no link to steer: start the lab with tcpscope lab --wire (root)");

@@ -86,7 +86,7 @@ impl App {
     pub(super) fn demo_next(&mut self) -> Option<Effect> {
         let port = self.lab.port();
         if self.demo.is_none() && self.segments.link.is_some() {
-            return self.wire_next();
+            return self.link_next();
         }
         let Some(demo) = self.demo.as_mut() else {
             self.set_info("no demo is playing: tcpscope demo lists them");
@@ -113,7 +113,7 @@ impl App {
                     return None;
                 }
                 if let Call::Link(call) = step.call {
-                    return self.wire_key(call);
+                    return self.link_key(call);
                 }
                 Some(Effect::LabMany(commands))
             }

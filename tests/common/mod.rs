@@ -80,7 +80,7 @@ pub fn replay_settings(color: bool) -> tcpscope::ui::Settings {
         classroom: false,
         demo: None,
         pcap: None,
-        wire: false,
+        link: false,
         record: None,
         replay: None,
         metrics: None,
