@@ -3,6 +3,7 @@
 //! steer it, `keepalive`, and the expectations about segments, the
 //! kernel's counters and the lab's notices.
 
+use crate::lab::link::LinkCall;
 use crate::socket::Flags;
 
 /// `wire: delay=450ms step=off`: the demo runs across the link.
@@ -10,23 +11,6 @@ use crate::socket::Flags;
 pub struct WireSetup {
     pub delay_ms: u64,
     pub step: bool,
-}
-
-/// `wire …` as a step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkCall {
-    /// Every segment from now on takes this long to cross.
-    Delay(u64),
-    /// Step mode: segments wait until released.
-    Hold(bool),
-    /// Lets the next N waiting segments through.
-    Release(usize),
-    /// The next segment is lost.
-    DropNext,
-    /// While down, every segment is lost.
-    Down(bool),
-    /// N SYNs from made-up clients, straight to the server.
-    Flood(usize),
 }
 
 /// Which end sent a segment.

@@ -2,10 +2,11 @@
 //! the pipeline (the project's own sources, with the tracepoint where it
 //! is available) shows the states the step promises.
 
-use super::link::{LinkCall, SegmentExpect, Sender};
+use super::link::{SegmentExpect, Sender};
 use super::script::{Call, Expect, Scenario};
 use super::{commands, resolve};
 use crate::lab::link::LabLink;
+use crate::lab::link::LinkCall;
 use crate::lab::{Lab, LabConfig, LabEvent, LabSocket, ServerOptions};
 use crate::pipeline::runner::{Feed, Runner};
 use crate::socket::Flags;

@@ -9,7 +9,8 @@
 //! expect: listener LISTEN
 //! ```
 
-use super::link::{self, LinkCall, SegmentExpect, WireSetup};
+use super::link::{self, SegmentExpect, WireSetup};
+use crate::lab::link::LinkCall;
 use crate::socket::TcpState;
 use std::fmt;
 

@@ -20,6 +20,24 @@ use tokio::net::TcpSocket;
 /// the kernel's first retransmission timeout (1 s), so nothing repeats.
 pub const DEFAULT_DELAY: Duration = Duration::from_millis(400);
 
+/// What can be asked of the link, by a key, a demo's `wire` step or the
+/// lab: one call type for all three.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkCall {
+    /// Every segment from now on takes this long to cross.
+    Delay(u64),
+    /// Step mode: segments wait until released.
+    Hold(bool),
+    /// Lets the next N waiting segments through.
+    Release(usize),
+    /// The next segment is lost.
+    DropNext,
+    /// While down, every segment is lost.
+    Down(bool),
+    /// N SYNs from made-up clients, straight to the server.
+    Flood(usize),
+}
+
 /// The link and what the view needs of it.
 pub struct LabLink {
     slow: Arc<SlowLink>,

@@ -44,7 +44,7 @@ pub enum Effect {
     /// Several lab commands, in order (a demo step).
     LabMany(Vec<LabCommand>),
     /// Steer the lab's link.
-    Link(crate::demo::link::LinkCall),
+    Link(crate::lab::link::LinkCall),
     /// Start the replay over at this moment of the recording.
     ReplaySeek(std::time::SystemTime),
 }
@@ -461,7 +461,7 @@ impl App {
             Action::ToggleLog => self.toggle(Pane::Log),
             // On the lab's link, d in the segments pane drops the next one.
             Action::ToggleDiagram if self.settings.link && self.focus == Focus::Segments => {
-                return self.link_key(crate::demo::link::LinkCall::DropNext);
+                return self.link_key(crate::lab::link::LinkCall::DropNext);
             }
             Action::ToggleDiagram => self.toggle(Pane::Diagram),
             Action::Link(call) => return self.link_key(call),
@@ -637,7 +637,7 @@ impl App {
     /// n outside a demo, on the lab's link: step mode, and the next
     /// waiting segment through.
     pub(super) fn link_next(&mut self) -> Option<Effect> {
-        use crate::demo::link::LinkCall;
+        use crate::lab::link::LinkCall;
         let link = self.segments.link.as_mut()?;
         if !link.step {
             link.step = true;
@@ -648,8 +648,8 @@ impl App {
     }
 
     /// Steers the lab's link; without one, says what would.
-    pub(super) fn link_key(&mut self, call: crate::demo::link::LinkCall) -> Option<Effect> {
-        use crate::demo::link::LinkCall;
+    pub(super) fn link_key(&mut self, call: crate::lab::link::LinkCall) -> Option<Effect> {
+        use crate::lab::link::LinkCall;
         let Some(link) = self.segments.link.as_mut() else {
             self.set_info("no link to steer: start the lab with tcpscope lab --wire (root)");
             return None;

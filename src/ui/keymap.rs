@@ -56,7 +56,7 @@ pub enum Action {
     ToggleNotes,
     Lab(LabKey),
     /// A key for the lab's link (`lab --wire`).
-    Link(crate::demo::link::LinkCall),
+    Link(crate::lab::link::LinkCall),
 }
 
 /// Lab keys: they act while the lab panel is open.
@@ -384,14 +384,14 @@ pub const KEYMAP: &[Binding] = &[
     ),
     bind(
         &[Char('D')],
-        A::Link(crate::demo::link::LinkCall::DropNext),
+        A::Link(crate::lab::link::LinkCall::DropNext),
         "D",
         "--wire: lose the next segment",
         Lb,
     ),
     bind(
         &[Char('F')],
-        A::Link(crate::demo::link::LinkCall::Hold(false)),
+        A::Link(crate::lab::link::LinkCall::Hold(false)),
         "F",
         "--wire: segments flow (n steps)",
         Lb,
