@@ -171,34 +171,15 @@ impl Player {
         let Some(w) = &mut self.link else {
             return Err("a wire step needs a 'wire:' line at the top of the demo".into());
         };
-        let c = &w.link.control;
         let done = match step {
-            LinkCall::Delay(ms) => {
-                c.set_delay(Duration::from_millis(ms));
-                format!("every segment now takes {ms}ms to cross")
-            }
-            LinkCall::Hold(on) => {
-                c.set_step(on);
-                format!("step mode {}", if on { "on" } else { "off" })
-            }
+            // A demo's release waits for the segment to be there.
             LinkCall::Release(n) => {
                 for _ in 0..n {
-                    release_one(c).await?;
+                    release_one(&w.link.control).await?;
                 }
                 format!("{n} segment(s) let through")
             }
-            LinkCall::DropNext => {
-                c.drop_next();
-                "the next segment will be lost".into()
-            }
-            LinkCall::Down(on) => {
-                c.drop_all(on);
-                format!("link {}", if on { "down" } else { "up" })
-            }
-            LinkCall::Flood(n) => {
-                let sent = w.link.flood(n, self.port).map_err(|e| e.to_string())?;
-                format!("{sent} SYNs from made-up clients")
-            }
+            other => w.link.steer(other, self.port)?,
         };
         self.settle().await;
         Ok(done)

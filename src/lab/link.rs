@@ -130,6 +130,47 @@ impl LabLink {
     /// `n` SYNs to the server's `port` from made-up clients on the link's
     /// network (198.18.1.x), entering the link as the client's segments
     /// do; nobody will answer the server's SYN+ACKs. Returns how many.
+    /// Does `call` on the link: the one place keys, demos and `--check`
+    /// steer it. Says what it did; `Release` lets through only segments
+    /// already waiting (a demo that must wait for one waits first).
+    pub fn steer(&self, call: LinkCall, lab_port: u16) -> Result<String, String> {
+        let c = &self.control;
+        let on_off = |on: bool, yes: &str, no: &str| if on { yes } else { no }.to_string();
+        Ok(match call {
+            LinkCall::Delay(ms) => {
+                c.set_delay(Duration::from_millis(ms));
+                format!("every segment now takes {ms}ms to cross")
+            }
+            LinkCall::Hold(on) => {
+                c.set_step(on);
+                format!("step mode {}", on_off(on, "on", "off"))
+            }
+            LinkCall::Release(n) => {
+                let released = (0..n).filter(|_| c.release_next()).count();
+                if released == 0 {
+                    return Err(
+                        "no segment waits on the link: make a call (c connects, x closes)".into(),
+                    );
+                }
+                format!("{released} segment(s) let through")
+            }
+            LinkCall::DropNext => {
+                c.drop_next();
+                "the next segment will be lost".into()
+            }
+            LinkCall::Down(on) => {
+                c.drop_all(on);
+                format!("link {}", on_off(on, "down", "up"))
+            }
+            LinkCall::Flood(n) => {
+                let sent = self
+                    .flood(n, lab_port)
+                    .map_err(|e| format!("cannot send made-up SYNs: {e}"))?;
+                format!("{sent} SYNs from made-up clients")
+            }
+        })
+    }
+
     pub fn flood(&self, n: usize, port: u16) -> io::Result<usize> {
         for i in 0..n {
             let host = u8::try_from(i % 250 + 1).unwrap_or(1);

@@ -406,22 +406,11 @@ async fn next_passage(link: &mut Option<LabLink>) -> Option<crate::source::link:
 
 /// Carries out a key (or demo step) for the lab's link.
 fn steer(app: &mut App, link: &LabLink, call: LinkCall) {
-    let c = &link.control;
-    match call {
-        LinkCall::Delay(ms) => c.set_delay(Duration::from_millis(ms)),
-        LinkCall::Hold(on) => c.set_step(on),
-        LinkCall::Release(n) => {
-            let released = (0..n).filter(|_| c.release_next()).count();
-            if released == 0 {
-                app.set_info("no segment waits on the link: make a call (c connects, x closes)");
-            }
-        }
-        LinkCall::DropNext => c.drop_next(),
-        LinkCall::Down(on) => c.drop_all(on),
-        LinkCall::Flood(n) => {
-            if let Err(e) = link.flood(n, app.lab.port()) {
-                app.set_error(format!("cannot send made-up SYNs: {e}"));
-            }
+    // The key already said what it asked; only a refusal is news.
+    if let Err(why) = link.steer(call, app.lab.port()) {
+        match call {
+            LinkCall::Release(_) => app.set_info(why),
+            _ => app.set_error(why),
         }
     }
 }
