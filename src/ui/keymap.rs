@@ -117,7 +117,18 @@ pub struct Binding {
     /// line covers this one (↑ and ↓ share a line).
     pub label: Option<&'static str>,
     pub help: &'static str,
+    /// What the help says instead in a replay, where the key does
+    /// something else (the recording's clock rather than the reading).
+    pub in_replay: Option<&'static str>,
     pub section: Section,
+}
+
+impl Binding {
+    /// The same binding, described otherwise in a replay.
+    const fn replaying(mut self, help: &'static str) -> Binding {
+        self.in_replay = Some(help);
+        self
+    }
 }
 
 const fn bind(
@@ -132,6 +143,7 @@ const fn bind(
         action,
         label: Some(label),
         help,
+        in_replay: None,
         section,
     }
 }
@@ -143,6 +155,7 @@ const fn also(keys: &'static [KeyCode], action: Action, section: Section) -> Bin
         action,
         label: None,
         help: "",
+        in_replay: None,
         section,
     }
 }
@@ -171,7 +184,8 @@ pub const KEYMAP: &[Binding] = &[
         "g G  Home End",
         "first / last row",
         V,
-    ),
+    )
+    .replaying("g Home: jump to a moment; G End: last row"),
     also(&[End, Char('G')], A::Bottom, V),
     bind(&[], A::Scroll(WHEEL_STEP), "mouse wheel", "scroll", V),
     bind(&[Tab, BackTab], A::SwitchPanel, "Tab", "next panel", V),
@@ -221,14 +235,16 @@ pub const KEYMAP: &[Binding] = &[
         "space",
         "pause view; reading goes on",
         V,
-    ),
+    )
+    .replaying("pause / resume the recording's clock"),
     bind(
         &[Char('+'), Char('=')],
         A::Slower,
         "+ -",
         "read less / more often",
         V,
-    ),
+    )
+    .replaying("play twice as fast / half as fast"),
     also(&[Char('-'), Char('_')], A::Faster, V),
     bind(&[Char('s')], A::CycleSort, "s", "cycle the sort column", V),
     bind(
@@ -456,15 +472,47 @@ fn prompt_action(key: &KeyEvent, ctrl: bool) -> Option<Action> {
 
 /// The help lines of one section: (keys, what they do).
 pub fn help(section: Section) -> impl Iterator<Item = (&'static str, &'static str)> {
+    help_for(section, false)
+}
+
+/// The same, as the keys act in a replay when `replay` is true.
+pub fn help_for(
+    section: Section,
+    replay: bool,
+) -> impl Iterator<Item = (&'static str, &'static str)> {
     KEYMAP
         .iter()
         .filter(move |b| b.section == section)
-        .filter_map(|b| b.label.map(|l| (l, b.help)))
+        .filter_map(move |b| {
+            let text = b.in_replay.filter(|_| replay).unwrap_or(b.help);
+            b.label.map(|l| (l, text))
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// In a replay the help describes what the keys do there, and
+    /// outside it what they do live: one table, two true texts.
+    #[test]
+    fn the_help_says_what_a_key_does_in_a_replay() {
+        let line = |replay: bool, label: &str| {
+            help_for(Section::View, replay)
+                .find(|(l, _)| *l == label)
+                .map(|(_, text)| text)
+        };
+        assert_eq!(line(false, "+ -"), Some("read less / more often"));
+        assert_eq!(line(true, "+ -"), Some("play twice as fast / half as fast"));
+        assert_eq!(
+            line(true, "space"),
+            Some("pause / resume the recording's clock")
+        );
+        let top = line(true, "g G  Home End").expect("a line for g");
+        assert!(top.contains("jump to a moment"), "{top}");
+        // A key without a replay meaning reads the same in both.
+        assert_eq!(line(true, "s"), line(false, "s"));
+    }
     use crossterm::event::MouseEvent;
 
     fn key(code: KeyCode) -> Event {

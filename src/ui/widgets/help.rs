@@ -3,7 +3,7 @@
 
 use crate::socket::{TcpState, explain};
 use crate::ui::app::{App, Focus};
-use crate::ui::keymap::{Section, help};
+use crate::ui::keymap::{Section, help_for};
 use crate::ui::listing::Group;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
@@ -19,8 +19,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         return explain_state(frame, area, app, state);
     }
     let t = &app.settings.theme;
-    let view: Vec<_> = help(Section::View).collect();
-    let lab_keys: Vec<_> = help(Section::Lab).chain(help(Section::Demo)).collect();
+    let replay = app.settings.replay.is_some();
+    let view: Vec<_> = help_for(Section::View, replay).collect();
+    let lab_keys: Vec<_> = help_for(Section::Lab, replay)
+        .chain(help_for(Section::Demo, replay))
+        .collect();
     let keys = section("keys", &view, t.heading());
     let lab = section(
         "lab keys (lab panel open) and demo keys",

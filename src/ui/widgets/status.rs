@@ -46,7 +46,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Line::styled(status.line(), style)
     } else {
         Line::styled(
-            if app.panes.is_open(Pane::Lab) {
+            if app.settings.replay.is_some() {
+                "q quit  space pause  → ← one event  +/- speed  g jump  / filter  Tab panels  ? help"
+            } else if app.panes.is_open(Pane::Lab) {
                 "S server  c connect  x close  w shutdown  R reset  t send  Tab panels  M messages  ? help  q quit"
             } else {
                 "q quit  / filter  space pause  Tab panels  s sort  +/- interval  L lab  M messages  ? help"
