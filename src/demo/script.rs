@@ -338,6 +338,11 @@ fn parse_expect(text: &str, trace_only: bool) -> Result<Expect, String> {
     let what = words
         .next()
         .ok_or("expect needs a state: 'expect: client FIN_WAIT_2'")?;
+    if let Some(extra) = words.next() {
+        return Err(format!(
+            "'{extra}' after the state: write an expect line as 'expect: client FIN_WAIT_2' (several states as FIN_WAIT_2|TIME_WAIT)"
+        ));
+    }
     if what == "gone" {
         return Ok(Expect::Gone(role));
     }
@@ -384,6 +389,11 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "line 1: wait 18446744073709551615ms is too long: a step waits at most 600000ms (10 minutes)"
+        );
+        let e = parse("t", "step: listen\nexpect: listener LISTEN junk\n").expect_err("extra");
+        assert!(
+            e.to_string().starts_with("line 2: 'junk' after the state"),
+            "{e}"
         );
         let e = parse("t", "step: listen accept=manaul\n").expect_err("a typo");
         assert_eq!(
