@@ -242,20 +242,24 @@ fn spawn_scanner() -> Option<(Sender<()>, Receiver<ScanResult>)> {
     std::thread::Builder::new()
         .name("tcpscope-procs".into())
         .spawn(move || {
+            use std::sync::mpsc::RecvTimeoutError;
             // Ends when the cache (and so the request sender) is dropped.
-            // Started during setup, it wakes now and then to take on the
-            // privileges the main thread keeps afterwards.
+            // Started during setup, it wakes now and then until it has
+            // taken on the privileges the main thread keeps afterwards.
+            let mut followed = false;
             loop {
-                match req_rx.recv_timeout(FOLLOW) {
+                let request = if followed {
+                    req_rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                } else {
+                    req_rx.recv_timeout(FOLLOW)
+                };
+                followed = crate::source::confine::follow_for_owners();
+                match request {
                     Ok(()) => {}
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                        crate::source::confine::follow_for_owners();
-                        continue;
-                    }
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => break,
                 }
                 while req_rx.try_recv().is_ok() {}
-                crate::source::confine::follow_for_owners();
                 let started = Instant::now();
                 let owners = scan_proc();
                 if rep_tx.send((owners, started.elapsed())).is_err() {

@@ -51,7 +51,8 @@ pub struct Needs {
     pub writes: Vec<PathBuf>,
 }
 
-/// What confinement did, for the header and `doctor`.
+/// What confinement did: `missing` becomes the header's note; the rest
+/// says what was applied.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Confinement {
     /// The capabilities still held (names as in capabilities(7)).
@@ -102,17 +103,19 @@ impl Confinement {
 /// reported in the result, and the mode runs on.
 pub fn confine(needs: &Needs, sandbox: bool) -> Confinement {
     if !sandbox {
+        let _ = APPLIED.set(None);
         return Confinement {
             missing: vec!["--no-sandbox was given".into()],
             ..Confinement::default()
         };
     }
-    let _ = APPLIED.set(needs.clone());
+    let _ = APPLIED.set(Some(needs.clone()));
     apply(needs)
 }
 
-/// What the main thread was confined to, for threads started before.
-static APPLIED: OnceLock<Needs> = OnceLock::new();
+/// What the main thread was confined to, for threads started before;
+/// `None` once `--no-sandbox` said to keep everything.
+static APPLIED: OnceLock<Option<Needs>> = OnceLock::new();
 
 thread_local! {
     static FOLLOWED: Cell<bool> = const { Cell::new(false) };
@@ -122,10 +125,17 @@ thread_local! {
 /// thread's capabilities and no_new_privs, once, at its next step. Not
 /// its Landlock rules: they refuse ptrace access to processes outside
 /// the sandbox, and reading another process's /proc/PID/fd needs it.
-pub fn follow_for_owners() {
-    let Some(needs) = APPLIED.get() else { return };
-    if !FOLLOWED.replace(true) {
-        privileges(needs);
+/// True once there is nothing left to follow (done, or `--no-sandbox`).
+pub fn follow_for_owners() -> bool {
+    match APPLIED.get() {
+        None => false,
+        Some(None) => true,
+        Some(Some(needs)) => {
+            if !FOLLOWED.replace(true) {
+                privileges(needs);
+            }
+            true
+        }
     }
 }
 
