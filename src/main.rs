@@ -221,20 +221,40 @@ fn watch(args: WatchArgs, sandbox: bool) -> ExitCode {
         record: false,
     };
     let held = HeldSignals::hold();
-    let run = open_sources(args.read.source, Cadence::Live, &scope, &args.netns)
-        .map_err(anyhow::Error::from)
-        .and_then(|sources| {
-            let segments = capture_segments(args.port, args.segments, args.pcap.as_deref())?;
-            warn_limits(&sources);
-            confine_or_warn(stream_needs(&args.netns), sandbox);
-            let rt = runtime(1)?;
-            rt.block_on(async {
-                let signals = Termination::register()?;
-                held.release();
-                output::watch::run(sources, opts, segments, signals).await
-            })
-        });
+    let pcap = args.pcap.as_deref();
+    let run = open_stream(
+        &args.read,
+        &scope,
+        &args.netns,
+        args.segments,
+        pcap,
+        sandbox,
+    )
+    .and_then(|(sources, segments)| {
+        runtime(1)?.block_on(async {
+            let signals = Termination::register()?;
+            held.release();
+            output::watch::run(sources, opts, segments, signals).await
+        })
+    });
     exit(run)
+}
+
+/// `watch` and `record` set up: the sources and the port's segments
+/// opened, what they will miss said on stderr, then confined.
+fn open_stream(
+    read: &tcpscope::cli::ReadArgs,
+    scope: &Scope,
+    netns: &tcpscope::cli::NetnsArgs,
+    segments: bool,
+    pcap: Option<&std::path::Path>,
+    sandbox: bool,
+) -> anyhow::Result<(source::Sources, Option<output::watch::Segments>)> {
+    let sources = open_sources(read.source, Cadence::Live, scope, netns)?;
+    let segments = capture_segments(scope.port, segments, pcap)?;
+    warn_limits(&sources);
+    confine_or_warn(stream_needs(netns), sandbox);
+    Ok((sources, segments))
 }
 
 /// The live view, the lab and demos after setup: owners, `K`, the
@@ -323,24 +343,26 @@ fn record(args: RecordArgs, sandbox: bool) -> ExitCode {
         }
     };
     let held = HeldSignals::hold();
-    let run = open_sources(args.read.source, Cadence::Live, &scope, &args.netns)
-        .map_err(anyhow::Error::from)
-        .and_then(|sources| {
-            let segments = capture_segments(args.port, args.segments, None)?;
-            warn_limits(&sources);
-            confine_or_warn(stream_needs(&args.netns), sandbox);
-            let header = output::record_file::header(&sources.name(), filter.text(), args.port);
-            std::io::Write::write_all(&mut out, tcpscope::stream::line(&header).as_bytes())?;
-            let rt = runtime(1)?;
-            rt.block_on(async {
-                let mut signals = Termination::register()?;
-                held.release();
-                if args.file.as_os_str() == "-" {
-                    signals = signals.or_when_stdout_closes();
-                }
-                output::watch::run_to(sources, opts, segments, signals, &mut out).await
-            })
-        });
+    let run = open_stream(
+        &args.read,
+        &scope,
+        &args.netns,
+        args.segments,
+        None,
+        sandbox,
+    )
+    .and_then(|(sources, segments)| {
+        let header = output::record_file::header(&sources.name(), filter.text(), args.port);
+        std::io::Write::write_all(&mut out, tcpscope::stream::line(&header).as_bytes())?;
+        runtime(1)?.block_on(async {
+            let mut signals = Termination::register()?;
+            held.release();
+            if args.file.as_os_str() == "-" {
+                signals = signals.or_when_stdout_closes();
+            }
+            output::watch::run_to(sources, opts, segments, signals, &mut out).await
+        })
+    });
     let run = run.and_then(|()| out.finish());
     exit(run.map_err(|e| output::record_file::explain_write(&args.file, e)))
 }
@@ -348,9 +370,8 @@ fn record(args: RecordArgs, sandbox: bool) -> ExitCode {
 /// `tcpscope --remote HOST [PORT]`: the live view on another host's
 /// stream, over ssh, reconnecting when the link drops.
 fn remote(cli: &Cli, sandbox: bool) -> ExitCode {
-    if let Err(msg) = ui::require_tty() {
-        eprintln!("tcpscope: {msg}");
-        return ExitCode::from(2);
+    if let Err(code) = need_terminal() {
+        return code;
     }
     let host = cli.remote.clone().unwrap_or_default();
     let mut args: Vec<String> = cli.port.iter().map(u16::to_string).collect();
@@ -438,9 +459,8 @@ fn replay(args: &tcpscope::cli::ReplayArgs, sandbox: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(msg) = ui::require_tty() {
-        eprintln!("tcpscope: {msg}");
-        return ExitCode::from(2);
+    if let Err(code) = need_terminal() {
+        return code;
     }
     let playback = source::playback::Playback::new(&read.records, args.speed);
     let settings = settings::replay(args, read.header.as_ref(), playback.clone());
