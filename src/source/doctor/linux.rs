@@ -134,7 +134,7 @@ fn confinement() -> Result<String, String> {
                 "capabilities are dropped and no_new_privs set, but this kernel has no Landlock"
                     .into(),
             ),
-            _ => Ok("capabilities dropped, no_new_privs, Landlock for serve and replay".into()),
+            _ => Ok("capabilities dropped, no_new_privs, Landlock on what each mode writes".into()),
         }
     })
 }
