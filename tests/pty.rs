@@ -192,10 +192,8 @@ fn the_live_view_keeps_only_the_privileges_it_uses() {
         cap::NET_RAW,
         cap::SYS_PTRACE,
     ];
-    let kept = cap::set(&uses);
-    let mounted = kept | cap::set(&[cap::SYS_ADMIN]);
     let pid = tui.child.process_id().expect("its pid");
-    let held = common::wait_confined(pid, &[kept, mounted]);
+    let held = common::wait_confined(pid, &cap::kept(&uses));
     tui.send("q");
     assert!(tui.wait_exit().success());
     let held = held.unwrap_or_else(|e| panic!("{e}"));
@@ -307,15 +305,14 @@ fn lab_keys_drive_a_close_through_fin_wait_2_and_time_wait() {
     if common::is_root() {
         // The lab keeps what the live view keeps, and its ports below 1024.
         let pid = tui.child.process_id().expect("its pid");
-        let kept = cap::set(&[
+        let kept = cap::kept(&[
             cap::DAC_READ_SEARCH,
             cap::NET_ADMIN,
             cap::NET_RAW,
             cap::SYS_PTRACE,
             cap::NET_BIND_SERVICE,
         ]);
-        let mounted = kept | cap::set(&[cap::SYS_ADMIN]);
-        common::wait_confined(pid, &[kept, mounted]).unwrap_or_else(|e| panic!("{e}"));
+        common::wait_confined(pid, &kept).unwrap_or_else(|e| panic!("{e}"));
     }
     tui.send("c");
     tui.wait_screen("an established client", |s| {
@@ -758,9 +755,8 @@ fn a_remote_host_streams_over_ssh_and_reconnects() {
     let viewer = tui.child.process_id().expect("its pid");
     common::wait_confined(viewer, &[0]).unwrap_or_else(|e| panic!("{e}"));
     let recorder = remote_recorder(&port).expect("the recorder on the host");
-    let owners = cap::set(&[cap::DAC_READ_SEARCH, cap::SYS_PTRACE]);
-    let mounted = owners | cap::set(&[cap::SYS_ADMIN]);
-    common::wait_confined(recorder, &[owners, mounted]).unwrap_or_else(|e| panic!("{e}"));
+    let owners = cap::kept(&[cap::DAC_READ_SEARCH, cap::SYS_PTRACE]);
+    common::wait_confined(recorder, &owners).unwrap_or_else(|e| panic!("{e}"));
     // The stream on the host dies: said, then started again.
     let _ = std::process::Command::new("pkill")
         .args(["-f", &format!("tcpscope record - {port}")])

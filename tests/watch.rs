@@ -562,10 +562,8 @@ fn watch_drops_the_privileges_it_no_longer_needs() {
     let filter = format!("pid {pid}");
     let (mut child, rx) = start_watch(&[&port.to_string(), "--json", "-f", &filter]);
     let _probes = wait_until_watching(&rx, &listener);
-    let owners = cap::set(&[cap::DAC_READ_SEARCH, cap::SYS_PTRACE]);
-    // SYS_ADMIN too where this run mounted tracefs, to unmount it at exit.
-    let mounted = owners | cap::set(&[cap::SYS_ADMIN]);
-    let held = common::wait_confined(child.id(), &[owners, mounted]);
+    let owners = cap::kept(&[cap::DAC_READ_SEARCH, cap::SYS_PTRACE]);
+    let held = common::wait_confined(child.id(), &owners);
     let client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     let key = format!("{} -> 127.0.0.1:{port}", client.local_addr().expect("addr"));
     let events = collect(&rx, |seen| {

@@ -222,6 +222,13 @@ pub mod cap {
     pub fn set(caps: &[u32]) -> u64 {
         caps.iter().fold(0, |bits, c| bits | 1 << c)
     }
+
+    /// `caps` as a mode keeps them: alone, or with SYS_ADMIN where the
+    /// run mounted tracefs itself (to unmount it at exit).
+    pub fn kept(caps: &[u32]) -> [u64; 2] {
+        let kept = set(caps);
+        [kept, kept | set(&[SYS_ADMIN])]
+    }
 }
 
 /// Waits until every thread of `pid` holds exactly one of `allowed`
