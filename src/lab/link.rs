@@ -127,9 +127,6 @@ impl LabLink {
         Ok(sources)
     }
 
-    /// `n` SYNs to the server's `port` from made-up clients on the link's
-    /// network (198.18.1.x), entering the link as the client's segments
-    /// do; nobody will answer the server's SYN+ACKs. Returns how many.
     /// Does `call` on the link: the one place keys, demos and `--check`
     /// steer it. Says what it did; `Release` lets through only segments
     /// already waiting (a demo that must wait for one waits first).
@@ -171,6 +168,9 @@ impl LabLink {
         })
     }
 
+    /// `n` SYNs to the server's `port` from made-up clients on the link's
+    /// network (198.18.1.x), entering the link as the client's segments
+    /// do; nobody will answer the server's SYN+ACKs. Returns how many.
     pub fn flood(&self, n: usize, port: u16) -> io::Result<usize> {
         for i in 0..n {
             let host = u8::try_from(i % 250 + 1).unwrap_or(1);
