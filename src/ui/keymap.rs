@@ -470,12 +470,8 @@ fn prompt_action(key: &KeyEvent, ctrl: bool) -> Option<Action> {
     Some(Action::Prompt(k))
 }
 
-/// The help lines of one section: (keys, what they do).
-pub fn help(section: Section) -> impl Iterator<Item = (&'static str, &'static str)> {
-    help_for(section, false)
-}
-
-/// The same, as the keys act in a replay when `replay` is true.
+/// The help lines of one section: (keys, what they do), as the keys act
+/// in a replay when `replay` is true.
 pub fn help_for(
     section: Section,
     replay: bool,
