@@ -54,20 +54,15 @@ fn settings() -> Settings {
         port: None,
         filter: Filter::default(),
         interval: Duration::from_millis(250),
-        source: "bench".to_string(),
         theme: tcpscope::ui::theme::Theme {
             color: true,
             contrast: false,
         },
         lab: tcpscope::lab::LabConfig::default(),
-        lab_visible: false,
         log_size: 1000,
         classroom: false,
-        demo: None,
         pcap: None,
-        link: false,
         record: None,
-        replay: None,
         metrics: None,
     }
 }
@@ -88,7 +83,7 @@ impl Live {
         let now = Instant::now();
         pipeline.dump(Dump::new(table()), &mut events);
         let update = Update::from_pipeline(&mut pipeline, events, now);
-        let mut app = App::new(settings(), now);
+        let mut app = App::new(settings(), tcpscope::ui::Session::Live, "bench", now);
         app.apply_feed(Feed::Update(Box::new(update)));
         let terminal = Terminal::new(TestBackend::new(160, height)).expect("test terminal");
         Live {

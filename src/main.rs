@@ -71,9 +71,9 @@ fn live_view(cli: &Cli, sandbox: bool) -> ExitCode {
     if let Err(code) = need_terminal() {
         return code;
     }
-    let settings = settings::live(cli);
+    let start = settings::live(cli).map(|s| (s, ui::Session::Live));
     let kind = cli.view.read.source;
-    exit(settings.and_then(|s| live(s, kind, None, cli.netns.clone(), sandbox)))
+    exit(start.and_then(|s| live(s, kind, None, cli.netns.clone(), sandbox)))
 }
 
 /// `tcpscope lab`, with the slow-motion link for `--wire`.
@@ -87,8 +87,8 @@ fn lab_view(args: tcpscope::cli::LabArgs, sandbox: bool) -> ExitCode {
         Err(code) => return code,
     };
     let kind = args.view.read.source;
-    let settings = settings::lab(args, link.as_ref());
-    exit(settings.and_then(|s| live(s, kind, link, Default::default(), sandbox)))
+    let start = settings::lab(args, link.as_ref());
+    exit(start.and_then(|s| live(s, kind, link, Default::default(), sandbox)))
 }
 
 /// `tcpscope demo NAME` in the live view; the scenario is read once.
@@ -110,8 +110,8 @@ fn demo_view(args: &DemoArgs, sandbox: bool) -> ExitCode {
         Ok(link) => link,
         Err(code) => return code,
     };
-    let settings = settings::demo(args, scenario, link.as_ref());
-    exit(settings.and_then(|s| live(s, SourceKind::Auto, link, Default::default(), sandbox)))
+    let start = settings::demo(args, scenario, link.as_ref());
+    exit(start.and_then(|s| live(s, SourceKind::Auto, link, Default::default(), sandbox)))
 }
 
 fn need_terminal() -> Result<(), ExitCode> {
@@ -164,7 +164,7 @@ fn confine_or_warn(needs: Needs, sandbox: bool) {
 }
 
 fn live(
-    settings: ui::Settings,
+    (settings, session): (ui::Settings, ui::Session),
     kind: SourceKind,
     link: Option<LabLink>,
     netns: tcpscope::cli::NetnsArgs,
@@ -175,7 +175,7 @@ fn live(
     // the cleanup.
     let held = HeldSignals::hold();
     // The lab reads only its server's port, filtered in the kernel.
-    let scope = Scope::on_port(settings.watched_port());
+    let scope = Scope::on_port(settings.first_port(&session));
     let mut sources = match &link {
         Some(link) => link.sources(kind, &scope)?,
         None => open_sources(kind, Cadence::Live, &scope, &netns)?,
@@ -183,7 +183,7 @@ fn live(
     // Fail before the terminal switches mode if the table cannot be read.
     sources.table.dump(&Scope::on_port(Some(1)))?;
     let mut needs = lab_needs(link.is_some() || netns.wanted().is_some());
-    needs.low_port = settings.lab_visible;
+    needs.low_port = session.follows_lab();
     let needs = needs
         .writing(settings.pcap.as_deref())
         .writing(settings.record.as_deref());
@@ -191,7 +191,7 @@ fn live(
     runtime(2)?.block_on(async {
         let signals = Termination::register()?;
         held.release();
-        ui::run(sources, settings, signals, link).await
+        ui::run(sources, (settings, session), signals, link).await
     })
 }
 
@@ -411,7 +411,7 @@ fn remote(cli: &Cli, sandbox: bool) -> ExitCode {
             let signals = Termination::register()?;
             let mut sources = playback.sources();
             sources.notes.extend(unconfined);
-            ui::run(sources, settings, signals, None).await
+            ui::run(sources, (settings, ui::Session::Live), signals, None).await
         })
     });
     drop(feed);
@@ -463,7 +463,7 @@ fn replay(args: &tcpscope::cli::ReplayArgs, sandbox: bool) -> ExitCode {
         return code;
     }
     let playback = source::playback::Playback::new(&read.records, args.speed);
-    let settings = settings::replay(args, read.header.as_ref(), playback.clone());
+    let start = settings::replay(args, read.header.as_ref(), playback.clone());
     let mut sources = playback.sources();
     if let Some(d) = &read.damage {
         let why = format!(
@@ -481,7 +481,7 @@ fn replay(args: &tcpscope::cli::ReplayArgs, sandbox: bool) -> ExitCode {
     let run = runtime(2).and_then(|rt| {
         rt.block_on(async {
             let signals = Termination::register()?;
-            ui::run(sources, settings, signals, None).await
+            ui::run(sources, start, signals, None).await
         })
     });
     exit(run)

@@ -1,12 +1,13 @@
-//! The settings each mode of the live view starts with: the plain view,
-//! `lab`, and `demo`.
+//! The settings and the session each mode of the live view starts with:
+//! the plain view, `lab`, `demo` and `replay`.
 
 use crate::cli::{Cli, DemoArgs, LabArgs};
-use crate::demo::{self, Scenario};
+use crate::demo;
 use crate::lab::link::LabLink;
 use crate::lab::{AcceptMode, LabConfig, ServerOptions};
 use crate::pipeline::history::DEFAULT_LOG_SIZE;
 use crate::socket::Filter;
+use crate::ui::session::{DemoSession, LinkStatus, ReplaySession, Session};
 use crate::ui::{self, theme::Theme};
 use std::time::Duration;
 
@@ -20,24 +21,19 @@ pub fn live(cli: &Cli) -> anyhow::Result<ui::Settings> {
         port: cli.port,
         filter: cli.filter.clone().unwrap_or_default(),
         interval: cli.view.read.interval,
-        source: String::new(),
         theme: Theme::from_env(),
         lab: LabConfig::default(),
-        lab_visible: false,
         log_size: cli.view.log_size,
         classroom: cli.view.classroom,
-        demo: None,
         pcap: cli.view.pcap.clone(),
-        link: false,
         record: cli.view.record.clone(),
-        replay: None,
         metrics: cli.view.metrics,
     })
 }
 
 /// `tcpscope lab`: every socket is read, the table is filtered to the
 /// lab's port (picked now when none was given, so it can be shown).
-pub fn lab(args: LabArgs, link: Option<&LabLink>) -> anyhow::Result<ui::Settings> {
+pub fn lab(args: LabArgs, link: Option<&LabLink>) -> anyhow::Result<(ui::Settings, Session)> {
     let port = match args.port {
         Some(p) if p != 0 => p,
         // The link's namespaces hold nothing yet: any port free here is.
@@ -65,11 +61,12 @@ pub fn lab(args: LabArgs, link: Option<&LabLink>) -> anyhow::Result<ui::Settings
         places: link.map(LabLink::places).unwrap_or_default(),
     };
     let view = &args.view;
-    let mut settings = with_lab(lab, view.read.interval, view.log_size, view.classroom, None)?;
+    let mut settings = with_lab(lab, view.read.interval, view.log_size, view.classroom);
     settings.pcap = view.pcap.clone();
     settings.record = view.record.clone();
     settings.metrics = view.metrics;
-    Ok(settings)
+    let link = link.map(link_status);
+    Ok((settings, Session::Lab { link }))
 }
 
 /// `tcpscope demo NAME`: the lab, the diagram and the details pane, with
@@ -78,7 +75,7 @@ pub fn demo(
     args: &DemoArgs,
     scenario: demo::Scenario,
     link: Option<&LabLink>,
-) -> anyhow::Result<ui::Settings> {
+) -> anyhow::Result<(ui::Settings, Session)> {
     let port = free_port(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))?;
     let mut server = ServerOptions {
         port,
@@ -92,41 +89,31 @@ pub fn demo(
         places: link.map(LabLink::places).unwrap_or_default(),
         ..LabConfig::default()
     };
-    with_lab(
-        lab,
-        args.interval,
-        DEFAULT_LOG_SIZE,
-        args.classroom,
-        Some(scenario),
-    )
+    let settings = with_lab(lab, args.interval, DEFAULT_LOG_SIZE, args.classroom);
+    let session = Session::Demo(DemoSession::new(scenario, link.map(link_status)));
+    Ok((settings, session))
 }
 
-/// The lab panel open, every socket read and the table filtered to the
-/// lab server's port.
-fn with_lab(
-    lab: LabConfig,
-    interval: Duration,
-    log_size: usize,
-    classroom: bool,
-    demo: Option<Scenario>,
-) -> anyhow::Result<ui::Settings> {
-    Ok(ui::Settings {
+/// The link as the view starts with it.
+fn link_status(link: &LabLink) -> LinkStatus {
+    LinkStatus::new(link.delay, link.step)
+}
+
+/// A lab's settings: every socket read (the session has the table
+/// follow the lab server's port).
+fn with_lab(lab: LabConfig, interval: Duration, log_size: usize, classroom: bool) -> ui::Settings {
+    ui::Settings {
         port: None,
-        link: lab.places.is_elsewhere(),
-        filter: Filter::parse(&lab.server.port.to_string())?,
+        filter: Filter::default(),
         interval,
-        source: String::new(),
         theme: Theme::from_env(),
         lab,
-        lab_visible: true,
         log_size,
         classroom,
-        demo,
         pcap: None,
         record: None,
-        replay: None,
         metrics: None,
-    })
+    }
 }
 
 /// Asks the kernel for a free port on `ip` (bind to port 0, read it back).
@@ -145,28 +132,21 @@ pub fn replay(
     args: &crate::cli::ReplayArgs,
     header: Option<&crate::stream::Header>,
     playback: crate::source::playback::Playback,
-) -> ui::Settings {
+) -> (ui::Settings, Session) {
     let filter = header
         .and_then(|h| Filter::parse(&h.filter).ok())
         .unwrap_or_default();
-    // The file is in the title bar of the terminal's command; the header
-    // needs its room for the playback's position.
-    let source = "replay".to_string();
-    ui::Settings {
+    let settings = ui::Settings {
         port: header.and_then(|h| h.port),
         filter,
         interval: Duration::from_millis(100),
-        source,
         theme: Theme::from_env(),
         lab: LabConfig::default(),
-        lab_visible: false,
         log_size: DEFAULT_LOG_SIZE,
         classroom: args.classroom,
-        demo: None,
         pcap: None,
-        link: false,
         record: None,
-        replay: Some(playback),
         metrics: None,
-    }
+    };
+    (settings, Session::Replay(ReplaySession { playback }))
 }

@@ -24,7 +24,7 @@ impl Rig {
         Rig {
             t0,
             tracker: Pipeline::new(),
-            app: App::new(settings, t0),
+            app: App::new(settings, tcpscope::ui::Session::Live, "replay", t0),
             ms: 0,
         }
     }
@@ -225,7 +225,7 @@ fn a_long_pause_keeps_memory_bounded_and_counts_what_it_let_go() {
         rig.app.apply_feed(Feed::Update(Box::new(update)));
     }
     rig.app.handle(Action::TogglePause);
-    let (log, size) = (&rig.app.memory.log, rig.app.settings.log_size);
+    let (log, size) = (&rig.app.memory.log, rig.app.settings().log_size);
     assert_eq!(log.len(), size, "the log keeps its own bound");
     assert_eq!(
         log.dropped as usize,
@@ -253,7 +253,7 @@ fn a_paste_fills_the_prompt_and_never_acts_as_keys() {
         Some("state LISTEN ")
     );
     rig.app.handle(Action::Prompt(PromptKey::Submit));
-    assert_eq!(rig.app.settings.filter.text(), "state LISTEN");
+    assert_eq!(rig.app.filter.text(), "state LISTEN");
     assert_eq!(rig.app.table.listing.rows(), 1);
 
     rig.app.handle(Action::OpenFilter);
@@ -286,7 +286,7 @@ fn a_bad_filter_is_explained_and_the_old_one_kept() {
         status.text,
         "filter not applied: 'https' is not a port number: use a number from 1 to 65535, e.g. 8080"
     );
-    assert_eq!(rig.app.settings.filter.text(), "dport 443");
+    assert_eq!(rig.app.filter.text(), "dport 443");
     assert_eq!(rig.app.table.listing.rows(), 1);
     assert!(
         rig.app.prompt().is_some(),
@@ -301,11 +301,11 @@ fn a_bad_filter_is_explained_and_the_old_one_kept() {
 fn interval_steps_and_limits() {
     let mut rig = Rig::new();
     assert!(rig.app.handle(Action::Slower).is_some());
-    assert_eq!(rig.app.settings.interval, Duration::from_millis(500));
+    assert_eq!(rig.app.interval, Duration::from_millis(500));
     for _ in 0..20 {
         rig.app.handle(Action::Faster);
     }
-    assert_eq!(rig.app.settings.interval, Duration::from_millis(10));
+    assert_eq!(rig.app.interval, Duration::from_millis(10));
     assert!(rig.app.handle(Action::Faster).is_none());
 }
 
@@ -397,7 +397,8 @@ mod lab {
         AcceptMode, LabCommand, LabConfig, LabEvent, LabSettings, LabSocket, OptionChanges,
         Running, ServerOptions, Side, SocketCall,
     };
-    use tcpscope::ui::{Effect, LabKey, Overlay};
+    use tcpscope::ui::session::DemoSession;
+    use tcpscope::ui::{Effect, LabKey, Overlay, Session};
 
     fn socket(id: u32, side: Side, local: u16, remote: u16) -> LabSocket {
         LabSocket {
@@ -754,10 +755,11 @@ mod lab {
     #[test]
     fn restarting_a_demo_takes_the_table_to_its_new_port() {
         let mut settings = common::replay_settings(false);
-        settings.lab_visible = true;
-        settings.filter = tcpscope::socket::Filter::parse("9000").expect("port");
-        settings.demo = Some(tcpscope::demo::load("client-close").expect("a demo"));
-        let mut app = tcpscope::ui::App::new(settings, Instant::now());
+        settings.lab.server.port = 9000;
+        let demo = tcpscope::demo::load("client-close").expect("a demo");
+        let session = Session::Demo(DemoSession::new(demo, None));
+        let mut app = tcpscope::ui::App::new(settings, session, "replay", Instant::now());
+        assert_eq!(app.filter.text(), "9000", "the table follows the lab");
         let running = |port: u16| {
             let mut s = LabSettings::new(&LabConfig::default());
             s.running = Some(Running {
@@ -780,7 +782,7 @@ mod lab {
         })));
         // The lab starts over on the port the kernel picks.
         app.apply_lab(LabEvent::Settings(running(9123)));
-        assert_eq!(app.settings.filter.text(), "9123");
+        assert_eq!(app.filter.text(), "9123");
     }
 
     #[test]
@@ -789,11 +791,12 @@ mod lab {
             step: wait 1ms\nsay: first\nnote: remind them of the SYN\n\
             step: wait 1ms\nsay: second\n\
             step: wait 1ms\nsay: third\nnote: ask about TIME_WAIT\n";
-        let mut settings = common::replay_settings(false);
-        settings.demo = Some(tcpscope::demo::script::parse("waits", text).expect("a demo"));
-        let mut app = tcpscope::ui::App::new(settings, Instant::now());
+        let settings = common::replay_settings(false);
+        let demo = tcpscope::demo::script::parse("waits", text).expect("a demo");
+        let session = Session::Demo(DemoSession::new(demo, None));
+        let mut app = tcpscope::ui::App::new(settings, session, "replay", Instant::now());
         let shown = |app: &tcpscope::ui::App| {
-            let d = app.demo.as_ref().expect("a demo");
+            let d = &app.session.demo().expect("a demo").player;
             (d.shown().to_string(), d.notes().to_string())
         };
         for _ in 0..3 {
@@ -814,7 +817,7 @@ mod lab {
         app.handle(Action::DemoNext);
         assert!(shown(&app).0.contains("third"));
         assert_eq!(
-            app.demo.as_ref().map(|d| d.next),
+            app.session.demo().map(|d| d.player.next),
             Some(3),
             "nothing replayed"
         );

@@ -11,7 +11,7 @@ use tcpscope::pipeline::Pipeline;
 use tcpscope::pipeline::runner::{Feed, Update};
 use tcpscope::socket::{Family, Filter, SocketKey, SocketRow, TcpState};
 use tcpscope::source::{Degradation, Dump, Limit};
-use tcpscope::ui::{Action, App, Settings, widgets};
+use tcpscope::ui::{Action, App, Session, Settings, widgets};
 
 fn row(local: &str, remote: &str, state: TcpState, pid: Option<(u32, &str)>) -> SocketRow {
     let key = SocketKey::new(
@@ -127,7 +127,7 @@ fn scripted_app(now_after: Duration) -> App {
         "only your own processes are shown; run as root to see all",
     )];
     let settings = scripted_settings();
-    let mut app = App::new(settings, t0 + now_after);
+    let mut app = App::new(settings, Session::Live, "replay", t0 + now_after);
     app.apply_feed(Feed::Update(Box::new(update)));
     app
 }
@@ -252,8 +252,10 @@ fn help_overlay_lists_every_key() {
     app.handle(Action::ToggleHelp);
     let screen = render(&mut app, 100, 30);
     let screen_wide = render(&mut app, 160, 48);
+    // Every key of the live view; the other sessions' in tests/help.rs.
+    let live = app.session.kinds();
     for b in tcpscope::ui::keymap::KEYMAP {
-        if let Some(keys) = b.label {
+        if let Some(keys) = b.label.filter(|_| b.sessions.meets(live)) {
             assert!(screen_wide.contains(keys), "help lacks {keys}");
             assert!(screen_wide.contains(b.help), "help lacks '{}'", b.help);
         }
@@ -293,7 +295,7 @@ fn a_group_heading_is_never_cut_by_narrow_addresses() {
     let t0 = Instant::now();
     pipeline.dump(Dump::at(rows, t0, SystemTime::UNIX_EPOCH), &mut events);
     let update = Update::from_pipeline(&mut pipeline, events, t0);
-    let mut app = App::new(scripted_settings(), t0);
+    let mut app = App::new(scripted_settings(), Session::Live, "replay", t0);
     app.apply_feed(Feed::Update(Box::new(update)));
     let screen = render(&mut app, 120, 20);
     assert!(screen.contains("│ESTABLISHED (12) "), "{screen}");
@@ -466,7 +468,7 @@ fn transition_log_lists_events_newest_first_and_follows_the_filter() {
     // A filter narrows the log like the table.
     let mut app = scripted_app(Duration::from_secs(21));
     app.handle(Action::ToggleLog);
-    app.settings.filter = Filter::parse("state CLOSE_WAIT").expect("valid");
+    app.filter = Filter::parse("state CLOSE_WAIT").expect("valid");
     app.relist();
     let screen = render(&mut app, 160, 48);
     let log: String = screen
@@ -530,7 +532,12 @@ fn the_arrow_of_the_last_transition_is_lit() {
     let mut events = Vec::new();
     tracker.dump(snap(TcpState::FinWait2, 0), &mut events);
     tracker.dump(snap(TcpState::TimeWait, 1000), &mut events);
-    let mut app = App::new(scripted_settings(), t0 + Duration::from_millis(1500));
+    let mut app = App::new(
+        scripted_settings(),
+        Session::Live,
+        "replay",
+        t0 + Duration::from_millis(1500),
+    );
     app.apply_feed(Feed::Update(Box::new(Update::from_pipeline(
         &mut tracker,
         events,
@@ -717,7 +724,7 @@ fn each_namespace_has_a_column_and_a_group() {
     let mut events = Vec::new();
     tracker.dump(Dump::at(rows, t0, SystemTime::UNIX_EPOCH), &mut events);
     let update = Update::from_pipeline(&mut tracker, events, t0);
-    let mut app = App::new(scripted_settings(), t0);
+    let mut app = App::new(scripted_settings(), Session::Live, "replay", t0);
     app.apply_feed(Feed::Update(Box::new(update)));
     let screen = render(&mut app, 120, 30);
     assert!(screen.contains("Netns"), "{screen}");

@@ -87,10 +87,10 @@ fn app_on(
         speed: 1.0,
         classroom: false,
     };
-    let mut settings = tcpscope::settings::replay(&args, Some(header), playback.clone());
+    let (mut settings, session) = tcpscope::settings::replay(&args, Some(header), playback.clone());
     settings.theme.color = false;
     let now = Instant::now();
-    let mut app = App::new(settings, now);
+    let mut app = App::new(settings, session, "replay", now);
     let update = Update::from_pipeline(pipeline, events, now);
     app.apply_feed(Feed::Update(Box::new(update)));
     app

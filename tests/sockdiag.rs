@@ -743,7 +743,8 @@ mod exact {
 mod destroy {
     use super::*;
     use std::io::{ErrorKind, Read, Write};
-    use tcpscope::source::sockdiag::destroy::{DestroyError, destroy};
+    use tcpscope::source::sockdiag::destroy;
+    use tcpscope::source::sockdiag::destroy::DestroyError;
 
     #[test]
     fn the_owner_gets_econnaborted_and_the_peer_a_reset() {

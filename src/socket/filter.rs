@@ -117,6 +117,14 @@ impl Filter {
         })
     }
 
+    /// Sockets whose local or remote port is `port` (the lab's server).
+    pub fn port(port: u16) -> Filter {
+        Filter {
+            terms: vec![Term::Port(port)],
+            text: port.to_string(),
+        }
+    }
+
     /// The filter as the user wrote it (whitespace tidied).
     pub fn text(&self) -> &str {
         &self.text

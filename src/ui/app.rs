@@ -2,22 +2,24 @@
 //! Parts are addressed by identity: the table's selection is a connection
 //! id, the lab's a lab socket id, never a position in a list.
 
-use super::demo_player::DemoPlayer;
-use super::keymap::{Action, Mode};
+use super::effect::{Effect, Reply, Said};
+use super::keymap::{Action, Mode, ReplayKey};
 use super::lab_view::LabView;
 use super::listing::{Group, Line};
 use super::panes::{OnYes, Overlay, Pane, Panes, Question};
 use super::prompt::{Prompt, PromptKind};
 use super::segments_view::{Capturing, SegmentsView};
+use super::session::{ReplaySession, Session};
 use super::status::{Status, StatusLine};
 use super::table_view::TableView;
 use super::theme::Theme;
-use crate::lab::{LabCommand, LabConfig, LabEvent};
+use crate::lab::{LabConfig, LabEvent};
 use crate::pipeline::Mirror;
 use crate::pipeline::history::{CountHistory, TransitionLog};
 use crate::pipeline::runner::{DetailsReading, Feed, MAX_PENDING_EVENTS, Update};
 use crate::socket::{Conn, ConnId, Filter, SocketKey, StateCounts};
 use crate::source::Degradation;
+use crate::ui::fmt::fmt_ms;
 use std::time::{Duration, Instant};
 
 /// Intervals `+` and `-` step through.
@@ -32,50 +34,45 @@ pub enum Focus {
     Segments,
 }
 
-/// Side effects the loop carries out for the app.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Effect {
-    SetInterval(Duration),
-    /// Destroy the socket on these ends (its cookie, if known).
-    /// Destroy the socket on these ends (its cookie, if known), in the
-    /// lab link's namespace it lives in, if any.
-    Destroy(SocketKey, Option<u64>, Option<&'static str>),
-    Lab(LabCommand),
-    /// Several lab commands, in order (a demo step).
-    LabMany(Vec<LabCommand>),
-    /// Steer the lab's link.
-    Link(crate::lab::link::LinkCall),
-    /// Start the replay over at this moment of the recording.
-    ReplaySeek(std::time::SystemTime),
-}
-
-/// How the app was started: what the header reports.
+/// How the app was started: the options given, never changed after. What
+/// the keys change (filter, interval, presentation) lives in the [`App`].
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub port: Option<u16>,
     pub filter: Filter,
     pub interval: Duration,
-    pub source: String,
     pub theme: Theme,
     pub lab: LabConfig,
-    /// Open with the lab panel showing (`tcpscope lab`).
-    pub lab_visible: bool,
     /// Transition log entries kept.
     pub log_size: usize,
     /// Presentation mode: big, high-contrast, fewer columns.
     pub classroom: bool,
-    /// A scenario to play step by step (`tcpscope demo NAME`).
-    pub demo: Option<crate::demo::Scenario>,
     /// Also write the captured segments to this pcap file.
     pub pcap: Option<std::path::PathBuf>,
-    /// The lab runs across the slow-motion link (`lab --wire`).
-    pub link: bool,
     /// Also write the event stream to this file (`--record`).
     pub record: Option<std::path::PathBuf>,
-    /// A recording played back (`tcpscope replay`): the keys steer it.
-    pub replay: Option<crate::source::playback::Playback>,
     /// Serve Prometheus metrics here as well (`--metrics`).
     pub metrics: Option<std::net::SocketAddr>,
+}
+
+impl Settings {
+    /// The lab server's port, when the table follows it from the start
+    /// (a lab or a demo without a port of the user's own).
+    pub fn lab_port(&self, session: &Session) -> Option<u16> {
+        let follows = self.port.is_none() && session.follows_lab();
+        follows.then_some(self.lab.server.port)
+    }
+
+    /// The one port the sources read at first (every port, for `None`).
+    pub fn first_port(&self, session: &Session) -> Option<u16> {
+        self.port.or(self.lab_port(session))
+    }
+
+    /// The table's filter at first: the lab's port while it follows it.
+    pub fn first_filter(&self, session: &Session) -> Filter {
+        self.lab_port(session)
+            .map_or_else(|| self.filter.clone(), Filter::port)
+    }
 }
 
 /// What the pipeline said last.
@@ -107,7 +104,19 @@ pub struct Memory {
 }
 
 pub struct App {
-    pub settings: Settings,
+    settings: Settings,
+    /// Which kind of run this is, and what is its own (a demo's steps, a
+    /// recording's clock, the link's settings).
+    pub session: Session,
+    /// The filter applied now (typed with `/`, or the lab's port).
+    pub filter: Filter,
+    /// How often the table is read now (`+ -`).
+    pub interval: Duration,
+    /// Presentation mode now (`P`), and the theme it implies.
+    pub classroom: bool,
+    pub theme: Theme,
+    /// Which source reads the table, as the header names it.
+    pub source_name: String,
     pub data: Data,
     pub table: TableView,
     pub lab: LabView,
@@ -118,7 +127,6 @@ pub struct App {
     pub zoomed: Option<Pane>,
     pub overlay: Overlay,
     pub focus: Focus,
-    pub demo: Option<DemoPlayer>,
     pub status: StatusLine,
     pub paused: bool,
     held: Option<Box<Update>>,
@@ -128,68 +136,56 @@ pub struct App {
     details_asked: Option<SocketKey>,
     /// The rows on screen the pipeline was last told of.
     rows_asked: Vec<SocketKey>,
-    /// The port the filter follows while it is the lab server's.
-    pub(super) lab_filter: Option<u16>,
+    /// The lab server's port while the filter follows it there.
+    follows_lab: Option<u16>,
     /// The clock widgets measure ages against; set by the loop before drawing.
     pub now: Instant,
     pub quit: bool,
 }
 
-impl Settings {
-    /// The one port the sources need to read: the watched port, else the
-    /// lab server's while the table follows it (its filter is that port).
-    pub fn watched_port(&self) -> Option<u16> {
-        let lab = || self.lab_visible.then(|| self.filter.text().parse().ok());
-        self.port.or_else(|| lab().flatten())
-    }
-}
-
 impl App {
-    pub fn new(mut settings: Settings, now: Instant) -> Self {
-        settings.theme.contrast |= settings.classroom;
-        let lab = LabView::new(&settings.lab);
-        let mut open = Vec::new();
-        if settings.lab_visible {
-            open.push(Pane::Lab);
-        }
-        // On the link the segments tell the story; elsewhere the diagram.
-        match (settings.demo.is_some(), settings.link) {
-            (true, false) => open.extend([Pane::Diagram, Pane::Details]),
-            (true, true) => open.extend([Pane::Details, Pane::Segments]),
-            (false, true) => open.push(Pane::Segments),
-            (false, false) => {}
-        }
-        // Only the lab's port is followed; a port given is fixed.
-        let lab_filter = settings.watched_port().filter(|_| settings.port.is_none());
+    pub fn new(settings: Settings, session: Session, source_name: &str, now: Instant) -> Self {
+        let mut theme = settings.theme;
+        theme.contrast |= settings.classroom;
         App {
             memory: Memory {
                 log: TransitionLog::new(settings.log_size),
                 log_scroll: 0,
                 history: CountHistory::default(),
             },
-            demo: settings.demo.clone().map(DemoPlayer::new),
-            lab,
+            lab: LabView::new(&settings.lab),
             segments: SegmentsView {
-                capturing: Self::segment_source(&settings),
+                capturing: session.segments(),
                 ..SegmentsView::default()
             },
             zoomed: None,
             data: Data::default(),
             table: TableView::default(),
-            panes: Panes::with(&open),
+            panes: Panes::with(&session.first_panes()),
             overlay: Overlay::None,
             focus: Focus::Table,
             status: StatusLine::default(),
+            filter: settings.first_filter(&session),
+            follows_lab: settings.lab_port(&session),
+            interval: settings.interval,
+            classroom: settings.classroom,
+            theme,
+            source_name: source_name.to_string(),
+            session,
             settings,
             paused: false,
             held: None,
             peer: None,
             details_asked: None,
             rows_asked: Vec::new(),
-            lab_filter,
             now,
             quit: false,
         }
+    }
+
+    /// How the app was started.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub fn mode(&self) -> Mode {
@@ -197,7 +193,6 @@ impl App {
             Overlay::Prompt(_) => Mode::Prompt,
             Overlay::Help | Overlay::Messages => Mode::Reading,
             Overlay::Confirm(_) => Mode::Confirm,
-            Overlay::None if self.demo.is_some() => Mode::Demo,
             Overlay::None => Mode::Normal,
         }
     }
@@ -362,30 +357,39 @@ impl App {
         self.demo_follow();
     }
 
+    /// Selects the demo's focus socket in the lab panel and the table.
+    fn demo_follow(&mut self) {
+        let Some(id) = self.session.demo().and_then(|d| d.focus(&self.lab)) else {
+            return;
+        };
+        if self.lab.rows.iter().any(|r| r.socket == id) {
+            self.lab.selected = Some(id);
+            self.select_lab_in_table();
+        }
+    }
+
     /// The port the sources read now (every port, for `None`): the lab's
     /// moves with its server, and a filter of the user's own needs all.
     pub fn watched_port(&self) -> Option<u16> {
-        self.settings.port.or(self.lab_filter)
+        self.settings.port.or(self.follows_lab)
     }
 
     /// A table filtered to the lab's port follows the server to a new port.
     fn follow_lab_port(&mut self) {
-        let Some(old) = self.lab_filter else { return };
+        let Some(old) = self.follows_lab else { return };
         let new = self.lab.port();
         if new == old || new == 0 {
             return;
         }
-        if let Ok(filter) = Filter::parse(&new.to_string()) {
-            self.settings.filter = filter;
-            self.lab_filter = Some(new);
-            self.relist();
-        }
+        self.filter = Filter::port(new);
+        self.follows_lab = Some(new);
+        self.relist();
     }
 
     /// Rebuilds the table around the selected connection, re-links the
     /// lab, and finds the selection's other end.
     pub fn relist(&mut self) {
-        self.table.relist(&self.data.conns, &self.settings.filter);
+        self.table.relist(&self.data.conns, &self.filter);
         self.lab.relink(&self.data.conns);
         self.selection_moved();
     }
@@ -425,10 +429,6 @@ impl App {
             Action::Down => self.step(1),
             Action::PageUp => self.move_cursor(-(self.table.page.max(1) as i64)),
             Action::PageDown => self.move_cursor(self.table.page.max(1) as i64),
-            // In a replay, g (and Home) jump in time.
-            Action::Top if self.settings.replay.is_some() => {
-                self.open_prompt(PromptKind::Jump, String::new());
-            }
             Action::Top => self.move_cursor(i64::MIN / 2),
             Action::Bottom => self.move_cursor(i64::MAX / 2),
             Action::Scroll(n) => self.move_cursor(i64::from(n)),
@@ -436,19 +436,19 @@ impl App {
             Action::Confirm if self.focus == Focus::Groups => self.focus = Focus::Table,
             Action::Confirm | Action::ToggleDetails => self.toggle(Pane::Details),
             Action::Back => self.back(),
-            Action::TogglePause if self.settings.replay.is_some() => self.replay_pause(),
             Action::TogglePause => self.toggle_pause(),
-            Action::Slower if self.settings.replay.is_some() => self.replay_speed(2.0),
-            Action::Faster if self.settings.replay.is_some() => self.replay_speed(0.5),
             Action::Slower => return self.step_interval(1),
             Action::Faster => return self.step_interval(-1),
-            Action::ReplayStep => self.replay_step(),
-            Action::ReplayBack => return self.replay_back(),
+            Action::Replay(ReplayKey::Jump) => self.open_prompt(PromptKind::Jump, String::new()),
+            Action::Replay(key) => {
+                let reply = self.session.replay_mut().map(|r| r.key(key));
+                return self.reply(reply);
+            }
             Action::CycleSort => self.cycle_sort(),
             Action::ToggleHelp => self.toggle_overlay(Overlay::Help),
             Action::ToggleMessages => self.toggle_overlay(Overlay::Messages),
             Action::OpenFilter => {
-                let text = self.settings.filter.text().to_string();
+                let text = self.filter.text().to_string();
                 self.open_prompt(PromptKind::Filter, text);
             }
             Action::Quit => self.ask_quit(),
@@ -459,22 +459,54 @@ impl App {
             Action::Resize(..) => {}
             Action::ToggleLab => self.toggle(Pane::Lab),
             Action::ToggleLog => self.toggle(Pane::Log),
-            // On the lab's link, d in the segments pane drops the next one.
-            Action::ToggleDiagram if self.settings.link && self.focus == Focus::Segments => {
-                return self.link_key(crate::lab::link::LinkCall::DropNext);
-            }
             Action::ToggleDiagram => self.toggle(Pane::Diagram),
-            Action::Link(call) => return self.link_key(call),
+            Action::Link(key) => {
+                let reply = self.session.link_mut().map(|l| l.key(key));
+                return self.reply(reply);
+            }
             Action::ToggleSegments => self.toggle(Pane::Segments),
             Action::Zoom => self.zoom(),
             Action::ToggleClassroom => self.toggle_classroom(),
-            Action::DemoNext => return self.demo_next(),
-            Action::DemoRestart => return self.demo_restart(),
-            Action::DemoPrevious => self.demo_previous(),
+            Action::DemoNext | Action::DemoPrevious | Action::DemoRestart => {
+                return self.demo_key(action);
+            }
             Action::ToggleNotes => self.toggle(Pane::Notes),
             Action::Lab(key) => return self.lab_key(key),
         }
         None
+    }
+
+    /// A session's answer said and its effect passed on; `None` (the
+    /// session has no such thing) is said too, never silent.
+    pub(super) fn reply(&mut self, reply: Option<Reply>) -> Option<Effect> {
+        let Some(reply) = reply else {
+            let name = self.session.name();
+            self.set_error(format!(
+                "that key does nothing in the {name}: ? lists the keys"
+            ));
+            return None;
+        };
+        match reply.said {
+            Some(Said::Info(text)) => self.set_info(text),
+            Some(Said::Error(text)) => self.set_error(text),
+            None => {}
+        }
+        reply.effect
+    }
+
+    /// n, p, r in a demo; after a restart the table follows the lab's
+    /// server to its fresh port.
+    fn demo_key(&mut self, action: Action) -> Option<Effect> {
+        let lab = &self.lab;
+        let reply = self.session.demo_mut().map(|d| match action {
+            Action::DemoNext => d.next(lab),
+            Action::DemoPrevious => d.previous(),
+            _ => d.restart(lab),
+        });
+        if action == Action::DemoRestart && reply.is_some() {
+            self.follows_lab = Some(self.lab.port());
+        }
+        self.reply(reply)
     }
 
     pub fn open_prompt(&mut self, kind: PromptKind, text: String) {
@@ -571,7 +603,7 @@ impl App {
         let port = self
             .settings
             .port
-            .or_else(|| self.settings.lab_visible.then(|| self.lab.port()))
+            .or_else(|| self.session.follows_lab().then(|| self.lab.port()))
             .filter(|p| *p != 0);
         port.filter(|_| wanted)
     }
@@ -583,16 +615,6 @@ impl App {
             self.segments.capturing,
             Capturing::Link | Capturing::Recording
         )
-    }
-
-    /// Where segments come from when the app starts (and a replay starts
-    /// over).
-    fn segment_source(settings: &Settings) -> Capturing {
-        match (settings.link, settings.replay.is_some()) {
-            (true, _) => Capturing::Link,
-            (false, true) => Capturing::Recording,
-            (false, false) => Capturing::Off,
-        }
     }
 
     /// Whether capture started for the port it was asked for.
@@ -618,10 +640,10 @@ impl App {
 
     /// The recorded segments a replay's clock has reached.
     pub fn replay_segments(&mut self) -> bool {
-        let Some(p) = &self.settings.replay else {
+        let Some(r) = self.session.replay() else {
             return false;
         };
-        let due = p.take_segments();
+        let due = r.playback.take_segments();
         let any = !due.is_empty();
         for (at, wall, h) in due {
             self.segments.log.seen(h, at, wall);
@@ -632,47 +654,6 @@ impl App {
     /// A packet entered, crossed or was lost on the lab's link.
     pub fn apply_passage(&mut self, p: &crate::source::link::Passage) {
         crate::lab::link::record(&mut self.segments.log, p, self.lab.port());
-    }
-
-    /// n outside a demo, on the lab's link: step mode, and the next
-    /// waiting segment through.
-    pub(super) fn link_next(&mut self) -> Option<Effect> {
-        use crate::lab::link::LinkCall;
-        let link = self.segments.link.as_mut()?;
-        if !link.step {
-            link.step = true;
-            self.set_info("step mode: segments wait on the link; n lets the next one through, F lets them flow");
-            return Some(Effect::Link(LinkCall::Hold(true)));
-        }
-        Some(Effect::Link(LinkCall::Release(1)))
-    }
-
-    /// Steers the lab's link; without one, says what would.
-    pub(super) fn link_key(&mut self, call: crate::lab::link::LinkCall) -> Option<Effect> {
-        use crate::lab::link::LinkCall;
-        let Some(link) = self.segments.link.as_mut() else {
-            self.set_info("no link to steer: start the lab with tcpscope lab --wire (root)");
-            return None;
-        };
-        match call {
-            LinkCall::Hold(on) => link.step = on,
-            LinkCall::Delay(ms) => link.delay = Duration::from_millis(ms),
-            LinkCall::Down(on) => link.down = on,
-            LinkCall::Release(_) | LinkCall::DropNext | LinkCall::Flood(_) => {}
-        }
-        let text = match call {
-            LinkCall::DropNext => "the next segment on the link will be lost".to_string(),
-            LinkCall::Hold(false) => format!(
-                "segments flow again, each {} on the link",
-                fmt_ms(link.delay.as_millis() as u64)
-            ),
-            LinkCall::Delay(ms) => format!("each segment now takes {} to cross", fmt_ms(ms)),
-            _ => String::new(),
-        };
-        if !text.is_empty() {
-            self.set_info(text);
-        }
-        Some(Effect::Link(call))
     }
 
     /// y or n to the question on screen.
@@ -736,48 +717,10 @@ impl App {
         }
     }
 
-    fn replay_pause(&mut self) {
-        let Some(p) = &self.settings.replay else {
-            return;
-        };
-        let text = if p.toggle_pause() {
-            "replay paused: → plays the next event, space goes on"
-        } else {
-            "replay playing"
-        };
-        self.set_info(text);
-    }
-
-    fn replay_speed(&mut self, by: f64) {
-        let Some(p) = &self.settings.replay else {
-            return;
-        };
-        let speed = p.scale_speed(by);
-        self.set_info(format!("replay at {}× real time", fmt_speed(speed)));
-    }
-
-    fn replay_step(&mut self) {
-        let Some(p) = &self.settings.replay else {
-            return self.set_info("→ steps through a recording: tcpscope replay FILE");
-        };
-        if !p.step() {
-            self.set_info("the recording has no more events");
-        }
-    }
-
-    /// ←: one event fewer on screen.
-    fn replay_back(&mut self) -> Option<Effect> {
-        let Some(p) = &self.settings.replay else {
-            self.set_info("← steps back through a recording: tcpscope replay FILE");
-            return None;
-        };
-        Some(Effect::ReplaySeek(p.previous_event()))
-    }
-
     /// A new playback from `playback` on: the view starts over from its
     /// table (a pipeline's times never go back).
     pub fn replay_restarted(&mut self, playback: crate::source::playback::Playback) {
-        self.settings.replay = Some(playback);
+        self.session = Session::Replay(ReplaySession { playback });
         self.data = Data::default();
         self.table = TableView::default();
         self.memory.log = TransitionLog::new(self.settings.log_size);
@@ -790,9 +733,9 @@ impl App {
     }
 
     fn toggle_classroom(&mut self) {
-        self.settings.classroom = !self.settings.classroom;
-        self.settings.theme.contrast = self.settings.classroom;
-        let mode = if self.settings.classroom { "on" } else { "off" };
+        self.classroom = !self.classroom;
+        self.theme.contrast = self.classroom;
+        let mode = if self.classroom { "on" } else { "off" };
         self.set_info(format!("presentation mode {mode}"));
     }
 
@@ -809,7 +752,7 @@ impl App {
     }
 
     fn step_interval(&mut self, direction: i64) -> Option<Effect> {
-        let ms = self.settings.interval.as_millis() as u64;
+        let ms = self.interval.as_millis() as u64;
         let next = if direction > 0 {
             INTERVAL_STEPS_MS.iter().copied().find(|&s| s > ms)
         } else {
@@ -819,9 +762,9 @@ impl App {
             self.set_info(format!("reading every {} already (the limit)", fmt_ms(ms)));
             return None;
         };
-        self.settings.interval = Duration::from_millis(next);
+        self.interval = Duration::from_millis(next);
         self.set_info(format!("reading the table every {}", fmt_ms(next)));
-        Some(Effect::SetInterval(self.settings.interval))
+        Some(Effect::SetInterval(self.interval))
     }
 
     fn cycle_sort(&mut self) {
@@ -832,8 +775,8 @@ impl App {
 
     /// Applies a new filter (typed, or the lab's port).
     pub(super) fn set_filter(&mut self, filter: Filter) {
-        self.lab_filter = None;
-        self.settings.filter = filter;
+        self.follows_lab = None;
+        self.filter = filter;
         self.relist();
     }
 
@@ -904,19 +847,5 @@ impl App {
     /// The status message if it is still fresh.
     pub fn live_status(&self) -> Option<&Status> {
         self.status.live(self.now)
-    }
-}
-
-/// `0.001`, `2`, `0.5`: a speed without trailing zeros.
-pub fn fmt_speed(speed: f64) -> String {
-    let text = format!("{speed:.5}");
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-pub fn fmt_ms(ms: u64) -> String {
-    if ms >= 1000 && ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
     }
 }

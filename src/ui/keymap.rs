@@ -1,6 +1,7 @@
 //! Keys and mouse to actions. One table, [`KEYMAP`], drives both the
 //! dispatch and the `?` help (and a test checks the README against it), so
-//! a key can never do one thing and be documented as another.
+//! a key can never do one thing and be documented as another. Each binding
+//! names the sessions it acts in: a key means one thing in each.
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 
@@ -42,10 +43,8 @@ pub enum Action {
     ToggleSegments,
     /// z: the focused pane on the whole screen, and back.
     Zoom,
-    /// →: a replay's next event.
-    ReplayStep,
-    /// ←: a replay one event back.
-    ReplayBack,
+    /// A key for a recording's clock.
+    Replay(ReplayKey),
     ToggleClassroom,
     /// Play the next step of the demo.
     DemoNext,
@@ -56,7 +55,70 @@ pub enum Action {
     ToggleNotes,
     Lab(LabKey),
     /// A key for the lab's link (`lab --wire`).
-    Link(crate::lab::link::LinkCall),
+    Link(LinkKey),
+}
+
+/// Replay keys: they steer the recording's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplayKey {
+    Pause,
+    /// Half the time between events.
+    Faster,
+    Slower,
+    /// →: the next event, then paused.
+    Step,
+    /// ←: one event back.
+    Back,
+    /// g: to a moment typed in.
+    Jump,
+}
+
+/// Keys for the slow-motion link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkKey {
+    /// Step mode, then the next waiting segment through.
+    Next,
+    DropNext,
+    /// Out of step mode: segments flow after their delay.
+    Flow,
+}
+
+/// The sessions a binding acts in: a set of session kinds (live, lab,
+/// demo, replay), the link counted apart (a lab on the link is not a
+/// plain lab).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sessions(u8);
+
+impl Sessions {
+    pub const LIVE: Sessions = Sessions(1);
+    pub const LAB: Sessions = Sessions(1 << 1);
+    pub const LAB_LINK: Sessions = Sessions(1 << 2);
+    pub const DEMO: Sessions = Sessions(1 << 3);
+    pub const DEMO_LINK: Sessions = Sessions(1 << 4);
+    pub const REPLAY: Sessions = Sessions(1 << 5);
+    /// Every session on the machine's own table (not a recording).
+    pub const TABLE: Sessions = Sessions(0b1_1111);
+    pub const DEMOS: Sessions = Sessions::DEMO.or(Sessions::DEMO_LINK);
+    pub const LINKED: Sessions = Sessions::LAB_LINK.or(Sessions::DEMO_LINK);
+    pub const ALL: Sessions = Sessions(0b11_1111);
+    /// Each session kind on its own, for tests and the help.
+    pub const EACH: [Sessions; 6] = [
+        Sessions::LIVE,
+        Sessions::LAB,
+        Sessions::LAB_LINK,
+        Sessions::DEMO,
+        Sessions::DEMO_LINK,
+        Sessions::REPLAY,
+    ];
+
+    pub const fn or(self, other: Sessions) -> Sessions {
+        Sessions(self.0 | other.0)
+    }
+
+    /// Whether the two sets share a session.
+    pub const fn meets(self, other: Sessions) -> bool {
+        self.0 & other.0 != 0
+    }
 }
 
 /// Lab keys: they act while the lab panel is open.
@@ -97,8 +159,6 @@ pub enum Mode {
     Prompt,
     /// A yes/no question.
     Confirm,
-    /// A demo is playing: `r` restarts it instead of toggling reading.
-    Demo,
 }
 
 /// Where a binding is listed in the help.
@@ -117,16 +177,15 @@ pub struct Binding {
     /// line covers this one (↑ and ↓ share a line).
     pub label: Option<&'static str>,
     pub help: &'static str,
-    /// What the help says instead in a replay, where the key does
-    /// something else (the recording's clock rather than the reading).
-    pub in_replay: Option<&'static str>,
     pub section: Section,
+    /// Where the key acts (and is listed in the help).
+    pub sessions: Sessions,
 }
 
 impl Binding {
-    /// The same binding, described otherwise in a replay.
-    const fn replaying(mut self, help: &'static str) -> Binding {
-        self.in_replay = Some(help);
+    /// The same binding, acting only in these sessions.
+    const fn only(mut self, sessions: Sessions) -> Binding {
+        self.sessions = sessions;
         self
     }
 }
@@ -143,8 +202,8 @@ const fn bind(
         action,
         label: Some(label),
         help,
-        in_replay: None,
         section,
+        sessions: Sessions::ALL,
     }
 }
 
@@ -155,18 +214,24 @@ const fn also(keys: &'static [KeyCode], action: Action, section: Section) -> Bin
         action,
         label: None,
         help: "",
-        in_replay: None,
         section,
+        sessions: Sessions::ALL,
     }
 }
 
 use Action as A;
 use KeyCode::{BackTab, Char, Down, End, Enter, Esc, Home, Left, PageDown, PageUp, Right, Tab, Up};
 use LabKey as L;
+use ReplayKey as RK;
 use Section::{Demo as D, Lab as Lb, View as V};
+const TABLE: Sessions = Sessions::TABLE;
+const REPLAY: Sessions = Sessions::REPLAY;
+const DEMOS: Sessions = Sessions::DEMOS;
+const LINKED: Sessions = Sessions::LINKED;
+const LINK_LAB: Sessions = Sessions::LAB_LINK;
 
-/// Every key. The first binding whose keys match wins, so the demo's
-/// `r` (restart) comes before the lab's `r` (reading).
+/// Every key. In each session a key is bound at most once (a test
+/// checks), so the order only groups the help.
 pub const KEYMAP: &[Binding] = &[
     bind(
         &[Up, Char('k')],
@@ -185,8 +250,17 @@ pub const KEYMAP: &[Binding] = &[
         "first / last row",
         V,
     )
-    .replaying("g Home: jump to a moment; G End: last row"),
-    also(&[End, Char('G')], A::Bottom, V),
+    .only(TABLE),
+    also(&[End, Char('G')], A::Bottom, V).only(TABLE),
+    bind(
+        &[Home, Char('g')],
+        A::Replay(RK::Jump),
+        "g  Home",
+        "jump to a moment (seconds from the start)",
+        V,
+    )
+    .only(REPLAY),
+    bind(&[End, Char('G')], A::Bottom, "G  End", "last row", V).only(REPLAY),
     bind(&[], A::Scroll(WHEEL_STEP), "mouse wheel", "scroll", V),
     bind(&[Tab, BackTab], A::SwitchPanel, "Tab", "next panel", V),
     bind(&[Enter], A::Confirm, "Enter", "to the table / details", V),
@@ -209,12 +283,13 @@ pub const KEYMAP: &[Binding] = &[
     bind(&[Char('z')], A::Zoom, "z", "zoom the pane to the screen", V),
     bind(
         &[Right],
-        A::ReplayStep,
+        A::Replay(RK::Step),
         "→ ←",
-        "replay: next / previous event",
+        "next event (then paused) / one event back",
         V,
-    ),
-    also(&[Left], A::ReplayBack, V),
+    )
+    .only(REPLAY),
+    also(&[Left], A::Replay(RK::Back), V).only(REPLAY),
     bind(
         &[Char('P')],
         A::ToggleClassroom,
@@ -236,7 +311,15 @@ pub const KEYMAP: &[Binding] = &[
         "pause view; reading goes on",
         V,
     )
-    .replaying("pause / resume the recording's clock"),
+    .only(TABLE),
+    bind(
+        &[Char(' ')],
+        A::Replay(RK::Pause),
+        "space",
+        "pause / resume the recording's clock",
+        V,
+    )
+    .only(REPLAY),
     bind(
         &[Char('+'), Char('=')],
         A::Slower,
@@ -244,8 +327,17 @@ pub const KEYMAP: &[Binding] = &[
         "read less / more often",
         V,
     )
-    .replaying("play twice as fast / half as fast"),
-    also(&[Char('-'), Char('_')], A::Faster, V),
+    .only(TABLE),
+    also(&[Char('-'), Char('_')], A::Faster, V).only(TABLE),
+    bind(
+        &[Char('+'), Char('=')],
+        A::Replay(RK::Faster),
+        "+ -",
+        "play twice as fast / half as fast",
+        V,
+    )
+    .only(REPLAY),
+    also(&[Char('-'), Char('_')], A::Replay(RK::Slower), V).only(REPLAY),
     bind(&[Char('s')], A::CycleSort, "s", "cycle the sort column", V),
     bind(
         &[Char('K')],
@@ -253,7 +345,8 @@ pub const KEYMAP: &[Binding] = &[
         "K",
         "destroy the connection (asks)",
         V,
-    ),
+    )
+    .only(TABLE),
     bind(
         &[Char('M')],
         A::ToggleMessages,
@@ -276,151 +369,179 @@ pub const KEYMAP: &[Binding] = &[
         "quit (asks if the lab is busy)",
         V,
     ),
-    bind(
-        &[Char('n')],
-        A::DemoNext,
-        "n",
-        "demo: next step; --wire: next segment",
-        D,
-    ),
+    bind(&[Char('n')], A::DemoNext, "n", "demo: next step", D).only(DEMOS),
     bind(
         &[Char('p')],
         A::DemoPrevious,
         "p",
         "demo: the previous step's narration",
         D,
-    ),
+    )
+    .only(DEMOS),
     bind(
         &[Char('N')],
         A::ToggleNotes,
         "N",
         "demo: speaker notes pane",
         D,
-    ),
+    )
+    .only(DEMOS),
     bind(
         &[Char('r')],
         A::DemoRestart,
         "r",
         "demo: start over on a fresh port",
         D,
-    ),
+    )
+    .only(DEMOS),
     bind(
         &[Char('L')],
         A::ToggleLab,
         "L",
         "show / hide the lab panel",
         Lb,
-    ),
+    )
+    .only(TABLE),
     bind(
         &[Char('S')],
         A::Lab(L::StartStop),
         "S",
         "start / stop the server: listen() / close()",
         Lb,
-    ),
+    )
+    .only(TABLE),
     bind(
         &[Char('c')],
         A::Lab(L::Connect),
         "c  C",
         "connect one / N clients: connect()",
         Lb,
-    ),
-    also(&[Char('C')], A::Lab(L::ConnectMany), Lb),
+    )
+    .only(TABLE),
+    also(&[Char('C')], A::Lab(L::ConnectMany), Lb).only(TABLE),
     bind(
         &[Char('T')],
         A::Lab(L::Target),
         "T",
         "set where clients connect (host:port)",
         Lb,
-    ),
+    )
+    .only(TABLE),
     bind(
         &[Char('a')],
         A::Lab(L::AcceptOne),
         "a",
         "accept() one waiting connection",
         Lb,
-    ),
+    )
+    .only(TABLE),
     bind(
         &[Char('m')],
         A::Lab(L::ToggleAccept),
         "m",
         "accept mode: auto / manual",
         Lb,
-    ),
+    )
+    .only(TABLE),
     bind(
         &[Char('t')],
         A::Lab(L::Send),
         "t  f",
         "send() text / until the window is full",
         Lb,
-    ),
-    also(&[Char('f')], A::Lab(L::Fill), Lb),
+    )
+    .only(TABLE),
+    also(&[Char('f')], A::Lab(L::Fill), Lb).only(TABLE),
     bind(
         &[Char('w')],
         A::Lab(L::ShutdownWrite),
         "w",
         "shutdown(SHUT_WR) the selected socket",
         Lb,
-    ),
+    )
+    .only(TABLE),
     bind(
         &[Char('x')],
         A::Lab(L::Close),
         "x",
         "close() the selected socket",
         Lb,
-    ),
+    )
+    .only(TABLE),
     bind(
         &[Char('R')],
         A::Lab(L::Reset),
         "R",
         "reset: SO_LINGER 0 + close() sends RST",
         Lb,
-    ),
+    )
+    .only(TABLE),
     bind(
         &[Char('r')],
         A::Lab(L::ToggleRead),
-        "r  E",
-        "selected socket: reading / echo on-off",
+        "r",
+        "selected socket: reading on-off",
         Lb,
-    ),
-    also(&[Char('E')], A::Lab(L::ToggleEcho), Lb),
+    )
+    .only(Sessions::LIVE.or(Sessions::LAB).or(LINK_LAB)),
+    bind(
+        &[Char('E')],
+        A::Lab(L::ToggleEcho),
+        "E",
+        "selected socket: echo on-off",
+        Lb,
+    )
+    .only(TABLE),
     bind(
         &[Char('h')],
         A::Lab(L::ToggleHold),
         "h",
         "hold: keep our end open when the peer closes",
         Lb,
-    ),
+    )
+    .only(TABLE),
     bind(
         &[Char('O')],
         A::Lab(L::Options),
         "O",
         "options: backlog, reuseaddr, buffers…",
         Lb,
-    ),
+    )
+    .only(TABLE),
+    bind(
+        &[Char('n')],
+        A::Link(LinkKey::Next),
+        "n",
+        "--wire: step mode, then the next segment",
+        Lb,
+    )
+    .only(LINK_LAB),
     bind(
         &[Char('D')],
-        A::Link(crate::lab::link::LinkCall::DropNext),
+        A::Link(LinkKey::DropNext),
         "D",
         "--wire: lose the next segment",
         Lb,
-    ),
+    )
+    .only(LINKED),
     bind(
         &[Char('F')],
-        A::Link(crate::lab::link::LinkCall::Hold(false)),
+        A::Link(LinkKey::Flow),
         "F",
         "--wire: segments flow (n steps)",
         Lb,
-    ),
+    )
+    .only(LINKED),
 ];
 
 /// Rows one wheel notch moves.
 pub const WHEEL_STEP: i32 = 3;
 
-pub fn action_for(mode: Mode, event: &Event) -> Option<Action> {
+/// What an input means in this overlay `mode` and session.
+pub fn action_for(mode: Mode, session: Sessions, event: &Event) -> Option<Action> {
     match event {
-        Event::Key(key) if key.kind != KeyEventKind::Release => key_action(mode, key),
-        Event::Mouse(m) if matches!(mode, Mode::Normal | Mode::Demo) => match m.kind {
+        Event::Key(key) if key.kind != KeyEventKind::Release => key_action(mode, session, key),
+        Event::Mouse(m) if mode == Mode::Normal => match m.kind {
             MouseEventKind::ScrollDown => Some(Action::Scroll(WHEEL_STEP)),
             MouseEventKind::ScrollUp => Some(Action::Scroll(-WHEEL_STEP)),
             _ => None,
@@ -430,7 +551,7 @@ pub fn action_for(mode: Mode, event: &Event) -> Option<Action> {
     }
 }
 
-fn key_action(mode: Mode, key: &KeyEvent) -> Option<Action> {
+fn key_action(mode: Mode, session: Sessions, key: &KeyEvent) -> Option<Action> {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl && key.code == KeyCode::Char('c') {
         return Some(Action::QuitNow);
@@ -446,16 +567,15 @@ fn key_action(mode: Mode, key: &KeyEvent) -> Option<Action> {
             KeyCode::Char('n' | 'N') | KeyCode::Esc => Some(Action::Answer(false)),
             _ => None,
         },
-        Mode::Normal | Mode::Demo => lookup(mode, key.code),
+        Mode::Normal => binding(session, key.code).map(|b| b.action),
     }
 }
 
-fn lookup(mode: Mode, code: KeyCode) -> Option<Action> {
+/// The binding of a key in a session.
+pub fn binding(session: Sessions, code: KeyCode) -> Option<&'static Binding> {
     KEYMAP
         .iter()
-        .filter(|b| mode == Mode::Demo || b.section != Section::Demo || b.action == A::DemoNext)
-        .find(|b| b.keys.contains(&code))
-        .map(|b| b.action)
+        .find(|b| b.sessions.meets(session) && b.keys.contains(&code))
 }
 
 fn prompt_action(key: &KeyEvent, ctrl: bool) -> Option<Action> {
@@ -470,123 +590,115 @@ fn prompt_action(key: &KeyEvent, ctrl: bool) -> Option<Action> {
     Some(Action::Prompt(k))
 }
 
-/// The help lines of one section: (keys, what they do), as the keys act
-/// in a replay when `replay` is true.
-pub fn help_for(
-    section: Section,
-    replay: bool,
-) -> impl Iterator<Item = (&'static str, &'static str)> {
+/// The help lines of one section in a session: each binding that acts
+/// there, with the lines of others it covers (↑ with ↓).
+pub fn help_for(section: Section, session: Sessions) -> impl Iterator<Item = &'static Binding> {
     KEYMAP
         .iter()
-        .filter(move |b| b.section == section)
-        .filter_map(move |b| {
-            let text = b.in_replay.filter(|_| replay).unwrap_or(b.help);
-            b.label.map(|l| (l, text))
-        })
+        .filter(move |b| b.section == section && b.sessions.meets(session) && b.label.is_some())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// In a replay the help describes what the keys do there, and
-    /// outside it what they do live: one table, two true texts.
-    #[test]
-    fn the_help_says_what_a_key_does_in_a_replay() {
-        let line = |replay: bool, label: &str| {
-            help_for(Section::View, replay)
-                .find(|(l, _)| *l == label)
-                .map(|(_, text)| text)
-        };
-        assert_eq!(line(false, "+ -"), Some("read less / more often"));
-        assert_eq!(line(true, "+ -"), Some("play twice as fast / half as fast"));
-        assert_eq!(
-            line(true, "space"),
-            Some("pause / resume the recording's clock")
-        );
-        let top = line(true, "g G  Home End").expect("a line for g");
-        assert!(top.contains("jump to a moment"), "{top}");
-        // A key without a replay meaning reads the same in both.
-        assert_eq!(line(true, "s"), line(false, "s"));
-    }
     use crossterm::event::MouseEvent;
+
+    const LIVE: Sessions = Sessions::LIVE;
 
     fn key(code: KeyCode) -> Event {
         Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
     }
 
+    fn line(session: Sessions, label: &str) -> Option<&'static str> {
+        [Section::View, Section::Lab, Section::Demo]
+            .into_iter()
+            .flat_map(|s| help_for(s, session))
+            .find(|b| b.label == Some(label))
+            .map(|b| b.help)
+    }
+
+    /// In a replay the help describes what the keys do there, and
+    /// outside it what they do live: one table, two true texts.
     #[test]
-    fn normal_keys() {
-        assert_eq!(action_for(Mode::Normal, &key(Char('j'))), Some(A::Down));
+    fn the_help_says_what_a_key_does_in_a_replay() {
+        let replay = Sessions::REPLAY;
+        assert_eq!(line(LIVE, "+ -"), Some("read less / more often"));
         assert_eq!(
-            action_for(Mode::Normal, &key(Char(' '))),
-            Some(A::TogglePause)
+            line(replay, "+ -"),
+            Some("play twice as fast / half as fast")
         );
         assert_eq!(
-            action_for(Mode::Normal, &key(Esc)),
-            Some(A::Back),
-            "Esc never quits"
+            line(replay, "space"),
+            Some("pause / resume the recording's clock")
         );
-        assert_eq!(action_for(Mode::Normal, &key(Char('q'))), Some(A::Quit));
-        assert_eq!(action_for(Mode::Normal, &key(Char('Z'))), None);
+        assert!(line(replay, "g  Home").is_some_and(|t| t.contains("jump")));
+        assert_eq!(line(replay, "K"), None, "nothing to destroy in a recording");
+        assert_eq!(line(LIVE, "→ ←"), None, "no clock to step live");
+        assert_eq!(line(replay, "s"), line(LIVE, "s"));
     }
 
     #[test]
-    fn r_restarts_a_demo_and_toggles_reading_otherwise() {
+    fn normal_keys() {
+        let act = |code| action_for(Mode::Normal, LIVE, &key(code));
+        assert_eq!(act(Char('j')), Some(A::Down));
+        assert_eq!(act(Char(' ')), Some(A::TogglePause));
+        assert_eq!(act(Esc), Some(A::Back), "Esc never quits");
+        assert_eq!(act(Char('q')), Some(A::Quit));
+        assert_eq!(act(Char('Z')), None);
+        assert_eq!(act(Char('n')), None, "no demo, no link");
+    }
+
+    #[test]
+    fn a_key_means_one_thing_in_each_session() {
+        let act = |session, code| action_for(Mode::Normal, session, &key(code));
+        assert_eq!(act(Sessions::DEMO, Char('r')), Some(A::DemoRestart));
+        assert_eq!(act(LIVE, Char('r')), Some(A::Lab(L::ToggleRead)));
+        assert_eq!(act(Sessions::DEMO_LINK, Char('n')), Some(A::DemoNext));
         assert_eq!(
-            action_for(Mode::Demo, &key(Char('r'))),
-            Some(A::DemoRestart)
+            act(Sessions::LAB_LINK, Char('n')),
+            Some(A::Link(LinkKey::Next))
         );
-        assert_eq!(
-            action_for(Mode::Normal, &key(Char('r'))),
-            Some(A::Lab(L::ToggleRead))
-        );
-        assert_eq!(action_for(Mode::Normal, &key(Char('n'))), Some(A::DemoNext));
+        assert_eq!(act(Sessions::REPLAY, Char(' ')), Some(A::Replay(RK::Pause)));
+        assert_eq!(act(Sessions::REPLAY, Char('S')), None, "no lab in a replay");
     }
 
     #[test]
     fn ctrl_c_quits_at_once_in_every_mode() {
         let ev = Event::Key(KeyEvent::new(Char('c'), KeyModifiers::CONTROL));
-        for mode in [
-            Mode::Normal,
-            Mode::Reading,
-            Mode::Prompt,
-            Mode::Confirm,
-            Mode::Demo,
-        ] {
-            assert_eq!(action_for(mode, &ev), Some(A::QuitNow));
+        for mode in [Mode::Normal, Mode::Reading, Mode::Prompt, Mode::Confirm] {
+            for session in Sessions::EACH {
+                assert_eq!(action_for(mode, session, &ev), Some(A::QuitNow));
+            }
         }
     }
 
     #[test]
     fn overlays_take_their_own_keys() {
+        let act = |mode, code| action_for(mode, LIVE, &key(code));
         assert_eq!(
-            action_for(Mode::Prompt, &key(Char('q'))),
+            act(Mode::Prompt, Char('q')),
             Some(A::Prompt(PromptKey::Char('q')))
         );
-        assert_eq!(
-            action_for(Mode::Prompt, &key(Esc)),
-            Some(A::Prompt(PromptKey::Cancel))
-        );
-        assert_eq!(action_for(Mode::Reading, &key(Char('q'))), Some(A::Back));
-        assert_eq!(action_for(Mode::Reading, &key(Char('j'))), None);
-        assert_eq!(
-            action_for(Mode::Confirm, &key(Char('y'))),
-            Some(A::Answer(true))
-        );
-        assert_eq!(action_for(Mode::Confirm, &key(Esc)), Some(A::Answer(false)));
+        assert_eq!(act(Mode::Prompt, Esc), Some(A::Prompt(PromptKey::Cancel)));
+        assert_eq!(act(Mode::Reading, Char('q')), Some(A::Back));
+        assert_eq!(act(Mode::Reading, Char('j')), None);
+        assert_eq!(act(Mode::Confirm, Char('y')), Some(A::Answer(true)));
+        assert_eq!(act(Mode::Confirm, Esc), Some(A::Answer(false)));
     }
 
+    /// No key is bound twice in one session, so none is shadowed and
+    /// every line of a session's help is what its keys do there.
     #[test]
-    fn every_key_is_bound_once_per_mode_and_every_line_helps() {
-        for b in KEYMAP {
-            for k in b.keys {
-                let first = KEYMAP
-                    .iter()
-                    .find(|o| o.keys.contains(k) && o.section == b.section)
-                    .map(|o| o.action);
-                assert_eq!(first, Some(b.action), "{k:?} is bound twice in one section");
+    fn every_key_is_bound_once_per_session_and_every_line_helps() {
+        for session in Sessions::EACH {
+            for b in KEYMAP.iter().filter(|b| b.sessions.meets(session)) {
+                for k in b.keys {
+                    let first = binding(session, *k).map(|o| o.action);
+                    assert_eq!(first, Some(b.action), "{k:?} bound twice in {session:?}");
+                }
             }
+        }
+        for b in KEYMAP {
             if let Some(label) = b.label {
                 assert!(!b.help.is_empty(), "{label} has no help");
             }
@@ -601,6 +713,9 @@ mod tests {
             row: 0,
             modifiers: KeyModifiers::NONE,
         });
-        assert_eq!(action_for(Mode::Normal, &ev), Some(A::Scroll(WHEEL_STEP)));
+        assert_eq!(
+            action_for(Mode::Normal, LIVE, &ev),
+            Some(A::Scroll(WHEEL_STEP))
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! id, so rows moving meanwhile cannot redirect it. Results come back as
 //! typed outcomes, completed with what only the table knows.
 
-use super::app::{App, Effect, Focus};
+use super::app::{App, Focus};
+use super::effect::Effect;
 use super::keymap::LabKey;
 use super::panes::Pane;
 use super::prompt::PromptKind;

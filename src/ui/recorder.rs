@@ -6,6 +6,7 @@ use super::app::{App, Settings};
 use crate::output::record_file::{self, Output};
 use crate::output::watch::{Printer, WatchOptions};
 use crate::pipeline::runner::Feed;
+use crate::socket::Filter;
 use crate::source::Scope;
 use crate::source::capture::Captured;
 
@@ -17,13 +18,18 @@ pub struct Recorder {
 impl Recorder {
     /// Opens the file and writes the header, before the terminal changes
     /// mode: a file that cannot be written is an error to see at once.
-    pub fn open(path: &std::path::Path, s: &Settings) -> anyhow::Result<Recorder> {
+    pub fn open(
+        path: &std::path::Path,
+        s: &Settings,
+        filter: &Filter,
+        source: &str,
+    ) -> anyhow::Result<Recorder> {
         let mut out = record_file::open(path).map_err(|e| anyhow::anyhow!(e))?;
-        let header = record_file::header(&s.source, s.filter.text(), s.port);
+        let header = record_file::header(source, filter.text(), s.port);
         std::io::Write::write_all(&mut out, crate::stream::line(&header).as_bytes())?;
         let opts = WatchOptions {
             scope: Scope::on_port(s.port),
-            filter: s.filter.clone(),
+            filter: filter.clone(),
             interval: s.interval,
             json: true,
             record: true,

@@ -3,13 +3,14 @@
 //! mutates the `App`. What it draws, and when, is the pacer's call
 //! (`pacing`): a key at once, data at most once per interval.
 
-use super::app::{App, Effect, Settings};
+use super::app::{App, Settings};
 use super::capture::LiveCapture;
+use super::effect::Effect;
 use super::exporter::Exporter;
 use super::keymap::action_for;
 use super::pacing::FramePacer;
 use super::recorder::Recorder;
-use super::segments_view::LinkStatus;
+use super::session::Session;
 use super::terminal::{self, TerminalGuard};
 use super::widgets;
 use crate::lab::Lab;
@@ -17,6 +18,7 @@ use crate::lab::link::LabLink;
 use crate::lab::link::LinkCall;
 use crate::pipeline::runner::Runner;
 use crate::shutdown::Termination;
+use crate::socket::Filter;
 use crate::source::{Scope, Sources};
 use anyhow::Context;
 use crossterm::event::{Event, EventStream};
@@ -31,12 +33,12 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 /// the sources were opened, so no signal can skip the cleanup).
 pub async fn run(
     sources: Sources,
-    settings: Settings,
+    (settings, session): (Settings, Session),
     mut signals: Termination,
     mut link: Option<LabLink>,
 ) -> anyhow::Result<()> {
     let (tx, mut feed) = mpsc::channel(4);
-    let scope = Scope::on_port(settings.watched_port());
+    let scope = Scope::on_port(settings.first_port(&session));
     // On the lab's link a request socket (SYN_RECV) matters and no
     // tracepoint reports it: read the whole (small) table every interval.
     let reconcile = match link {
@@ -45,21 +47,18 @@ pub async fn run(
     };
     let mut sampler = Runner::spawn_reconciling(sources, scope, settings.interval, reconcile, tx)
         .context("cannot start the pipeline thread")?;
-    let settings = Settings {
-        source: sampler.source_name().to_string(),
-        ..settings
-    };
-    let mut out = Outputs::open(&settings).await?;
+    let source = sampler.source_name().to_string();
+    let filter = settings.first_filter(&session);
+    let mut out = Outputs::open(&settings, &filter, &source).await?;
     let mut guard = terminal::enter().context("cannot switch the terminal to full-screen mode")?;
     let (mut lab, mut lab_events) = Lab::spawn(settings.lab.clone());
-    let mut app = App::new(settings, Instant::now());
-    on_the_link(&mut app, link.as_ref());
+    let mut app = App::new(settings, session, &source, Instant::now());
     let mut input = EventStream::new().ready_chunks(MAX_KEYS_PER_FRAME);
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     // A replay's recorded segments are handed out as its clock reaches them.
     let mut replay_tick = tokio::time::interval(Duration::from_millis(50));
     let mut stop = Box::pin(signals.wait());
-    let mut pacer = FramePacer::new(app.settings.interval);
+    let mut pacer = FramePacer::new(app.interval);
     let mut wants = ViewWants {
         port: app.watched_port(),
         all_owners: None,
@@ -124,7 +123,7 @@ pub async fn run(
                 segments_shown(&mut pacer, &app);
             },
             () = at(pacer.due()) => {},
-            _ = replay_tick.tick(), if app.settings.replay.is_some() => {
+            _ = replay_tick.tick(), if app.session.has_clock() => {
                 if app.replay_segments() {
                     pacer.changed();
                 }
@@ -140,7 +139,7 @@ pub async fn run(
             _ = &mut stop => break,
         };
         // `+`/`-` change the interval: frames follow it.
-        pacer.set_interval(app.settings.interval);
+        pacer.set_interval(app.interval);
         follow_the_view(&app, &sampler, out.every_event(), &mut wants);
     }
     drop(guard);
@@ -172,11 +171,11 @@ fn follow_the_view(app: &App, sampler: &Runner, every_event: bool, told: &mut Vi
     let pace = if every_event {
         crate::pipeline::runner::CHANGE_PACE
     } else {
-        app.settings.interval.min(SLOWEST_UPDATES)
+        app.interval.min(SLOWEST_UPDATES)
     };
     let now = ViewWants {
         port: app.watched_port(),
-        all_owners: Some(app.settings.filter.needs_owners()),
+        all_owners: Some(app.filter.needs_owners()),
         pace: Some(pace),
     };
     if now.pace != told.pace {
@@ -189,17 +188,6 @@ fn follow_the_view(app: &App, sampler: &Runner, every_event: bool, told: &mut Vi
         sampler.owners_on_demand(now.all_owners == Some(false));
     }
     *told = now;
-}
-
-/// The view on the lab's link starts with its settings.
-fn on_the_link(app: &mut App, link: Option<&LabLink>) {
-    if let Some(l) = link {
-        app.segments.link = Some(LinkStatus {
-            delay: l.delay,
-            step: l.step,
-            down: false,
-        });
-    }
 }
 
 /// Where the view's data also goes: segments captured (and a pcap
@@ -218,10 +206,10 @@ impl Outputs {
 
     /// Opened before the terminal changes mode, so a bad path or a taken
     /// address is an error to see at once.
-    async fn open(settings: &Settings) -> anyhow::Result<Outputs> {
+    async fn open(settings: &Settings, filter: &Filter, source: &str) -> anyhow::Result<Outputs> {
         let capture = LiveCapture::new(settings.pcap.as_deref())?;
         let recorder = match &settings.record {
-            Some(path) => Some(Recorder::open(path, settings)?),
+            Some(path) => Some(Recorder::open(path, settings, filter, source)?),
             None => None,
         };
         let exporter = match settings.metrics {
@@ -343,7 +331,7 @@ fn on_input(
     if let Event::Paste(text) = event {
         return Input::Done(app.paste(text));
     }
-    let Some(action) = action_for(app.mode(), event) else {
+    let Some(action) = action_for(app.mode(), app.session.kinds(), event) else {
         return Input::Done(false);
     };
     app.now = Instant::now();
@@ -351,7 +339,7 @@ fn on_input(
         Some(Effect::SetInterval(d)) => sampler.set_interval(d),
         // One netlink round trip: answered at once, no need to wait apart.
         Some(Effect::Destroy(key, cookie, netns)) => {
-            use crate::source::sockdiag::destroy::destroy;
+            use crate::source::sockdiag::destroy;
             // A socket of the lab's link is reached from inside its namespace.
             let result = match (netns, link) {
                 (Some(ns), Some(link)) => link
@@ -421,16 +409,16 @@ fn restart_replay(
     app: &mut App,
     at: std::time::SystemTime,
 ) -> anyhow::Result<(Runner, mpsc::Receiver<crate::pipeline::runner::Feed>)> {
-    let Some(old) = app.settings.replay.clone() else {
+    let Some(old) = app.session.replay() else {
         anyhow::bail!("no replay to move");
     };
-    let playback = old.seek(at);
+    let playback = old.playback.seek(at);
     let (tx, feed) = mpsc::channel(4);
-    let scope = Scope::on_port(app.settings.port);
-    let sampler = Runner::spawn(playback.sources(), scope, app.settings.interval, tx)
+    let scope = Scope::on_port(app.settings().port);
+    let sampler = Runner::spawn(playback.sources(), scope, app.interval, tx)
         .context("cannot start the pipeline thread")?;
     app.replay_restarted(playback);
-    let pos = app.settings.replay.as_ref().map(|p| p.position());
+    let pos = app.session.replay().map(|r| r.playback.position());
     if let Some(pos) = pos {
         app.set_info(format!(
             "at {:.3}s of {:.3}s, paused: → plays the next event",

@@ -21,24 +21,12 @@ pub enum Capturing {
     Recording,
 }
 
-/// How the lab's link is set (`lab --wire`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LinkStatus {
-    pub delay: std::time::Duration,
-    /// Segments wait for `n`.
-    pub step: bool,
-    /// Everything is dropped.
-    pub down: bool,
-}
-
 #[derive(Debug, Default)]
 pub struct SegmentsView {
     pub log: SegmentLog,
     pub capturing: Capturing,
     /// Rungs scrolled back from the newest.
     pub scroll: usize,
-    /// The lab's link, when the lab runs across one.
-    pub link: Option<LinkStatus>,
     /// The server namespace's kernel counters a class watches (SYN
     /// cookies, listen queue overflows), read once a second.
     pub counters: Vec<(String, u64)>,

@@ -69,20 +69,15 @@ pub fn replay_settings(color: bool) -> tcpscope::ui::Settings {
         port: None,
         filter: tcpscope::socket::Filter::default(),
         interval: Duration::from_millis(250),
-        source: "replay".to_string(),
         theme: tcpscope::ui::theme::Theme {
             color,
             contrast: false,
         },
         lab: tcpscope::lab::LabConfig::default(),
-        lab_visible: false,
         log_size: 100,
         classroom: false,
-        demo: None,
         pcap: None,
-        link: false,
         record: None,
-        replay: None,
         metrics: None,
     }
 }

@@ -1,8 +1,8 @@
 //! Destroying one socket through the kernel (`SOCK_DESTROY`, what `ss -K`
 //! does): the kernel aborts it as if the connection had failed. Its owner's
 //! next call fails with ECONNABORTED, a connected peer receives a RST.
+//! Here: why it could not be, in words; the request is `sockdiag::destroy`.
 
-use crate::socket::SocketKey;
 use std::fmt;
 
 /// Why a socket could not be destroyed, in words that say what to do.
@@ -54,16 +54,4 @@ impl DestroyError {
             )),
         }
     }
-}
-
-/// Destroys the socket on `key` (with that cookie, when known, so a newer
-/// socket on the same ends is never hit).
-#[cfg(target_os = "linux")]
-pub fn destroy(key: &SocketKey, cookie: Option<u64>) -> Result<(), DestroyError> {
-    super::linux::destroy(key, cookie)
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn destroy(_key: &SocketKey, _cookie: Option<u64>) -> Result<(), DestroyError> {
-    Err(DestroyError::Unsupported)
 }

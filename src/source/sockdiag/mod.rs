@@ -117,6 +117,18 @@ pub fn to_row(m: &DiagMsg<'_>, taken_at: Instant) -> Option<SocketRow> {
     Some(row)
 }
 
+/// Destroys the socket on `key` (with that cookie, when known, so a newer
+/// socket on the same ends is never hit).
+#[cfg(target_os = "linux")]
+pub fn destroy(key: &SocketKey, cookie: Option<u64>) -> Result<(), destroy::DestroyError> {
+    linux::destroy(key, cookie)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn destroy(_key: &SocketKey, _cookie: Option<u64>) -> Result<(), destroy::DestroyError> {
+    Err(DestroyError::Unsupported)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,8 +15,10 @@ pub fn height(app: &App) -> u16 {
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let Some(demo) = &app.demo else { return };
-    let t = &app.settings.theme;
+    let Some(demo) = app.session.demo().map(|d| &d.player) else {
+        return;
+    };
+    let t = &app.theme;
     let back = if demo.looking_back.is_some() {
         "looking back · "
     } else {
@@ -38,8 +40,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 /// The speaker-notes pane (`N`): what the presenter wants to remember
 /// about the step on screen, kept off the narration the class reads.
 pub fn draw_notes(frame: &mut Frame, area: Rect, app: &App) {
-    let Some(demo) = &app.demo else { return };
-    let t = &app.settings.theme;
+    let Some(demo) = app.session.demo().map(|d| &d.player) else {
+        return;
+    };
+    let t = &app.theme;
     let block = Block::bordered()
         .title(" speaker notes (N closes) ")
         .border_style(t.dim());

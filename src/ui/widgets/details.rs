@@ -25,7 +25,7 @@ pub fn wanted_height(app: &App) -> u16 {
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let block = Block::bordered()
         .title(" details (i closes) ")
         .border_style(t.dim());
@@ -45,11 +45,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 fn label(text: &'static str, app: &App) -> Span<'static> {
-    Span::styled(format!("{text:<9}"), app.settings.theme.heading())
+    Span::styled(format!("{text:<9}"), app.theme.heading())
 }
 
 fn conn_lines(app: &App, conn: &Conn) -> Vec<Line<'static>> {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let row = &conn.row;
     let age = format::age_at_least(
         conn.time_in_state(app.now),
@@ -145,7 +145,7 @@ fn rungs<'a>(this: &'a Conn, other: &'a Conn) -> Vec<Rung<'a>> {
 }
 
 fn ladder(app: &App, this: &Conn, other: &Conn) -> Vec<Line<'static>> {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let rows = rungs(this, other);
     let Some(start) = rows.first().map(|r| r.0) else {
         return Vec::new();
@@ -179,7 +179,7 @@ fn ladder(app: &App, this: &Conn, other: &Conn) -> Vec<Line<'static>> {
 }
 
 fn rung_cell(app: &App, p: Option<&Phase>) -> (String, ratatui::style::Style) {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     match p {
         Some(p) if p.entry_seen() => (
             format!("{:<LADDER_COLUMN$}", p.state.name()),
@@ -227,7 +227,7 @@ fn owner(app: &App, conn: &Conn) -> String {
 /// What the rows come from when it is a stream, not this kernel: advice
 /// about sources and root would be advice about the wrong machine.
 fn stream_kind(app: &App) -> Option<&'static str> {
-    let source = app.settings.source.as_str();
+    let source = app.source_name.as_str();
     if source.starts_with("remote") {
         Some("the remote host's stream")
     } else if source.starts_with("replay") {
@@ -238,7 +238,7 @@ fn stream_kind(app: &App) -> Option<&'static str> {
 }
 
 fn tcp_info_lines(app: &App, conn: &Conn) -> Vec<Line<'static>> {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let note = |text: String| {
         vec![Line::from(vec![
             label("tcp_info", app),
@@ -253,7 +253,7 @@ fn tcp_info_lines(app: &App, conn: &Conn) -> Vec<Line<'static>> {
             Some(kind) => format!("not in {kind}: it carries states, queues and owners"),
             None => format!(
                 "not available from {}; use --source sockdiag (Linux)",
-                app.settings.source
+                app.source_name
             ),
         });
     }

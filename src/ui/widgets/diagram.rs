@@ -144,7 +144,7 @@ fn with_countdowns(art: &str, clocks: &[(TcpState, String)]) -> String {
 }
 
 fn title_line(app: &App) -> Line<'static> {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     match app.selected_conn() {
         Some(c) => Line::from(vec![
             Span::styled("state diagram · ", t.heading()),
@@ -165,7 +165,7 @@ fn title_line(app: &App) -> Line<'static> {
 
 /// One row of the art with boxes coloured and marked, arrows lit.
 fn art_line(app: &App, art: &str, mask: &str, m: &Marks) -> Line<'static> {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let lit = lit_style(app);
     let chars: Vec<char> = art.chars().collect();
     let mask: Vec<char> = mask.chars().collect();
@@ -194,7 +194,7 @@ fn art_line(app: &App, art: &str, mask: &str, m: &Marks) -> Line<'static> {
 }
 
 fn lit_style(app: &App) -> Style {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     if t.color {
         Style::default()
             .fg(ratatui::style::Color::Yellow)
@@ -210,7 +210,7 @@ fn box_span(app: &App, rest: &[char], m: &Marks) -> Option<(Span<'static>, usize
     let end = rest.iter().position(|&c| c == ']')?;
     let name: String = rest[1..end].iter().collect();
     let state = TcpState::parse(name.trim())?;
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let count = app.counts().get(state);
     let (open, close, extra) = if m.selected == Some(state) {
         ('▶', '◀', Modifier::REVERSED | Modifier::BOLD)
@@ -230,7 +230,7 @@ fn box_span(app: &App, rest: &[char], m: &Marks) -> Option<(Span<'static>, usize
 
 /// Counts per state and what the selected state means.
 fn explanation(app: &App, m: &Marks) -> Paragraph<'static> {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let counts: Vec<Span> = app
         .counts()
         .present()

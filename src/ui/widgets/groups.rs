@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, ListState};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let focused = app.focus == Focus::Groups;
     let namespaces = &app.table.listing.namespaces;
     let items: Vec<ListItem> = Group::entries(namespaces.keys())
@@ -28,7 +28,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 fn item(app: &App, group: Group) -> ListItem<'static> {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let (count, style) = match group {
         Group::All => (app.counts().total(), t.heading()),
         Group::State(s) => {

@@ -1,7 +1,8 @@
 //! Title line, one coloured chip per state, and the degradation line.
 
 use crate::socket::TcpState;
-use crate::ui::app::{App, fmt_ms};
+use crate::ui::app::App;
+use crate::ui::fmt::fmt_ms;
 use crate::ui::listing::Group;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -23,17 +24,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 fn title(app: &App) -> Line<'static> {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let sep = || Span::styled(" │ ", t.dim());
     let mut spans = vec![Span::styled("tcpscope", t.heading())];
-    if let Some(port) = app.settings.port {
+    if let Some(port) = app.settings().port {
         spans.extend([sep(), Span::raw(format!("port {port}"))]);
     }
-    if !app.settings.filter.is_empty() {
-        spans.extend([
-            sep(),
-            Span::raw(format!("filter: {}", app.settings.filter.text())),
-        ]);
+    if !app.filter.is_empty() {
+        spans.extend([sep(), Span::raw(format!("filter: {}", app.filter.text()))]);
     }
     if app.group() != Group::All {
         spans.extend([sep(), Span::raw(format!("group: {}", app.group().label()))]);
@@ -46,32 +44,12 @@ fn title(app: &App) -> Line<'static> {
             if total == 1 { "" } else { "s" }
         )),
         sep(),
-        Span::raw(format!(
-            "every {}",
-            fmt_ms(app.settings.interval.as_millis() as u64)
-        )),
+        Span::raw(format!("every {}", fmt_ms(app.interval.as_millis() as u64))),
         sep(),
-        Span::styled(app.settings.source.clone(), t.dim()),
+        Span::styled(app.source_name.clone(), t.dim()),
     ]);
-    if let Some(p) = &app.settings.replay {
-        let pos = p.position();
-        let state = match (pos.done, pos.paused) {
-            (true, _) => " · the end",
-            (false, true) => " · paused",
-            (false, false) => "",
-        };
-        spans.extend([
-            sep(),
-            Span::styled(
-                format!(
-                    "{}× · {:.3}s of {:.3}s{state}",
-                    crate::ui::app::fmt_speed(pos.speed),
-                    pos.elapsed.as_secs_f64(),
-                    pos.length.as_secs_f64()
-                ),
-                t.heading(),
-            ),
-        ]);
+    if let Some(r) = app.session.replay() {
+        spans.extend([sep(), Span::styled(r.position_text(), t.heading())]);
     }
     if app.paused {
         let style = t.warning().add_modifier(Modifier::REVERSED);
@@ -83,7 +61,7 @@ fn title(app: &App) -> Line<'static> {
 /// Chips for the states that have sockets, lifecycle order; short names
 /// when the full ones do not fit.
 fn chips(app: &App, width: u16) -> Line<'static> {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let present: Vec<(TcpState, usize)> = app.counts().present().collect();
     if present.is_empty() {
         return Line::styled("no sockets match", t.dim());
@@ -126,7 +104,7 @@ fn short_name(state: TcpState) -> &'static str {
 /// A failing reading beats a suspicious one beats a known limitation:
 /// show the most urgent.
 fn notice(app: &App) -> Option<(String, Style)> {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     if let Some(why) = &app.data.failing {
         let text = format!("⚠ the table is not being updated: {why}");
         return Some((text, t.error()));

@@ -18,18 +18,17 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     if let (Focus::Groups, Group::State(state)) = (app.focus, app.group()) {
         return explain_state(frame, area, app, state);
     }
-    let t = &app.settings.theme;
-    let replay = app.settings.replay.is_some();
-    let view: Vec<_> = help_for(Section::View, replay).collect();
-    let lab_keys: Vec<_> = help_for(Section::Lab, replay)
-        .chain(help_for(Section::Demo, replay))
-        .collect();
-    let keys = section("keys", &view, t.heading());
-    let lab = section(
-        "lab keys (lab panel open) and demo keys",
-        &lab_keys,
+    let t = &app.theme;
+    let session = app.session.kinds();
+    let lines = |s| help_for(s, session).filter_map(|b| b.label.map(|l| (l, b.help)));
+    let view: Vec<_> = lines(Section::View).collect();
+    let lab_keys: Vec<_> = lines(Section::Lab).chain(lines(Section::Demo)).collect();
+    let keys = section(
+        &format!("keys in the {}", app.session.name()),
+        &view,
         t.heading(),
     );
+    let lab = section(other_title(&lab_keys), &lab_keys, t.heading());
     let footer = Line::styled(" ? / Esc / q close this help", t.dim());
     let two = area.width >= TWO_COLUMNS_WIDTH;
     let rows = if two {
@@ -72,7 +71,7 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
 }
 
 fn explain_state(frame: &mut Frame, area: Rect, app: &App, state: TcpState) {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let popup = centered(area, area.width.min(72), area.height.min(9));
     frame.render_widget(Clear, popup);
     let text = vec![
@@ -94,11 +93,24 @@ fn explain_state(frame: &mut Frame, area: Rect, app: &App, state: TcpState) {
     );
 }
 
+/// The second column's title: what its keys belong to.
+fn other_title(entries: &[(&'static str, &'static str)]) -> &'static str {
+    if entries.is_empty() {
+        ""
+    } else {
+        "lab keys (lab panel open), link and demo keys"
+    }
+}
+
+/// A titled list of keys; nothing at all without keys.
 fn section(
-    title: &'static str,
+    title: &str,
     entries: &[(&'static str, &'static str)],
     bold: Style,
 ) -> Vec<Line<'static>> {
+    if entries.is_empty() {
+        return Vec::new();
+    }
     let width = entries
         .iter()
         .map(|(k, _)| k.chars().count())

@@ -29,7 +29,7 @@ pub fn wanted_height(app: &App) -> u16 {
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let focused = app.focus == Focus::Lab;
     let block = Block::bordered()
         .title(" lab ")
@@ -50,7 +50,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 /// What the lab actor reports: the running server's own options, or the
 /// options the next start will use, and the lab-wide settings.
 fn settings_line(app: &App) -> Line<'static> {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let s = &app.lab.settings;
     let onoff = |b: bool| if b { "on" } else { "off" };
     let options = |o: &ServerOptions| {
@@ -102,7 +102,7 @@ fn settings_line(app: &App) -> Line<'static> {
 }
 
 fn draw_rows(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let page = usize::from(area.height.saturating_sub(1)).max(1);
     let cursor = app.lab.cursor();
     let offset = cursor.saturating_sub(page - 1);
@@ -154,7 +154,7 @@ fn address_widths(app: &App) -> (u16, u16) {
 }
 
 fn socket_row(app: &App, r: LabRow) -> Row<'static> {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let Some(s) = app.lab.socket(r.socket) else {
         return Row::new([Cell::from("")]);
     };

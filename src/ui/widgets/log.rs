@@ -12,9 +12,9 @@ use ratatui::widgets::{Block, Paragraph};
 pub const HEIGHT: u16 = 9;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let focused = app.focus == Focus::Log;
-    let filter = &app.settings.filter;
+    let filter = &app.filter;
     let rows = usize::from(area.height.saturating_sub(2));
     // The filter judges each event itself: a CLOSE_WAIT filter shows the
     // change into CLOSE_WAIT and the one out of it.

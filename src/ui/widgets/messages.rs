@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let popup = centered(
         area,
         area.width.saturating_sub(4).min(140),
@@ -47,7 +47,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 
 /// A yes/no question in the middle of the screen.
 pub fn confirm(frame: &mut Frame, area: Rect, app: &App, title: &str, text: &str) {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let width = area.width.min(70);
     let body = Paragraph::new(Line::raw(text.to_string())).wrap(Wrap { trim: true });
     // As tall as the wrapped question (plus the border), so its answer

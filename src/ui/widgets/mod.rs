@@ -55,8 +55,8 @@ pub fn areas(area: Rect, app: &App) -> Areas {
         return zoomed(pane, header, body, status);
     }
     let (body, lab) = split_lab(body, app);
-    let (body, demo) = split_bottom(body, app.demo.is_some(), demo::height(app));
-    let notes_open = app.demo.is_some() && app.panes.is_open(Pane::Notes);
+    let (body, demo) = split_bottom(body, app.session.demo().is_some(), demo::height(app));
+    let notes_open = app.session.demo().is_some() && app.panes.is_open(Pane::Notes);
     let (body, notes) = split_bottom(body, notes_open, demo::HEIGHT);
     let (body, log) = split_bottom(body, app.panes.is_open(Pane::Log), log::HEIGHT);
     let segments_height = (body.height / 2).max(8);

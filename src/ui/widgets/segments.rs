@@ -21,7 +21,7 @@ const TIME: usize = 9;
 const STATE: usize = 11;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let focused = app.focus == Focus::Segments;
     let (title, lines) = match ladder_of(app) {
         Ok((client, conn, rungs)) => {
@@ -40,17 +40,17 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 fn title(app: &App, rungs: usize) -> String {
-    let port = match (app.segments.capturing.clone(), app.segments.link) {
+    let port = match (app.segments.capturing.clone(), app.session.link().copied()) {
         (Capturing::On(p), _) => format!(" on port {p}"),
         (Capturing::Link, Some(l)) => {
             let pace = if l.down {
                 "link down: all lost".to_string()
             } else if l.step {
-                "step mode: n next, d drops, F flows".to_string()
+                "step mode: n next, D drops, F flows".to_string()
             } else {
                 format!(
                     "{} each way; n steps, D drops",
-                    crate::ui::app::fmt_ms(l.delay.as_millis() as u64)
+                    crate::ui::fmt::fmt_ms(l.delay.as_millis() as u64)
                 )
             };
             format!(" on the lab's link · {pace}")
@@ -160,7 +160,7 @@ fn ladder_lines(
 }
 
 fn ends_line(app: &App, client: SocketAddr, server: SocketAddr, width: usize) -> Line<'static> {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let left = format!("{:TIME$}client {}", "", addr::display(&client));
     let right = format!("server {}", addr::display(&server));
     let gap = width.saturating_sub(left.chars().count() + right.chars().count());
@@ -178,7 +178,7 @@ struct Shape {
 }
 
 fn rung_line(app: &App, rung: &Rung, start: Instant, shape: Shape) -> Line<'static> {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let since = rung.at.saturating_duration_since(start).as_secs_f64();
     let mut spans = vec![Span::styled(
         format!("{:<TIME$}", format!("+{since:.3}s")),
@@ -229,7 +229,7 @@ fn state_span(app: &App, states: &[TcpState], width: usize, right_align: bool) -
     };
     let style = states
         .last()
-        .map_or_else(Style::default, |s| app.settings.theme.state(*s));
+        .map_or_else(Style::default, |s| app.theme.state(*s));
     Span::styled(text, style)
 }
 

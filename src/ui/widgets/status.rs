@@ -20,7 +20,7 @@ fn tail(text: &str, room: usize) -> String {
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let line = if let Some(prompt) = app.prompt() {
         let error = app.live_status().filter(|s| s.error).map(|e| e.line());
         let label = prompt.kind.label();
@@ -45,16 +45,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         };
         Line::styled(status.line(), style)
     } else {
-        Line::styled(
-            if app.settings.replay.is_some() {
-                "q quit  space pause  → ← one event  +/- speed  g jump  / filter  Tab panels  ? help"
-            } else if app.panes.is_open(Pane::Lab) {
-                "S server  c connect  x close  w shutdown  R reset  t send  Tab panels  M messages  ? help  q quit"
-            } else {
-                "q quit  / filter  space pause  Tab panels  s sort  +/- interval  L lab  M messages  ? help"
-            },
-            t.dim(),
-        )
+        Line::styled(app.session.hint(app.panes.is_open(Pane::Lab)), t.dim())
     };
     frame.render_widget(line, area);
 }

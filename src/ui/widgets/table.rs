@@ -73,12 +73,12 @@ fn columns(width: u16, classroom: bool) -> &'static [Column] {
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let focused = app.focus == Focus::Table;
     let tv = &app.table;
     let selected_line = tv.cursor_line();
     let visible = tv.listing.window(tv.offset, tv.page);
-    let mut cols = columns(area.width, app.settings.classroom).to_vec();
+    let mut cols = columns(area.width, app.classroom).to_vec();
     // Rows of other namespaces: a column says whose, after the state.
     let namespaces = visible.iter().any(|line| match *line {
         Line::Row(id) => app.data.get(id).is_some_and(|c| c.row.netns.is_some()),
@@ -163,7 +163,7 @@ fn title(app: &App) -> String {
 fn line_row<'a>(app: &'a App, line: &Line, cols: &[Column]) -> Row<'a> {
     match *line {
         Line::Heading(state, n) => {
-            let t = &app.settings.theme;
+            let t = &app.theme;
             let text = format!("{state} ({n})");
             Row::new([Cell::from(Span::styled(
                 text,
@@ -171,7 +171,7 @@ fn line_row<'a>(app: &'a App, line: &Line, cols: &[Column]) -> Row<'a> {
             ))])
         }
         Line::Gone(n) => {
-            let t = &app.settings.theme;
+            let t = &app.theme;
             let text = format!("GONE ({n})");
             Row::new([Cell::from(Span::styled(text, t.gone().patch(t.heading())))])
         }
@@ -188,10 +188,10 @@ fn text(app: &App, conn: &Conn, col: Column) -> String {
     match col {
         Column::Local => addr::display(&row.key.local),
         Column::Remote => addr::display(&row.key.remote),
-        Column::State if app.settings.classroom => format!(" {} ", state_cell(app, conn).0),
+        Column::State if app.classroom => format!(" {} ", state_cell(app, conn).0),
         Column::State => state_cell(app, conn).0,
-        Column::RecvQ => cells::recv_q(row, &app.settings.theme).content.into_owned(),
-        Column::SendQ => cells::send_q(row, &app.settings.theme).content.into_owned(),
+        Column::RecvQ => cells::recv_q(row, &app.theme).content.into_owned(),
+        Column::SendQ => cells::send_q(row, &app.theme).content.into_owned(),
         Column::Timer => cells::timer(row, app.now),
         Column::InState => format::age_at_least(
             conn.time_in_state(app.now),
@@ -209,13 +209,13 @@ fn text(app: &App, conn: &Conn, col: Column) -> String {
 }
 
 fn conn_row<'a>(app: &App, conn: &'a Conn, cols: &[Column]) -> Row<'a> {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let (state_text, flash) = state_cell(app, conn);
     let cell = |col: &Column| match col {
         // A flashing row has its own colours; the state colour would vanish on it.
         // In presentation mode the state is a coloured label you can read
         // from the back of the room.
-        Column::State if app.settings.classroom && flash.is_none() => Cell::from(Span::styled(
+        Column::State if app.classroom && flash.is_none() => Cell::from(Span::styled(
             format!(" {state_text} "),
             t.chip(conn.state(), 1),
         )),
@@ -235,7 +235,7 @@ fn conn_row<'a>(app: &App, conn: &'a Conn, cols: &[Column]) -> Row<'a> {
 
 /// The state text and the row's highlight, if any.
 fn state_cell(app: &App, conn: &Conn) -> (String, Option<Style>) {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let recent = |at| app.now.saturating_duration_since(at) < FLASH;
     if conn.is_gone() {
         return (format!("{} (gone)", conn.state()), Some(t.gone()));
@@ -250,7 +250,7 @@ fn state_cell(app: &App, conn: &Conn) -> (String, Option<Style>) {
 }
 
 fn patch_selected(app: &App, line: &Line, focused: bool) -> Style {
-    let t = &app.settings.theme;
+    let t = &app.theme;
     let base = match *line {
         Line::Row(id) => app
             .data
