@@ -2,6 +2,7 @@
 
 pub mod cleanup;
 pub mod cli;
+pub mod columns;
 pub mod demo;
 pub mod lab;
 pub mod metrics;

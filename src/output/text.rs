@@ -2,22 +2,10 @@
 //! count, like `netstat -tan` split by state. Two passes over the rows
 //! (widths, then lines) so nothing but one line is held in memory.
 
-use crate::socket::{SocketRow, StateCounts, addr, printable};
-use std::fmt::Write as _;
+use crate::columns::{self, Column};
+use crate::socket::{SocketRow, StateCounts};
 use std::io::{self, Write};
 use std::time::Instant;
-
-const COLUMNS: usize = 8;
-const HEADERS: [&str; COLUMNS] = [
-    "Local Address",
-    "Remote Address",
-    "State",
-    "Recv-Q",
-    "Send-Q",
-    "Timer",
-    "User",
-    "PID/Program",
-];
 
 /// Writes rows already in printer order (see [`super::sorted`]).
 pub fn write(rows: &[&SocketRow], out: &mut impl Write) -> io::Result<()> {
@@ -25,10 +13,15 @@ pub fn write(rows: &[&SocketRow], out: &mut impl Write) -> io::Result<()> {
         return out.write_all(b"no TCP sockets match\n");
     }
     let now = Instant::now();
-    let widths = column_widths(rows, now);
+    // Rows of other namespaces: a column says whose, as in the table.
+    let cols = match rows.iter().any(|r| r.netns.is_some()) {
+        true => columns::with_netns(columns::ONCE_TEXT),
+        false => columns::ONCE_TEXT.to_vec(),
+    };
+    let widths = column_widths(rows, &cols, now);
     let counts: StateCounts = rows.iter().map(|r| &r.state).collect();
     let mut line = String::with_capacity(256);
-    push_line(&mut line, |i, buf| buf.push_str(HEADERS[i]), &widths);
+    push_line(&mut line, |i, buf| buf.push_str(cols[i].title()), &widths);
     out.write_all(line.as_bytes())?;
     let mut current = None;
     for row in rows {
@@ -37,56 +30,31 @@ pub fn write(rows: &[&SocketRow], out: &mut impl Write) -> io::Result<()> {
             writeln!(out, "{} ({})", row.state, counts.get(row.state))?;
         }
         line.clear();
-        push_line(&mut line, |i, buf| cell(row, i, now, buf), &widths);
+        push_line(&mut line, |i, buf| cell(row, &cols, i, now, buf), &widths);
         out.write_all(line.as_bytes())?;
     }
     let plural = if rows.len() == 1 { "" } else { "s" };
     writeln!(out, "{} socket{plural}", rows.len())
 }
 
-/// Appends column `i` of `row` to `buf`.
-fn cell(row: &SocketRow, i: usize, now: Instant, buf: &mut String) {
-    let queue = |q: Option<u32>, buf: &mut String| match q {
-        Some(n) => buf.push_str(itoa::Buffer::new().format(n)),
-        None => buf.push('-'),
-    };
-    match i {
-        0 => addr::push_display(&row.key.local, buf),
-        1 => addr::push_display(&row.key.remote, buf),
-        2 => buf.push_str(row.state.name()),
-        3 => queue(row.recv_q, buf),
-        4 => queue(row.send_q, buf),
-        5 => match &row.timer {
-            Some(t) => buf.push_str(&t.label(now)),
-            None => buf.push('-'),
-        },
-        6 => match (&row.user, row.uid) {
-            (Some(u), _) if !u.chars().any(char::is_control) => buf.push_str(u),
-            (Some(u), _) => buf.push_str(&printable(u)),
-            (None, Some(uid)) => {
-                let _ = write!(buf, "{uid}");
-            }
-            (None, None) => buf.push('-'),
-        },
-        _ => {
-            // Another namespace's socket says whose (`--all-netns`).
-            if let Some(ns) = row.netns {
-                let _ = write!(buf, "[{}] ", printable(ns));
-            }
-            if let Some(owner) = &row.owner {
-                buf.push_str(&owner.label());
-            }
-        }
+/// Appends column `i` of `row` to `buf`: what the source cannot tell is
+/// `-`, so every line has every column (for `awk`), except a blank last
+/// one.
+fn cell(row: &SocketRow, cols: &[Column], i: usize, now: Instant, buf: &mut String) {
+    let start = buf.len();
+    cols[i].push_text(row, now, buf);
+    if buf.len() == start && i + 1 < cols.len() {
+        buf.push('-');
     }
 }
 
-fn column_widths(rows: &[&SocketRow], now: Instant) -> [usize; COLUMNS] {
-    let mut widths = HEADERS.map(str::len);
+fn column_widths(rows: &[&SocketRow], cols: &[Column], now: Instant) -> Vec<usize> {
+    let mut widths: Vec<usize> = cols.iter().map(|c| c.title().len()).collect();
     let mut buf = String::with_capacity(64);
     for row in rows {
         for (i, w) in widths.iter_mut().enumerate() {
             buf.clear();
-            cell(row, i, now, &mut buf);
+            cell(row, cols, i, now, &mut buf);
             *w = (*w).max(width(&buf));
         }
     }
@@ -94,16 +62,12 @@ fn column_widths(rows: &[&SocketRow], now: Instant) -> [usize; COLUMNS] {
 }
 
 /// One line: indented, columns padded, the last one not, no trailing blanks.
-fn push_line(
-    line: &mut String,
-    mut cell: impl FnMut(usize, &mut String),
-    widths: &[usize; COLUMNS],
-) {
+fn push_line(line: &mut String, mut cell: impl FnMut(usize, &mut String), widths: &[usize]) {
     line.push_str("  ");
     for (i, w) in widths.iter().enumerate() {
         let start = line.len();
         cell(i, line);
-        if i + 1 < COLUMNS {
+        if i + 1 < widths.len() {
             let used = width(&line[start..]);
             pad(line, w.saturating_sub(used) + 2);
         }

@@ -57,11 +57,3 @@ pub fn send_q(row: &SocketRow, theme: &Theme) -> Span<'static> {
 pub fn timer(row: &SocketRow, now: Instant) -> String {
     row.timer.as_ref().map(|t| t.label(now)).unwrap_or_default()
 }
-
-pub fn user(row: &SocketRow) -> String {
-    match (&row.user, row.uid) {
-        (Some(name), _) => name.to_string(),
-        (None, Some(uid)) => uid.to_string(),
-        (None, None) => String::new(),
-    }
-}

@@ -3,8 +3,8 @@
 //! Columns drop from the right as the terminal narrows.
 
 use super::cells;
+use crate::columns::{self, Column};
 use crate::socket::Conn;
-use crate::socket::addr;
 use crate::socket::human as format;
 use crate::ui::app::{App, Focus};
 use crate::ui::listing::{Group, Line};
@@ -18,75 +18,22 @@ use std::time::Duration;
 /// How long a new or changed row stays highlighted.
 pub const FLASH: Duration = Duration::from_secs(3);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Column {
-    Local,
-    Remote,
-    State,
-    RecvQ,
-    SendQ,
-    Timer,
-    InState,
-    Process,
-    User,
-    /// Which network namespace (`--all-netns`, the lab's link).
-    Netns,
-}
-
-impl Column {
-    fn title(self) -> &'static str {
-        match self {
-            Column::Local => "Local Address",
-            Column::Remote => "Remote Address",
-            Column::State => "State",
-            Column::RecvQ => "Recv-Q",
-            Column::SendQ => "Send-Q",
-            Column::Timer => "Timer",
-            Column::InState => "In state",
-            Column::Process => "PID/Process",
-            Column::User => "User",
-            Column::Netns => "Netns",
-        }
-    }
-}
-
-/// Which columns fit a table this wide, most telling first. A class
-/// keeps the queues (a full accept queue, unread data holding a FIN) and
-/// the process (whose socket it is); the user goes first.
-fn columns(width: u16, classroom: bool) -> &'static [Column] {
-    use Column::*;
-    if classroom {
-        return match width {
-            0..64 => &[Local, Remote, State],
-            64..110 => &[Local, Remote, State, RecvQ, SendQ, Process],
-            _ => &[Local, Remote, State, RecvQ, SendQ, Timer, InState, Process],
-        };
-    }
-    match width {
-        0..64 => &[Local, Remote, State],
-        64..100 => &[Local, Remote, State, InState, Process],
-        100..150 => &[Local, Remote, State, RecvQ, SendQ, Timer, InState, Process],
-        _ => &[
-            Local, Remote, State, RecvQ, SendQ, Timer, InState, Process, User,
-        ],
-    }
-}
-
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let focused = app.focus == Focus::Table;
     let tv = &app.table;
     let selected_line = tv.cursor_line();
     let visible = tv.listing.window(tv.offset, tv.page);
-    let mut cols = columns(area.width, app.classroom).to_vec();
+    let shown = columns::table(area.width, app.classroom);
     // Rows of other namespaces: a column says whose, after the state.
     let namespaces = visible.iter().any(|line| match *line {
         Line::Row(id) => app.data.get(id).is_some_and(|c| c.row.netns.is_some()),
         _ => false,
     });
-    if namespaces {
-        cols.insert(3, Column::Netns);
-    }
+    let cols = match namespaces {
+        true => columns::with_netns(shown),
+        false => shown.to_vec(),
+    };
     let cols = cols.as_slice();
     let rows: Vec<Row> = visible
         .iter()
@@ -182,29 +129,20 @@ fn line_row<'a>(app: &'a App, line: &Line, cols: &[Column]) -> Row<'a> {
     }
 }
 
-/// A cell's plain text (also what column widths are measured on).
+/// A cell's plain text (also what column widths are measured on): the
+/// column model's, but for what the table draws its own way.
 fn text(app: &App, conn: &Conn, col: Column) -> String {
     let row = &conn.row;
     match col {
-        Column::Local => addr::display(&row.key.local),
-        Column::Remote => addr::display(&row.key.remote),
         Column::State if app.classroom => format!(" {} ", state_cell(app, conn).0),
         Column::State => state_cell(app, conn).0,
         Column::RecvQ => cells::recv_q(row, &app.theme).content.into_owned(),
         Column::SendQ => cells::send_q(row, &app.theme).content.into_owned(),
-        Column::Timer => cells::timer(row, app.now),
         Column::InState => format::age_at_least(
             conn.time_in_state(app.now),
             conn.current_phase().entry_seen(),
         ),
-        Column::Process => conn.row.pid_label(),
-        Column::User => cells::user(row),
-        // This namespace's own rows stay blank beside the others'.
-        Column::Netns => conn
-            .row
-            .netns
-            .map(crate::socket::printable)
-            .unwrap_or_default(),
+        col => col.text(row, app.now),
     }
 }
 
