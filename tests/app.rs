@@ -129,10 +129,7 @@ fn k_asks_naming_the_connection_and_its_owner_then_destroys_by_identity() {
     // What the kernel says goes to the status line.
     rig.app.destroyed(
         &conn.key,
-        Err(
-            "the kernel allows destroying sockets only with CAP_NET_ADMIN: run tcpscope as root"
-                .into(),
-        ),
+        Err(tcpscope::source::sockdiag::destroy::DestroyError::NotPermitted),
     );
     let status = rig
         .app

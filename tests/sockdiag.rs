@@ -501,7 +501,9 @@ mod faults {
             }
         };
         drop(runner);
-        let failed = failed.expect("the failed reading was reported first");
+        let failed = failed
+            .expect("the failed reading was reported first")
+            .to_string();
         assert!(failed.contains("cannot read the socket table"), "{failed}");
         assert!(failed.contains("No buffer space available"), "{failed}");
         assert_eq!(

@@ -179,7 +179,7 @@ impl Player {
                 }
                 format!("{n} segment(s) let through")
             }
-            other => w.link.steer(other, self.port)?,
+            other => w.link.steer(other, self.port).map_err(|e| e.to_string())?,
         };
         self.settle().await;
         Ok(done)

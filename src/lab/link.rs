@@ -49,6 +49,16 @@ pub struct LabLink {
     pub control: LinkControl,
 }
 
+/// Why the link did not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum SteerError {
+    /// A release with nothing waiting: news, not a failure.
+    #[error("no segment waits on the link: make a call (c connects, x closes)")]
+    NothingWaiting,
+    #[error("cannot send made-up SYNs: {0}")]
+    Flood(std::io::Error),
+}
+
 impl LabLink {
     /// Makes both namespaces and the link between them (root).
     pub fn create(delay: Duration, step: bool) -> Result<LabLink, link::LinkError> {
@@ -130,7 +140,7 @@ impl LabLink {
     /// Does `call` on the link: the one place keys, demos and `--check`
     /// steer it. Says what it did; `Release` lets through only segments
     /// already waiting (a demo that must wait for one waits first).
-    pub fn steer(&self, call: LinkCall, lab_port: u16) -> Result<String, String> {
+    pub fn steer(&self, call: LinkCall, lab_port: u16) -> Result<String, SteerError> {
         let c = &self.control;
         let on_off = |on: bool, yes: &str, no: &str| if on { yes } else { no }.to_string();
         Ok(match call {
@@ -145,9 +155,7 @@ impl LabLink {
             LinkCall::Release(n) => {
                 let released = (0..n).filter(|_| c.release_next()).count();
                 if released == 0 {
-                    return Err(
-                        "no segment waits on the link: make a call (c connects, x closes)".into(),
-                    );
+                    return Err(SteerError::NothingWaiting);
                 }
                 format!("{released} segment(s) let through")
             }
@@ -160,9 +168,7 @@ impl LabLink {
                 format!("link {}", on_off(on, "down", "up"))
             }
             LinkCall::Flood(n) => {
-                let sent = self
-                    .flood(n, lab_port)
-                    .map_err(|e| format!("cannot send made-up SYNs: {e}"))?;
+                let sent = self.flood(n, lab_port).map_err(SteerError::Flood)?;
                 format!("{sent} SYNs from made-up clients")
             }
         })

@@ -220,7 +220,8 @@ impl Printer {
     pub fn feed(&mut self, feed: Feed, out: &mut impl Write) -> io::Result<()> {
         match feed {
             Feed::Update(update) => self.update(&update, out),
-            Feed::Failed(text) => {
+            Feed::Failed(why) => {
+                let text = why.to_string();
                 eprintln!("tcpscope: {text}");
                 match &self.recording {
                     Some(r) => r.failed(&text, out),

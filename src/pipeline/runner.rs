@@ -103,8 +103,8 @@ pub struct DetailsReading {
 #[derive(Debug)]
 pub enum Feed {
     Update(Box<Update>),
-    /// A reading failed; the text is for the status line.
-    Failed(String),
+    /// A reading failed, and why (each consumer says it its way).
+    Failed(crate::source::SourceError),
 }
 
 enum Control {
@@ -570,10 +570,9 @@ impl Worker {
         let dump = match self.sources.table.dump(&self.scope) {
             Ok(dump) => dump,
             Err(e) => {
-                let text = e.to_string();
-                self.failing = Some(text.clone());
+                self.failing = Some(e.to_string());
                 self.apply_changes();
-                return match self.out.try_send(Feed::Failed(text)) {
+                return match self.out.try_send(Feed::Failed(e)) {
                     Err(TrySendError::Closed(_)) => Step::Stop,
                     _ => Step::Go,
                 };

@@ -19,6 +19,8 @@ use crate::pipeline::history::{CountHistory, TransitionLog};
 use crate::pipeline::runner::{DetailsReading, Feed, MAX_PENDING_EVENTS, Update};
 use crate::socket::{Conn, ConnId, Filter, SocketKey, StateCounts};
 use crate::source::Degradation;
+use crate::source::capture::CaptureError;
+use crate::source::sockdiag::destroy::DestroyError;
 use crate::ui::fmt::fmt_ms;
 use std::time::{Duration, Instant};
 
@@ -226,7 +228,8 @@ impl App {
                 false
             }
             Feed::Update(update) => self.install(*update),
-            Feed::Failed(text) => {
+            Feed::Failed(why) => {
+                let text = why.to_string();
                 self.set_error(format!("reading the socket table failed: {text}"));
                 self.data.failing = Some(text);
                 true
@@ -618,7 +621,7 @@ impl App {
     }
 
     /// Whether capture started for the port it was asked for.
-    pub fn capture_started(&mut self, port: Option<u16>, result: Result<(), String>) {
+    pub fn capture_started(&mut self, port: Option<u16>, result: Result<(), CaptureError>) {
         if self.segments_from_elsewhere() {
             return;
         }
@@ -695,7 +698,7 @@ impl App {
     }
 
     /// What the kernel said to a destroy request.
-    pub fn destroyed(&mut self, key: &SocketKey, result: Result<(), String>) {
+    pub fn destroyed(&mut self, key: &SocketKey, result: Result<(), DestroyError>) {
         match result {
             Ok(()) => self.set_info(format!(
                 "destroyed {}: its owner gets ECONNABORTED, its peer a RST",

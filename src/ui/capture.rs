@@ -49,7 +49,7 @@ impl LiveCapture {
             Some(port) => capture::start(port).map(|c| self.capture = Some(c)),
             None => Ok(()),
         };
-        app.capture_started(wanted, result.map_err(|e| e.to_string()));
+        app.capture_started(wanted, result);
         self.told = Some(wanted);
     }
 

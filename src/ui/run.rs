@@ -15,7 +15,7 @@ use super::terminal::{self, TerminalGuard};
 use super::widgets;
 use crate::lab::Lab;
 use crate::lab::link::LabLink;
-use crate::lab::link::LinkCall;
+use crate::lab::link::{LinkCall, SteerError};
 use crate::pipeline::runner::Runner;
 use crate::shutdown::Termination;
 use crate::socket::Filter;
@@ -343,9 +343,14 @@ fn on_input(
             // A socket of the lab's link is reached from inside its namespace.
             let result = match (netns, link) {
                 (Some(ns), Some(link)) => link
-                    .inside(ns, move || destroy(&key, cookie).map_err(|e| e.to_string()))
-                    .unwrap_or_else(|e| Err(format!("cannot enter the {ns} namespace: {e}"))),
-                _ => destroy(&key, cookie).map_err(|e| e.to_string()),
+                    .inside(ns, move || destroy(&key, cookie))
+                    .unwrap_or_else(|e| {
+                        Err(destroy::DestroyError::NotEntered {
+                            namespace: ns,
+                            why: crate::source::error::explain_os(&e),
+                        })
+                    }),
+                _ => destroy(&key, cookie),
             };
             app.destroyed(&key, result);
         }
@@ -395,11 +400,10 @@ async fn next_passage(link: &mut Option<LabLink>) -> Option<crate::source::link:
 /// Carries out a key (or demo step) for the lab's link.
 fn steer(app: &mut App, link: &LabLink, call: LinkCall) {
     // The key already said what it asked; only a refusal is news.
-    if let Err(why) = link.steer(call, app.lab.port()) {
-        match call {
-            LinkCall::Release(_) => app.set_info(why),
-            _ => app.set_error(why),
-        }
+    match link.steer(call, app.lab.port()) {
+        Err(why @ SteerError::NothingWaiting) => app.set_info(why.to_string()),
+        Err(why) => app.set_error(why.to_string()),
+        Ok(_) => {}
     }
 }
 

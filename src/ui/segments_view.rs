@@ -14,7 +14,7 @@ pub enum Capturing {
     NoPort,
     On(u16),
     /// It could not start, and why (no root, no AF_PACKET).
-    Failed(String),
+    Failed(crate::source::capture::CaptureError),
     /// The lab's own link: every segment crosses it.
     Link,
     /// A recording's segments (`replay`).

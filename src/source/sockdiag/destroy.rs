@@ -16,6 +16,12 @@ pub enum DestroyError {
     /// ENOENT / ESTALE: no such socket any more (or another one now has
     /// those ends).
     Gone,
+    /// The socket lives in a namespace (the lab's link) that could not be
+    /// entered to reach it.
+    NotEntered {
+        namespace: &'static str,
+        why: String,
+    },
     Other(String),
 }
 
@@ -29,6 +35,9 @@ impl fmt::Display for DestroyError {
                 "this kernel cannot destroy sockets (it was built without CONFIG_INET_DIAG_DESTROY)",
             ),
             DestroyError::Gone => f.write_str("the socket is already gone"),
+            DestroyError::NotEntered { namespace, why } => {
+                write!(f, "cannot enter the {namespace} namespace: {why}")
+            }
             DestroyError::Other(why) => f.write_str(why),
         }
     }
