@@ -37,7 +37,7 @@ use Column::*;
 pub const ONCE_TEXT: &[Column] = &[Local, Remote, State, RecvQ, SendQ, Timer, User, Process];
 
 /// `--json`: the documented object, in its order (a contract).
-pub const JSON: &[Column] = &[
+pub const JSON: [Column; 13] = [
     Proto, Family, Local, Remote, State, RecvQ, SendQ, Timer, Uid, User, Inode, Process, Netns,
 ];
 
@@ -94,27 +94,23 @@ impl Column {
     /// The column's text for one row, appended to `buf`; nothing when the
     /// source cannot tell (each view marks a blank its own way). Names
     /// from the system are printed with control characters as `?`.
+    #[inline]
     pub fn push_text(self, row: &SocketRow, now: Instant, buf: &mut String) {
-        let number = |n: Option<u64>, buf: &mut String| {
-            if let Some(n) = n {
-                buf.push_str(itoa::Buffer::new().format(n));
-            }
-        };
         match self {
             Proto => buf.push_str("tcp"),
             Family => buf.push_str(row.key.family.name()),
             Local => addr::push_display(&row.key.local, buf),
             Remote => addr::push_display(&row.key.remote, buf),
             State => buf.push_str(row.state.name()),
-            RecvQ => number(row.recv_q.map(u64::from), buf),
-            SendQ => number(row.send_q.map(u64::from), buf),
+            RecvQ => number(row.recv_q, buf),
+            SendQ => number(row.send_q, buf),
             Timer => {
                 if let Some(t) = &row.timer {
                     buf.push_str(&t.label(now));
                 }
             }
             InState => {}
-            Uid => number(row.uid.map(u64::from), buf),
+            Uid => number(row.uid, buf),
             User => match (&row.user, row.uid) {
                 (Some(u), _) if !u.chars().any(char::is_control) => buf.push_str(u),
                 (Some(u), _) => buf.push_str(&printable(u)),
@@ -139,9 +135,15 @@ impl Column {
 
     /// The column's text as a new string.
     pub fn text(self, row: &SocketRow, now: Instant) -> String {
-        let mut buf = String::new();
-        self.push_text(row, now, &mut buf);
-        buf
+        match (self, &row.timer) {
+            // Already a string of its own: no copy.
+            (Timer, Some(t)) => t.label(now),
+            _ => {
+                let mut buf = String::new();
+                self.push_text(row, now, &mut buf);
+                buf
+            }
+        }
     }
 
     /// The fields of the event stream's socket records that carry this
@@ -159,6 +161,12 @@ impl Column {
             Netns => &["netns"],
             Proto | Family | InState | Uid | User | Inode => &[],
         }
+    }
+}
+
+fn number<N: itoa::Integer>(n: Option<N>, buf: &mut String) {
+    if let Some(n) = n {
+        buf.push_str(itoa::Buffer::new().format(n));
     }
 }
 

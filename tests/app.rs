@@ -646,7 +646,7 @@ mod lab {
     #[test]
     fn address_in_use_names_the_program_holding_the_port() {
         use std::sync::Arc;
-        use tcpscope::lab::{Call, LabError};
+        use tcpscope::lab::{Attempt, LabError};
         use tcpscope::socket::{Owner, Process};
         let mut rig = rig_with_lab();
         let mut listener = row(9000, 0, TcpState::Listen);
@@ -659,7 +659,7 @@ mod lab {
         }));
         rig.feed(&[listener]);
         let err = LabError::os(
-            Call::Bind {
+            Attempt::Bind {
                 addr: "127.0.0.1:9000".parse().expect("addr"),
                 reuseaddr: false,
                 time_wait_from: Some(true),

@@ -673,9 +673,9 @@ async fn connections_reset_by_the_peer_free_their_slots() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_demo_listen_with_manual_accept_is_what_the_lab_reports() {
-    use tcpscope::demo::{self, Call};
+    use tcpscope::demo::{self, Instruction};
     let mut h = Harness::new(LabConfig::default());
-    let call = Call::Listen {
+    let call = Instruction::Listen {
         backlog: 1,
         reuseaddr: false,
         buffers: None,

@@ -3,7 +3,7 @@
 //! steer it, `keepalive`, and the expectations about segments, the
 //! kernel's counters and the lab's notices.
 
-use crate::lab::link::LinkCall;
+use crate::lab::link::LinkOrder;
 use crate::socket::Flags;
 
 /// `wire: delay=450ms step=off`: the demo runs across the link.
@@ -47,17 +47,17 @@ pub fn parse_setup(text: &str) -> Result<WireSetup, String> {
 }
 
 /// The words after `wire` in a step.
-pub fn parse_call<'a>(mut words: impl Iterator<Item = &'a str>) -> Result<LinkCall, String> {
+pub fn parse_call<'a>(mut words: impl Iterator<Item = &'a str>) -> Result<LinkOrder, String> {
     let verb = words.next().unwrap_or("");
     let arg = words.next();
     let call = match verb {
-        "delay" => LinkCall::Delay(parse_ms(arg.unwrap_or(""))?),
-        "hold" => LinkCall::Hold(on_off(arg.unwrap_or(""))?),
-        "release" => LinkCall::Release(count(arg, "segments to release")?),
-        "drop-next" => LinkCall::DropNext,
-        "down" => LinkCall::Down(true),
-        "up" => LinkCall::Down(false),
-        "flood" => LinkCall::Flood(count(arg, "SYNs")?),
+        "delay" => LinkOrder::Delay(parse_ms(arg.unwrap_or(""))?),
+        "hold" => LinkOrder::Hold(on_off(arg.unwrap_or(""))?),
+        "release" => LinkOrder::Release(count(arg, "segments to release")?),
+        "drop-next" => LinkOrder::DropNext,
+        "down" => LinkOrder::Down(true),
+        "up" => LinkOrder::Down(false),
+        "flood" => LinkOrder::Flood(count(arg, "SYNs")?),
         other => {
             return Err(format!(
                 "unknown wire step '{other}': use delay 450ms, hold on|off, release [N], drop-next, down, up, flood N"
@@ -182,15 +182,15 @@ mod tests {
         );
         assert_eq!(
             parse_call("delay 1s".split_whitespace()),
-            Ok(LinkCall::Delay(1000))
+            Ok(LinkOrder::Delay(1000))
         );
         assert_eq!(
             parse_call("release".split_whitespace()),
-            Ok(LinkCall::Release(1))
+            Ok(LinkOrder::Release(1))
         );
         assert_eq!(
             parse_call("flood 64".split_whitespace()),
-            Ok(LinkCall::Flood(64))
+            Ok(LinkOrder::Flood(64))
         );
         assert!(parse_call("juggle".split_whitespace()).is_err());
         assert_eq!(

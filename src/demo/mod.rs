@@ -6,7 +6,7 @@ pub mod link;
 pub mod runner;
 pub mod script;
 
-pub use script::{Call, Expect, Role, Scenario, ScriptError, Step};
+pub use script::{Expect, Instruction, Role, Scenario, ScriptError, Step};
 
 use crate::lab::{AcceptMode, LabCommand, LabSocket, OptionChanges, ServerOptions, Side};
 
@@ -111,7 +111,7 @@ pub fn resolve(role: Role, sockets: &[LabSocket]) -> Option<&LabSocket> {
 /// reuses `port` (the scenario's first listener's) when it is not 0, on
 /// the address the lab's server binds (its end of the link, on one).
 pub fn commands(
-    call: &Call,
+    call: &Instruction,
     sockets: &[LabSocket],
     port: u16,
     bind: std::net::IpAddr,
@@ -122,7 +122,7 @@ pub fn commands(
             .ok_or_else(|| format!("there is no {role} yet at this step"))
     };
     let out = match call {
-        Call::Listen {
+        Instruction::Listen {
             backlog,
             reuseaddr,
             buffers,
@@ -148,33 +148,33 @@ pub fn commands(
             };
             vec![LabCommand::Configure(now), LabCommand::StartServer(opts)]
         }
-        Call::Stop => vec![LabCommand::StopServer],
-        Call::Connect(n) => vec![LabCommand::Connect { count: *n }],
-        Call::Accept => vec![LabCommand::AcceptOne],
-        Call::Send(r, text) => vec![LabCommand::Send {
+        Instruction::Stop => vec![LabCommand::StopServer],
+        Instruction::Connect(n) => vec![LabCommand::Connect { count: *n }],
+        Instruction::Accept => vec![LabCommand::AcceptOne],
+        Instruction::Send(r, text) => vec![LabCommand::Send {
             id: id(*r)?,
             text: text.clone(),
         }],
-        Call::Fill(r) => vec![LabCommand::Fill { id: id(*r)? }],
-        Call::Shutdown(r) => vec![LabCommand::ShutdownWrite { id: id(*r)? }],
-        Call::Close(r) => vec![LabCommand::Close { id: id(*r)? }],
-        Call::Reset(r) => vec![LabCommand::Abort { id: id(*r)? }],
-        Call::Read(r, on) => vec![LabCommand::SetReading {
+        Instruction::Fill(r) => vec![LabCommand::Fill { id: id(*r)? }],
+        Instruction::Shutdown(r) => vec![LabCommand::ShutdownWrite { id: id(*r)? }],
+        Instruction::Close(r) => vec![LabCommand::Close { id: id(*r)? }],
+        Instruction::Reset(r) => vec![LabCommand::Abort { id: id(*r)? }],
+        Instruction::Read(r, on) => vec![LabCommand::SetReading {
             id: id(*r)?,
             on: *on,
         }],
-        Call::Echo(r, on) => vec![LabCommand::SetEcho {
+        Instruction::Echo(r, on) => vec![LabCommand::SetEcho {
             id: id(*r)?,
             on: *on,
         }],
-        Call::Keepalive(r, [idle, interval, count]) => vec![LabCommand::Keepalive {
+        Instruction::Keepalive(r, [idle, interval, count]) => vec![LabCommand::Keepalive {
             id: id(*r)?,
             idle: *idle,
             interval: *interval,
             count: *count,
         }],
         // The link is the player's to steer, not the lab's.
-        Call::Wait(_) | Call::Link(_) => Vec::new(),
+        Instruction::Wait(_) | Instruction::Link(_) => Vec::new(),
     };
     Ok(out)
 }

@@ -3,10 +3,10 @@
 //! is available) shows the states the step promises.
 
 use super::link::{SegmentExpect, Sender};
-use super::script::{Call, Expect, Scenario};
+use super::script::{Expect, Instruction, Scenario};
 use super::{commands, resolve};
 use crate::lab::link::LabLink;
-use crate::lab::link::LinkCall;
+use crate::lab::link::LinkOrder;
 use crate::lab::{Lab, LabConfig, LabEvent, LabSocket, ServerOptions};
 use crate::pipeline::runner::{Feed, Runner};
 use crate::socket::Flags;
@@ -123,12 +123,12 @@ pub async fn play(
 
 impl Player {
     /// Runs the step's commands; the last outcome is the step's.
-    async fn run_call(&mut self, call: &Call) -> Result<String, String> {
-        if let Call::Wait(ms) = call {
+    async fn run_call(&mut self, call: &Instruction) -> Result<String, String> {
+        if let Instruction::Wait(ms) = call {
             tokio::time::sleep(Duration::from_millis(*ms)).await;
             return Ok(String::new());
         }
-        if let Call::Link(step) = call {
+        if let Instruction::Link(step) = call {
             return self.steer(*step).await;
         }
         let mut last = Ok(String::new());
@@ -167,13 +167,13 @@ impl Player {
     }
 
     /// A `wire` step: the link does as told.
-    async fn steer(&mut self, step: LinkCall) -> Result<String, String> {
+    async fn steer(&mut self, step: LinkOrder) -> Result<String, String> {
         let Some(w) = &mut self.link else {
             return Err("a wire step needs a 'wire:' line at the top of the demo".into());
         };
         let done = match step {
             // A demo's release waits for the segment to be there.
-            LinkCall::Release(n) => {
+            LinkOrder::Release(n) => {
                 for _ in 0..n {
                     release_one(&w.link.control).await?;
                 }

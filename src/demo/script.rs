@@ -10,7 +10,7 @@
 //! ```
 
 use super::link::{self, SegmentExpect, WireSetup};
-use crate::lab::link::LinkCall;
+use crate::lab::link::LinkOrder;
 use crate::socket::TcpState;
 use std::fmt;
 
@@ -36,7 +36,7 @@ impl fmt::Display for Role {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Call {
+pub enum Instruction {
     Listen {
         backlog: u32,
         reuseaddr: bool,
@@ -56,7 +56,7 @@ pub enum Call {
     Echo(Role, bool),
     Wait(u64),
     /// A step on the lab's link (a `wire:` demo).
-    Link(LinkCall),
+    Link(LinkOrder),
     /// SO_KEEPALIVE with idle, interval (seconds) and probe count.
     Keepalive(Role, [u32; 3]),
 }
@@ -85,7 +85,7 @@ pub enum Expect {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
     pub line: usize,
-    pub call: Call,
+    pub call: Instruction,
     pub text: String,
     pub say: String,
     /// Speaker notes: for the presenter's pane, not the class's screen.
@@ -217,37 +217,37 @@ fn on_off(word: Option<&str>) -> Result<bool, String> {
     }
 }
 
-fn parse_call(text: &str) -> Result<Call, String> {
+fn parse_call(text: &str) -> Result<Instruction, String> {
     let mut words = text.split_whitespace();
     let verb = words.next().unwrap_or("");
     let role = |w: Option<&str>| parse_role(w.unwrap_or(""));
     let call = match verb {
         "listen" => parse_listen(words)?,
-        "stop" => Call::Stop,
-        "connect" => Call::Connect(words.next().map_or(Ok(1), |n| {
+        "stop" => Instruction::Stop,
+        "connect" => Instruction::Connect(words.next().map_or(Ok(1), |n| {
             n.parse()
                 .map_err(|_| format!("'{n}' is not a number of clients"))
         })?),
-        "accept" => Call::Accept,
+        "accept" => Instruction::Accept,
         "send" => {
             let r = role(words.next())?;
             let text: Vec<&str> = words.by_ref().collect();
             if text.is_empty() {
                 return Err("send needs text: 'send client hello'".into());
             }
-            Call::Send(r, text.join(" "))
+            Instruction::Send(r, text.join(" "))
         }
-        "fill" => Call::Fill(role(words.next())?),
-        "shutdown" => Call::Shutdown(role(words.next())?),
-        "close" => Call::Close(role(words.next())?),
-        "reset" => Call::Reset(role(words.next())?),
-        "read" => Call::Read(role(words.next())?, on_off(words.next())?),
-        "echo" => Call::Echo(role(words.next())?, on_off(words.next())?),
-        "wait" => Call::Wait(parse_wait(words.next())?),
-        "wire" => Call::Link(link::parse_call(words)?),
+        "fill" => Instruction::Fill(role(words.next())?),
+        "shutdown" => Instruction::Shutdown(role(words.next())?),
+        "close" => Instruction::Close(role(words.next())?),
+        "reset" => Instruction::Reset(role(words.next())?),
+        "read" => Instruction::Read(role(words.next())?, on_off(words.next())?),
+        "echo" => Instruction::Echo(role(words.next())?, on_off(words.next())?),
+        "wait" => Instruction::Wait(parse_wait(words.next())?),
+        "wire" => Instruction::Link(link::parse_call(words)?),
         "keepalive" => {
             let (who, values) = link::parse_keepalive(words)?;
-            Call::Keepalive(parse_role(who)?, values)
+            Instruction::Keepalive(parse_role(who)?, values)
         }
         other => {
             return Err(format!(
@@ -276,7 +276,7 @@ fn parse_wait(word: Option<&str>) -> Result<u64, String> {
     Ok(ms)
 }
 
-fn parse_listen<'a>(words: impl Iterator<Item = &'a str>) -> Result<Call, String> {
+fn parse_listen<'a>(words: impl Iterator<Item = &'a str>) -> Result<Instruction, String> {
     let (mut backlog, mut reuseaddr, mut buffers, mut manual, mut hold) =
         (128, false, None, false, true);
     for w in words {
@@ -311,7 +311,7 @@ fn parse_listen<'a>(words: impl Iterator<Item = &'a str>) -> Result<Call, String
             }
         }
     }
-    Ok(Call::Listen {
+    Ok(Instruction::Listen {
         backlog,
         reuseaddr,
         buffers,
@@ -367,7 +367,10 @@ mod tests {
         assert_eq!(s.title, "T");
         assert_eq!(s.steps.len(), 2);
         assert_eq!(s.steps[0].say, "hello world");
-        assert!(matches!(s.steps[0].call, Call::Listen { backlog: 1, .. }));
+        assert!(matches!(
+            s.steps[0].call,
+            Instruction::Listen { backlog: 1, .. }
+        ));
         assert_eq!(s.steps[1].expect.len(), 2);
     }
 
@@ -403,7 +406,7 @@ mod tests {
         let s = parse("t", "step: listen accept=auto\n").expect("auto is a value");
         assert!(matches!(
             s.steps[0].call,
-            Call::Listen { manual: false, .. }
+            Instruction::Listen { manual: false, .. }
         ));
         let e = parse("t", "step: wait 5s\n").expect_err("no unit");
         assert_eq!(

@@ -3,7 +3,7 @@
 //! abort. It reports what happened to the lab's actor and never blocks
 //! on a peer that stopped reading.
 
-use super::explain::{Call, LabError};
+use super::explain::{Attempt, LabError};
 use super::{Done, LabId, MAX_SEND_BYTES, READ_BUFFER, SocketCall};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -148,7 +148,7 @@ pub async fn connect_and_run(
             run_with(ctx, stream, cmds, policy).await;
         }
         Err(e) => {
-            let err = LabError::os(Call::Connect { addr }, &e).on(id);
+            let err = LabError::os(Attempt::Connect { addr }, &e).on(id);
             ctx.tell(None, ReportKind::ConnectFailed(err));
             ctx.tell(None, ReportKind::Ended);
         }
@@ -198,7 +198,7 @@ async fn run_with(ctx: Ctx, mut stream: TcpStream, mut cmds: Commands, mut polic
                     Err(e) => {
                         // A reset: the connection is over; keeping the
                         // descriptor would only hold a lab slot.
-                        ctx.failed(None, Some(SocketCall::Close), LabError::os(Call::Recv, &e));
+                        ctx.failed(None, Some(SocketCall::Close), LabError::os(Attempt::Recv, &e));
                         break;
                     }
                 }
@@ -231,7 +231,7 @@ async fn command(
             Err(e) => ctx.failed(
                 seq,
                 Some(SocketCall::ShutdownWrite),
-                LabError::os(Call::Shutdown, &e),
+                LabError::os(Attempt::Shutdown, &e),
             ),
         },
         ConnCmd::Close => {
@@ -350,7 +350,7 @@ async fn send(
     match result {
         Ok(()) => ctx.done(seq, call.clone(), call.to_string()),
         Err(Some(e)) => {
-            ctx.failed(seq, Some(call), LabError::os(Call::Send, &e));
+            ctx.failed(seq, Some(call), LabError::os(Attempt::Send, &e));
             if reset(&e) {
                 return Flow::Stop;
             }
@@ -392,7 +392,7 @@ async fn fill(ctx: &Ctx, stream: &mut TcpStream, seq: Option<u64>, write_shut: b
                 ctx.failed(
                     seq,
                     Some(SocketCall::Send(total)),
-                    LabError::os(Call::Send, &e),
+                    LabError::os(Attempt::Send, &e),
                 );
                 return if reset(&e) {
                     Flow::Stop
@@ -416,7 +416,11 @@ async fn echo(ctx: &Ctx, stream: &mut TcpStream, data: &[u8]) -> Flow {
     match result {
         Ok(()) => Flow::Continue,
         Err(Some(e)) if reset(&e) => {
-            ctx.failed(None, Some(SocketCall::Close), LabError::os(Call::Send, &e));
+            ctx.failed(
+                None,
+                Some(SocketCall::Close),
+                LabError::os(Attempt::Send, &e),
+            );
             Flow::Stop
         }
         Err(_) => {

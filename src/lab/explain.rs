@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 /// What the lab was doing when the error happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Call {
+pub enum Attempt {
     /// `time_wait_from`: set when a lab server end on this port closed
     /// first (so TIME_WAIT is likely), with whether its listener had
     /// SO_REUSEADDR: on Linux a TIME_WAIT connection keeps its listener's
@@ -52,7 +52,7 @@ impl From<&io::Error> for OsFailure {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Problem {
     /// A socket call the OS refused.
-    Os { call: Call, os: OsFailure },
+    Os { call: Attempt, os: OsFailure },
     /// A command the lab turned down, and why.
     Refused(String),
 }
@@ -65,7 +65,7 @@ pub struct LabError {
 }
 
 impl LabError {
-    pub fn os(call: Call, err: &io::Error) -> Self {
+    pub fn os(call: Attempt, err: &io::Error) -> Self {
         LabError {
             socket: None,
             problem: Problem::Os {
@@ -94,7 +94,7 @@ impl LabError {
     pub fn port_in_use(&self) -> Option<u16> {
         match &self.problem {
             Problem::Os {
-                call: Call::Bind { addr, .. },
+                call: Attempt::Bind { addr, .. },
                 os,
             } if os.kind == io::ErrorKind::AddrInUse => Some(addr.port()),
             _ => None,
@@ -130,7 +130,7 @@ pub struct PortUse {
     pub time_waits: usize,
 }
 
-fn explain(call: Call, os: &OsFailure, port: &PortUse) -> String {
+fn explain(call: Attempt, os: &OsFailure, port: &PortUse) -> String {
     format!(
         "{}: {} — {}",
         headline(call),
@@ -139,19 +139,19 @@ fn explain(call: Call, os: &OsFailure, port: &PortUse) -> String {
     )
 }
 
-fn headline(call: Call) -> String {
+fn headline(call: Attempt) -> String {
     match call {
-        Call::Bind { addr, .. } => format!("bind({addr}) failed"),
-        Call::Connect { addr } => format!("connect({addr}) failed"),
-        Call::Accept => "accept() failed".into(),
-        Call::Send => "send() failed".into(),
-        Call::Recv => "recv() failed".into(),
-        Call::Shutdown => "shutdown(SHUT_WR) failed".into(),
-        Call::Open => "socket() failed".into(),
+        Attempt::Bind { addr, .. } => format!("bind({addr}) failed"),
+        Attempt::Connect { addr } => format!("connect({addr}) failed"),
+        Attempt::Accept => "accept() failed".into(),
+        Attempt::Send => "send() failed".into(),
+        Attempt::Recv => "recv() failed".into(),
+        Attempt::Shutdown => "shutdown(SHUT_WR) failed".into(),
+        Attempt::Open => "socket() failed".into(),
     }
 }
 
-fn reason(call: Call, os: &OsFailure, port: &PortUse) -> String {
+fn reason(call: Attempt, os: &OsFailure, port: &PortUse) -> String {
     if matches!(os.errno, Some(23 | 24)) {
         return format!(
             "{}; connections already open are kept, close some or raise the limit",
@@ -159,20 +159,20 @@ fn reason(call: Call, os: &OsFailure, port: &PortUse) -> String {
         );
     }
     match (call, os.kind) {
-        (Call::Bind { .. }, io::ErrorKind::AddrInUse) => address_in_use(call, port),
-        (Call::Bind { .. }, io::ErrorKind::PermissionDenied) => {
+        (Attempt::Bind { .. }, io::ErrorKind::AddrInUse) => address_in_use(call, port),
+        (Attempt::Bind { .. }, io::ErrorKind::PermissionDenied) => {
             "ports below 1024 need root (or CAP_NET_BIND_SERVICE); use a port from 1024 up".into()
         }
-        (Call::Bind { .. }, io::ErrorKind::AddrNotAvailable) => {
+        (Attempt::Bind { .. }, io::ErrorKind::AddrNotAvailable) => {
             "that address is not one of this machine's; bind 127.0.0.1, 0.0.0.0 or an address the machine has".into()
         }
-        (Call::Connect { .. }, io::ErrorKind::ConnectionRefused) => {
+        (Attempt::Connect { .. }, io::ErrorKind::ConnectionRefused) => {
             "nothing is listening there, so the kernel answered the SYN with a RST; start the server (S) or check the port".into()
         }
-        (Call::Connect { .. }, io::ErrorKind::TimedOut) => {
+        (Attempt::Connect { .. }, io::ErrorKind::TimedOut) => {
             "the SYN was never answered: the host is unreachable, a firewall drops it, or the listener's accept queue stayed full".into()
         }
-        (Call::Send | Call::Recv, io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) => {
+        (Attempt::Send | Attempt::Recv, io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) => {
             "the peer reset the connection (RST); nothing more can be sent or received on it, so the lab closed it".into()
         }
         (_, io::ErrorKind::NotConnected) => "the socket is not connected (any more)".into(),
@@ -181,8 +181,8 @@ fn reason(call: Call, os: &OsFailure, port: &PortUse) -> String {
 }
 
 /// EADDRINUSE: name what holds the port, as far as the table tells.
-fn address_in_use(call: Call, port: &PortUse) -> String {
-    let Call::Bind {
+fn address_in_use(call: Attempt, port: &PortUse) -> String {
+    let Attempt::Bind {
         reuseaddr,
         time_wait_from,
         ..
@@ -226,8 +226,8 @@ mod tests {
         "127.0.0.1:9000".parse().expect("addr")
     }
 
-    fn bind(reuseaddr: bool, time_wait_from: Option<bool>) -> Call {
-        Call::Bind {
+    fn bind(reuseaddr: bool, time_wait_from: Option<bool>) -> Attempt {
+        Attempt::Bind {
             addr: addr(),
             reuseaddr,
             time_wait_from,
@@ -269,12 +269,12 @@ mod tests {
     #[test]
     fn refused_and_too_many_files() {
         let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
-        let text = LabError::os(Call::Connect { addr: addr() }, &refused).to_string();
+        let text = LabError::os(Attempt::Connect { addr: addr() }, &refused).to_string();
         assert!(text.to_lowercase().contains("connection refused"), "{text}");
         assert!(text.contains("nothing is listening"), "{text}");
         assert!(!text.contains("os error"), "{text}");
         let emfile = io::Error::from_raw_os_error(24);
-        let text = LabError::os(Call::Accept, &emfile).on(3).to_string();
+        let text = LabError::os(Attempt::Accept, &emfile).on(3).to_string();
         assert!(text.starts_with("#3 accept() failed"), "{text}");
         assert!(text.contains("too many open files (limit"), "{text}");
     }

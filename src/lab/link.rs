@@ -23,7 +23,7 @@ pub const DEFAULT_DELAY: Duration = Duration::from_millis(400);
 /// What can be asked of the link, by a key, a demo's `wire` step or the
 /// lab: one call type for all three.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkCall {
+pub enum LinkOrder {
     /// Every segment from now on takes this long to cross.
     Delay(u64),
     /// Step mode: segments wait until released.
@@ -140,34 +140,34 @@ impl LabLink {
     /// Does `call` on the link: the one place keys, demos and `--check`
     /// steer it. Says what it did; `Release` lets through only segments
     /// already waiting (a demo that must wait for one waits first).
-    pub fn steer(&self, call: LinkCall, lab_port: u16) -> Result<String, SteerError> {
+    pub fn steer(&self, call: LinkOrder, lab_port: u16) -> Result<String, SteerError> {
         let c = &self.control;
         let on_off = |on: bool, yes: &str, no: &str| if on { yes } else { no }.to_string();
         Ok(match call {
-            LinkCall::Delay(ms) => {
+            LinkOrder::Delay(ms) => {
                 c.set_delay(Duration::from_millis(ms));
                 format!("every segment now takes {ms}ms to cross")
             }
-            LinkCall::Hold(on) => {
+            LinkOrder::Hold(on) => {
                 c.set_step(on);
                 format!("step mode {}", on_off(on, "on", "off"))
             }
-            LinkCall::Release(n) => {
+            LinkOrder::Release(n) => {
                 let released = (0..n).filter(|_| c.release_next()).count();
                 if released == 0 {
                     return Err(SteerError::NothingWaiting);
                 }
                 format!("{released} segment(s) let through")
             }
-            LinkCall::DropNext => {
+            LinkOrder::DropNext => {
                 c.drop_next();
                 "the next segment will be lost".into()
             }
-            LinkCall::Down(on) => {
+            LinkOrder::Down(on) => {
                 c.drop_all(on);
                 format!("link {}", on_off(on, "down", "up"))
             }
-            LinkCall::Flood(n) => {
+            LinkOrder::Flood(n) => {
                 let sent = self.flood(n, lab_port).map_err(SteerError::Flood)?;
                 format!("{sent} SYNs from made-up clients")
             }

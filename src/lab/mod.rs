@@ -11,7 +11,7 @@ mod listener;
 pub mod options;
 pub mod places;
 
-pub use explain::{Call, LabError};
+pub use explain::{Attempt, LabError};
 pub use options::{AcceptMode, OptionChanges, ServerOptions, Target};
 
 use std::fmt;

@@ -2,7 +2,7 @@
 //! the app and the sessions return these, only the loop carries them out.
 
 use crate::lab::LabCommand;
-use crate::lab::link::LinkCall;
+use crate::lab::link::LinkOrder;
 use crate::socket::SocketKey;
 use std::time::{Duration, SystemTime};
 
@@ -17,7 +17,7 @@ pub enum Effect {
     /// Several lab commands, in order (a demo step).
     LabMany(Vec<LabCommand>),
     /// Steer the lab's link.
-    Link(LinkCall),
+    Link(LinkOrder),
     /// Start the replay over at this moment of the recording.
     ReplaySeek(SystemTime),
 }

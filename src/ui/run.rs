@@ -15,7 +15,7 @@ use super::terminal::{self, TerminalGuard};
 use super::widgets;
 use crate::lab::Lab;
 use crate::lab::link::LabLink;
-use crate::lab::link::{LinkCall, SteerError};
+use crate::lab::link::{LinkOrder, SteerError};
 use crate::pipeline::runner::Runner;
 use crate::shutdown::Termination;
 use crate::socket::Filter;
@@ -398,7 +398,7 @@ async fn next_passage(link: &mut Option<LabLink>) -> Option<crate::source::link:
 }
 
 /// Carries out a key (or demo step) for the lab's link.
-fn steer(app: &mut App, link: &LabLink, call: LinkCall) {
+fn steer(app: &mut App, link: &LabLink, call: LinkOrder) {
     // The key already said what it asked; only a refusal is news.
     match link.steer(call, app.lab.port()) {
         Err(why @ SteerError::NothingWaiting) => app.set_info(why.to_string()),

@@ -3,7 +3,7 @@
 
 use super::{Actor, lab_socket, refused};
 use crate::lab::conn::{self, Policy};
-use crate::lab::explain::{Call, LabError};
+use crate::lab::explain::{Attempt, LabError};
 use crate::lab::{Done, LabEvent, LabId, Side, SocketCall};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -49,7 +49,7 @@ impl Actor {
                 Err(e) => {
                     batch
                         .errors
-                        .push(LabError::os(Call::Connect { addr: target }, &e));
+                        .push(LabError::os(Attempt::Connect { addr: target }, &e));
                     break;
                 }
             }

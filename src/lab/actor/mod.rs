@@ -4,7 +4,7 @@
 //! copy to drift.
 
 use crate::lab::conn::{self, ConnCmd, Policy, Report, ReportKind};
-use crate::lab::explain::{Call, LabError};
+use crate::lab::explain::{Attempt, LabError};
 use crate::lab::listener;
 use crate::lab::options::{AcceptMode, OptionChanges};
 use crate::lab::{
@@ -214,7 +214,7 @@ impl Actor {
         let listener = match listener::open(&opts, &self.places) {
             Ok(l) => l,
             Err(e) => {
-                let call = Call::Bind {
+                let call = Attempt::Bind {
                     addr,
                     reuseaddr: opts.reuseaddr,
                     time_wait_from: self.closed_first.get(&opts.port).copied(),
@@ -283,7 +283,7 @@ impl Actor {
                 // Typically EMFILE: the connection stays queued; retry later
                 // instead of spinning on the same error.
                 self.accept_paused = true;
-                return self.say(seq, Err(LabError::os(Call::Accept, &e)));
+                return self.say(seq, Err(LabError::os(Attempt::Accept, &e)));
             }
         };
         // A connection from one of our own clients is already counted.

@@ -4,7 +4,7 @@
 //! steer it.
 
 use super::link::LinkStatus;
-use crate::demo::{self, Call, Role, Scenario};
+use crate::demo::{self, Instruction, Role, Scenario};
 use crate::lab::{LabCommand, OptionChanges, Side};
 use crate::ui::effect::{Effect, Reply};
 use crate::ui::lab_view::LabView;
@@ -46,9 +46,9 @@ impl DemoSession {
             .push((demo.narration.clone(), step.notes.clone()));
         demo.focus = acted_on(&step.call, &lab.sockets);
         match (step.call, self.link.as_mut()) {
-            (Call::Wait(_), _) => Reply::nothing(),
-            (Call::Link(call), Some(link)) => link.steer(call),
-            (Call::Link(_), None) => {
+            (Instruction::Wait(_), _) => Reply::nothing(),
+            (Instruction::Link(call), Some(link)) => link.steer(call),
+            (Instruction::Link(_), None) => {
                 Reply::error("this step steers the link: the demo runs without one")
             }
             _ => Reply::effect(Effect::LabMany(commands)),
@@ -168,16 +168,20 @@ impl DemoPlayer {
 }
 
 /// The socket a call acts on (for a connect, the newest client).
-fn acted_on(call: &Call, sockets: &[crate::lab::LabSocket]) -> Option<Role> {
+fn acted_on(call: &Instruction, sockets: &[crate::lab::LabSocket]) -> Option<Role> {
     let count = |side: Side| sockets.iter().filter(|s| s.side == side).count();
     match call {
-        Call::Listen { .. } | Call::Stop => Some(Role::Listener),
-        Call::Connect(n) => Some(Role::Client(count(Side::Client) + n)),
-        Call::Accept => Some(Role::Server(count(Side::Server) + 1)),
-        Call::Send(r, _) | Call::Fill(r) | Call::Shutdown(r) | Call::Close(r) | Call::Reset(r) => {
+        Instruction::Listen { .. } | Instruction::Stop => Some(Role::Listener),
+        Instruction::Connect(n) => Some(Role::Client(count(Side::Client) + n)),
+        Instruction::Accept => Some(Role::Server(count(Side::Server) + 1)),
+        Instruction::Send(r, _)
+        | Instruction::Fill(r)
+        | Instruction::Shutdown(r)
+        | Instruction::Close(r)
+        | Instruction::Reset(r) => Some(*r),
+        Instruction::Read(r, _) | Instruction::Echo(r, _) | Instruction::Keepalive(r, _) => {
             Some(*r)
         }
-        Call::Read(r, _) | Call::Echo(r, _) | Call::Keepalive(r, _) => Some(*r),
-        Call::Wait(_) | Call::Link(_) => None,
+        Instruction::Wait(_) | Instruction::Link(_) => None,
     }
 }

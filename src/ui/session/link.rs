@@ -1,7 +1,7 @@
 //! The lab's slow-motion link as the keys see it: how it is set, and
 //! what `n`, `D`, `F` (and a demo's link steps) ask of it.
 
-use crate::lab::link::LinkCall;
+use crate::lab::link::LinkOrder;
 use crate::ui::effect::{Effect, Reply};
 use crate::ui::fmt::fmt_ms;
 use crate::ui::keymap::LinkKey;
@@ -30,8 +30,8 @@ impl LinkStatus {
     pub fn key(&mut self, key: LinkKey) -> Reply {
         match key {
             LinkKey::Next => self.next(),
-            LinkKey::DropNext => self.steer(LinkCall::DropNext),
-            LinkKey::Flow => self.steer(LinkCall::Hold(false)),
+            LinkKey::DropNext => self.steer(LinkOrder::DropNext),
+            LinkKey::Flow => self.steer(LinkOrder::Hold(false)),
         }
     }
 
@@ -42,27 +42,27 @@ impl LinkStatus {
             return Reply::info(
                 "step mode: segments wait on the link; n lets the next one through, F lets them flow",
             )
-            .with(Effect::Link(LinkCall::Hold(true)));
+            .with(Effect::Link(LinkOrder::Hold(true)));
         }
-        Reply::effect(Effect::Link(LinkCall::Release(1)))
+        Reply::effect(Effect::Link(LinkOrder::Release(1)))
     }
 
     /// Notes what a call changes and hands it to the loop; the loop's
     /// controller says only a refusal.
-    pub fn steer(&mut self, call: LinkCall) -> Reply {
+    pub fn steer(&mut self, call: LinkOrder) -> Reply {
         match call {
-            LinkCall::Hold(on) => self.step = on,
-            LinkCall::Delay(ms) => self.delay = Duration::from_millis(ms),
-            LinkCall::Down(on) => self.down = on,
-            LinkCall::Release(_) | LinkCall::DropNext | LinkCall::Flood(_) => {}
+            LinkOrder::Hold(on) => self.step = on,
+            LinkOrder::Delay(ms) => self.delay = Duration::from_millis(ms),
+            LinkOrder::Down(on) => self.down = on,
+            LinkOrder::Release(_) | LinkOrder::DropNext | LinkOrder::Flood(_) => {}
         }
         let text = match call {
-            LinkCall::DropNext => "the next segment on the link will be lost".to_string(),
-            LinkCall::Hold(false) => format!(
+            LinkOrder::DropNext => "the next segment on the link will be lost".to_string(),
+            LinkOrder::Hold(false) => format!(
                 "segments flow again, each {} on the link",
                 fmt_ms(self.delay.as_millis() as u64)
             ),
-            LinkCall::Delay(ms) => format!("each segment now takes {} to cross", fmt_ms(ms)),
+            LinkOrder::Delay(ms) => format!("each segment now takes {} to cross", fmt_ms(ms)),
             _ => String::new(),
         };
         let reply = if text.is_empty() {
