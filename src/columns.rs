@@ -36,10 +36,28 @@ use Column::*;
 /// `--once` as text: `netstat -tan` with the user and the owner.
 pub const ONCE_TEXT: &[Column] = &[Local, Remote, State, RecvQ, SendQ, Timer, User, Process];
 
-/// `--json`: the documented object, in its order (a contract).
-pub const JSON: [Column; 13] = [
-    Proto, Family, Local, Remote, State, RecvQ, SendQ, Timer, Uid, User, Inode, Process, Netns,
-];
+/// Hands the `--json` columns, in the documented object's order (a
+/// contract), to macro `$then`: the writer is unrolled from this one list,
+/// so each field's code is picked at compile time.
+macro_rules! json_columns {
+    ($then:ident) => {
+        $then!(
+            Proto, Family, Local, Remote, State, RecvQ, SendQ, Timer, Uid, User, Inode, Process,
+            Netns
+        )
+    };
+}
+pub(crate) use json_columns;
+
+/// `--json`: the documented object's columns, in its order.
+pub const JSON: &[Column] = {
+    macro_rules! list {
+        ($($col:ident),*) => {
+            &[$(Column::$col),*]
+        };
+    }
+    json_columns!(list)
+};
 
 /// Which columns fit a table this wide, most telling first. A class
 /// keeps the queues (a full accept queue, unread data holding a FIN) and
@@ -139,7 +157,8 @@ impl Column {
             // Already a string of its own: no copy.
             (Timer, Some(t)) => t.label(now),
             _ => {
-                let mut buf = String::new();
+                // Room for an IPv4 address and port, the usual longest.
+                let mut buf = String::with_capacity(24);
                 self.push_text(row, now, &mut buf);
                 buf
             }

@@ -21,7 +21,9 @@ pub fn write(rows: &[&SocketRow], out: &mut impl Write) -> io::Result<()> {
     let widths = column_widths(rows, &cols, now);
     let counts: StateCounts = rows.iter().map(|r| &r.state).collect();
     let mut line = String::with_capacity(256);
-    push_line(&mut line, |i, buf| buf.push_str(cols[i].title()), &widths);
+    push_line(&mut line, &cols, &widths, |col, _, buf| {
+        buf.push_str(col.title())
+    });
     out.write_all(line.as_bytes())?;
     let mut current = None;
     for row in rows {
@@ -30,20 +32,22 @@ pub fn write(rows: &[&SocketRow], out: &mut impl Write) -> io::Result<()> {
             writeln!(out, "{} ({})", row.state, counts.get(row.state))?;
         }
         line.clear();
-        push_line(&mut line, |i, buf| cell(row, &cols, i, now, buf), &widths);
+        push_line(&mut line, &cols, &widths, |col, last, buf| {
+            cell(row, col, last, now, buf);
+        });
         out.write_all(line.as_bytes())?;
     }
     let plural = if rows.len() == 1 { "" } else { "s" };
     writeln!(out, "{} socket{plural}", rows.len())
 }
 
-/// Appends column `i` of `row` to `buf`: what the source cannot tell is
-/// `-`, so every line has every column (for `awk`), except a blank last
-/// one.
-fn cell(row: &SocketRow, cols: &[Column], i: usize, now: Instant, buf: &mut String) {
+/// Appends `col` of `row` to `buf`: what the source cannot tell is `-`,
+/// so every line has every column (for `awk`), except a blank last one.
+#[inline(always)]
+fn cell(row: &SocketRow, col: Column, last: bool, now: Instant, buf: &mut String) {
     let start = buf.len();
-    cols[i].push_text(row, now, buf);
-    if buf.len() == start && i + 1 < cols.len() {
+    col.push_text(row, now, buf);
+    if buf.len() == start && !last {
         buf.push('-');
     }
 }
@@ -52,9 +56,10 @@ fn column_widths(rows: &[&SocketRow], cols: &[Column], now: Instant) -> Vec<usiz
     let mut widths: Vec<usize> = cols.iter().map(|c| c.title().len()).collect();
     let mut buf = String::with_capacity(64);
     for row in rows {
-        for (i, w) in widths.iter_mut().enumerate() {
+        for (w, col) in widths.iter_mut().zip(cols) {
             buf.clear();
-            cell(row, cols, i, now, &mut buf);
+            // The last column's width is never used: its blank can stay blank.
+            cell(row, *col, true, now, &mut buf);
             *w = (*w).max(width(&buf));
         }
     }
@@ -62,12 +67,18 @@ fn column_widths(rows: &[&SocketRow], cols: &[Column], now: Instant) -> Vec<usiz
 }
 
 /// One line: indented, columns padded, the last one not, no trailing blanks.
-fn push_line(line: &mut String, mut cell: impl FnMut(usize, &mut String), widths: &[usize]) {
+fn push_line(
+    line: &mut String,
+    cols: &[Column],
+    widths: &[usize],
+    mut cell: impl FnMut(Column, bool, &mut String),
+) {
     line.push_str("  ");
-    for (i, w) in widths.iter().enumerate() {
+    let last = cols.len().saturating_sub(1);
+    for (i, (col, w)) in cols.iter().zip(widths).enumerate() {
         let start = line.len();
-        cell(i, line);
-        if i + 1 < widths.len() {
+        cell(*col, i == last, line);
+        if i != last {
             let used = width(&line[start..]);
             pad(line, w.saturating_sub(used) + 2);
         }
