@@ -73,7 +73,7 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 /// Clients served at once; more are closed at once. An idle client holds
-/// its place for at most [`HEAD_TIME`].
+/// its place for at most `HEAD_TIME`.
 pub const MAX_CLIENTS: usize = 256;
 const HEAD_TIME: Duration = Duration::from_secs(2);
 const HEAD_SIZE: usize = 16 * 1024;
