@@ -79,6 +79,12 @@ pub struct Cli {
     /// after setup, no no_new_privs, no Landlock rules
     #[arg(long, global = true)]
     pub no_sandbox: bool,
+
+    /// Write a debug log of the run to FILE (for a bug report): the
+    /// options, the sources and what they cannot see, privileges kept,
+    /// keys pressed, every status message, how the run ended
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<std::path::PathBuf>,
 }
 
 /// Which network namespaces are read (Linux, root).

@@ -3,6 +3,7 @@
 pub mod cleanup;
 pub mod cli;
 pub mod columns;
+pub mod debug_log;
 pub mod demo;
 pub mod lab;
 pub mod metrics;

@@ -44,6 +44,12 @@ fn main() -> ExitCode {
 /// Before any mode: descriptors enough, what a killed run left behind
 /// removed, options that cannot work together refused.
 fn prepare(cli: &Cli) -> Result<(), ExitCode> {
+    if let Some(path) = &cli.log
+        && let Err(msg) = tcpscope::debug_log::start(path)
+    {
+        eprintln!("tcpscope: {msg}");
+        return Err(ExitCode::from(2));
+    }
     if let Err(msg) = files::raise_open_files_limit(WANTED_FILES) {
         eprintln!("tcpscope: {msg}");
         return Err(ExitCode::FAILURE);
@@ -133,6 +139,7 @@ fn exit(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            tracing::error!("ended: {e:#}");
             eprintln!("tcpscope: {e:#}");
             ExitCode::FAILURE
         }
@@ -572,10 +579,12 @@ fn once(cli: &Cli) -> ExitCode {
     let dump = match read {
         Ok(dump) => dump,
         Err(e) => {
+            tracing::error!("reading the table failed: {e}");
             eprintln!("tcpscope: {e}");
             return ExitCode::FAILURE;
         }
     };
+    tracing::info!(rows = dump.rows.len(), warning = ?dump.warning, "one reading");
     if let Some(warning) = &dump.warning {
         eprintln!("tcpscope: warning: {warning}");
     }

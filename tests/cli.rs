@@ -345,3 +345,34 @@ fn netstat2_with_other_namespaces_is_refused() {
         assert!(err.contains("leave --source out"), "{err}");
     }
 }
+
+/// `--log FILE` keeps what a bug report needs: the options, the reading
+/// and how the run ended; a log that cannot be written is refused at once.
+#[test]
+fn the_debug_log_says_what_the_run_did() {
+    let p = pair();
+    let port = p.server_addr.port().to_string();
+    let dir = tempfile::tempdir().expect("a directory");
+    let log = dir.path().join("run.log");
+    let log_arg = log.to_string_lossy().to_string();
+    tcpscope()
+        .args(["--once", "--log", &log_arg, &port])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&log).expect("the log");
+    assert!(text.contains("tcpscope started"), "{text}");
+    assert!(text.contains(&format!("\"{port}\"")), "the options: {text}");
+    assert!(
+        text.contains("one reading") && text.contains("rows=3"),
+        "{text}"
+    );
+    let out = tcpscope()
+        .args(["--once", "--log", "/no-such-directory/run.log"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("/no-such-directory/run.log") && stderr.contains("directory you can write"),
+        "{stderr}"
+    );
+}

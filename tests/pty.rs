@@ -169,6 +169,34 @@ fn live_view_shows_a_connection_and_quits_cleanly() {
     tui.assert_restored();
 }
 
+/// The debug log of a live view has its start, the keys pressed and what
+/// they did, and its end.
+#[test]
+fn the_debug_log_has_the_keys_and_the_end() {
+    let p = pair();
+    let port = p.server_addr.port().to_string();
+    let dir = tempfile::tempdir().expect("a directory");
+    let log = dir.path().join("view.log");
+    let log_arg = log.to_string_lossy().to_string();
+    let mut tui = Session::start(&["--log", &log_arg, &port]);
+    tui.wait_screen("the listener", |s| s.contains("LISTEN (1)"));
+    tui.send("s");
+    tui.wait_screen("the new sort said", |s| s.contains("sorted by state"));
+    tui.send("q");
+    assert!(tui.wait_exit().success());
+    let text = std::fs::read_to_string(&log).expect("the log");
+    for needle in [
+        "the live view starts",
+        "session=\"live view\"",
+        "action=CycleSort",
+        "status: sorted by state",
+        "action=Quit",
+        "the terminal is restored by_key=true",
+    ] {
+        assert!(text.contains(needle), "the log lacks {needle}:\n{text}");
+    }
+}
+
 /// As root, the live view keeps only what its later work uses (owners,
 /// `K`, the segments pane's capture), with no_new_privs, in every
 /// thread, and still shows each socket's process.

@@ -493,6 +493,7 @@ impl Worker {
         let rows = match self.sources.table.look_up(&wanted) {
             Ok(rows) => rows,
             Err(e) => {
+                tracing::warn!("reading the table failed: {e}");
                 self.failing = Some(e.to_string());
                 return;
             }

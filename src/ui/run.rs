@@ -45,8 +45,10 @@ pub async fn run(
         Some(_) => settings.interval,
         None => crate::pipeline::runner::RECONCILE,
     };
+    let notes: Vec<String> = sources.notes.iter().map(ToString::to_string).collect();
     let mut sampler = Runner::spawn_reconciling(sources, scope, settings.interval, reconcile, tx)
         .context("cannot start the pipeline thread")?;
+    log_start(sampler.source_name(), &session, &notes);
     let source = sampler.source_name().to_string();
     let filter = settings.first_filter(&session);
     let mut out = Outputs::open(&settings, &filter, &source).await?;
@@ -142,8 +144,26 @@ pub async fn run(
         pacer.set_interval(app.interval);
         follow_the_view(&app, &sampler, out.every_event(), &mut wants);
     }
+    end(guard, app.quit, out.recorder)
+}
+
+/// The terminal restored first, then the recording's last frame written.
+fn end(guard: TerminalGuard, by_key: bool, recorder: Option<Recorder>) -> anyhow::Result<()> {
     drop(guard);
-    out.recorder.map_or(Ok(()), Recorder::finish)
+    // Not quit by a key: a termination signal, or the terminal went.
+    tracing::info!(by_key, "the terminal is restored");
+    recorder.map_or(Ok(()), Recorder::finish)
+}
+
+/// The debug log's first words on the view: which source, which session,
+/// what the sources cannot see.
+fn log_start(source: &str, session: &Session, notes: &[String]) {
+    tracing::info!(
+        source,
+        session = session.name(),
+        ?notes,
+        "the live view starts"
+    );
 }
 
 /// What the view last told the pipeline it needs read.
@@ -335,7 +355,9 @@ fn on_input(
         return Input::Done(false);
     };
     app.now = Instant::now();
-    match app.handle(action) {
+    let effect = app.handle(action);
+    tracing::debug!(?action, ?effect, session = app.session.name(), "key");
+    match effect {
         Some(Effect::SetInterval(d)) => sampler.set_interval(d),
         // One netlink round trip: answered at once, no need to wait apart.
         Some(Effect::Destroy(key, cookie, netns)) => {

@@ -38,6 +38,10 @@ pub struct StatusLine {
 impl StatusLine {
     pub fn say(&mut self, text: impl Into<String>, error: bool, now: Instant) {
         let text = text.into();
+        match error {
+            true => tracing::warn!("status: {text}"),
+            false => tracing::info!("status: {text}"),
+        }
         let on_screen = self.live(now).is_some();
         if let Some(last) = self.history.back_mut()
             && on_screen

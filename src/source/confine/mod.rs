@@ -110,7 +110,15 @@ pub fn confine(needs: &Needs, sandbox: bool) -> Confinement {
         };
     }
     let _ = APPLIED.set(Some(needs.clone()));
-    apply(needs)
+    let done = apply(needs);
+    tracing::info!(
+        kept = ?done.kept,
+        no_new_privs = done.no_new_privs,
+        landlock = done.files,
+        missing = ?done.missing,
+        "confined after setup"
+    );
+    done
 }
 
 /// What the main thread was confined to, for threads started before;
