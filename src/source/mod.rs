@@ -4,6 +4,14 @@
 //! time), and reports its limits as data. The pipeline turns them into
 //! connections.
 
+// Data from outside the program passes here: a number is never silently
+// cut to fit (`try_from`, or a saturating value the kernel will refuse).
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
+
 pub mod activity;
 mod caller;
 pub mod capture;

@@ -82,8 +82,9 @@ pub fn tcp_port(port: u16) -> Vec<Instruction> {
             To::Accept => accept_at,
             To::Drop => accept_at + 1,
         };
-        // Forward only, and the program is far shorter than 256.
-        (at - pc - 1) as u8
+        // Forward only, and the program is far shorter than 256 (a jump
+        // past its end would be refused by the kernel when attached).
+        u8::try_from(at - pc - 1).unwrap_or(u8::MAX)
     };
     ops.iter()
         .enumerate()

@@ -110,7 +110,7 @@ pub fn parse(packet: &[u8], port: u16) -> Option<Header> {
         flags: Flags(flags),
         seq: tcp.sequence_number(),
         ack: tcp.acknowledgment_number(),
-        len: tcp.payload().len() as u32,
+        len: u32::try_from(tcp.payload().len()).unwrap_or(u32::MAX),
         win: tcp.window_size(),
     })
 }

@@ -37,9 +37,12 @@ impl<W: Write> PcapWriter<W> {
     /// One packet, captured at `at`.
     pub fn packet(&mut self, at: SystemTime, packet: &[u8]) -> io::Result<()> {
         let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let len = packet.len() as u32;
-        self.out
-            .write_all(&(since.as_secs() as u32).to_le_bytes())?;
+        let len = u32::try_from(packet.len()).unwrap_or(u32::MAX);
+        self.out.write_all(
+            &u32::try_from(since.as_secs())
+                .unwrap_or(u32::MAX)
+                .to_le_bytes(),
+        )?;
         self.out.write_all(&since.subsec_micros().to_le_bytes())?;
         self.out.write_all(&len.to_le_bytes())?;
         self.out.write_all(&len.to_le_bytes())?;

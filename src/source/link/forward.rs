@@ -68,7 +68,7 @@ impl Forwarder {
         let due = self.shared.link().next_due();
         let timeout = due.map_or(QUIET, |d| d.saturating_duration_since(now).min(QUIET));
         let spec = Timespec {
-            tv_sec: timeout.as_secs() as i64,
+            tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
             tv_nsec: i64::from(timeout.subsec_nanos()),
         };
         let mut fds = [

@@ -191,7 +191,7 @@ mod tests {
         }
 
         fn at(&self, ms: u64) -> Instant {
-            self.start + MS * ms as u32
+            self.start + Duration::from_millis(ms)
         }
 
         fn arrive(&self, link: &mut Link, ms: u64, dir: Direction, byte: u8) -> Vec<Passage> {

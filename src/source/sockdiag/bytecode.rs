@@ -44,9 +44,15 @@ pub fn either_port(port: u16) -> Vec<u8> {
     let second = port_eq(End::Remote, port);
     let mut out = first;
     // Reached only when the first test matched: jump over the second.
-    out.extend_from_slice(&op(BC_JMP, 4, second.len() as u16 + 4));
+    out.extend_from_slice(&op(BC_JMP, 4, short_len(second.len() + 4)));
     out.extend_from_slice(&second);
     out
+}
+
+/// A jump over a few tests: far below 65,536 bytes (a longer one would
+/// not be accepted by the kernel, never silently cut).
+fn short_len(len: usize) -> u16 {
+    u16::try_from(len).unwrap_or(u16::MAX)
 }
 
 /// Sockets with exactly this local and remote port (one connection).
@@ -54,7 +60,7 @@ pub fn both_ports(local: u16, remote: u16) -> Vec<u8> {
     let mut first = port_eq(End::Local, local);
     let second = port_eq(End::Remote, remote);
     // A failed first test must reject the whole program: jump past its end.
-    let reject = (first.len() + second.len() + 4) as u16;
+    let reject = short_len(first.len() + second.len() + 4);
     first[2..4].copy_from_slice(&reject.to_ne_bytes());
     first.extend_from_slice(&second);
     first
@@ -69,6 +75,12 @@ fn op_at(program: &[u8], at: usize) -> (u8, i64, i64) {
 
 /// Runs a program the way the kernel does; for tests of the encoding.
 #[cfg(test)]
+#[expect(
+    clippy::cast_possible_wrap,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "a test's model of the kernel's walk over a program of a few dozen bytes"
+)]
 fn run(program: &[u8], local: u16, remote: u16) -> bool {
     let mut at = 0usize;
     let mut len = program.len() as i64;
@@ -91,6 +103,12 @@ fn run(program: &[u8], local: u16, remote: u16) -> bool {
 /// Checks a program the way the kernel's audit does (yes-chain straight
 /// through, every jump aligned and within end + 4).
 #[cfg(test)]
+#[expect(
+    clippy::cast_possible_wrap,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "a test's model of the kernel's walk over a program of a few dozen bytes"
+)]
 fn audit(program: &[u8]) -> bool {
     let mut at = 0usize;
     let mut len = program.len() as i64;
@@ -118,6 +136,12 @@ fn audit(program: &[u8]) -> bool {
 
 /// Whether `remaining` bytes before the end is an op boundary on the yes chain.
 #[cfg(test)]
+#[expect(
+    clippy::cast_possible_wrap,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "a test's model of the kernel's walk over a program of a few dozen bytes"
+)]
 fn lands_on_op(program: &[u8], remaining: i64) -> bool {
     let mut at = 0usize;
     let mut len = program.len() as i64;

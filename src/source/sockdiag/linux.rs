@@ -272,10 +272,14 @@ impl SockDiagSource {
         each: &mut dyn FnMut(usize, Result<&DiagMsg<'_>, i32>),
     ) -> Result<(), Failure> {
         let base = self.seq.wrapping_add(1);
-        self.seq = self.seq.wrapping_add(wanted.len() as u32);
+        // Sequence numbers wrap: a batch is counted modulo 2^32.
+        self.seq = self
+            .seq
+            .wrapping_add(u32::try_from(wanted.len()).unwrap_or(u32::MAX));
         let mut request = Vec::with_capacity(wanted.len() * 72);
         for (i, e) in wanted.iter().enumerate() {
-            request.extend(netlink::exact_request(e, ext, base.wrapping_add(i as u32)));
+            let n = u32::try_from(i).unwrap_or(u32::MAX);
+            request.extend(netlink::exact_request(e, ext, base.wrapping_add(n)));
         }
         let mut buf = std::mem::take(&mut self.buf);
         let result = self.collect_answers(&request, base, wanted.len(), &mut buf, each);

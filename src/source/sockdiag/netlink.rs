@@ -74,7 +74,7 @@ pub fn both_families_request(ext: u8, states: u32, bytecode: &[u8], seq: u32) ->
 fn header(kind: u16, body: usize, bytecode: &[u8], seq: u32) -> Vec<u8> {
     let total = NLMSG_HDR + body + align4(attr_len(bytecode));
     let mut out = Vec::with_capacity(total);
-    out.extend_from_slice(&(total as u32).to_ne_bytes());
+    out.extend_from_slice(&u32::try_from(total).unwrap_or(u32::MAX).to_ne_bytes());
     out.extend_from_slice(&kind.to_ne_bytes());
     out.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
     out.extend_from_slice(&seq.to_ne_bytes());
@@ -93,7 +93,7 @@ fn attr_len(bytecode: &[u8]) -> usize {
 fn with_bytecode(mut out: Vec<u8>, bytecode: &[u8]) -> Vec<u8> {
     let len = attr_len(bytecode);
     if len > 0 {
-        out.extend_from_slice(&(len as u16).to_ne_bytes());
+        out.extend_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_ne_bytes());
         out.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
         out.extend_from_slice(bytecode);
         out.resize(out.len() + align4(len) - len, 0);
@@ -132,7 +132,7 @@ fn one_socket(kind: u16, flags: u16, e: &Exact, ext: u8, seq: u32) -> Vec<u8> {
     let family = if e.src.is_ipv4() { AF_INET } else { AF_INET6 };
     let total = NLMSG_HDR + REQ_LEN;
     let mut out = Vec::with_capacity(total);
-    out.extend_from_slice(&(total as u32).to_ne_bytes());
+    out.extend_from_slice(&u32::try_from(total).unwrap_or(u32::MAX).to_ne_bytes());
     out.extend_from_slice(&kind.to_ne_bytes());
     out.extend_from_slice(&flags.to_ne_bytes());
     out.extend_from_slice(&seq.to_ne_bytes());
@@ -146,8 +146,14 @@ fn one_socket(kind: u16, flags: u16, e: &Exact, ext: u8, seq: u32) -> Vec<u8> {
     out.extend_from_slice(&address_bytes(e.dst));
     out.extend_from_slice(&0u32.to_ne_bytes());
     let cookie = e.cookie.unwrap_or(u64::MAX);
-    out.extend_from_slice(&(cookie as u32).to_ne_bytes());
-    out.extend_from_slice(&((cookie >> 32) as u32).to_ne_bytes());
+    // The cookie as the kernel's two 32-bit words: low, then high.
+    let [l0, l1, l2, l3, h0, h1, h2, h3] = cookie.to_le_bytes();
+    let (low, high) = (
+        u32::from_le_bytes([l0, l1, l2, l3]),
+        u32::from_le_bytes([h0, h1, h2, h3]),
+    );
+    out.extend_from_slice(&low.to_ne_bytes());
+    out.extend_from_slice(&high.to_ne_bytes());
     out
 }
 

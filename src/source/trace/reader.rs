@@ -96,7 +96,7 @@ impl TraceReader {
                 }
             }
         }
-        Ok(watermark.saturating_sub(COMMIT_SLACK.as_nanos() as u64))
+        Ok(watermark.saturating_sub(u64::try_from(COMMIT_SLACK.as_nanos()).unwrap_or(u64::MAX)))
     }
 }
 
@@ -155,7 +155,7 @@ impl ChangeSource for TraceReader {
             timeout.min(COMMIT_SLACK)
         };
         let spec = rustix::time::Timespec {
-            tv_sec: timeout.as_secs() as i64,
+            tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
             tv_nsec: i64::from(timeout.subsec_nanos()),
         };
         let mut fds: Vec<PollFd<'_>> = self
@@ -252,7 +252,9 @@ fn open_cpus(instance: &std::path::Path) -> Result<Vec<OwnedFd>, SourceError> {
 /// CLOCK_MONOTONIC in nanoseconds: the instance's `mono` trace clock.
 pub fn monotonic_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    (t.tv_sec.max(0) as u64) * 1_000_000_000 + t.tv_nsec.clamp(0, 999_999_999) as u64
+    let secs = u64::try_from(t.tv_sec).unwrap_or(0);
+    let nanos = u64::try_from(t.tv_nsec).unwrap_or(0).min(999_999_999);
+    secs * 1_000_000_000 + nanos
 }
 
 /// Maps CLOCK_MONOTONIC times (the trace clock) onto `Instant` and

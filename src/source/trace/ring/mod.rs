@@ -312,7 +312,7 @@ fn change(r: &[u8], f: &EventFormat, ns: u64) -> Option<RawChange> {
         return None;
     }
     let bytes = |field: Field| r.get(field.offset..field.offset + field.size);
-    let (src, dst) = match read_uint(r, f.family)? as u16 {
+    let (src, dst) = match u16::try_from(read_uint(r, f.family)?).ok()? {
         AF_INET => {
             let a: [u8; 4] = bytes(f.saddr)?.try_into().ok()?;
             let b: [u8; 4] = bytes(f.daddr)?.try_into().ok()?;
@@ -332,8 +332,8 @@ fn change(r: &[u8], f: &EventFormat, ns: u64) -> Option<RawChange> {
         new: u8::try_from(read_uint(r, f.newstate)?).ok()?,
         src,
         dst,
-        sport: read_uint(r, f.sport)? as u16,
-        dport: read_uint(r, f.dport)? as u16,
+        sport: u16::try_from(read_uint(r, f.sport)?).ok()?,
+        dport: u16::try_from(read_uint(r, f.dport)?).ok()?,
         task: task(r, f),
     })
 }
