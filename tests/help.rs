@@ -147,7 +147,14 @@ fn no_key_acts_where_its_line_is_not_shown() {
     }));
     for key in ['S', 'L', 'K', 'D', 'n', 'r'] {
         let code = crossterm::event::KeyCode::Char(key);
-        assert_eq!(press(&mut replay, code), None, "{key} in a replay");
+        let action = press(&mut replay, code);
+        assert_eq!(action, Some(Action::NotHere), "{key} in a replay");
+        replay.handle(Action::NotHere);
+        let said = replay
+            .live_status()
+            .map(|s| s.text.clone())
+            .unwrap_or_default();
+        assert!(said.contains("does nothing in the replay"), "{said}");
     }
     assert!(!replay.panes.is_open(Pane::Lab));
     assert_eq!(replay.mode(), Mode::Normal);

@@ -475,6 +475,7 @@ impl App {
             }
             Action::ToggleNotes => self.toggle(Pane::Notes),
             Action::Lab(key) => return self.lab_key(key),
+            Action::NotHere => return self.reply(None),
         }
         None
     }
@@ -484,7 +485,7 @@ impl App {
     pub(super) fn reply(&mut self, reply: Option<Reply>) -> Option<Effect> {
         let Some(reply) = reply else {
             let name = self.session.name();
-            self.set_error(format!(
+            self.set_info(format!(
                 "that key does nothing in the {name}: ? lists the keys"
             ));
             return None;

@@ -56,6 +56,8 @@ pub enum Action {
     Lab(LabKey),
     /// A key for the lab's link (`lab --wire`).
     Link(LinkKey),
+    /// A key bound in other sessions but not this one: said, not ignored.
+    NotHere,
 }
 
 /// Replay keys: they steer the recording's clock.
@@ -567,7 +569,11 @@ fn key_action(mode: Mode, session: Sessions, key: &KeyEvent) -> Option<Action> {
             KeyCode::Char('n' | 'N') | KeyCode::Esc => Some(Action::Answer(false)),
             _ => None,
         },
-        Mode::Normal => binding(session, key.code).map(|b| b.action),
+        Mode::Normal => match binding(session, key.code) {
+            Some(b) => Some(b.action),
+            None if KEYMAP.iter().any(|b| b.keys.contains(&key.code)) => Some(Action::NotHere),
+            None => None,
+        },
     }
 }
 
@@ -645,7 +651,7 @@ mod tests {
         assert_eq!(act(Esc), Some(A::Back), "Esc never quits");
         assert_eq!(act(Char('q')), Some(A::Quit));
         assert_eq!(act(Char('Z')), None);
-        assert_eq!(act(Char('n')), None, "no demo, no link");
+        assert_eq!(act(Char('n')), Some(A::NotHere), "no demo, no link");
     }
 
     #[test]
@@ -659,7 +665,11 @@ mod tests {
             Some(A::Link(LinkKey::Next))
         );
         assert_eq!(act(Sessions::REPLAY, Char(' ')), Some(A::Replay(RK::Pause)));
-        assert_eq!(act(Sessions::REPLAY, Char('S')), None, "no lab in a replay");
+        assert_eq!(
+            act(Sessions::REPLAY, Char('S')),
+            Some(A::NotHere),
+            "no lab in a replay"
+        );
     }
 
     #[test]
