@@ -5,6 +5,7 @@ use crate::socket::{TcpState, explain};
 use crate::ui::app::{App, Focus};
 use crate::ui::keymap::{Section, help_for};
 use crate::ui::listing::Group;
+use crate::ui::session::Session;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::Style;
@@ -28,7 +29,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         &view,
         t.heading(),
     );
-    let lab = section(other_title(&lab_keys), &lab_keys, t.heading());
+    let lab = section(other_title(&app.session), &lab_keys, t.heading());
     let footer = Line::styled(" ? / Esc / q close this help", t.dim());
     let two = area.width >= TWO_COLUMNS_WIDTH;
     let rows = if two {
@@ -93,12 +94,13 @@ fn explain_state(frame: &mut Frame, area: Rect, app: &App, state: TcpState) {
     );
 }
 
-/// The second column's title: what its keys belong to.
-fn other_title(entries: &[(&'static str, &'static str)]) -> &'static str {
-    if entries.is_empty() {
-        ""
-    } else {
-        "lab keys (lab panel open), link and demo keys"
+/// The second column's title: what its keys belong to here.
+fn other_title(session: &Session) -> &'static str {
+    match (session.demo().is_some(), session.link().is_some()) {
+        (true, true) => "demo, lab (lab panel open) and link keys",
+        (true, false) => "demo and lab keys (lab panel open)",
+        (false, true) => "lab (lab panel open) and link keys",
+        (false, false) => "lab keys (lab panel open)",
     }
 }
 
