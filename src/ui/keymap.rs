@@ -281,7 +281,16 @@ pub const KEYMAP: &[Binding] = &[
         "W",
         "segments on the wire (root)",
         V,
-    ),
+    )
+    .only(TABLE),
+    bind(
+        &[Char('W')],
+        A::ToggleSegments,
+        "W",
+        "the recording's segments",
+        V,
+    )
+    .only(REPLAY),
     bind(&[Char('z')], A::Zoom, "z", "zoom the pane to the screen", V),
     bind(
         &[Right],
@@ -370,7 +379,9 @@ pub const KEYMAP: &[Binding] = &[
         "q  Ctrl-C",
         "quit (asks if the lab is busy)",
         V,
-    ),
+    )
+    .only(TABLE),
+    bind(&[Char('q')], A::Quit, "q  Ctrl-C", "quit", V).only(REPLAY),
     bind(&[Char('n')], A::DemoNext, "n", "demo: next step", D).only(DEMOS),
     bind(
         &[Char('p')],
