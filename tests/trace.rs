@@ -316,6 +316,47 @@ fn tracefs_is_mounted_when_needed_and_unmounted_at_exit() {
     );
 }
 
+/// A run killed with SIGKILL cannot unmount what it mounted; the next
+/// run (any mode, even `--once`) does, and removes its instance.
+#[test]
+fn a_killed_runs_mount_is_undone_by_the_next_run() {
+    if reader(&Scope::default()).is_none() {
+        return;
+    }
+    if std::process::Command::new("unshare")
+        .arg("--help")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: unshare (util-linux) is missing");
+        return;
+    }
+    // Its own mount namespace, as above: nothing else on the machine sees it.
+    let bin = env!("CARGO_BIN_EXE_tcpscope");
+    let script = format!(
+        "umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing 2>/dev/null; \
+         '{bin}' watch -i 50ms >/dev/null & pid=$!; \
+         for i in $(seq 50); do ls /sys/kernel/tracing/instances 2>/dev/null | grep -q \"tcpscope-$pid-\" && break; sleep 0.1; done; \
+         ls /sys/kernel/tracing/instances | grep -c \"tcpscope-$pid-.*-m$\"; \
+         kill -KILL $pid; wait $pid 2>/dev/null; \
+         grep -c ' tracefs ' /proc/self/mounts; \
+         '{bin}' --once >/dev/null; echo once=$?; \
+         grep -c ' tracefs ' /proc/self/mounts"
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("unshare");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        ["1", "1", "once=0", "0"],
+        "marked as mounted by it, left mounted by the kill, unmounted by the next run: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The owner a change names, as its PID.
 fn caller_pid(c: &Change) -> Option<u32> {
     c.owner.as_ref().and_then(|o| o.pids().next())

@@ -132,7 +132,7 @@ impl TraceSession {
     pub fn open(filter: &str) -> Result<TraceSession, SourceError> {
         let tracefs = tracefs()?;
         let root = tracefs.root.clone();
-        remove_stale_instances(&root);
+        let _ = remove_stale_instances(&root);
         if !root.join(EVENT).exists() {
             return Err(SourceError::Unavailable(
                 "this kernel lacks the sock:inet_sock_set_state tracepoint (Linux 4.16+)".into(),
@@ -141,9 +141,16 @@ impl TraceSession {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let me = std::process::id();
         let start = start_time(me).unwrap_or(0);
+        // `-m`: this run mounted tracefs, so a run after a killed one
+        // knows to unmount it (see `clean_up_after_killed_runs`).
+        let mounted = if tracefs.mounted_here {
+            MOUNTED_MARK
+        } else {
+            ""
+        };
         let dir = root
             .join("instances")
-            .join(format!("{PREFIX}{me}-{start}-{n}"));
+            .join(format!("{PREFIX}{me}-{start}-{n}{mounted}"));
         match fs::create_dir(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
@@ -228,10 +235,12 @@ pub fn remove_instance(dir: &Path) {
 
 /// Instances left by a tcpscope that no longer runs: its PID is gone, is a
 /// zombie, or now belongs to another process (a different start time).
-pub fn remove_stale_instances(root: &Path) {
+/// Whether one of them had mounted tracefs.
+pub fn remove_stale_instances(root: &Path) -> bool {
     let Ok(entries) = fs::read_dir(root.join("instances")) else {
-        return;
+        return false;
     };
+    let mut mounted = false;
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
@@ -244,9 +253,14 @@ pub fn remove_stale_instances(root: &Path) {
         let started = parts.next().and_then(|s| s.parse::<u64>().ok());
         if !owner_alive(pid, started) {
             remove_instance(&entry.path());
+            mounted |= rest.ends_with(MOUNTED_MARK);
         }
     }
+    mounted
 }
+
+/// The end of an instance's name when its run mounted tracefs.
+const MOUNTED_MARK: &str = "-m";
 
 /// Whether process `pid` still runs and is the one that made the instance.
 fn owner_alive(pid: u32, started: Option<u64>) -> bool {
@@ -276,9 +290,14 @@ fn start_time(pid: u32) -> Option<u64> {
 
 /// Removes stale instances if tracefs is mounted and readable; called at
 /// every start, so even `--once` cleans up after a killed live view.
+/// A killed run that had mounted tracefs is undone too: unmounted, as its
+/// exit would have, unless something uses it now (then the kernel says
+/// busy and it stays).
 pub fn clean_up_after_killed_runs() {
-    if let Some(root) = mounted_root() {
-        remove_stale_instances(&root);
+    if let Some(root) = mounted_root()
+        && remove_stale_instances(&root)
+    {
+        unmount(&root);
     }
 }
 
