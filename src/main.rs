@@ -189,9 +189,8 @@ fn live(
     };
     // Fail before the terminal switches mode if the table cannot be read.
     sources.table.dump(&Scope::on_port(Some(1)))?;
-    let mut needs = lab_needs(link.is_some() || netns.wanted().is_some());
-    needs.low_port = session.follows_lab();
-    let needs = needs
+    let namespaces = link.is_some() || netns.wanted().is_some();
+    let needs = lab_needs(namespaces, session.follows_lab())
         .writing(settings.pcap.as_deref())
         .writing(settings.record.as_deref());
     sources.notes.extend(confine(needs, sandbox));
@@ -265,15 +264,15 @@ fn open_stream(
 }
 
 /// The live view, the lab and demos after setup: owners, `K`, the
-/// segments pane's capture, the lab's ports, and namespaces entered at
-/// each reading (`--netns`, the lab's link).
-fn lab_needs(namespaces: bool) -> Needs {
+/// segments pane's capture, namespaces entered at each reading
+/// (`--netns`, the lab's link), and for the lab a port below 1024.
+fn lab_needs(namespaces: bool, low_port: bool) -> Needs {
     Needs {
         owners: true,
         destroy: true,
         capture: true,
         namespaces,
-        low_port: true,
+        low_port,
         ..Needs::default()
     }
 }
@@ -538,7 +537,7 @@ fn check_demo(scenario: &demo::Scenario, sandbox: bool) -> anyhow::Result<bool> 
         Some(link) => link.sources(SourceKind::Auto, &scope)?,
         None => source::open(SourceKind::Auto, Cadence::Live, &scope)?,
     };
-    confine_or_warn(lab_needs(link.is_some()), sandbox);
+    confine_or_warn(lab_needs(link.is_some(), true), sandbox);
     let runtime = runtime(2)?;
     let results = runtime
         .block_on(demo::runner::play(scenario, sources, port, link))

@@ -29,6 +29,12 @@ fn row_shows(screen: &str, addr: &str, text: &str) -> bool {
         .any(|l| l.split(addr).nth(1).is_some_and(|row| row.contains(text)))
 }
 
+/// A recording made on this kernel: a handshake and a close.
+const REPLAYED: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/handshake-close.ndjson"
+);
+
 fn nonzero(n: u16) -> std::num::NonZeroU16 {
     std::num::NonZeroU16::new(n).expect("a non-zero terminal size")
 }
@@ -74,6 +80,14 @@ impl Session {
             raw: Vec::new(),
             _master: pty.master,
         }
+    }
+
+    /// A recording made on this kernel replayed at half speed, its
+    /// header on screen.
+    fn replaying_the_fixture() -> Session {
+        let mut tui = Session::start(&["replay", REPLAYED, "--speed", "0.5"]);
+        tui.wait_screen("the replay's header", |s| s.contains("0.5× ·"));
+        tui
     }
 
     fn pump(&mut self, wait: Duration) {
@@ -232,19 +246,14 @@ fn the_live_view_keeps_only_the_privileges_it_uses() {
 /// `--no-sandbox` nothing is dropped, and the header says so.
 #[test]
 fn a_replay_holds_no_privilege_unless_told_to_keep_it() {
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/handshake-close.ndjson"
-    );
-    let mut tui = Session::start(&["replay", fixture, "--speed", "0.5"]);
-    tui.wait_screen("the replay's header", |s| s.contains("0.5× ·"));
+    let mut tui = Session::replaying_the_fixture();
     let pid = tui.child.process_id().expect("its pid");
     let held = common::wait_confined(pid, &[0]);
     tui.send("q");
     assert!(tui.wait_exit().success());
     held.unwrap_or_else(|e| panic!("{e}"));
 
-    let mut tui = Session::start(&["replay", fixture, "--no-sandbox"]);
+    let mut tui = Session::start(&["replay", REPLAYED, "--no-sandbox"]);
     tui.wait_screen("the header's note", |s| {
         s.contains("not confined: --no-sandbox was given")
     });
@@ -660,12 +669,7 @@ fn the_live_view_under_landlock_still_records() {
 /// to its end in the live view, paused by space and stepped by →.
 #[test]
 fn a_recording_replays_in_the_live_view() {
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/handshake-close.ndjson"
-    );
-    let mut tui = Session::start(&["replay", fixture, "--speed", "0.5"]);
-    tui.wait_screen("the replay's header", |s| s.contains("0.5× ·"));
+    let mut tui = Session::replaying_the_fixture();
     tui.send(" ");
     tui.wait_screen("paused", |s| s.contains("· paused"));
     // Step to the end, one event at a time.

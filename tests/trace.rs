@@ -279,40 +279,53 @@ fn an_instance_of_a_zombie_is_stale() {
     let _ = child.wait();
 }
 
-#[test]
-fn tracefs_is_mounted_when_needed_and_unmounted_at_exit() {
-    if reader(&Scope::default()).is_none() {
-        return;
-    }
-    let unshare = std::process::Command::new("unshare").arg("--help").output();
-    if unshare.is_err() {
+/// Runs `script` (after unmounting tracefs) in a mount namespace of its
+/// own, so nothing else on the machine is disturbed; the lines it printed
+/// and its stderr. `None`, said, where tracing or `unshare` is missing.
+fn without_tracefs(script: &str) -> Option<(Vec<String>, String)> {
+    reader(&Scope::default())?;
+    if std::process::Command::new("unshare")
+        .arg("--help")
+        .output()
+        .is_err()
+    {
         eprintln!("skipped: unshare (util-linux) is missing");
-        return;
+        return None;
     }
-    // In a mount namespace of its own, with tracefs unmounted there, so
-    // nothing else on the machine is disturbed; with no PATH, so no
-    // `mount` program is run: the system call is.
-    let bin = env!("CARGO_BIN_EXE_tcpscope");
     let script = format!(
         "umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing 2>/dev/null; \
-         grep -c ' tracefs ' /proc/self/mounts; \
+         {script}"
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("unshare");
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    Some((lines, String::from_utf8_lossy(&out.stderr).into_owned()))
+}
+
+#[test]
+fn tracefs_is_mounted_when_needed_and_unmounted_at_exit() {
+    // With no PATH, so no `mount` program is run: the system call is.
+    let bin = env!("CARGO_BIN_EXE_tcpscope");
+    let script = format!(
+        "grep -c ' tracefs ' /proc/self/mounts; \
          PATH=/nonexistent '{bin}' watch -i 50ms >/dev/null & pid=$!; \
          for i in $(seq 50); do grep -q ' tracefs ' /proc/self/mounts && break; sleep 0.1; done; \
          grep -c ' tracefs ' /proc/self/mounts; \
          kill -TERM $pid; wait $pid; echo exit=$?; \
          grep -c ' tracefs ' /proc/self/mounts"
     );
-    let out = std::process::Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .output()
-        .expect("unshare");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = text.lines().collect();
+    let Some((lines, stderr)) = without_tracefs(&script) else {
+        return;
+    };
     assert_eq!(
         lines,
         ["0", "1", "exit=0", "0"],
-        "unmounted, mounted by tcpscope, unmounted again: {text} {}",
-        String::from_utf8_lossy(&out.stderr)
+        "unmounted, mounted by tcpscope, unmounted again: {stderr}"
     );
 }
 
@@ -320,22 +333,9 @@ fn tracefs_is_mounted_when_needed_and_unmounted_at_exit() {
 /// run (any mode, even `--once`) does, and removes its instance.
 #[test]
 fn a_killed_runs_mount_is_undone_by_the_next_run() {
-    if reader(&Scope::default()).is_none() {
-        return;
-    }
-    if std::process::Command::new("unshare")
-        .arg("--help")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: unshare (util-linux) is missing");
-        return;
-    }
-    // Its own mount namespace, as above: nothing else on the machine sees it.
     let bin = env!("CARGO_BIN_EXE_tcpscope");
     let script = format!(
-        "umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing 2>/dev/null; \
-         '{bin}' watch -i 50ms >/dev/null & pid=$!; \
+        "'{bin}' watch -i 50ms >/dev/null & pid=$!; \
          for i in $(seq 50); do ls /sys/kernel/tracing/instances 2>/dev/null | grep -q \"tcpscope-$pid-\" && break; sleep 0.1; done; \
          ls /sys/kernel/tracing/instances | grep -c \"tcpscope-$pid-.*-m$\"; \
          kill -KILL $pid; wait $pid 2>/dev/null; \
@@ -343,17 +343,13 @@ fn a_killed_runs_mount_is_undone_by_the_next_run() {
          '{bin}' --once >/dev/null; echo once=$?; \
          grep -c ' tracefs ' /proc/self/mounts"
     );
-    let out = std::process::Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .output()
-        .expect("unshare");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = text.lines().collect();
+    let Some((lines, stderr)) = without_tracefs(&script) else {
+        return;
+    };
     assert_eq!(
         lines,
         ["1", "1", "once=0", "0"],
-        "marked as mounted by it, left mounted by the kill, unmounted by the next run: {text} {}",
-        String::from_utf8_lossy(&out.stderr)
+        "marked as mounted by it, left mounted by the kill, unmounted by the next run: {stderr}"
     );
 }
 

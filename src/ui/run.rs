@@ -49,12 +49,10 @@ pub async fn run(
     let mut sampler = Runner::spawn_reconciling(sources, scope, settings.interval, reconcile, tx)
         .context("cannot start the pipeline thread")?;
     log_start(sampler.source_name(), &session, &notes);
-    let source = sampler.source_name().to_string();
-    let filter = settings.first_filter(&session);
-    let mut out = Outputs::open(&settings, &filter, &source).await?;
+    let mut app = App::new(settings, session, sampler.source_name(), Instant::now());
+    let mut out = Outputs::open(app.settings(), &app.filter, &app.source_name).await?;
     let mut guard = terminal::enter().context("cannot switch the terminal to full-screen mode")?;
-    let (mut lab, mut lab_events) = Lab::spawn(settings.lab.clone());
-    let mut app = App::new(settings, session, &source, Instant::now());
+    let (mut lab, mut lab_events) = Lab::spawn(app.settings().lab.clone());
     let mut input = EventStream::new().ready_chunks(MAX_KEYS_PER_FRAME);
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     // A replay's recorded segments are handed out as its clock reaches them.
