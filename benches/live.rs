@@ -112,6 +112,7 @@ impl Live {
                 wall,
                 sk: Some(sk),
                 owner: None,
+                cause: tcpscope::socket::Cause::of_edge(from, to),
             };
             let (old, new) = (self.cycles, self.cycles + 1);
             use TcpState::{Closed, Established, SynSent};
@@ -269,6 +270,7 @@ fn ladder(c: &mut Criterion) {
                 entered: t0 + std::time::Duration::from_millis(i as u64 * 5),
                 entered_wall: wall,
                 entry: Entry::Exact,
+                cause: tcpscope::socket::Cause::Unknown,
             })
             .collect()
     };

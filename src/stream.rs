@@ -7,21 +7,30 @@
 //! (RFC 3339, UTC, microseconds) and `event`; `watch --json` prints the
 //! records alone, with the fields it always had.
 
+use crate::socket::cause::{Call, Timer};
 use crate::socket::printable;
-use crate::socket::{Conn, Event, EventKind, Segment, SocketRow, TcpState};
+use crate::socket::{
+    Cause, Conn, Event, EventKind, Flags, Owner, Process, Segment, SocketRow, TcpState,
+};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Read as _};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 pub const FORMAT: &str = "tcpscope-events";
 pub const VERSION: u32 = 1;
+/// Additions within a version: readers of an older minor skip the new
+/// fields. 1: `cause` on connection events.
+pub const MINOR: u32 = 1;
 
 /// The first line of a recording: what it is and where it came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
     pub format: String,
     pub version: u32,
+    #[serde(default)]
+    pub minor: u32,
     pub host: String,
     /// `uname -r`.
     pub kernel: String,
@@ -59,6 +68,83 @@ pub struct ConnRecord {
     pub pid: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<String>,
+    /// Why it happened (minor 1); absent in older recordings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<CauseRecord>,
+}
+
+/// `{"kind":"call","call":"close","pid":4242,"process":"python3"}`,
+/// `{"kind":"segment","flags":["FIN","ACK"]}`,
+/// `{"kind":"timer","timer":"time_wait"}`, `{"kind":"unknown"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CauseRecord {
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer: Option<String>,
+}
+
+impl CauseRecord {
+    pub fn of(cause: &Cause) -> Self {
+        let mut r = CauseRecord {
+            kind: cause.kind().name().to_string(),
+            call: None,
+            pid: None,
+            process: None,
+            flags: None,
+            timer: None,
+        };
+        match cause {
+            Cause::Call { call, by } => {
+                r.call = call.map(|c| c.name().to_string());
+                let first = by.as_deref().and_then(|o| o.procs.first());
+                r.pid = first.map(|p| p.pid);
+                r.process = first.and_then(|p| p.name.as_deref().map(String::from));
+            }
+            Cause::Segment(flags) => {
+                r.flags = Some(flags.names().into_iter().map(String::from).collect());
+            }
+            Cause::Timer(t) => r.timer = Some(t.name().to_string()),
+            Cause::Unknown => {}
+        }
+        r
+    }
+
+    /// The cause it records; words this version does not know read as
+    /// unknown, never as a guess.
+    pub fn cause(&self) -> Cause {
+        match self.kind.as_str() {
+            "call" => {
+                let by = self.pid.map(|pid| {
+                    Arc::new(Owner {
+                        procs: vec![Process {
+                            pid,
+                            name: self.process.as_deref().map(Arc::from),
+                        }],
+                    })
+                });
+                let call = self.call.as_deref().and_then(Call::from_name);
+                Cause::Call { call, by }
+            }
+            "segment" => {
+                let names = self.flags.iter().flatten().map(String::as_str);
+                Flags::from_names(names).map_or(Cause::Unknown, Cause::Segment)
+            }
+            "timer" => self
+                .timer
+                .as_deref()
+                .and_then(Timer::from_name)
+                .map_or(Cause::Unknown, Cause::Timer),
+            _ => Cause::Unknown,
+        }
+    }
 }
 
 macro_rules! tag {
@@ -181,6 +267,18 @@ impl ConnRecord {
             id: Some(e.id),
             pid: first.map(|p| p.pid),
             process: first.and_then(|p| p.name.as_deref().map(String::from)),
+            cause: Some(CauseRecord::of(&e.cause)),
+        }
+    }
+
+    /// The event's cause: as recorded, or (a recording older than causes)
+    /// what the two states alone tell.
+    pub fn cause(&self) -> Cause {
+        match (&self.cause, self.from, self.to) {
+            (Some(c), _, _) => c.cause(),
+            (None, Some(from), Some(to)) => Cause::of_edge(from, to),
+            (None, Some(TcpState::TimeWait), None) => Cause::Timer(Timer::TimeWait),
+            _ => Cause::Unknown,
         }
     }
 }
@@ -388,6 +486,7 @@ mod tests {
         let header = Header {
             format: FORMAT.into(),
             version: VERSION,
+            minor: MINOR,
             host: "h".into(),
             kernel: "6.18".into(),
             start: "2026-12-01T03:59:34Z".into(),

@@ -21,7 +21,7 @@ fn sources(port: u16) -> (Sources, Option<std::path::PathBuf>) {
         return (sources, None);
     }
     let scope = Scope::on_port(Some(port));
-    match TraceSession::open(&filter(&scope)) {
+    match TraceSession::open(&filter(&scope), None) {
         Ok(session) => {
             let dir = session.instance().to_path_buf();
             let reader = TraceReader::new(session).expect("ring buffers");

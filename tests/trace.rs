@@ -12,7 +12,7 @@ use tcpscope::source::trace::{TraceReader, TraceSession, filter};
 use tcpscope::source::{Change, ChangeSource, Scope};
 
 fn reader(scope: &Scope) -> Option<TraceReader> {
-    let session = match TraceSession::open(&filter(scope)) {
+    let session = match TraceSession::open(&filter(scope), None) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("skipped: {e}");

@@ -88,6 +88,7 @@ pub fn header(source: &str, filter: &str, port: Option<u16>) -> Header {
     Header {
         format: FORMAT.into(),
         version: VERSION,
+        minor: crate::stream::MINOR,
         host,
         kernel,
         start: timestamp(SystemTime::now()),

@@ -449,6 +449,7 @@ mod tests {
             state,
             kind,
             owner: None,
+            cause: crate::socket::Cause::Unknown,
         }
     }
 
@@ -532,6 +533,7 @@ mod tests {
             timeline: Vec::new(),
             appeared_at: None,
             gone_at: None,
+            end_cause: crate::socket::Cause::Unknown,
         };
         conn.row.owner = Some(Arc::new(Owner {
             procs: vec![Process {

@@ -2,7 +2,9 @@
 //! connections on, start new ones, and end them.
 
 use super::{Connect, Pipeline, SLACK, Slot, Stamp, emit, not_before};
-use crate::socket::{Conn, Entry, Event, EventKind, Owner, Phase, SocketKey, SocketRow, TcpState};
+use crate::socket::{
+    Cause, Conn, Entry, Event, EventKind, Owner, Phase, SocketKey, SocketRow, TcpState,
+};
 use crate::source::Change;
 use std::sync::Arc;
 
@@ -34,8 +36,13 @@ impl Pipeline {
             if let Some(sk) = c.sk {
                 match (c.from, c.to) {
                     (Closed, SynSent) => {
-                        let caller = c.owner.clone();
-                        drop(self.connects.insert(sk, Connect { syn: when, caller }))
+                        let (caller, cause) = (c.owner.clone(), c.cause.clone());
+                        let connect = Connect {
+                            syn: when,
+                            caller,
+                            cause,
+                        };
+                        drop(self.connects.insert(sk, connect))
                     }
                     _ => drop(self.connects.remove(&sk)),
                 }
@@ -46,17 +53,19 @@ impl Pipeline {
             (SynSent, Some(sk)) => self.connects.remove(&sk),
             _ => None,
         };
-        let syn = connect.as_ref().map(|c| c.syn);
-        let caller = c.owner.clone().or_else(|| connect.and_then(|c| c.caller));
+        let caller = c
+            .owner
+            .clone()
+            .or_else(|| connect.as_ref().and_then(|c| c.caller.clone()));
         let first = out.len();
-        self.follow(c, syn, out);
+        self.follow(c, connect.as_ref(), out);
         if let Some(caller) = caller {
             self.called_by(c, caller, &mut out[first..]);
         }
     }
 
     /// Applies one change to the connection it continues, ends or starts.
-    fn follow(&mut self, c: &Change, syn: Option<Stamp>, out: &mut Vec<Event>) {
+    fn follow(&mut self, c: &Change, syn: Option<&Connect>, out: &mut Vec<Event>) {
         let when = Stamp {
             at: c.at,
             wall: c.wall,
@@ -70,7 +79,8 @@ impl Pipeline {
                 self.start(c, key, syn, out);
             }
             Some(key) => {
-                self.end(&key, syn.unwrap_or(when), out);
+                let when = syn.map_or(when, |s| s.syn);
+                self.end(&key, when, Cause::Unknown, out);
                 self.start(c, c.key, syn, out);
             }
             None if c.to == Closed && syn.is_none() => {} // never seen, already over
@@ -168,7 +178,7 @@ impl Pipeline {
 
     /// Moves the known connection on `key` on. `syn`: when connect()
     /// sent its SYN, if this is the change that named its port.
-    fn advance(&mut self, key: SocketKey, c: &Change, syn: Option<Stamp>, out: &mut Vec<Event>) {
+    fn advance(&mut self, key: SocketKey, c: &Change, syn: Option<&Connect>, out: &mut Vec<Event>) {
         let when = Stamp {
             at: c.at,
             wall: c.wall,
@@ -187,7 +197,7 @@ impl Pipeline {
             slot.cookie = None;
         }
         if let Some(syn) = syn {
-            correct_history(&mut slot.conn, SynSent, syn);
+            correct_history(&mut slot.conn, SynSent, syn.syn, &syn.cause);
         }
         if c.to == Closed {
             if c.from == LastAck {
@@ -212,7 +222,7 @@ impl Pipeline {
         if current == c.to {
             // A dump showed this already (only the first dump can): put
             // the kernel's time in, say nothing new.
-            return correct_history(&mut slot.conn, c.to, when);
+            return correct_history(&mut slot.conn, c.to, when, &c.cause);
         }
         // Never before the state it leaves began: the clocks may differ
         // by a little, and a connection's times must not go back.
@@ -223,8 +233,12 @@ impl Pipeline {
         let Some(slot) = self.newest.get_mut(&key) else {
             return;
         };
+        let cause = c
+            .cause
+            .clone()
+            .seen_with_holder(c.to, slot.owner.as_deref());
         let conn = Arc::make_mut(&mut slot.conn);
-        conn.push_phase(exact(c.to, when));
+        conn.push_phase(exact(c.to, when, cause));
         emit(
             slot,
             EventKind::State {
@@ -252,18 +266,22 @@ impl Pipeline {
             // timewait socket carrying it on: it lives on in TIME_WAIT.
             return;
         }
+        let cause = c
+            .cause
+            .clone()
+            .seen_with_holder(Closed, slot.owner.as_deref());
         let may_wait = matches!(c.from, FinWait1 | FinWait2 | Closing);
         if may_wait {
-            slot.set_closing(Some(not_before(when, &slot.conn)));
+            slot.set_closing(Some(not_before(when, &slot.conn)), cause);
             // Whether a timewait socket took over is for the kernel to say.
             self.want(key);
             return;
         }
-        self.end(&key, when, out);
+        self.end(&key, when, cause, out);
     }
 
     /// A connection first seen through a change, on `key`.
-    fn start(&mut self, c: &Change, key: SocketKey, syn: Option<Stamp>, out: &mut Vec<Event>) {
+    fn start(&mut self, c: &Change, key: SocketKey, syn: Option<&Connect>, out: &mut Vec<Event>) {
         let when = Stamp {
             at: c.at,
             wall: c.wall,
@@ -271,22 +289,22 @@ impl Pipeline {
         let mut timeline = Vec::with_capacity(2);
         let first_event_at = match syn {
             Some(s) => {
-                timeline.push(exact(SynSent, s));
-                s
+                timeline.push(exact(SynSent, s.syn, s.cause.clone()));
+                s.syn
             }
             None => {
                 if c.from != Closed {
                     // Mid-way (or a child socket, cloned from its LISTEN).
                     timeline.push(Phase {
                         entry: Entry::Before,
-                        ..exact(c.from, when)
+                        ..exact(c.from, when, Cause::Unknown)
                     });
                 }
                 when
             }
         };
         if c.to != Closed {
-            timeline.push(exact(c.to, when));
+            timeline.push(exact(c.to, when, c.cause.clone()));
         }
         let Some(state) = timeline.last().map(|p| p.state) else {
             return;
@@ -298,6 +316,7 @@ impl Pipeline {
             timeline,
             appeared_at: Some(first_event_at.at),
             gone_at: None,
+            end_cause: Cause::Unknown,
         };
         let slot = Slot {
             conn: Arc::new(conn),
@@ -313,7 +332,7 @@ impl Pipeline {
         self.announce(&key, syn.is_some(), first_event_at, when, out);
         if c.to == Closed {
             // A connect that failed after its port was chosen.
-            self.end(&key, when, out);
+            self.end(&key, when, c.cause.clone(), out);
         }
     }
 
@@ -335,6 +354,7 @@ impl Pipeline {
         if backfilled && tl.len() == 2 {
             let mut opening = Event::of(&slot.conn, EventKind::New, first.at, first.wall);
             opening.state = from;
+            opening.cause = tl.first().map(|p| p.cause.clone()).unwrap_or_default();
             out.push(opening);
             emit(slot, EventKind::State { from, to }, when, out);
         } else {
@@ -349,12 +369,13 @@ fn opens(c: &Change) -> bool {
     c.from == Closed || (c.from, c.to) == (Listen, SynRecv)
 }
 
-fn exact(state: TcpState, when: Stamp) -> Phase {
+fn exact(state: TcpState, when: Stamp, cause: Cause) -> Phase {
     Phase {
         state,
         entered: when.at,
         entered_wall: when.wall,
         entry: Entry::Exact,
+        cause,
     }
 }
 
@@ -362,7 +383,7 @@ fn exact(state: TcpState, when: Stamp) -> Phase {
 /// before its first reading) at the kernel's time, without an event: the
 /// latest phase in `state`, if the kernel puts it earlier or it was not
 /// exact.
-fn correct_history(conn: &mut Arc<Conn>, state: TcpState, when: Stamp) {
+fn correct_history(conn: &mut Arc<Conn>, state: TcpState, when: Stamp, cause: &Cause) {
     let Some(i) = conn.timeline.iter().rposition(|p| p.state == state) else {
         return;
     };
@@ -380,4 +401,7 @@ fn correct_history(conn: &mut Arc<Conn>, state: TcpState, when: Stamp) {
     };
     let p = &mut Arc::make_mut(conn).timeline[i];
     (p.entered, p.entered_wall, p.entry) = (when.at, when.wall, Entry::Exact);
+    if cause.is_known() {
+        p.cause = cause.clone();
+    }
 }

@@ -5,6 +5,7 @@
 //! no longer there.
 
 use super::{Pipeline, SLACK, Slot, Stamp, emit};
+use crate::socket::Cause;
 use crate::socket::{
     Conn, Entry, Event, EventKind, Phase, SocketKey, SocketRow, SocketTimer, TcpState, TimerKind,
 };
@@ -77,7 +78,7 @@ impl Pipeline {
             return; // the kernel's own report is newer than this row
         }
         if other_socket(slot, &row) {
-            self.end(&key, r.when, out);
+            self.end(&key, r.when, Cause::Unknown, out);
             return self.born(row, r, out);
         }
         let into_time_wait =
@@ -172,6 +173,7 @@ impl Pipeline {
             entered: r.when.at,
             entered_wall: r.when.wall,
             entry,
+            cause: Cause::Unknown,
         };
         let slot = Slot {
             seen_in: r.number,
@@ -187,6 +189,7 @@ impl Pipeline {
                 timeline: vec![phase],
                 appeared_at: (!r.baseline).then_some(r.when.at),
                 gone_at: None,
+                end_cause: Cause::Unknown,
             }),
         };
         let key = slot.conn.row.key;
@@ -219,7 +222,7 @@ impl Pipeline {
         }
         self.first_misses = first_misses;
         for key in absent {
-            self.end(&key, r.when, out);
+            self.end(&key, r.when, Cause::Unknown, out);
         }
     }
 }
@@ -320,16 +323,23 @@ fn refresh(
         // kernel's change records named, if any.
         row.owner.clone_from(&slot.owner);
     }
+    let cause = slot.closing_cause();
     if let Some(closed) = slot.take_closing() {
         // A timewait socket carries the connection on from when it closed:
         // in TIME_WAIT (from `began`), or still in FIN_WAIT_2 until the
         // peer's FIN (an orphan closed in FIN_WAIT_2), and TIME_WAIT after.
-        moved(slot, row, began.unwrap_or(closed), Entry::Exact, out);
+        moved(
+            slot,
+            row,
+            began.unwrap_or(closed),
+            (Entry::Exact, cause),
+            out,
+        );
         return true;
     }
     if row.state != slot.conn.state() {
         let (when, entry) = began.map_or((r.when, Entry::Seen), |b| (b, Entry::Exact));
-        moved(slot, row, when, entry, out);
+        moved(slot, row, when, (entry, Cause::Unknown), out);
         return true;
     }
     if same_row(&slot.conn.row, &row) {
@@ -339,9 +349,22 @@ fn refresh(
     true
 }
 
-fn moved(slot: &mut Slot, row: SocketRow, when: Stamp, entry: Entry, out: &mut Vec<Event>) {
+/// `cause`: the close record's, when it was a segment (the FIN or ACK
+/// that closed the socket moved the connection on to TIME_WAIT); else
+/// what the two states alone tell.
+fn moved(
+    slot: &mut Slot,
+    row: SocketRow,
+    when: Stamp,
+    (entry, cause): (Entry, Cause),
+    out: &mut Vec<Event>,
+) {
     let from = slot.conn.state();
     let to = row.state;
+    let cause = match cause {
+        Cause::Segment(_) => cause,
+        _ => Cause::of_edge(from, to),
+    };
     let conn = Arc::make_mut(&mut slot.conn);
     conn.row = row;
     conn.row.state = from;
@@ -353,6 +376,7 @@ fn moved(slot: &mut Slot, row: SocketRow, when: Stamp, entry: Entry, out: &mut V
         entered: when.at,
         entered_wall: when.wall,
         entry,
+        cause,
     });
     emit(slot, EventKind::State { from, to }, when, out);
 }

@@ -101,7 +101,7 @@ impl Pipeline {
             return; // changed after it was read: the kernel's report wins
         }
         if slot.closing().is_some() || slot.missed().is_some() {
-            return self.end(&key, r.when, out);
+            return self.end(&key, r.when, crate::socket::Cause::Unknown, out);
         }
         slot.set_missed(Some(vanished_at(&slot.conn, None, r.when)));
     }

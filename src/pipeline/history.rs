@@ -112,6 +112,7 @@ mod tests {
             state: TcpState::Established,
             kind: EventKind::New,
             owner: None,
+            cause: crate::socket::Cause::Unknown,
         }
     }
 

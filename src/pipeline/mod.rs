@@ -33,7 +33,10 @@ pub mod runner;
 
 pub use mirror::Mirror;
 
-use crate::socket::{Conn, ConnId, Event, EventKind, Owner, SocketKey, StateCounts};
+use crate::socket::cause::Timer;
+use crate::socket::{
+    Cause, Conn, ConnId, Event, EventKind, Owner, SocketKey, StateCounts, TcpState,
+};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -62,6 +65,8 @@ struct Stamp {
 struct Connect {
     syn: Stamp,
     caller: Option<Arc<Owner>>,
+    /// connect()'s cause, by whom.
+    cause: Cause,
 }
 
 /// A connection and what the pipeline knows about its socket.
@@ -84,10 +89,12 @@ struct Slot {
     owner: Option<Arc<Owner>>,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Ending {
     /// Closed from FIN_WAIT_1/2 or CLOSING: a timewait socket may carry on.
     closing: Option<Stamp>,
+    /// Why it closed: a segment that did so also moved it on to TIME_WAIT.
+    closing_cause: Cause,
     /// The last dump did not show it: when it ended, if the next one
     /// agrees. (Under churn one dump can miss a socket: the kernel resumes
     /// a dump by position in a hash chain that may have changed.)
@@ -103,8 +110,15 @@ impl Slot {
         self.ending.as_ref().and_then(|e| e.missed)
     }
 
-    fn set_closing(&mut self, at: Option<Stamp>) {
-        self.edit_ending(|e| e.closing = at);
+    fn set_closing(&mut self, at: Option<Stamp>, cause: Cause) {
+        self.edit_ending(|e| (e.closing, e.closing_cause) = (at, cause));
+    }
+
+    fn closing_cause(&self) -> Cause {
+        self.ending
+            .as_ref()
+            .map(|e| e.closing_cause.clone())
+            .unwrap_or_default()
     }
 
     fn set_missed(&mut self, at: Option<Stamp>) {
@@ -113,7 +127,7 @@ impl Slot {
 
     fn take_closing(&mut self) -> Option<Stamp> {
         let at = self.closing();
-        self.set_closing(None);
+        self.set_closing(None, Cause::Unknown);
         at
     }
 
@@ -383,14 +397,19 @@ impl Pipeline {
     }
 
     /// Ends the live connection on `key` at `when` (or when it closed, if
-    /// it was waiting to learn whether a timewait socket carried on).
-    fn end(&mut self, key: &SocketKey, when: Stamp, out: &mut Vec<Event>) {
+    /// it was waiting to learn whether a timewait socket carried on), for
+    /// `cause` if a change said why.
+    fn end(&mut self, key: &SocketKey, when: Stamp, cause: Cause, out: &mut Vec<Event>) {
         let Some(slot) = self.newest.get_mut(key) else {
             return;
         };
         if slot.conn.is_gone() {
             return;
         }
+        let cause = match cause {
+            Cause::Unknown => ending_cause(slot),
+            known => known,
+        };
         let when = slot.take_closing().or(slot.take_missed()).unwrap_or(when);
         // Never before the state it ends in began: times must not go back.
         let when = not_before(when, &slot.conn);
@@ -399,8 +418,12 @@ impl Pipeline {
         {
             self.by_sk.remove(&sk);
         }
-        Arc::make_mut(&mut slot.conn).gone_at = Some(when.at);
+        let conn = Arc::make_mut(&mut slot.conn);
+        (conn.gone_at, conn.end_cause) = (Some(when.at), cause.clone());
         emit(slot, EventKind::Gone, when, out);
+        if let Some(gone) = out.last_mut() {
+            gone.cause = cause;
+        }
         let id = slot.conn.id;
         if self.ending.back().is_none_or(|e| e.0 <= when.at) {
             self.ending.push_back((when.at, id, *key));
@@ -450,6 +473,20 @@ fn not_before(when: Stamp, conn: &Conn) -> Stamp {
     Stamp {
         at: phase.entered,
         wall: phase.entered_wall,
+    }
+}
+
+/// Why a connection no change ended has gone: a timewait socket's
+/// timer (TIME_WAIT's, or an orphaned FIN_WAIT_2's after the kernel
+/// reported its close), else the change that closed it, if it said.
+fn ending_cause(slot: &Slot) -> Cause {
+    let closed_by_change = slot.sk.is_none() && slot.last_change.is_some();
+    match slot.conn.state() {
+        TcpState::TimeWait => Cause::Timer(Timer::TimeWait),
+        TcpState::FinWait2 if closed_by_change && slot.closing().is_none() => {
+            Cause::Timer(Timer::FinWait2)
+        }
+        _ => slot.closing_cause(),
     }
 }
 

@@ -107,6 +107,7 @@ impl Script {
             wall: Self::wall(us),
             sk: Some(sk),
             owner: None,
+            cause: crate::socket::Cause::Unknown,
         }
     }
 

@@ -2,6 +2,7 @@
 //! it went through, under an identity that survives TIME_WAIT and is never
 //! given to a later connection on the same 4-tuple.
 
+use super::cause::Cause;
 use super::row::SocketRow;
 use super::state::TcpState;
 use std::time::{Duration, Instant, SystemTime};
@@ -31,6 +32,8 @@ pub struct Phase {
     /// The same moment on the wall clock, for printing.
     pub entered_wall: SystemTime,
     pub entry: Entry,
+    /// Why the connection entered the state.
+    pub cause: Cause,
 }
 
 impl Phase {
@@ -51,6 +54,8 @@ pub struct Conn {
     pub appeared_at: Option<Instant>,
     /// When it ended; it lingers a while after, greyed.
     pub gone_at: Option<Instant>,
+    /// Why it ended, once gone.
+    pub end_cause: Cause,
 }
 
 impl Conn {

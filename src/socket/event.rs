@@ -1,6 +1,7 @@
 //! What happened to a connection: it appeared, changed state, or ended.
 //! The pipeline emits these in order per connection, with monotonic times.
 
+use super::cause::Cause;
 use super::conn::{Conn, ConnId};
 use super::row::{Owner, SocketKey};
 use super::state::TcpState;
@@ -37,6 +38,9 @@ pub struct Event {
     /// Who held the connection, when known (kept after the owner let go,
     /// so a process's TIME_WAITs still count as its own).
     pub owner: Option<Arc<Owner>>,
+    /// Why it happened: for `new`, why the first state began; for `gone`,
+    /// why the connection ended.
+    pub cause: Cause,
 }
 
 impl Event {
@@ -50,6 +54,11 @@ impl Event {
             state: conn.row.state,
             kind,
             owner: conn.row.owner.clone(),
+            cause: conn
+                .timeline
+                .last()
+                .map(|p| p.cause.clone())
+                .unwrap_or_default(),
         }
     }
 

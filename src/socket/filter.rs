@@ -335,6 +335,7 @@ mod tests {
             state,
             kind,
             owner: owner.then(nginx),
+            cause: crate::socket::Cause::Unknown,
         }
     }
 

@@ -77,6 +77,7 @@ impl End {
                 entered: at,
                 entered_wall: last.entered_wall + at.saturating_duration_since(last.entered),
                 entry: if exact { Entry::Exact } else { Entry::Seen },
+                cause: conn.end_cause.clone(),
             });
         }
         End {
@@ -303,6 +304,7 @@ mod tests {
             entered,
             entered_wall: SystemTime::now(),
             entry: Entry::Exact,
+            cause: crate::socket::Cause::Unknown,
         }
     }
 

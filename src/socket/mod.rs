@@ -2,6 +2,7 @@
 //! events, and the filter language. Depends on nothing else in the crate.
 
 pub mod addr;
+pub mod cause;
 mod conn;
 pub mod crossings;
 mod event;
@@ -13,6 +14,7 @@ mod row;
 pub mod segment;
 mod state;
 
+pub use cause::Cause;
 pub use conn::{Conn, ConnId, Entry, MAX_PHASES, Phase};
 pub use event::{Event, EventKind};
 pub use filter::{Filter, FilterError};

@@ -37,6 +37,31 @@ impl Callers {
     }
 }
 
+impl Callers {
+    /// Asks about `tid` now, while it may still run: a process as short
+    /// as `ss -K` is gone by the time its change is handed out.
+    pub fn early(&mut self, tid: u32, now: Instant) {
+        let _ = self.of(tid, now);
+    }
+
+    /// A thread exits: if nothing is known of it yet, its exit record's
+    /// name stands for it (its thread id as the process id: for a
+    /// process's last thread, usually the same).
+    pub fn exited(&mut self, tid: u32, comm: &str, now: Instant) {
+        let known = self.known.get(&tid).is_some_and(|(_, o)| o.is_some());
+        if known || comm.is_empty() {
+            return;
+        }
+        let owner = Owner {
+            procs: vec![Process {
+                pid: tid,
+                name: Some(comm.into()),
+            }],
+        };
+        self.known.insert(tid, (now, Some(Arc::new(owner))));
+    }
+}
+
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn process_of(tid: u32) -> Option<Owner> {
     // /proc/TID works for any thread, though only processes are listed.

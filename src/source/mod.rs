@@ -93,6 +93,8 @@ pub struct Change {
     /// The process whose system call on the socket made the change, where
     /// the kernel's record says (connect, listen, close, shutdown).
     pub owner: Option<Arc<crate::socket::Owner>>,
+    /// Why it happened, as far as the source could tell.
+    pub cause: crate::socket::Cause,
 }
 
 /// What a source cannot show right now, as a kind the program can act on.

@@ -21,6 +21,7 @@ struct Step {
     id: u64,
     from: Option<TcpState>,
     to: Option<TcpState>,
+    cause: crate::socket::Cause,
 }
 
 /// The playback clock: recorded time runs at `speed` from `anchor`.
@@ -416,6 +417,7 @@ fn step(r: &Record) -> Option<Step> {
             ConnKind::Gone => None,
             _ => c.to,
         },
+        cause: c.cause(),
     })
 }
 
@@ -558,6 +560,7 @@ impl ChangeSource for Events {
                 wall: st.wall,
                 sk: Some(st.id),
                 owner: None,
+                cause: st.cause.clone(),
             });
         }
         if s.live {

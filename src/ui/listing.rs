@@ -359,9 +359,11 @@ mod tests {
                 entered: t0,
                 entered_wall: std::time::SystemTime::UNIX_EPOCH,
                 entry: crate::socket::Entry::Seen,
+                cause: crate::socket::Cause::Unknown,
             }],
             appeared_at: None,
             gone_at: gone,
+            end_cause: crate::socket::Cause::Unknown,
         }
     }
 

@@ -7,6 +7,7 @@
 //! Linux and root only; the record parser is plain byte handling and is
 //! tested everywhere.
 
+mod causes;
 pub mod ring;
 
 #[cfg(target_os = "linux")]
@@ -29,10 +30,16 @@ pub fn filter(scope: &Scope) -> String {
     }
 }
 
+/// The filter of a hint event that has the ports (nothing to filter on
+/// for the others): `None` clears it.
+pub fn hint_filter(scope: &Scope) -> Option<String> {
+    scope.port.map(|p| format!("sport == {p} || dport == {p}"))
+}
+
 /// The tracepoint's changes, when this process may read them.
 #[cfg(target_os = "linux")]
 pub fn open(scope: &Scope) -> Result<Box<dyn ChangeSource>, SourceError> {
-    let session = TraceSession::open(&filter(scope))?;
+    let session = TraceSession::open(&filter(scope), hint_filter(scope).as_deref())?;
     Ok(Box::new(TraceReader::new(session)?))
 }
 

@@ -7,9 +7,10 @@
 //! nothing older can still arrive, and a dump finished before `drain` was
 //! called has every change it could have seen in the batch.
 
-use super::ring::{EventFormat, PageLayout, RawChange, parse_page};
+use super::causes::Causes;
+use super::ring::{EventFormat, Hint, HintFormats, PageLayout, RawChange, RawHint, parse_records};
 use super::session::{EVENT, TraceSession};
-use crate::socket::{Family, SocketKey, TcpState};
+use crate::socket::{Cause, Family, SocketKey, TcpState};
 use crate::source::sockdiag::state;
 use crate::source::{Change, ChangeSource, Degradation, Limit, SourceError, Waker, os_error};
 use rustix::event::{PollFd, PollFlags, poll};
@@ -34,8 +35,12 @@ pub struct TraceReader {
     page: Vec<u8>,
     layout: PageLayout,
     format: EventFormat,
+    hint_formats: HintFormats,
     /// Read but not yet handed out: newer than the watermark.
     held: Vec<RawChange>,
+    /// Hints read but not yet applied, in the same way.
+    held_hints: Vec<RawHint>,
+    causes: Causes,
     clock: ClockMap,
     callers: crate::source::caller::Callers,
     lost: u64,
@@ -48,6 +53,13 @@ impl TraceReader {
             .map_err(|e| SourceError::Unavailable(e.to_string()))?;
         let format = EventFormat::parse(&session.read(&format!("{EVENT}/format"))?)
             .map_err(|e| SourceError::Unavailable(e.to_string()))?;
+        let mut hint_formats = HintFormats::default();
+        for &h in session.hints() {
+            // A hint whose layout is not understood is left out, not fatal.
+            if let Ok(text) = session.read(&format!("{}/format", h.path())) {
+                let _ = hint_formats.add(h, &text);
+            }
+        }
         let page_size = session
             .read("buffer_subbuf_size_kb")
             .ok()
@@ -65,7 +77,10 @@ impl TraceReader {
             page: vec![0; page_size],
             layout,
             format,
+            hint_formats,
             held: Vec::new(),
+            held_hints: Vec::new(),
+            causes: Causes::default(),
             clock: ClockMap::now(),
             callers: Default::default(),
             lost: 0,
@@ -86,10 +101,24 @@ impl TraceReader {
                         break;
                     }
                     Ok(n) => {
-                        let note =
-                            parse_page(&self.page[..n], &self.layout, &self.format, &mut self.held)
-                                .map_err(|e| SourceError::Unavailable(e.to_string()))?;
+                        let (first_change, first_hint) = (self.held.len(), self.held_hints.len());
+                        let formats = (&self.format, &self.hint_formats);
+                        let page = &self.page[..n];
+                        let note = parse_records(
+                            page,
+                            &self.layout,
+                            formats,
+                            &mut self.held,
+                            &mut self.held_hints,
+                        )
+                        .map_err(|e| SourceError::Unavailable(e.to_string()))?;
                         self.lost += note.lost;
+                        take_resets(&mut self.held_hints, first_hint, &mut self.causes);
+                        name_callers(
+                            &self.held[first_change..],
+                            &self.held_hints[first_hint..],
+                            &mut self.callers,
+                        );
                     }
                     Err(Errno::INTR) => {}
                     Err(e) => return Err(os_error("cannot read the trace buffer", &e.into())),
@@ -110,9 +139,38 @@ fn made_by_holder(from: TcpState, to: TcpState) -> bool {
     matches!(to, SynSent | FinWait1 | LastAck | Listen) || (from, to) == (SynSent, Established)
 }
 
+/// RST records go to `causes` as soon as they are read: a close records
+/// its RST just after the change, which may then be handed out first.
+fn take_resets(hints: &mut Vec<RawHint>, from: usize, causes: &mut Causes) {
+    let is_reset =
+        |h: &RawHint| matches!(h.what, Hint::ResetReceived { .. } | Hint::ResetSent { .. });
+    for h in hints[from..].iter().filter(|h| is_reset(h)) {
+        causes.note_reset(h);
+    }
+    hints.retain(|h| !is_reset(h));
+}
+
+/// Who the tasks of new records are, asked as soon as they are read.
+fn name_callers(
+    changes: &[RawChange],
+    hints: &[RawHint],
+    callers: &mut crate::source::caller::Callers,
+) {
+    let now = Instant::now();
+    for tid in changes.iter().filter_map(|c| c.task) {
+        callers.early(tid, now);
+    }
+    for h in hints {
+        if let Hint::Exit { tid, comm } = &h.what {
+            callers.exited(*tid, comm, now);
+        }
+    }
+}
+
 fn to_change(
     clock: &ClockMap,
     callers: &mut crate::source::caller::Callers,
+    causes: &mut Causes,
     c: &RawChange,
 ) -> Option<Change> {
     let family = if c.src.is_ipv4() {
@@ -127,10 +185,13 @@ fn to_change(
     );
     let (at, wall) = clock.place(c.ns);
     let (from, to) = (state(c.old)?, state(c.new)?);
-    let owner = c
-        .task
-        .filter(|_| made_by_holder(from, to))
-        .and_then(|tid| callers.of(tid, at));
+    let deduced = causes.of(c, from, to);
+    let caller = c.task.and_then(|tid| callers.of(tid, at));
+    let owner = caller.clone().filter(|_| made_by_holder(from, to));
+    let cause = match deduced.cause {
+        Cause::Call { call, .. } if deduced.by_task => Cause::Call { call, by: caller },
+        other => other,
+    };
     Some(Change {
         key,
         from,
@@ -139,6 +200,7 @@ fn to_change(
         wall,
         sk: Some(c.sk),
         owner,
+        cause,
     })
 }
 
@@ -176,19 +238,28 @@ impl ChangeSource for TraceReader {
     fn drain(&mut self, out: &mut Vec<Change>) -> Result<(), SourceError> {
         let watermark = self.read_all()?;
         self.held.sort_by_key(|c| c.ns);
+        self.held_hints.sort_by_key(|h| h.ns);
         let ready = self.held.partition_point(|c| c.ns < watermark);
-        let (clock, callers) = (&self.clock, &mut self.callers);
-        out.extend(
-            self.held
-                .drain(..ready)
-                .filter_map(|raw| to_change(clock, callers, &raw)),
-        );
+        let ready_hints = self.held_hints.partition_point(|h| h.ns < watermark);
+        let mut hints = self.held_hints.drain(..ready_hints).peekable();
+        let (clock, callers, causes) = (&self.clock, &mut self.callers, &mut self.causes);
+        for raw in self.held.drain(..ready) {
+            // What happened before the change, in time order.
+            while let Some(h) = hints.next_if(|h| h.ns <= raw.ns) {
+                causes.note(&h);
+            }
+            out.extend(to_change(clock, callers, causes, &raw));
+        }
+        hints.for_each(|h| causes.note(&h));
         Ok(())
     }
 
     fn follow_port(&mut self, port: Option<u16>) -> Result<(), SourceError> {
-        self.session
-            .set_filter(&super::filter(&crate::source::Scope::on_port(port)))
+        let scope = crate::source::Scope::on_port(port);
+        self.session.set_filter(
+            &super::filter(&scope),
+            super::hint_filter(&scope).as_deref(),
+        )
     }
 
     fn waker(&self) -> Waker {

@@ -5,6 +5,7 @@
 //! run's mode. tracefs is mounted through mount(2) if it was not, and
 //! unmounted again when the last session of this process ends.
 
+use super::ring::HintEvent;
 use crate::cleanup::{self, Registration};
 use crate::source::{SourceError, os_error};
 use std::fs;
@@ -122,6 +123,9 @@ fn mount_tracefs() -> Result<Tracefs, SourceError> {
 
 pub struct TraceSession {
     dir: PathBuf,
+    /// The events besides the state changes that tell causes, as far as
+    /// this kernel has them.
+    hints: Vec<HintEvent>,
     tracefs: Arc<Tracefs>,
     _cleanup: Registration,
 }
@@ -129,7 +133,7 @@ pub struct TraceSession {
 impl TraceSession {
     /// A configured instance with the event enabled; `filter` is the
     /// event filter (e.g. `protocol == 6`).
-    pub fn open(filter: &str) -> Result<TraceSession, SourceError> {
+    pub fn open(filter: &str, hint_filter: Option<&str>) -> Result<TraceSession, SourceError> {
         let tracefs = tracefs()?;
         let root = tracefs.root.clone();
         let _ = remove_stale_instances(&root);
@@ -160,13 +164,20 @@ impl TraceSession {
             }
         }
         let at = dir.clone();
-        let session = TraceSession {
+        let mut session = TraceSession {
             dir,
+            hints: Vec::new(),
             tracefs,
             _cleanup: cleanup::register(move || remove_instance(&at)),
         };
         configure(&session.dir, filter)?;
+        session.hints = enable_hints(&session.dir, hint_filter);
         Ok(session)
+    }
+
+    /// The hint events enabled in this instance.
+    pub fn hints(&self) -> &[HintEvent] {
+        &self.hints
     }
 
     pub fn instance(&self) -> &Path {
@@ -175,7 +186,14 @@ impl TraceSession {
 
     /// A new event filter, in force at once: the kernel then drops what
     /// no one watches before it is written to the buffer.
-    pub fn set_filter(&self, filter: &str) -> Result<(), SourceError> {
+    pub fn set_filter(&self, filter: &str, hint_filter: Option<&str>) -> Result<(), SourceError> {
+        for h in self.hints.iter().filter(|h| h.has_ports()) {
+            // A hint unfiltered costs little: it is there to be complete.
+            let _ = fs::write(
+                self.dir.join(h.path()).join("filter"),
+                hint_filter.unwrap_or("0"),
+            );
+        }
         let file = self.dir.join(EVENT).join("filter");
         fs::write(&file, filter)
             .map_err(|e| os_error(format!("cannot set the filter in {}", file.display()), &e))
@@ -226,9 +244,27 @@ fn configure(dir: &Path, filter: &str) -> Result<(), SourceError> {
     write(&format!("{EVENT}/enable"), "1")
 }
 
-/// Disables the event and removes the instance directory (the kernel
+/// Enables each hint event this kernel has; the ones that took.
+fn enable_hints(dir: &Path, hint_filter: Option<&str>) -> Vec<HintEvent> {
+    let enable = |h: HintEvent| {
+        let at = dir.join(h.path());
+        if let (true, Some(f)) = (h.has_ports(), hint_filter) {
+            fs::write(at.join("filter"), f).ok()?;
+        }
+        fs::write(at.join("enable"), "1").ok()
+    };
+    HintEvent::ALL
+        .into_iter()
+        .filter(|h| enable(*h).is_some())
+        .collect()
+}
+
+/// Disables the events and removes the instance directory (the kernel
 /// frees its buffers). Fails quietly while files in it are still open.
 pub fn remove_instance(dir: &Path) {
+    for h in HintEvent::ALL {
+        let _ = fs::write(dir.join(h.path()).join("enable"), "0");
+    }
     let _ = fs::write(dir.join(EVENT).join("enable"), "0");
     let _ = fs::remove_dir(dir);
 }

@@ -7,6 +7,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+mod hints;
+pub use hints::{Hint, HintEvent, HintFormats, RawHint};
+
 /// Where a page's header fields are (`events/header_page`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageLayout {
@@ -60,7 +63,7 @@ pub struct EventFormat {
 pub struct FormatError(pub String);
 
 /// `field:__u16 sport;\toffset:24;\tsize:2;\tsigned:0;` → ("sport", 24, 2).
-fn field_line(line: &str) -> Option<(&str, Field)> {
+pub(super) fn field_line(line: &str) -> Option<(&str, Field)> {
     let mut parts = line.trim().split(';').map(str::trim);
     let decl = parts.next()?.strip_prefix("field:")?;
     let name = decl.split_whitespace().last()?;
@@ -174,11 +177,17 @@ const TRACE_FLAG_NMI: u64 = 0x40;
 
 /// The task of a record written in process context.
 fn task(r: &[u8], f: &EventFormat) -> Option<u32> {
-    let flags = read_uint(r, f.common_flags?)?;
+    task_of(r, f.common_flags, f.common_pid)
+}
+
+/// The task of a record written in process context, from its common
+/// fields (every event has the same two).
+pub(super) fn task_of(r: &[u8], flags: Option<Field>, pid: Option<Field>) -> Option<u32> {
+    let (flags, pid) = (read_uint(r, flags?)?, pid?);
     if flags & (TRACE_FLAG_HARDIRQ | TRACE_FLAG_SOFTIRQ | TRACE_FLAG_NMI) != 0 {
         return None;
     }
-    let pid = u32::try_from(read_uint(r, f.common_pid?)?).ok()?;
+    let pid = u32::try_from(read_uint(r, pid)?).ok()?;
     // The idle task is no one's system call.
     (pid != 0).then_some(pid)
 }
@@ -216,7 +225,7 @@ fn read_u32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
-fn read_uint(b: &[u8], f: Field) -> Option<u64> {
+pub(super) fn read_uint(b: &[u8], f: Field) -> Option<u64> {
     let s = b.get(f.offset..f.offset + f.size)?;
     Some(match f.size {
         1 => u64::from(s[0]),
@@ -234,6 +243,35 @@ pub fn parse_page(
     layout: &PageLayout,
     format: &EventFormat,
     out: &mut Vec<RawChange>,
+) -> Result<PageNote, PageError> {
+    walk_page(page, layout, |record, ts| {
+        out.extend(change(record, format, ts))
+    })
+}
+
+/// The page's state changes into `changes` and the records that tell
+/// their causes into `hints`.
+pub fn parse_records(
+    page: &[u8],
+    layout: &PageLayout,
+    formats: (&EventFormat, &HintFormats),
+    changes: &mut Vec<RawChange>,
+    hints: &mut Vec<RawHint>,
+) -> Result<PageNote, PageError> {
+    let (format, hint_formats) = formats;
+    walk_page(page, layout, |record, ts| {
+        match change(record, format, ts) {
+            Some(c) => changes.push(c),
+            None => hints.extend(hint_formats.hint(record, ts)),
+        }
+    })
+}
+
+/// Calls `each` with every event record of the page and its time.
+fn walk_page(
+    page: &[u8],
+    layout: &PageLayout,
+    mut each: impl FnMut(&[u8], u64),
 ) -> Result<PageNote, PageError> {
     let stamp = page.get(0..8).and_then(|b| <[u8; 8]>::try_from(b).ok());
     let (Some(stamp), true) = (stamp, page.len() >= layout.data_offset) else {
@@ -297,7 +335,7 @@ pub fn parse_page(
             }
         };
         if let Some(record) = payload {
-            out.extend(change(record, format, ts));
+            each(record, ts);
         }
         // Every length is at least 4, so this always moves on.
         at += len;
