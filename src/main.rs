@@ -564,6 +564,7 @@ fn once(cli: &Cli) -> ExitCode {
     let scope = Scope {
         port: cli.port,
         states: filter.states(),
+        ..Scope::default()
     };
     let read = open_sources(cli.view.read.source, cadence, &scope, &cli.netns).and_then(|mut s| {
         for note in s

@@ -9,6 +9,7 @@
 
 use crate::socket::cause::{Call, Timer};
 use crate::socket::printable;
+use crate::socket::summary::Summary;
 use crate::socket::{
     Cause, Conn, Event, EventKind, Flags, Owner, Process, Segment, SocketRow, TcpState,
 };
@@ -71,6 +72,55 @@ pub struct ConnRecord {
     /// Why it happened (minor 1); absent in older recordings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<CauseRecord>,
+    /// On `gone` (minor 1): the connection's life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<SummaryRecord>,
+}
+
+/// `{"duration_us":61003120,"whole":true,"states":[{"state":"SYN_SENT",
+/// "us":52},…],"bytes_sent":517,"bytes_received":1203,"retransmissions":0}`;
+/// the byte counts only where tcp_info was read (`watch --summary`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryRecord {
+    pub duration_us: u64,
+    /// False when the life began before it was seen: a lower bound.
+    pub whole: bool,
+    pub states: Vec<StateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_sent: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_received: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retransmissions: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateTime {
+    pub state: TcpState,
+    pub us: u64,
+}
+
+fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+impl SummaryRecord {
+    pub fn of(s: &Summary) -> Self {
+        let states = s.states.iter();
+        SummaryRecord {
+            duration_us: micros(s.duration),
+            whole: s.whole,
+            states: states
+                .map(|&(state, d)| StateTime {
+                    state,
+                    us: micros(d),
+                })
+                .collect(),
+            bytes_sent: s.totals.map(|t| t.bytes_acked),
+            bytes_received: s.totals.map(|t| t.bytes_received),
+            retransmissions: s.totals.map(|t| t.total_retrans),
+        }
+    }
 }
 
 /// `{"kind":"call","call":"close","pid":4242,"process":"python3"}`,
@@ -268,6 +318,7 @@ impl ConnRecord {
             pid: first.map(|p| p.pid),
             process: first.and_then(|p| p.name.as_deref().map(String::from)),
             cause: Some(CauseRecord::of(&e.cause)),
+            summary: e.summary.as_deref().map(SummaryRecord::of),
         }
     }
 

@@ -132,6 +132,7 @@ fn a_single_reading_can_leave_states_to_the_kernel() {
         let scope = Scope {
             port: Some(port),
             states: Some(StateSet::of(states.iter().copied())),
+            ..Scope::default()
         };
         let rows = sockdiag().dump(&scope).expect("dump").rows;
         rows.iter().map(|r| r.state).collect::<BTreeSet<_>>()

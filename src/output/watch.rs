@@ -391,8 +391,13 @@ pub fn text_line(e: &Event) -> String {
         (Some(from), None) => format!("{from} -> (gone)"),
         (None, None) => String::new(),
     };
+    // Polling without root knows no causes; saying so on every line is noise.
+    let cause = match e.cause {
+        crate::socket::Cause::Unknown => String::new(),
+        ref c => format!("  ({})", c.words()),
+    };
     format!(
-        "{}  {:<5}  {}  {states}\n",
+        "{}  {:<5}  {}  {states}{cause}\n",
         time.format("%H:%M:%S%.6f"),
         e.kind.name(),
         e.key.label()
@@ -450,6 +455,7 @@ mod tests {
             kind,
             owner: None,
             cause: crate::socket::Cause::Unknown,
+            summary: None,
         }
     }
 
@@ -500,6 +506,19 @@ mod tests {
             "{line}"
         );
         assert_eq!(line.find("  state"), Some(15), "HH:MM:SS.µs first: {line}");
+        let mut acked = event(
+            EventKind::State {
+                from: TcpState::FinWait1,
+                to: TcpState::FinWait2,
+            },
+            TcpState::FinWait2,
+        );
+        acked.cause = crate::socket::Cause::segment(crate::socket::Flags::ACK);
+        assert!(
+            text_line(&acked).ends_with("FIN_WAIT_1 -> FIN_WAIT_2  (ACK received)\n"),
+            "{}",
+            text_line(&acked)
+        );
     }
 
     #[test]

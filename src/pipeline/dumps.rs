@@ -323,6 +323,8 @@ fn refresh(
         // kernel's change records named, if any.
         row.owner.clone_from(&slot.owner);
     }
+    // A timewait socket has no tcp_info: the last totals seen stay.
+    row.totals = row.totals.or(slot.conn.row.totals);
     let cause = slot.closing_cause();
     if let Some(closed) = slot.take_closing() {
         // A timewait socket carries the connection on from when it closed:
@@ -410,19 +412,21 @@ fn same_row(old: &SocketRow, new: &SocketRow) -> bool {
         cookie,
         owner,
         netns,
+        totals,
     } = new;
-    (key, state, recv_q, send_q, uid, inode, cookie, netns)
-        == (
-            &old.key,
-            &old.state,
-            &old.recv_q,
-            &old.send_q,
-            &old.uid,
-            &old.inode,
-            &old.cookie,
-            &old.netns,
-        )
-        && same_timer(&old.timer, timer)
+    (
+        key, state, recv_q, send_q, uid, inode, cookie, netns, totals,
+    ) == (
+        &old.key,
+        &old.state,
+        &old.recv_q,
+        &old.send_q,
+        &old.uid,
+        &old.inode,
+        &old.cookie,
+        &old.netns,
+        &old.totals,
+    ) && same_timer(&old.timer, timer)
         && same_arc(&old.owner, owner)
         && same_arc(&old.user, user)
 }

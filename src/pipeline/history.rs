@@ -113,6 +113,7 @@ mod tests {
             kind: EventKind::New,
             owner: None,
             cause: crate::socket::Cause::Unknown,
+            summary: None,
         }
     }
 

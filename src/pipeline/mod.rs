@@ -34,6 +34,7 @@ pub mod runner;
 pub use mirror::Mirror;
 
 use crate::socket::cause::Timer;
+use crate::socket::summary::Summary;
 use crate::socket::{
     Cause, Conn, ConnId, Event, EventKind, Owner, SocketKey, StateCounts, TcpState,
 };
@@ -423,6 +424,7 @@ impl Pipeline {
         emit(slot, EventKind::Gone, when, out);
         if let Some(gone) = out.last_mut() {
             gone.cause = cause;
+            gone.summary = Summary::of(&slot.conn).map(Arc::new);
         }
         let id = slot.conn.id;
         if self.ending.back().is_none_or(|e| e.0 <= when.at) {

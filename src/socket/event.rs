@@ -5,6 +5,7 @@ use super::cause::Cause;
 use super::conn::{Conn, ConnId};
 use super::row::{Owner, SocketKey};
 use super::state::TcpState;
+use super::summary::Summary;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -41,6 +42,8 @@ pub struct Event {
     /// Why it happened: for `new`, why the first state began; for `gone`,
     /// why the connection ended.
     pub cause: Cause,
+    /// On `gone`: the connection's whole life.
+    pub summary: Option<Arc<Summary>>,
 }
 
 impl Event {
@@ -59,6 +62,7 @@ impl Event {
                 .last()
                 .map(|p| p.cause.clone())
                 .unwrap_or_default(),
+            summary: None,
         }
     }
 

@@ -336,6 +336,7 @@ mod tests {
             kind,
             owner: owner.then(nginx),
             cause: crate::socket::Cause::Unknown,
+            summary: None,
         }
     }
 

@@ -13,13 +13,15 @@ pub mod ladder;
 mod row;
 pub mod segment;
 mod state;
+pub mod summary;
 
 pub use cause::Cause;
 pub use conn::{Conn, ConnId, Entry, MAX_PHASES, Phase};
 pub use event::{Event, EventKind};
 pub use filter::{Filter, FilterError};
 pub use row::{
-    Family, Owner, Process, SocketKey, SocketRow, SocketTimer, TcpDetails, TimerKind, printable,
+    Family, Owner, Process, SocketKey, SocketRow, SocketTimer, TcpDetails, TimerKind, Totals,
+    printable,
 };
 pub use segment::{Flags, Segment};
 pub use state::{StateCounts, StateSet, TcpState};

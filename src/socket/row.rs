@@ -192,6 +192,16 @@ pub fn printable(name: &str) -> String {
         .collect()
 }
 
+/// A connection's running totals from its tcp_info: what a summary of
+/// its life reports once it has ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Bytes the peer acknowledged: sent and delivered.
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    pub total_retrans: u32,
+}
+
 /// One row of the socket table. `None` means the source cannot tell.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SocketRow {
@@ -212,6 +222,9 @@ pub struct SocketRow {
     /// The lab's network namespace the socket lives in (`lab --wire`);
     /// `None`: this process's own.
     pub netns: Option<&'static str>,
+    /// Only when the reading asked for them ([`crate::source::Scope`]'s
+    /// `totals`), and never for TIME_WAIT or request sockets.
+    pub totals: Option<Totals>,
 }
 
 impl SocketRow {
@@ -229,6 +242,7 @@ impl SocketRow {
             cookie: None,
             owner: None,
             netns: None,
+            totals: None,
         }
     }
 

@@ -165,12 +165,18 @@ pub struct Scope {
     /// Keep only sockets in these states. Only for a single reading: a
     /// series of readings must see a socket leave a state, not vanish.
     pub states: Option<StateSet>,
+    /// Ask for each socket's byte and retransmission totals (tcp_info),
+    /// which summaries need; a larger reading, so only when wanted.
+    pub totals: bool,
 }
 
 impl Scope {
     /// Every socket on `port` (or all of them), in any state.
     pub fn on_port(port: Option<u16>) -> Scope {
-        Scope { port, states: None }
+        Scope {
+            port,
+            ..Scope::default()
+        }
     }
 
     pub fn admits(&self, row: &SocketRow) -> bool {

@@ -321,14 +321,14 @@ impl SockDiagSource {
     fn read_once(
         &mut self,
         program: &[u8],
-        states: u32,
+        (states, ext): (u32, u8),
         taken_at: Instant,
     ) -> Result<Vec<SocketRow>, Failure> {
         let mut rows = Vec::with_capacity(self.capacity);
         if self.one_pass {
             let mut push = |m: &DiagMsg<'_>| rows.extend(to_row(m, taken_at));
             match self.dump_with(
-                |seq| netlink::both_families_request(0, states, program, seq),
+                |seq| netlink::both_families_request(ext, states, program, seq),
                 &mut push,
             ) {
                 Ok(()) => return Ok(rows),
@@ -343,7 +343,7 @@ impl SockDiagSource {
         let mut push = |m: &DiagMsg<'_>| rows.extend(to_row(m, taken_at));
         for family in [AF_INET, AF_INET6] {
             self.dump_with(
-                |seq| netlink::dump_request(family, 0, states, program, seq),
+                |seq| netlink::dump_request(family, ext, states, program, seq),
                 &mut push,
             )?;
         }
@@ -362,7 +362,9 @@ impl SockDiagSource {
                 Some(p) if self.kernel_filter => bytecode::either_port(p),
                 _ => Vec::new(),
             };
-            match self.read_once(&program, kernel_states(scope.states), taken_at) {
+            let ext = if scope.totals { netlink::EXT_INFO } else { 0 };
+            let states = kernel_states(scope.states);
+            match self.read_once(&program, (states, ext), taken_at) {
                 Ok(rows) => {
                     if let Some(first) = failures.first() {
                         self.recovered = Some((Instant::now(), Failure::text(first)));

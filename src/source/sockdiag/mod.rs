@@ -114,6 +114,9 @@ pub fn to_row(m: &DiagMsg<'_>, taken_at: Instant) -> Option<SocketRow> {
     row.uid = (!mini).then_some(m.uid);
     row.inode = (m.inode != 0).then_some(u64::from(m.inode));
     row.cookie = m.cookie;
+    row.totals = m
+        .attr(netlink::INET_DIAG_INFO)
+        .and_then(tcp_info::parse_totals);
     Some(row)
 }
 

@@ -2,7 +2,7 @@
 //! struct has grown over kernel versions; fields past the end of what this
 //! kernel sent are `None`.
 
-use crate::socket::TcpDetails;
+use crate::socket::{TcpDetails, Totals};
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     b.get(at..at + 4)
@@ -14,6 +14,15 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     let mut a = [0u8; 8];
     a.copy_from_slice(s);
     Some(u64::from_ne_bytes(a))
+}
+
+/// The counters a summary keeps; `None` from kernels older than 4.1.
+pub fn parse_totals(b: &[u8]) -> Option<Totals> {
+    Some(Totals {
+        bytes_acked: u64_at(b, 120)?,
+        bytes_received: u64_at(b, 128)?,
+        total_retrans: u32_at(b, 100)?,
+    })
 }
 
 /// Offsets are those of the kernel's struct, which only ever grows at the end.
