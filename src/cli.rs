@@ -301,6 +301,11 @@ pub struct WatchArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Only one line per ended connection: how long it lasted, its time in
+    /// each state, bytes sent and received, and how it ended
+    #[arg(long, conflicts_with = "segments")]
+    pub summary: bool,
+
     /// Also print the port's TCP segments, among the state events (root)
     #[arg(long, requires = "port")]
     pub segments: bool,

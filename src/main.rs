@@ -218,13 +218,18 @@ fn open_sources(
 
 /// `tcpscope watch`: events as lines until interrupted.
 fn watch(args: WatchArgs, sandbox: bool) -> ExitCode {
-    let scope = Scope::on_port(args.port);
+    // A summary's byte totals come from tcp_info, asked for in each dump.
+    let scope = Scope {
+        totals: args.summary,
+        ..Scope::on_port(args.port)
+    };
     let opts = output::watch::WatchOptions {
         scope,
         filter: args.filter.clone().unwrap_or_default(),
         interval: args.read.interval,
         json: args.json,
         record: false,
+        summary: args.summary,
     };
     let held = HeldSignals::hold();
     let pcap = args.pcap.as_deref();
@@ -340,6 +345,7 @@ fn record(args: RecordArgs, sandbox: bool) -> ExitCode {
         interval: args.read.interval,
         json: true,
         record: true,
+        summary: false,
     };
     let mut out = match output::record_file::open(&args.file) {
         Ok(out) => out,

@@ -7,7 +7,7 @@
 use crate::pipeline::runner::{Feed, Runner, Update};
 use crate::shutdown::Termination;
 use crate::socket::segment::Numbering;
-use crate::socket::{ConnId, Event, Filter, Segment};
+use crate::socket::{ConnId, Event, EventKind, Filter, Segment};
 use crate::source::capture::pcap::PcapWriter;
 use crate::source::capture::{Capture, Captured};
 use crate::source::{Limit, Scope, Sources};
@@ -29,6 +29,8 @@ pub struct WatchOptions {
     pub json: bool,
     /// A recording: the table first, queue and timer updates, notices.
     pub record: bool,
+    /// Only ended connections, each as its summary.
+    pub summary: bool,
 }
 
 /// The segments of the watched port, when they are captured: printed
@@ -263,7 +265,7 @@ impl Printer {
             self.route(event, update.taken_at, &mut ready);
         }
         for event in ready {
-            if self.opts.filter.matches_event(&event) {
+            if self.wants(&event) {
                 let line = self.line(&event);
                 self.emit(event.at, line, out)?;
             }
@@ -305,7 +307,7 @@ impl Printer {
     pub fn release_waiting(&mut self, out: &mut impl Write) -> io::Result<()> {
         let timed_out = Instant::now() + OWNER_WAIT;
         for event in self.released(&FxHashMap::default(), timed_out) {
-            if self.opts.filter.matches_event(&event) {
+            if self.wants(&event) {
                 let line = self.line(&event);
                 self.emit(event.at, line, out)?;
             }
@@ -358,11 +360,17 @@ impl Printer {
         out
     }
 
+    /// Passes the filter and, with `--summary`, is a connection's end.
+    fn wants(&self, event: &Event) -> bool {
+        self.opts.filter.matches_event(event)
+            && (!self.opts.summary || event.kind == EventKind::Gone)
+    }
+
     fn line(&self, event: &Event) -> String {
-        if self.opts.json {
-            json_line(event)
-        } else {
-            text_line(event)
+        match (self.opts.json, self.opts.summary) {
+            (true, _) => json_line(event),
+            (false, true) => summary_line(event),
+            (false, false) => text_line(event),
         }
     }
 
@@ -400,6 +408,20 @@ pub fn text_line(e: &Event) -> String {
         "{}  {:<5}  {}  {states}{cause}\n",
         time.format("%H:%M:%S%.6f"),
         e.kind.name(),
+        e.key.label()
+    )
+}
+
+/// `12:01:03.250123  gone   127.0.0.1:51234 -> 127.0.0.1:8080  lasted 61.003s: …`
+pub fn summary_line(e: &Event) -> String {
+    let time: DateTime<Local> = e.wall.into();
+    let words = match &e.summary {
+        Some(s) => s.words(),
+        None => "(its life was not seen)".to_string(),
+    };
+    format!(
+        "{}  gone   {}  {words}\n",
+        time.format("%H:%M:%S%.6f"),
         e.key.label()
     )
 }
@@ -522,6 +544,35 @@ mod tests {
     }
 
     #[test]
+    fn a_summary_line_tells_the_whole_life() {
+        use crate::socket::summary::Summary;
+        let mut gone = event(EventKind::Gone, TcpState::TimeWait);
+        gone.summary = Some(Arc::new(Summary {
+            duration: Duration::from_millis(60_250),
+            states: vec![
+                (TcpState::Established, Duration::from_millis(250)),
+                (TcpState::TimeWait, Duration::from_secs(60)),
+            ],
+            whole: true,
+            totals: Some(crate::socket::Totals {
+                bytes_acked: 517,
+                bytes_received: 1200,
+                total_retrans: 0,
+            }),
+            ended: crate::socket::Cause::Timer(crate::socket::cause::Timer::TimeWait),
+        }));
+        let line = summary_line(&gone);
+        assert!(
+            line.ends_with(
+                "gone   127.0.0.1:51234 -> 127.0.0.1:8080  lasted 60.250s: \
+                 ESTABLISHED 250.0ms, TIME_WAIT 60.000s; sent 517 B, received 1200 B, \
+                 0 retransmitted; ended: TIME_WAIT's timer ended\n"
+            ),
+            "{line}"
+        );
+    }
+
+    #[test]
     fn events_wait_for_their_owner_when_the_filter_names_a_process() {
         let opts = WatchOptions {
             scope: Scope::default(),
@@ -529,6 +580,7 @@ mod tests {
             interval: Duration::from_millis(100),
             json: false,
             record: false,
+            summary: false,
         };
         let mut printer = Printer::new(opts);
         let t0 = Instant::now();

@@ -230,6 +230,9 @@ impl Pipeline {
         if matches!(c.to, LastAck | Closing) {
             self.peer_sent_fin(&key);
         }
+        if self.totals_at_close && matches!(c.to, FinWait1 | TcpState::CloseWait) {
+            self.want(key);
+        }
         let Some(slot) = self.newest.get_mut(&key) else {
             return;
         };

@@ -178,6 +178,9 @@ pub struct Pipeline {
     wanted: FxHashSet<SocketKey>,
     /// Connections the latest dump missed for the first time.
     first_misses: usize,
+    /// Read a connection once more as it starts to close, for the byte
+    /// totals of its summary (a short one may never be in a dump).
+    totals_at_close: bool,
 }
 
 /// Changes not yet handed to a consumer.
@@ -223,6 +226,14 @@ impl Delta {
 impl Pipeline {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A pipeline that reads each connection as it starts to close.
+    pub fn reading_totals(on: bool) -> Self {
+        Pipeline {
+            totals_at_close: on,
+            ..Self::default()
+        }
     }
 
     /// Every connection, live and lingering, in no particular order.

@@ -158,7 +158,7 @@ impl Runner {
             interval,
             reconcile,
             out,
-            pipeline: Pipeline::new(),
+            pipeline: Pipeline::reading_totals(scope.totals),
             details: None,
             watched: Vec::new(),
             pending: Vec::new(),

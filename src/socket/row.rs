@@ -196,8 +196,9 @@ pub fn printable(name: &str) -> String {
 /// its life reports once it has ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
-    /// Bytes the peer acknowledged: sent and delivered.
+    /// Data bytes the peer acknowledged: sent and delivered.
     pub bytes_acked: u64,
+    /// Data bytes received in order.
     pub bytes_received: u64,
     pub total_retrans: u32,
 }

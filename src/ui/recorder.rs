@@ -33,6 +33,7 @@ impl Recorder {
             interval: s.interval,
             json: true,
             record: true,
+            summary: false,
         };
         Ok(Recorder {
             printer: Printer::new(opts),

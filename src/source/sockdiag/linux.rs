@@ -126,6 +126,10 @@ pub struct SockDiagSource {
     activity: Activity,
     /// Owners walked for only the rows looked up (those on screen).
     owners_on_demand: bool,
+    /// The tcp_info a reading asks for (the scope's totals): look-ups
+    /// between readings ask for the same, so a short connection's last
+    /// totals are those of its last transition.
+    ext: u8,
 }
 
 /// Why one attempt at a reading failed.
@@ -192,6 +196,7 @@ impl SockDiagSource {
             recovered: None,
             activity: Activity::new(),
             owners_on_demand: false,
+            ext: 0,
         })
     }
 
@@ -362,9 +367,9 @@ impl SockDiagSource {
                 Some(p) if self.kernel_filter => bytecode::either_port(p),
                 _ => Vec::new(),
             };
-            let ext = if scope.totals { netlink::EXT_INFO } else { 0 };
+            self.ext = if scope.totals { netlink::EXT_INFO } else { 0 };
             let states = kernel_states(scope.states);
-            match self.read_once(&program, (states, ext), taken_at) {
+            match self.read_once(&program, (states, self.ext), taken_at) {
                 Ok(rows) => {
                     if let Some(first) = failures.first() {
                         self.recovered = Some((Instant::now(), Failure::text(first)));
@@ -487,7 +492,7 @@ impl SocketSource for SockDiagSource {
             Err(ENOENT | ESTALE) => {}
             Err(errno) => failed = Some(NetlinkError::Kernel(errno)),
         };
-        self.exact(&exacts, 0, &mut put)
+        self.exact(&exacts, self.ext, &mut put)
             .map_err(|f| SourceError::Unavailable(f.text()))?;
         if let Some(e) = failed {
             return Err(SourceError::Unavailable(e.to_string()));

@@ -116,7 +116,7 @@ pub fn to_row(m: &DiagMsg<'_>, taken_at: Instant) -> Option<SocketRow> {
     row.cookie = m.cookie;
     row.totals = m
         .attr(netlink::INET_DIAG_INFO)
-        .and_then(tcp_info::parse_totals);
+        .and_then(|info| tcp_info::parse_totals(info, row.state));
     Some(row)
 }
 

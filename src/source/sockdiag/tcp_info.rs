@@ -2,7 +2,7 @@
 //! struct has grown over kernel versions; fields past the end of what this
 //! kernel sent are `None`.
 
-use crate::socket::{TcpDetails, Totals};
+use crate::socket::{TcpDetails, TcpState, Totals};
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     b.get(at..at + 4)
@@ -16,11 +16,19 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_ne_bytes(a))
 }
 
-/// The counters a summary keeps; `None` from kernels older than 4.1.
-pub fn parse_totals(b: &[u8]) -> Option<Totals> {
+/// The counters a summary keeps, in data bytes; `None` from kernels
+/// older than 4.1. The kernel counts sequence space: the acked count takes
+/// in our SYN and, once acked, our FIN; the received one the peer's FIN.
+/// The state says which of them have happened.
+pub fn parse_totals(b: &[u8], state: TcpState) -> Option<Totals> {
+    use TcpState::*;
+    let acked = u64_at(b, 120)?;
+    let our_fin_acked = matches!(state, FinWait2 | TimeWait);
+    let their_fin = matches!(state, CloseWait | LastAck | Closing | TimeWait);
+    let syn = u64::from(acked > 0);
     Some(Totals {
-        bytes_acked: u64_at(b, 120)?,
-        bytes_received: u64_at(b, 128)?,
+        bytes_acked: acked.saturating_sub(syn + u64::from(our_fin_acked)),
+        bytes_received: u64_at(b, 128)?.saturating_sub(u64::from(their_fin)),
         total_retrans: u32_at(b, 100)?,
     })
 }
@@ -70,5 +78,18 @@ mod tests {
         let old = parse(&b[..104], None).expect("parsed");
         assert_eq!((old.bytes_acked, old.delivery_rate), (None, None));
         assert!(parse(&b[..50], None).is_none(), "too short to be tcp_info");
+    }
+
+    #[test]
+    fn totals_count_data_not_the_syn_and_fins() {
+        let mut b = vec![0u8; 168];
+        b[120..128].copy_from_slice(&1002u64.to_ne_bytes());
+        b[128..136].copy_from_slice(&301u64.to_ne_bytes());
+        // SYN and our FIN acked, their FIN received: 1000 and 300 of data.
+        let t = parse_totals(&b, TcpState::TimeWait).expect("parsed");
+        assert_eq!((t.bytes_acked, t.bytes_received), (1000, 300));
+        let t = parse_totals(&b, TcpState::Established).expect("parsed");
+        assert_eq!((t.bytes_acked, t.bytes_received), (1001, 301));
+        assert!(parse_totals(&b[..130], TcpState::Established).is_none());
     }
 }
