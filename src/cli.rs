@@ -19,7 +19,7 @@ pub const DEFAULT_INTERVAL: &str = "250ms";
     version,
     about = "The machine's TCP socket table, live, grouped by TCP state",
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  tcpscope                 every TCP socket, live\n  tcpscope 8080            sockets whose local or remote port is 8080\n  tcpscope -f 'state CLOSE_WAIT'\n  tcpscope --once 8080     print the grouped table once\n  tcpscope --once --json   the same as a JSON array\n  tcpscope watch 8080 --json   one NDJSON line per state change\n  tcpscope lab             with the lab: a test server and client to drive by hand\n  tcpscope demo            scripted scenarios on real sockets (lists them)\n\nFilter words (joined by spaces = and): N, sport N, dport N,\nstate NAME[,NAME], addr IP[/PREFIX], pid N, proc NAME"
+    after_help = "Examples:\n  tcpscope                 every TCP socket, live\n  tcpscope 8080            sockets whose local or remote port is 8080\n  tcpscope -f 'state CLOSE_WAIT'\n  tcpscope --once 8080     print the grouped table once\n  tcpscope --once --json   the same as a JSON array\n  tcpscope watch 8080 --json   one NDJSON line per state change\n  tcpscope lab             with the lab: a test server and client to drive by hand\n  tcpscope demo            scripted scenarios on real sockets (lists them)\n\nFilter words (joined by spaces = and): N, sport N, dport N,\nstate NAME[,NAME], addr IP[/PREFIX], pid N, proc NAME,\ncause call|segment|timer|unknown, by PID|NAME"
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -741,3 +741,22 @@ fn each_namespace_has_a_column_and_a_group() {
     );
     insta::assert_snapshot!("netns_group_120x30", screen);
 }
+
+#[test]
+fn a_close_wait_says_who_has_yet_to_close_it() {
+    let mut app = scripted_app(Duration::from_secs(21));
+    select_where(&mut app, |c| {
+        c.row.key.local.port() == 8080 && c.row.key.remote.port() == 40002
+    });
+    app.handle(Action::ToggleDetails);
+    let screen = render(&mut app, 120, 34);
+    let line = screen
+        .lines()
+        .find(|l| l.contains("closing"))
+        .expect("a closing line");
+    assert!(
+        line.contains("the peer closed 1s ago (at ")
+            && line.contains("held open by 4242 webserver, which has not called close()"),
+        "{line}"
+    );
+}

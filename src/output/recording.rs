@@ -47,7 +47,7 @@ impl Recording {
             .delta
             .changed
             .iter()
-            .filter(|c| filter.matches(&c.row))
+            .filter(|c| filter.matches_conn(c))
         {
             let record = SocketRecord::of(conn);
             let now_written: Written = (

@@ -2,9 +2,13 @@
 //!
 //! Grammar: words separated by spaces, all of which must match ("and").
 //! `N` (a port, local or remote), `sport N`, `dport N`,
-//! `state NAME[,NAME]`, `addr IP[/PREFIX]`, `pid N`, `proc NAME`.
+//! `state NAME[,NAME]`, `addr IP[/PREFIX]`, `pid N`, `proc NAME`,
+//! `cause call|segment|timer|unknown[,…]` (why it entered its state, or
+//! why an event happened) and `by PID|NAME` (the process whose call it was).
 
 use super::addr::normalize_ip;
+use super::cause::{Cause, CauseKind};
+use super::conn::Conn;
 use super::event::Event;
 use super::row::{Owner, SocketKey, SocketRow};
 use super::state::{StateSet, TcpState};
@@ -20,6 +24,9 @@ enum Term {
     Addr(IpAddr, u8),
     Pid(u32),
     Proc(String),
+    Causes(Vec<CauseKind>),
+    ByPid(u32),
+    ByProc(String),
 }
 
 /// A parsed filter. The empty filter matches everything.
@@ -38,6 +45,7 @@ pub enum FilterError {
     BadState(String),
     BadAddr(String),
     BadPid(String),
+    BadCause(String),
 }
 
 impl fmt::Display for FilterError {
@@ -45,7 +53,7 @@ impl fmt::Display for FilterError {
         match self {
             FilterError::UnknownWord(w) => write!(
                 f,
-                "unknown filter word '{w}': use a port number or sport, dport, state, addr, pid, proc"
+                "unknown filter word '{w}': use a port number or sport, dport, state, addr, pid, proc, cause, by"
             ),
             FilterError::MissingValue(k) => {
                 write!(f, "'{k}' needs a value, e.g. '{k} {}'", example(k))
@@ -59,6 +67,10 @@ impl fmt::Display for FilterError {
             FilterError::BadAddr(a) => write!(
                 f,
                 "'{a}' is not an IP address: use e.g. 'addr 127.0.0.1', 'addr ::1' or 'addr 10.0.0.0/8'"
+            ),
+            FilterError::BadCause(c) => write!(
+                f,
+                "unknown cause '{c}': use call, segment, timer or unknown, e.g. 'cause call,timer'"
             ),
             FilterError::BadPid(p) => {
                 write!(
@@ -78,6 +90,8 @@ fn example(keyword: &str) -> &'static str {
         "addr" => "127.0.0.1",
         "pid" => "1234",
         "proc" => "nginx",
+        "cause" => "segment",
+        "by" => "python3",
         _ => "8080",
     }
 }
@@ -134,11 +148,29 @@ impl Filter {
         self.terms.is_empty()
     }
 
-    /// Whether a socket, as it is now, passes.
+    /// Whether a socket, as it is now, passes (a bare row knows no cause).
     pub fn matches(&self, row: &SocketRow) -> bool {
-        self.terms
-            .iter()
-            .all(|t| term_matches(t, &row.key, row.owner.as_deref(), &mut |s| s == row.state))
+        self.terms.iter().all(|t| {
+            term_matches(
+                t,
+                &row.key,
+                row.owner.as_deref(),
+                &Cause::Unknown,
+                &mut |s| s == row.state,
+            )
+        })
+    }
+
+    /// Whether a connection, as it is now, passes: its cause is why it
+    /// entered its current state.
+    pub fn matches_conn(&self, conn: &Conn) -> bool {
+        let row = &conn.row;
+        let cause = &conn.current_phase().cause;
+        self.terms.iter().all(|t| {
+            term_matches(t, &row.key, row.owner.as_deref(), cause, &mut |s| {
+                s == row.state
+            })
+        })
     }
 
     /// Whether an event passes, judged on its own fields: its ends, the
@@ -146,9 +178,13 @@ impl Filter {
     pub fn matches_event(&self, event: &Event) -> bool {
         let (from, to) = event.states();
         self.terms.iter().all(|t| {
-            term_matches(t, &event.key, event.owner.as_deref(), &mut |s| {
-                from == Some(s) || to == Some(s)
-            })
+            term_matches(
+                t,
+                &event.key,
+                event.owner.as_deref(),
+                &event.cause,
+                &mut |s| from == Some(s) || to == Some(s),
+            )
         })
     }
 
@@ -186,6 +222,8 @@ fn parse_term<'a>(
         "addr" => "addr",
         "pid" => "pid",
         "proc" => "proc",
+        "cause" => "cause",
+        "by" => "by",
         _ => return Err(FilterError::UnknownWord(word.to_string())),
     };
     let value = rest.next().ok_or(FilterError::MissingValue(keyword))?;
@@ -202,6 +240,11 @@ fn parse_term<'a>(
             .parse()
             .map(Term::Pid)
             .map_err(|_| FilterError::BadPid(value.to_string())),
+        "cause" => parse_causes(value),
+        "by" => Ok(match value.parse() {
+            Ok(pid) => Term::ByPid(pid),
+            Err(_) => Term::ByProc(value.to_ascii_lowercase()),
+        }),
         _ => Ok(Term::Proc(value.to_ascii_lowercase())),
     }
 }
@@ -216,6 +259,21 @@ fn parse_states(value: &str) -> Result<Term, FilterError> {
         return Err(FilterError::MissingValue("state"));
     }
     Ok(Term::States(states))
+}
+
+fn parse_causes(value: &str) -> Result<Term, FilterError> {
+    let kinds = value
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            CauseKind::from_name(&s.to_ascii_lowercase())
+                .ok_or_else(|| FilterError::BadCause(s.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if kinds.is_empty() {
+        return Err(FilterError::MissingValue("cause"));
+    }
+    Ok(Term::Causes(kinds))
 }
 
 fn parse_addr(value: &str) -> Result<Term, FilterError> {
@@ -238,6 +296,7 @@ fn term_matches(
     term: &Term,
     key: &SocketKey,
     owner: Option<&Owner>,
+    cause: &Cause,
     state_is: &mut dyn FnMut(TcpState) -> bool,
 ) -> bool {
     match term {
@@ -249,14 +308,20 @@ fn term_matches(
             in_prefix(key.local.ip(), *ip, *prefix) || in_prefix(key.remote.ip(), *ip, *prefix)
         }
         Term::Pid(pid) => owner.is_some_and(|o| o.pids().any(|p| p == *pid)),
-        Term::Proc(name) => owner.is_some_and(|o| {
-            o.procs.iter().any(|p| {
-                p.name
-                    .as_deref()
-                    .is_some_and(|n| n.to_ascii_lowercase().contains(name.as_str()))
-            })
-        }),
+        Term::Proc(name) => owner.is_some_and(|o| named(o, name)),
+        Term::Causes(kinds) => kinds.contains(&cause.kind()),
+        Term::ByPid(pid) => cause.by().is_some_and(|o| o.pids().any(|p| p == *pid)),
+        Term::ByProc(name) => cause.by().is_some_and(|o| named(o, name)),
     }
+}
+
+/// Some process of `owner` has `name` (lower case) in its name.
+fn named(owner: &Owner, name: &str) -> bool {
+    owner.procs.iter().any(|p| {
+        p.name
+            .as_deref()
+            .is_some_and(|n| n.to_ascii_lowercase().contains(name))
+    })
 }
 
 fn in_prefix(candidate: IpAddr, net: IpAddr, prefix: u8) -> bool {
@@ -437,8 +502,13 @@ mod tests {
     fn malformed_input_has_exact_messages() {
         assert_eq!(
             err("spot 80"),
-            "unknown filter word 'spot': use a port number or sport, dport, state, addr, pid, proc"
+            "unknown filter word 'spot': use a port number or sport, dport, state, addr, pid, proc, cause, by"
         );
+        assert_eq!(
+            err("cause timer,wind"),
+            "unknown cause 'wind': use call, segment, timer or unknown, e.g. 'cause call,timer'"
+        );
+        assert_eq!(err("by"), "'by' needs a value, e.g. 'by python3'");
         assert_eq!(err("sport"), "'sport' needs a value, e.g. 'sport 8080'");
         assert_eq!(
             err("state"),
@@ -470,5 +540,31 @@ mod tests {
             err("pid x"),
             "'x' is not a process id: use a number, e.g. 'pid 1234'"
         );
+    }
+
+    #[test]
+    fn cause_and_by_judge_why_it_happened() {
+        use crate::socket::cause::{Call, Timer};
+        let closed = EventKind::State {
+            from: TcpState::Established,
+            to: TcpState::FinWait1,
+        };
+        let mut by_nginx = event("127.0.0.1:80", "127.0.0.1:5000", closed, false);
+        by_nginx.cause = Cause::call(Call::Close, Some(nginx()));
+        let mut timed_out = by_nginx.clone();
+        timed_out.cause = Cause::Timer(Timer::FinWait2);
+        let f = |text: &str| Filter::parse(text).expect("valid");
+        assert!(f("cause call").matches_event(&by_nginx));
+        assert!(!f("cause segment,timer").matches_event(&by_nginx));
+        assert!(f("cause segment,timer").matches_event(&timed_out));
+        assert!(f("by 42").matches_event(&by_nginx) && f("by NGINX").matches_event(&by_nginx));
+        assert!(!f("by 43").matches_event(&by_nginx));
+        assert!(
+            !f("by nginx").matches_event(&timed_out),
+            "a timer is no one's call"
+        );
+        // A bare row knows no cause.
+        let r = row("127.0.0.1:80", "127.0.0.1:5000", TcpState::FinWait1);
+        assert!(f("cause unknown").matches(&r) && !f("cause call").matches(&r));
     }
 }

@@ -205,7 +205,7 @@ impl Listing {
     /// `None` if the filter leaves `conn` out; else its place in the
     /// table, if it is in the group shown.
     fn place(&self, conn: &Conn) -> Option<Option<RowKey>> {
-        if !self.filter.matches(&conn.row) {
+        if !self.filter.matches_conn(conn) {
             return None;
         }
         let in_group = match self.group.unwrap_or(Group::All) {

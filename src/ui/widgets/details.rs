@@ -95,6 +95,7 @@ fn conn_lines(app: &App, conn: &Conn) -> Vec<Line<'static>> {
         label("owner", app),
         Span::raw(owner(app, conn)),
     ]));
+    lines.extend(close_wait_line(app, conn));
     lines.extend(tcp_info_lines(app, conn));
     lines.extend(timeline_lines(app, conn));
     lines.push(Line::from(vec![
@@ -108,17 +109,81 @@ fn conn_lines(app: &App, conn: &Conn) -> Vec<Line<'static>> {
 /// the two timelines side by side, aligned in time.
 fn timeline_lines(app: &App, conn: &Conn) -> Vec<Line<'static>> {
     let Some(other) = app.selected_peer() else {
-        return vec![Line::from(vec![
+        let mut lines = vec![Line::from(vec![
             label("timeline", app),
             Span::raw(timeline(app, conn)),
         ])];
+        lines.extend(why_lines(app, conn));
+        return lines;
     };
     ladder(app, conn, other)
 }
 
+/// Most transitions explained under a one-end timeline (the latest).
+const WHY_ROWS: usize = 4;
+
+/// `FIN_WAIT_1 ← close() by python3 (4242)`, one line per recent state;
+/// nothing when no cause is known (polling without root says none).
+fn why_lines(app: &App, conn: &Conn) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    if !conn.timeline.iter().any(|p| p.cause.is_known()) {
+        return Vec::new();
+    }
+    let skip = conn.timeline.len().saturating_sub(WHY_ROWS);
+    let mut lines = Vec::new();
+    for (i, p) in conn.timeline.iter().enumerate().skip(skip) {
+        let head = if i == skip {
+            label("why", app)
+        } else {
+            label("", app)
+        };
+        lines.push(Line::from(vec![
+            head,
+            Span::styled(p.state.name(), t.state(p.state)),
+            Span::styled(format!(" ← {}", p.cause.words()), t.dim()),
+        ]));
+    }
+    if let Some(end) = conn.is_gone().then_some(&conn.end_cause) {
+        lines.push(Line::from(vec![
+            label("", app),
+            Span::styled("gone", t.dim()),
+            Span::styled(format!(" ← {}", end.words()), t.dim()),
+        ]));
+    }
+    lines
+}
+
+/// A CLOSE_WAIT waits on its own program: since when the peer closed,
+/// and which process has yet to call close().
+fn close_wait_line(app: &App, conn: &Conn) -> Option<Line<'static>> {
+    if conn.state() != TcpState::CloseWait || conn.is_gone() {
+        return None;
+    }
+    let phase = conn.current_phase();
+    let since: chrono::DateTime<chrono::Local> = phase.entered_wall.into();
+    let ago = format::age_at_least(
+        app.now.saturating_duration_since(phase.entered),
+        phase.entry_seen(),
+    );
+    let holder = match conn.row.owner.as_deref().filter(|o| !o.procs.is_empty()) {
+        Some(o) => format!("held open by {}, which has not called close()", o.all()),
+        None => "its holder is not known (run as root to see it)".to_string(),
+    };
+    Some(Line::from(vec![
+        label("closing", app),
+        Span::styled(
+            format!(
+                "the peer closed {ago} ago (at {}); {holder}",
+                since.format("%H:%M:%S%.3f")
+            ),
+            app.theme.state(TcpState::CloseWait),
+        ),
+    ]))
+}
+
 /// Most rungs shown in the ladder (the latest ones).
 const LADDER_ROWS: usize = 10;
-const LADDER_COLUMN: usize = 30;
+const LADDER_COLUMN: usize = 22;
 
 /// One rung: when, and the state each end entered then (if it moved).
 type Rung<'a> = (std::time::Instant, Option<&'a Phase>, Option<&'a Phase>);
@@ -166,6 +231,7 @@ fn ladder(app: &App, this: &Conn, other: &Conn) -> Vec<Line<'static>> {
     let skip = rows.len().saturating_sub(LADDER_ROWS);
     for (at, left, right) in rows.into_iter().skip(skip) {
         let offset = at.saturating_duration_since(start).as_secs_f64();
+        let why = rung_why(left, right);
         let (l, ls) = rung_cell(app, left);
         let (r, rs) = rung_cell(app, right);
         lines.push(Line::from(vec![
@@ -173,9 +239,20 @@ fn ladder(app: &App, this: &Conn, other: &Conn) -> Vec<Line<'static>> {
             Span::styled(format!("+{offset:<10.6}"), t.dim()),
             Span::styled(l, ls),
             Span::styled(r, rs),
+            Span::styled(why, t.dim()),
         ]));
     }
     lines
+}
+
+/// Why the ends on a rung moved, in words: `← FIN received`.
+fn rung_why(left: Option<&Phase>, right: Option<&Phase>) -> String {
+    let known = |p: Option<&Phase>| p.filter(|p| p.cause.is_known()).map(|p| p.cause.words());
+    match (known(left), known(right)) {
+        (Some(l), Some(r)) => format!("← {l} / {r}"),
+        (Some(w), None) | (None, Some(w)) => format!("← {w}"),
+        (None, None) => String::new(),
+    }
 }
 
 fn rung_cell(app: &App, p: Option<&Phase>) -> (String, ratatui::style::Style) {

@@ -41,6 +41,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 Span::raw(format!("{:<48} ", e.key.label())),
             ];
             spans.extend(what);
+            if e.cause.is_known() {
+                spans.push(Span::styled(format!("  ← {}", e.cause.words()), t.dim()));
+            }
             Line::from(spans)
         })
         .collect();
