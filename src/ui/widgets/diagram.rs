@@ -7,6 +7,7 @@
 use super::diagram_art::{ART, MASK};
 use super::table::FLASH;
 use crate::socket::Conn;
+use crate::socket::cause::CauseKind;
 use crate::socket::{TcpState, TimerKind, addr, explain};
 use crate::ui::app::App;
 use ratatui::Frame;
@@ -228,7 +229,29 @@ fn box_span(app: &App, rest: &[char], m: &Marks) -> Option<(Span<'static>, usize
     Some((Span::styled(text, style.add_modifier(extra)), end + 1))
 }
 
-/// Counts per state and what the selected state means.
+/// The label of a lit arrow: `ESTABLISHED → CLOSE_WAIT  received
+/// segment: FIN received`, while the arrow is lit and its cause known.
+fn last_move(app: &App, c: &Conn) -> Option<Line<'static>> {
+    let (from, at) = c.last_change()?;
+    let cause = &c.current_phase().cause;
+    if app.now.saturating_duration_since(at) >= FLASH || !cause.is_known() {
+        return None;
+    }
+    let kind = match cause.kind() {
+        CauseKind::Call => "app call",
+        CauseKind::Segment => "received segment",
+        CauseKind::Timer => "timer",
+        CauseKind::Unknown => return None,
+    };
+    Some(Line::from(vec![
+        Span::styled(format!("{from} → {}  ", c.state()), lit_style(app)),
+        Span::styled(format!("{kind}: "), app.theme.heading()),
+        Span::raw(cause.words()),
+    ]))
+}
+
+/// Counts per state, the lit arrows' causes, and what the selected
+/// state means.
 fn explanation(app: &App, m: &Marks) -> Paragraph<'static> {
     let t = &app.theme;
     let counts: Vec<Span> = app
@@ -242,6 +265,8 @@ fn explanation(app: &App, m: &Marks) -> Paragraph<'static> {
         })
         .collect();
     let mut lines = vec![Line::from(counts)];
+    let ends = app.selected_conn().into_iter().chain(app.selected_peer());
+    lines.extend(ends.filter_map(|c| last_move(app, c)));
     if let Some(state) = m.selected {
         lines.push(Line::from(vec![
             Span::styled(
