@@ -3,7 +3,7 @@
 //! is available) shows the states the step promises.
 
 use super::link::{SegmentExpect, Sender};
-use super::script::{Expect, Instruction, Scenario};
+use super::script::{CauseWant, Expect, Instruction, Role, Scenario};
 use super::{commands, resolve};
 use crate::lab::link::LabLink;
 use crate::lab::link::LinkOrder;
@@ -11,8 +11,9 @@ use crate::lab::{Lab, LabConfig, LabEvent, LabSocket, ServerOptions};
 use crate::pipeline::runner::{Feed, Runner};
 use crate::socket::Flags;
 use crate::socket::crossings::{Fate, SegmentLog};
-use crate::socket::{Family, SocketKey, TcpState};
+use crate::socket::{Cause, Family, SocketKey, TcpState};
 use crate::source::{Scope, Sources};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{Receiver, UnboundedReceiver};
@@ -40,6 +41,8 @@ struct Player {
     _runner: Runner,
     /// The newest connection on each 4-tuple, from the latest update.
     conns: crate::pipeline::Mirror,
+    /// How each 4-tuple's connection ended, kept after the table drops it.
+    ended: HashMap<(SocketAddr, SocketAddr), Cause>,
     traced: bool,
     /// The lab's problems as reported, with when.
     notices: Vec<(Instant, String)>,
@@ -94,6 +97,7 @@ pub async fn play(
         feed,
         _runner: runner,
         conns: crate::pipeline::Mirror::default(),
+        ended: HashMap::new(),
         traced,
         notices: Vec::new(),
         link: link.map(|link| Wired {
@@ -216,7 +220,13 @@ impl Player {
     fn read(&mut self) {
         while let Ok(feed) = self.feed.try_recv() {
             let Feed::Update(update) = feed else { continue };
-            self.conns.apply(&update.delta, |_, _| {});
+            let ended = &mut self.ended;
+            self.conns.apply(&update.delta, |_, new| {
+                if let Some(c) = new.filter(|c| c.is_gone()) {
+                    let tuple = (c.row.key.local, c.row.key.remote);
+                    ended.insert(tuple, c.end_cause.clone());
+                }
+            });
         }
     }
 
@@ -256,6 +266,8 @@ impl Player {
     /// Why an expectation does not hold yet, or `None` when it does.
     fn unmet(&self, e: &Expect, since: Instant) -> Option<String> {
         let (role, states, trace_only) = match e {
+            Expect::Cause { .. } if !self.traced => return None,
+            Expect::Cause { role, state, want } => return self.wrong_cause(*role, *state, *want),
             Expect::State {
                 trace_only: true, ..
             } if !self.traced => return None,
@@ -307,6 +319,34 @@ impl Player {
 }
 
 impl Player {
+    /// Why `role` did not enter `state` (or end) for the cause wanted.
+    fn wrong_cause(&self, role: Role, state: Option<TcpState>, want: CauseWant) -> Option<String> {
+        let Some(socket) = resolve(role, &self.sockets) else {
+            return Some(format!("there is no {role}"));
+        };
+        let key = key(socket);
+        let conn = self.conns.between(key.local, key.remote);
+        let (what, cause) = match (state, conn) {
+            (None, Some(c)) if !c.is_gone() => {
+                return Some(format!("{role} is still {}", c.state()));
+            }
+            (None, _) => (
+                "ended".to_string(),
+                self.ended.get(&(key.local, key.remote)),
+            ),
+            (Some(_), None) => return Some(format!("{role} is not in the table")),
+            (Some(s), Some(c)) => {
+                let phase = c.timeline.iter().rev().find(|p| p.state == s);
+                (format!("entered {s}"), phase.map(|p| &p.cause))
+            }
+        };
+        match cause {
+            Some(cause) if want.admits(cause) => None,
+            Some(cause) => Some(format!("{role} {what} on {}, not {want}", cause.words())),
+            None => Some(format!("{role} has not {what}, expected it on {want}")),
+        }
+    }
+
     /// Why no such segment crossed the link since `since`.
     fn no_segment(&self, want: &SegmentExpect, since: Instant) -> Option<String> {
         let Some(w) = &self.link else {

@@ -12,6 +12,8 @@
 use super::link::{self, SegmentExpect, WireSetup};
 use crate::lab::link::LinkOrder;
 use crate::socket::TcpState;
+use crate::socket::cause::{ALL_CALLS, ALL_TIMERS, Call, Cause, Timer};
+use crate::socket::segment::Flags;
 use std::fmt;
 
 /// Who a step or expectation is about: the listener, or the n-th client
@@ -80,6 +82,46 @@ pub enum Expect {
     Counter(String),
     /// The lab reported a problem containing this text (ETIMEDOUT).
     Notice(String),
+    /// The role's socket entered `state` (or ended, for `None`) for this
+    /// cause; checked only where the kernel's changes are traced.
+    Cause {
+        role: Role,
+        state: Option<TcpState>,
+        want: CauseWant,
+    },
+}
+
+/// A cause as a demo names it: `call close`, `segment FIN`, `timer
+/// keepalive`, or just the kind. Segment flags need only be among those
+/// that arrived (`FIN` admits FIN+ACK).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CauseWant {
+    Call(Option<Call>),
+    Segment(Flags),
+    Timer(Option<Timer>),
+}
+
+impl CauseWant {
+    pub fn admits(self, c: &Cause) -> bool {
+        match (self, c) {
+            (CauseWant::Call(want), Cause::Call { call, .. }) => want.is_none() || want == *call,
+            (CauseWant::Segment(want), Cause::Segment(got)) => got.0 & want.0 == want.0,
+            (CauseWant::Timer(want), Cause::Timer(got)) => want.is_none_or(|w| w == *got),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for CauseWant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CauseWant::Call(Some(c)) => write!(f, "call {}", c.name()),
+            CauseWant::Call(None) => f.write_str("a call"),
+            CauseWant::Segment(flags) => write!(f, "segment {}", flags.names().join("+")),
+            CauseWant::Timer(Some(t)) => write!(f, "timer {}", t.name()),
+            CauseWant::Timer(None) => f.write_str("a timer"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,7 +175,7 @@ pub fn parse(name: &str, text: &str) -> Result<Scenario, ScriptError> {
         let err = |message: String| ScriptError { line, message };
         let (key, value) = raw.split_once(':').ok_or_else(|| {
             err(format!(
-                "'{raw}' is not 'key: value' (keys: title, wire, step, say, note, expect, expect-trace)"
+                "'{raw}' is not 'key: value' (keys: title, wire, step, say, note, expect, expect-trace, expect-cause)"
             ))
         })?;
         let value = value.trim();
@@ -151,7 +193,7 @@ pub fn parse(name: &str, text: &str) -> Result<Scenario, ScriptError> {
                     expect: Vec::new(),
                 });
             }
-            k @ ("say" | "note" | "expect" | "expect-trace") => {
+            k @ ("say" | "note" | "expect" | "expect-trace" | "expect-cause") => {
                 let step = scenario
                     .steps
                     .last_mut()
@@ -166,6 +208,8 @@ pub fn parse(name: &str, text: &str) -> Result<Scenario, ScriptError> {
                         text.push(' ');
                     }
                     text.push_str(value);
+                } else if k == "expect-cause" {
+                    step.expect.push(parse_expect_cause(value).map_err(err)?);
                 } else {
                     step.expect
                         .push(parse_expect(value, k == "expect-trace").map_err(err)?);
@@ -173,7 +217,7 @@ pub fn parse(name: &str, text: &str) -> Result<Scenario, ScriptError> {
             }
             other => {
                 return Err(err(format!(
-                    "unknown key '{other}': use title, wire, step, say, note, expect or expect-trace"
+                    "unknown key '{other}': use title, wire, step, say, note, expect, expect-trace or expect-cause"
                 )));
             }
         }
@@ -320,6 +364,47 @@ fn parse_listen<'a>(words: impl Iterator<Item = &'a str>) -> Result<Instruction,
     })
 }
 
+/// `server CLOSE_WAIT segment FIN`, `client FIN_WAIT_1 call close`,
+/// `client gone timer keepalive`.
+fn parse_expect_cause(text: &str) -> Result<Expect, String> {
+    const FORM: &str = "write it as 'expect-cause: server CLOSE_WAIT segment FIN' (kinds: call NAME, segment FLAGS, timer NAME)";
+    let mut words = text.split_whitespace();
+    let role = parse_role(words.next().unwrap_or(""))?;
+    let state = match words.next() {
+        Some("gone") => None,
+        Some(s) => Some(TcpState::parse(s).ok_or_else(|| format!("unknown state '{s}'"))?),
+        None => return Err(format!("a state is missing: {FORM}")),
+    };
+    let detail = |w: Option<&str>| w.map(str::to_ascii_lowercase);
+    let want = match (words.next(), words.next()) {
+        (Some("call"), name) => CauseWant::Call(match detail(name) {
+            Some(n) => Some(Call::from_name(&n).ok_or_else(|| {
+                let names: Vec<_> = ALL_CALLS.iter().map(|c| c.name()).collect();
+                format!("unknown call '{n}': use one of {}", names.join(", "))
+            })?),
+            None => None,
+        }),
+        (Some("timer"), name) => CauseWant::Timer(match detail(name) {
+            Some(n) => Some(Timer::from_name(&n).ok_or_else(|| {
+                let names: Vec<_> = ALL_TIMERS.iter().map(|t| t.name()).collect();
+                format!("unknown timer '{n}': use one of {}", names.join(", "))
+            })?),
+            None => None,
+        }),
+        (Some("segment"), Some(flags)) => CauseWant::Segment(
+            Flags::from_names(flags.split('+'))
+                .map_err(|f| format!("unknown flag '{f}': use SYN, ACK, FIN, RST"))?,
+        ),
+        (Some("segment"), None) => return Err(format!("the segment's flags are missing: {FORM}")),
+        (Some(other), _) => return Err(format!("unknown cause '{other}': {FORM}")),
+        (None, _) => return Err(format!("a cause is missing: {FORM}")),
+    };
+    if let Some(extra) = words.next() {
+        return Err(format!("'{extra}' after the cause: {FORM}"));
+    }
+    Ok(Expect::Cause { role, state, want })
+}
+
 fn parse_expect(text: &str, trace_only: bool) -> Result<Expect, String> {
     if let Some(rest) = text.strip_prefix("error ") {
         return Ok(Expect::Error(rest.trim().to_string()));
@@ -413,5 +498,86 @@ mod tests {
             e.to_string(),
             "line 1: '5s' is not a wait: write it like 'wait 500ms'"
         );
+    }
+
+    fn cause(line: &str) -> Result<Expect, String> {
+        let text = format!("step: listen\nexpect-cause: {line}\n");
+        match parse("t", &text) {
+            Ok(mut s) => Ok(s.steps.remove(0).expect.remove(0)),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn an_expected_cause_parses() {
+        let want = |role, state, want| Ok(Expect::Cause { role, state, want });
+        assert_eq!(
+            cause("server CLOSE_WAIT segment FIN"),
+            want(
+                Role::Server(1),
+                Some(TcpState::CloseWait),
+                CauseWant::Segment(Flags(Flags::FIN))
+            )
+        );
+        assert_eq!(
+            cause("client FIN_WAIT_1 call close"),
+            want(
+                Role::Client(1),
+                Some(TcpState::FinWait1),
+                CauseWant::Call(Some(Call::Close))
+            )
+        );
+        assert_eq!(
+            cause("client gone timer keepalive"),
+            want(
+                Role::Client(1),
+                None,
+                CauseWant::Timer(Some(Timer::Keepalive))
+            )
+        );
+        assert_eq!(
+            cause("server gone call"),
+            want(Role::Server(1), None, CauseWant::Call(None))
+        );
+    }
+
+    #[test]
+    fn a_wanted_cause_admits_what_it_names() {
+        let fin_ack = Cause::segment(Flags::FIN | Flags::ACK);
+        assert!(CauseWant::Segment(Flags(Flags::FIN)).admits(&fin_ack));
+        assert!(!CauseWant::Segment(Flags(Flags::RST)).admits(&fin_ack));
+        assert!(!CauseWant::Timer(None).admits(&fin_ack));
+        let close = Cause::call(Call::Close, None);
+        assert!(CauseWant::Call(None).admits(&close));
+        assert!(!CauseWant::Call(Some(Call::Shutdown)).admits(&close));
+        assert!(!CauseWant::Call(None).admits(&Cause::Unknown));
+        assert_eq!(
+            CauseWant::Segment(Flags(Flags::FIN | Flags::ACK)).to_string(),
+            "segment FIN+ACK"
+        );
+    }
+
+    #[test]
+    fn a_bad_expected_cause_says_what_to_write() {
+        let e = cause("server CLOSE_WAIT call juggle").expect_err("bad call");
+        assert!(
+            e.starts_with("line 2: unknown call 'juggle': use one of connect,"),
+            "{e}"
+        );
+        let e = cause("server CLOSE_WAIT segment FIN+BOGUS").expect_err("bad flag");
+        assert!(e.starts_with("line 2: unknown flag 'BOGUS'"), "{e}");
+        let e = cause("server CLOSE_WAIT timer soon").expect_err("bad timer");
+        assert!(
+            e.contains("unknown timer 'soon': use one of time_wait,"),
+            "{e}"
+        );
+        let e = cause("server CLOSE_WAIT because").expect_err("bad kind");
+        assert!(e.starts_with("line 2: unknown cause 'because'"), "{e}");
+        let e = cause("server CLOSE_WAIT segment").expect_err("no flags");
+        assert!(e.contains("flags are missing"), "{e}");
+        let e = cause("server CLOSE_WAIT").expect_err("no cause");
+        assert!(e.contains("a cause is missing"), "{e}");
+        let e = cause("server CLOSE_WAIT call close now").expect_err("extra");
+        assert!(e.starts_with("line 2: 'now' after the cause"), "{e}");
     }
 }

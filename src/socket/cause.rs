@@ -65,7 +65,7 @@ impl Call {
     }
 }
 
-const ALL_CALLS: [Call; 9] = [
+pub const ALL_CALLS: [Call; 9] = [
     Call::Connect,
     Call::Listen,
     Call::Close,
@@ -118,7 +118,7 @@ impl Timer {
     }
 }
 
-const ALL_TIMERS: [Timer; 5] = [
+pub const ALL_TIMERS: [Timer; 5] = [
     Timer::TimeWait,
     Timer::FinWait2,
     Timer::Retransmission,

@@ -30,13 +30,33 @@ pub struct Deduced {
     pub by_task: bool,
 }
 
+/// A socket's latest retransmission, and the time since the send before
+/// it. The retransmission timer backs off, so it cannot fire again (and
+/// give up) sooner than that gap: a close inside it is the segment's.
+#[derive(Clone, Copy)]
+struct Resent {
+    last: u64,
+    gap: Option<u64>,
+}
+
+impl Resent {
+    fn too_soon_for_the_timer(&self, ns: u64) -> bool {
+        self.gap
+            .is_some_and(|gap| ns.saturating_sub(self.last) < gap)
+    }
+}
+
 /// What the hint records have said so far.
 #[derive(Default)]
 pub struct Causes {
     /// RSTs by socket: received, sent (with the reason), when.
     received: FxHashMap<u64, u64>,
     sent: FxHashMap<u64, (u64, String)>,
-    retransmitted: FxHashSet<u64>,
+    /// Retransmissions by socket (see [`Resent`]).
+    retransmitted: FxHashMap<u64, Resent>,
+    /// When each socket began to close (FIN_WAIT_1 or LAST_ACK): its FIN
+    /// was sent then, as far as any timer is concerned.
+    closing_since: FxHashMap<u64, u64>,
     /// Tasks inside shutdown(2).
     shutting: FxHashSet<u32>,
     /// Tasks that are exiting.
@@ -62,7 +82,7 @@ impl Causes {
     /// The other records, in time order with the changes.
     pub fn note(&mut self, h: &RawHint) {
         match &h.what {
-            Hint::Retransmit { sk } => grow(&mut self.retransmitted, *sk),
+            Hint::Retransmit { sk } => self.resent(*sk, h.ns),
             Hint::ShutdownEnter { tid } => grow(&mut self.shutting, *tid),
             Hint::ShutdownExit { tid } => drop(self.shutting.remove(tid)),
             Hint::Exit { tid, .. } => grow(&mut self.exiting, *tid),
@@ -70,14 +90,27 @@ impl Causes {
         }
     }
 
+    fn resent(&mut self, sk: u64, ns: u64) {
+        let last = self.retransmitted.get(&sk).map(|r| r.last);
+        let before = last.max(self.closing_since.get(&sk).copied());
+        bound(&mut self.retransmitted);
+        let gap = before.map(|b| ns.saturating_sub(b));
+        self.retransmitted.insert(sk, Resent { last: ns, gap });
+    }
+
     /// Why `c` happened (to be called in time order).
     pub fn of(&mut self, c: &RawChange, from: TcpState, to: TcpState) -> Deduced {
         if from == TcpState::FinWait2 && to == TcpState::FinWait2 && c.task.is_some() {
             grow(&mut self.closed_in_fin_wait_2, c.sk);
         }
+        if matches!(to, TcpState::FinWait1 | TcpState::LastAck) {
+            bound(&mut self.closing_since);
+            self.closing_since.insert(c.sk, c.ns);
+        }
         if to == TcpState::Closed {
             let d = self.closed(c, from);
             self.retransmitted.remove(&c.sk);
+            self.closing_since.remove(&c.sk);
             self.closed_in_fin_wait_2.remove(&c.sk);
             return d;
         }
@@ -151,7 +184,9 @@ impl Causes {
             (Some("TCP_ABORT_ON_DATA"), false) => return segment(Flags::ACK),
             _ => {}
         }
-        let retransmitted = self.retransmitted.contains(&c.sk);
+        let resent = self.retransmitted.get(&c.sk);
+        let retransmitted = resent.is_some();
+        let acked_in_time = resent.is_some_and(|r| r.too_soon_for_the_timer(c.ns));
         let fin_wait_2_close = self.closed_in_fin_wait_2.contains(&c.sk);
         match (from, c.task) {
             // The last segment of a close, processed from the backlog or
@@ -159,7 +194,7 @@ impl Causes {
             (FinWait2, Some(_)) if fin_wait_2_close => self.call(Call::Close),
             (FinWait2, _) => segment(Flags::FIN | Flags::ACK),
             (Closing, _) => segment(Flags::ACK),
-            (FinWait1 | LastAck, _) if retransmitted => none,
+            (FinWait1 | LastAck, _) if retransmitted && !acked_in_time => none,
             (FinWait1, _) => segment(Flags::FIN | Flags::ACK),
             (LastAck, _) => segment(Flags::ACK),
             (_, Some(tid)) => self.call(self.ending_call(tid)),
@@ -296,6 +331,19 @@ mod tests {
         assert_eq!(d.cause, Cause::Timer(Timer::SynRetries));
         let d = causes.of(&change(5, None), Established, Closed);
         assert_eq!(d.cause, Cause::Unknown, "no RST, no retransmission");
+    }
+
+    #[test]
+    fn a_close_after_a_resent_fin_is_its_ack_only_before_the_timer_could_fire() {
+        let mut causes = Causes::default();
+        causes.of(&change(1_000, Some(7)), CloseWait, LastAck);
+        causes.note(&hint(201_000, Hint::Retransmit { sk: SK }));
+        let d = causes.of(&change(202_000, None), LastAck, Closed);
+        assert_eq!(d.cause, Cause::segment(Flags::ACK), "1 µs after the resend");
+        causes.of(&change(300_000, Some(7)), CloseWait, LastAck);
+        causes.note(&hint(500_000, Hint::Retransmit { sk: SK }));
+        let d = causes.of(&change(900_000, None), LastAck, Closed);
+        assert_eq!(d.cause, Cause::Unknown, "the timer may have given up");
     }
 
     #[test]
