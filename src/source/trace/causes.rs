@@ -146,11 +146,20 @@ impl Causes {
         }
     }
 
-    fn reset_near(&mut self, c: &RawChange) -> (bool, Option<String>) {
+    fn reset_near(&mut self, c: &RawChange) -> (bool, Option<(u64, String)>) {
         let near = |ns: u64| ns.abs_diff(c.ns) <= RESET_NEAR;
         let received = self.received.remove(&c.sk).is_some_and(near);
         let sent = self.sent.remove(&c.sk).filter(|(ns, _)| near(*ns));
-        (received, sent.map(|(_, reason)| reason))
+        (received, sent)
+    }
+
+    /// A RST for the socket's state sent in a call: a destroy (`ss -K`)
+    /// sends it before the socket closes, close() with SO_LINGER 0 after.
+    fn aborted(&self, reset_at: u64, c: &RawChange) -> Deduced {
+        match reset_at < c.ns {
+            true => self.call(Call::Destroy),
+            false => self.call(Call::CloseLinger0),
+        }
     }
 
     /// A change to CLOSE: the hardest to tell, as a RST, a call, a timer
@@ -174,12 +183,16 @@ impl Causes {
             return segment(Flags::RST);
         }
         let in_call = c.task.is_some();
-        match (sent.as_deref(), in_call) {
+        let (reset_at, reason) = match &sent {
+            Some((at, reason)) => (*at, Some(reason.as_str())),
+            None => (0, None),
+        };
+        match (reason, in_call) {
             (Some("TCP_KEEPALIVE_TIMEOUT"), _) => return timer(Timer::Keepalive),
             (Some("TCP_ABORT_ON_CLOSE"), true) => return self.call(Call::CloseUnread),
             (Some("TCP_ABORT_ON_LINGER"), false) => return timer(Timer::FinWait2),
             (Some("TCP_STATE" | "TCP_DISCONNECT_WITH_DATA"), true) => {
-                return self.call(Call::Abort);
+                return self.aborted(reset_at, c);
             }
             (Some("TCP_ABORT_ON_DATA"), false) => return segment(Flags::ACK),
             _ => {}
@@ -304,6 +317,21 @@ mod tests {
         assert_eq!(
             causes.of(&change(20, Some(7)), Established, Closed),
             call(Call::CloseUnread)
+        );
+        // A destroy sends its RST first; close() with SO_LINGER 0 after.
+        let state = |sk| Hint::ResetSent {
+            sk,
+            reason: "TCP_STATE".into(),
+        };
+        causes.note_reset(&hint(24, state(SK)));
+        assert_eq!(
+            causes.of(&change(25, Some(9)), Established, Closed),
+            call(Call::Destroy)
+        );
+        causes.note_reset(&hint(27, state(SK)));
+        assert_eq!(
+            causes.of(&change(26, Some(7)), Established, Closed),
+            call(Call::CloseLinger0)
         );
         // Keepalive, from the timer.
         let keepalive = Hint::ResetSent {
