@@ -2,7 +2,7 @@
 //! long it spent in each state, what it carried and why it ended.
 
 use super::cause::Cause;
-use super::conn::{Conn, MAX_PHASES};
+use super::conn::{Conn, MAX_PHASES, Phase};
 use super::row::Totals;
 use super::state::TcpState;
 use std::time::Duration;
@@ -27,10 +27,11 @@ impl Summary {
     /// The summary of a connection that has ended; `None` while it lives.
     pub fn of(conn: &Conn) -> Option<Summary> {
         let gone = conn.gone_at?;
-        let first = conn.timeline.first()?;
+        let phases = own_phases(&conn.timeline);
+        let first = phases.first()?;
         let mut states: Vec<(TcpState, Duration)> = Vec::new();
-        let ends = conn.timeline.iter().skip(1).map(|p| p.entered);
-        for (phase, end) in conn.timeline.iter().zip(ends.chain([gone])) {
+        let ends = phases.iter().skip(1).map(|p| p.entered);
+        for (phase, end) in phases.iter().zip(ends.chain([gone])) {
             let spent = end.saturating_duration_since(phase.entered);
             match states.iter_mut().find(|(s, _)| *s == phase.state) {
                 Some((_, total)) => *total += spent,
@@ -67,6 +68,17 @@ impl Summary {
             short(self.duration),
             self.ended.words()
         )
+    }
+}
+
+/// The phases that were this connection's: an accepted socket's timeline
+/// begins with the LISTEN it was cloned from, its listener's time.
+fn own_phases(timeline: &[Phase]) -> &[Phase] {
+    match timeline {
+        [first, next, ..] if first.state == TcpState::Listen && next.state == TcpState::SynRecv => {
+            &timeline[1..]
+        }
+        _ => timeline,
     }
 }
 
@@ -170,6 +182,21 @@ mod tests {
             "{}",
             s.words()
         );
+    }
+
+    #[test]
+    fn an_accepted_connection_begins_at_its_syn_not_its_listeners_listen() {
+        use TcpState::*;
+        let mut c = conn(
+            &[(Listen, 0), (SynRecv, 5), (Established, 6)],
+            9,
+            Entry::Before,
+        );
+        c.timeline[1].entry = Entry::Exact;
+        let s = Summary::of(&c).expect("gone");
+        assert_eq!(s.duration, Duration::from_millis(4));
+        assert_eq!(s.states[0], (SynRecv, Duration::from_millis(1)));
+        assert!(s.whole, "its whole life was seen");
     }
 
     #[test]
