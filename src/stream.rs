@@ -116,7 +116,7 @@ impl SummaryRecord {
                     us: micros(d),
                 })
                 .collect(),
-            bytes_sent: s.totals.map(|t| t.bytes_acked),
+            bytes_sent: s.totals.map(|t| t.bytes_sent),
             bytes_received: s.totals.map(|t| t.bytes_received),
             retransmissions: s.totals.map(|t| t.total_retrans),
         }

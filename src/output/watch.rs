@@ -555,7 +555,7 @@ mod tests {
             ],
             whole: true,
             totals: Some(crate::socket::Totals {
-                bytes_acked: 517,
+                bytes_sent: 517,
                 bytes_received: 1200,
                 total_retrans: 0,
             }),

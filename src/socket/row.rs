@@ -196,8 +196,8 @@ pub fn printable(name: &str) -> String {
 /// its life reports once it has ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
-    /// Data bytes the peer acknowledged: sent and delivered.
-    pub bytes_acked: u64,
+    /// Data bytes sent, each counted once however often it was resent.
+    pub bytes_sent: u64,
     /// Data bytes received in order.
     pub bytes_received: u64,
     pub total_retrans: u32,

@@ -60,7 +60,7 @@ impl Summary {
         let totals = self.totals.map_or(String::new(), |t| {
             format!(
                 "; sent {} B, received {} B, {} retransmitted",
-                t.bytes_acked, t.bytes_received, t.total_retrans
+                t.bytes_sent, t.bytes_received, t.total_retrans
             )
         });
         format!(

@@ -44,6 +44,15 @@ impl Callers {
         let _ = self.of(tid, now);
     }
 
+    /// A thread starts in its creator's process: known now, while the
+    /// creator runs, in case it is gone before it is asked about.
+    pub fn started(&mut self, tid: u32, creator: u32, now: Instant) {
+        let owner = self.of(creator, now);
+        if owner.is_some() {
+            self.known.insert(tid, (now, owner));
+        }
+    }
+
     /// A thread exits: if nothing is known of it yet, its exit record's
     /// name stands for it (its thread id as the process id: for a
     /// process's last thread, usually the same).
@@ -102,5 +111,19 @@ mod tests {
         }
         // An id no thread has.
         assert_eq!(callers.of(u32::MAX - 1, Instant::now()), None);
+    }
+
+    #[test]
+    fn a_thread_gone_before_it_was_asked_about_is_its_creators() {
+        let mut callers = Callers::default();
+        let me = std::process::id();
+        let gone = u32::MAX - 2;
+        callers.started(gone, me, Instant::now());
+        callers.exited(gone, "worker", Instant::now());
+        let owner = callers.of(gone, Instant::now());
+        if cfg!(target_os = "linux") {
+            let pids: Vec<u32> = owner.expect("known").pids().collect();
+            assert_eq!(pids, [me], "its process, not its thread id");
+        }
     }
 }

@@ -17,17 +17,24 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
 }
 
 /// The counters a summary keeps, in data bytes; `None` from kernels
-/// older than 4.1. The kernel counts sequence space: the acked count takes
-/// in our SYN and, once acked, our FIN; the received one the peer's FIN.
-/// The state says which of them have happened.
+/// older than 4.1. Sent is `tcpi_bytes_sent` less `tcpi_bytes_retrans`
+/// (4.19+): each data byte once. The kernel's other counts are sequence
+/// space: received takes in the peer's FIN, and (before 4.19) the acked
+/// count stands in for sent, less our SYN (counted only by the end that
+/// connected, so guessed from it being there at all) and our acked FIN.
 pub fn parse_totals(b: &[u8], state: TcpState) -> Option<Totals> {
     use TcpState::*;
     let acked = u64_at(b, 120)?;
-    let our_fin_acked = matches!(state, FinWait2 | TimeWait);
     let their_fin = matches!(state, CloseWait | LastAck | Closing | TimeWait);
-    let syn = u64::from(acked > 0);
+    let sent = match (u64_at(b, 200), u64_at(b, 208)) {
+        (Some(sent), Some(resent)) => sent.saturating_sub(resent),
+        _ => {
+            let our_fin_acked = matches!(state, FinWait2 | TimeWait);
+            acked.saturating_sub(u64::from(acked > 0) + u64::from(our_fin_acked))
+        }
+    };
     Some(Totals {
-        bytes_acked: acked.saturating_sub(syn + u64::from(our_fin_acked)),
+        bytes_sent: sent,
         bytes_received: u64_at(b, 128)?.saturating_sub(u64::from(their_fin)),
         total_retrans: u32_at(b, 100)?,
     })
@@ -82,14 +89,21 @@ mod tests {
 
     #[test]
     fn totals_count_data_not_the_syn_and_fins() {
-        let mut b = vec![0u8; 168];
-        b[120..128].copy_from_slice(&1002u64.to_ne_bytes());
-        b[128..136].copy_from_slice(&301u64.to_ne_bytes());
-        // SYN and our FIN acked, their FIN received: 1000 and 300 of data.
-        let t = parse_totals(&b, TcpState::TimeWait).expect("parsed");
-        assert_eq!((t.bytes_acked, t.bytes_received), (1000, 300));
-        let t = parse_totals(&b, TcpState::Established).expect("parsed");
-        assert_eq!((t.bytes_acked, t.bytes_received), (1001, 301));
+        let mut b = vec![0u8; 216];
+        b[120..128].copy_from_slice(&301u64.to_ne_bytes());
+        b[128..136].copy_from_slice(&1001u64.to_ne_bytes());
+        b[200..208].copy_from_slice(&340u64.to_ne_bytes());
+        b[208..216].copy_from_slice(&40u64.to_ne_bytes());
+        // The accepting end after both FINs: 300 sent (40 of them twice),
+        // 1000 received and the client's FIN.
+        let t = parse_totals(&b, TcpState::LastAck).expect("parsed");
+        assert_eq!((t.bytes_sent, t.bytes_received), (300, 1000));
+        // Before 4.19: the connecting end's acked count, SYN and FIN in it.
+        let mut old = vec![0u8; 168];
+        old[120..128].copy_from_slice(&1002u64.to_ne_bytes());
+        old[128..136].copy_from_slice(&301u64.to_ne_bytes());
+        let t = parse_totals(&old, TcpState::TimeWait).expect("parsed");
+        assert_eq!((t.bytes_sent, t.bytes_received), (1000, 300));
         assert!(parse_totals(&b[..130], TcpState::Established).is_none());
     }
 }

@@ -86,7 +86,7 @@ impl Causes {
             Hint::ShutdownEnter { tid } => grow(&mut self.shutting, *tid),
             Hint::ShutdownExit { tid } => drop(self.shutting.remove(tid)),
             Hint::Exit { tid, .. } => grow(&mut self.exiting, *tid),
-            Hint::ResetReceived { .. } | Hint::ResetSent { .. } => {}
+            Hint::ResetReceived { .. } | Hint::ResetSent { .. } | Hint::NewThread { .. } => {}
         }
     }
 

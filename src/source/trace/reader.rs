@@ -157,6 +157,11 @@ fn name_callers(
     callers: &mut crate::source::caller::Callers,
 ) {
     let now = Instant::now();
+    for h in hints {
+        if let Hint::NewThread { tid, creator } = h.what {
+            callers.started(tid, creator, now);
+        }
+    }
     for tid in changes.iter().filter_map(|c| c.task) {
         callers.early(tid, now);
     }

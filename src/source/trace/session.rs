@@ -251,6 +251,9 @@ fn enable_hints(dir: &Path, hint_filter: Option<&str>) -> Vec<HintEvent> {
         if let (true, Some(f)) = (h.has_ports(), hint_filter) {
             fs::write(at.join("filter"), f).ok()?;
         }
+        if let Some(f) = h.own_filter() {
+            fs::write(at.join("filter"), f).ok()?;
+        }
         fs::write(at.join("enable"), "1").ok()
     };
     HintEvent::ALL

@@ -1,6 +1,7 @@
 //! Records of other events that tell why a state changed: a RST received
 //! or sent (with the kernel's reason), a retransmission, a shutdown(2) in
-//! progress, a task exiting. Each layout is read from its own `format`
+//! progress, a task exiting, a thread starting (so that a thread gone
+//! before /proc could be asked is still known by its process). Each layout is read from its own `format`
 //! file; an event this kernel lacks is simply not read.
 
 use super::{Field, FormatError, field_line, read_uint, task_of};
@@ -29,6 +30,9 @@ pub enum Hint {
     /// holds is closed by its exit. `comm`: its name, for a process gone
     /// before /proc could be asked.
     Exit { tid: u32, comm: String },
+    /// `task:task_newtask` of a thread (`CLONE_THREAD`): `tid` belongs
+    /// to the process of `creator`, the task that started it.
+    NewThread { tid: u32, creator: u32 },
 }
 
 /// Which hint an event's records give.
@@ -40,16 +44,21 @@ pub enum HintEvent {
     ShutdownEnter,
     ShutdownExit,
     Exit,
+    NewThread,
 }
 
+/// `clone(2)`'s flag for a thread of the caller's process.
+const CLONE_THREAD: u64 = 0x10000;
+
 impl HintEvent {
-    pub const ALL: [HintEvent; 6] = [
+    pub const ALL: [HintEvent; 7] = [
         HintEvent::ResetReceived,
         HintEvent::ResetSent,
         HintEvent::Retransmit,
         HintEvent::ShutdownEnter,
         HintEvent::ShutdownExit,
         HintEvent::Exit,
+        HintEvent::NewThread,
     ];
 
     /// Its directory under `events/`.
@@ -61,6 +70,15 @@ impl HintEvent {
             HintEvent::ShutdownEnter => "events/syscalls/sys_enter_shutdown",
             HintEvent::ShutdownExit => "events/syscalls/sys_exit_shutdown",
             HintEvent::Exit => "events/sched/sched_process_exit",
+            HintEvent::NewThread => "events/task/task_newtask",
+        }
+    }
+
+    /// The kernel-side filter its records need, whatever the port.
+    pub fn own_filter(self) -> Option<String> {
+        match self {
+            HintEvent::NewThread => Some(format!("clone_flags & {CLONE_THREAD}")),
+            _ => None,
         }
     }
 
@@ -82,6 +100,9 @@ struct Layout {
     reason: Option<Field>,
     how: Option<Field>,
     comm: Option<Field>,
+    /// `task_newtask`'s new task and its clone flags.
+    child: Option<Field>,
+    clone_flags: Option<Field>,
     /// `sk_rst_reason` numbers and their words, from the print format.
     reasons: Vec<(u64, String)>,
 }
@@ -112,6 +133,8 @@ impl HintFormats {
             reason: None,
             how: None,
             comm: None,
+            child: None,
+            clone_flags: None,
             reasons: reason_words(text),
         };
         for (name, field) in text.lines().filter_map(field_line) {
@@ -122,6 +145,8 @@ impl HintFormats {
                 "reason" => layout.reason = Some(field),
                 "how" => layout.how = Some(field),
                 "comm" => layout.comm = Some(field),
+                "pid" => layout.child = Some(field),
+                "clone_flags" => layout.clone_flags = Some(field),
                 _ => {}
             }
         }
@@ -129,7 +154,12 @@ impl HintFormats {
             event,
             HintEvent::ResetReceived | HintEvent::ResetSent | HintEvent::Retransmit
         );
-        if (needs_sk && layout.sk.is_none()) || layout.pid.is_none() {
+        let needs_child = event == HintEvent::NewThread;
+        let child_missing = layout.child.is_none() || layout.clone_flags.is_none();
+        if (needs_sk && layout.sk.is_none())
+            || layout.pid.is_none()
+            || (needs_child && child_missing)
+        {
             return Err(FormatError(format!("{} lacks fields", event.path())));
         }
         self.layouts.push(layout);
@@ -171,6 +201,17 @@ impl HintFormats {
                 tid: tid()?,
                 comm: l.comm.map(|f| comm(r, f)).unwrap_or_default(),
             },
+            HintEvent::NewThread => {
+                let flags = read_uint(r, l.clone_flags?)?;
+                if flags & CLONE_THREAD == 0 {
+                    return None;
+                }
+                let child = u32::try_from(read_uint(r, l.child?)?).ok()?;
+                Hint::NewThread {
+                    tid: child,
+                    creator: tid()?,
+                }
+            }
         };
         Some(RawHint { ns, what })
     }
@@ -246,6 +287,49 @@ print fmt: "skaddr=%p reason=%s", REC->skaddr, __print_symbolic(REC->reason, { 0
         let mut other = record(42, 1, 11);
         other[0] = 1;
         assert_eq!(f.hint(&other, 7), None);
+    }
+
+    const NEW_TASK: &str = r#"name: task_newtask
+ID: 205
+format:
+	field:unsigned short common_type;	offset:0;	size:2;	signed:0;
+	field:unsigned char common_flags;	offset:2;	size:1;	signed:0;
+	field:unsigned char common_preempt_count;	offset:3;	size:1;	signed:0;
+	field:int common_pid;	offset:4;	size:4;	signed:1;
+
+	field:pid_t pid;	offset:8;	size:4;	signed:1;
+	field:char comm[16];	offset:12;	size:16;	signed:0;
+	field:u64 clone_flags;	offset:32;	size:8;	signed:0;
+	field:short oom_score_adj;	offset:40;	size:2;	signed:1;
+
+print fmt: "pid=%d comm=%s clone_flags=%llx", REC->pid, REC->comm, REC->clone_flags
+"#;
+
+    #[test]
+    fn a_new_thread_is_its_creators_and_a_new_process_is_not_a_thread() {
+        let mut f = HintFormats::default();
+        f.add(HintEvent::NewThread, NEW_TASK).expect("format");
+        let task = |flags: u64| {
+            let mut r = vec![0u8; 48];
+            r[0..2].copy_from_slice(&205u16.to_ne_bytes());
+            r[4..8].copy_from_slice(&100u32.to_ne_bytes());
+            r[8..12].copy_from_slice(&101u32.to_ne_bytes());
+            r[32..40].copy_from_slice(&flags.to_ne_bytes());
+            r
+        };
+        let thread = Hint::NewThread {
+            tid: 101,
+            creator: 100,
+        };
+        let h = f.hint(&task(0x3d0f00), 9);
+        assert_eq!(
+            h,
+            Some(RawHint {
+                ns: 9,
+                what: thread
+            })
+        );
+        assert_eq!(f.hint(&task(0x11), 9), None, "fork: a process of its own");
     }
 
     #[test]
