@@ -22,7 +22,7 @@ use std::time::SystemTime;
 pub const FORMAT: &str = "tcpscope-events";
 pub const VERSION: u32 = 1;
 /// Additions within a version: readers of an older minor skip the new
-/// fields. 1: `cause` on connection events.
+/// fields. 1: `cause` on connection events, `summary` on `gone`.
 pub const MINOR: u32 = 1;
 
 /// The first line of a recording: what it is and where it came from.
