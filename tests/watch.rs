@@ -505,6 +505,12 @@ fn a_syn_that_takes_over_a_time_wait_tuple_is_a_new_connection() {
         "{after:#?}"
     );
     assert_ne!(after[0]["id"], after[1]["id"], "another connection");
+    let why = &after[0]["cause"];
+    assert_eq!(
+        (&why["kind"], &why["flags"][0]),
+        (&"segment".into(), &"SYN".into()),
+        "the TIME_WAIT ended on the SYN, not its timer: {why}"
+    );
 }
 
 /// `-f 'pid N'` with N the process holding both ends: every event of the

@@ -80,7 +80,8 @@ impl Pipeline {
             }
             Some(key) => {
                 let when = syn.map_or(when, |s| s.syn);
-                self.end(&key, when, Cause::Unknown, out);
+                let cause = self.taken_over(&key, c, syn);
+                self.end(&key, when, cause, out);
                 self.start(c, c.key, syn, out);
             }
             None if c.to == Closed && syn.is_none() => {} // never seen, already over
@@ -141,6 +142,20 @@ impl Pipeline {
         match (unknown.next(), unknown.next()) {
             (Some(k), None) => Some(k),
             _ => None, // none, or several it could be: the dumps will tell
+        }
+    }
+
+    /// Why the connection on `key` ended when `c`, another socket's,
+    /// took over its 4-tuple: a TIME_WAIT ends on the SYN that reused it
+    /// (received, or sent by the connect() that chose it).
+    fn taken_over(&self, key: &SocketKey, c: &Change, syn: Option<&Connect>) -> Cause {
+        if self.state_on(key) != Some(TimeWait) {
+            return Cause::Unknown;
+        }
+        match (syn, c.from, c.to) {
+            (Some(s), ..) => s.cause.clone(),
+            (None, Listen, SynRecv) => Cause::segment(crate::socket::Flags::SYN),
+            _ => Cause::Unknown,
         }
     }
 

@@ -1179,6 +1179,11 @@ fn a_syn_that_took_over_a_time_wait_a_dump_found_starts_a_new_connection() {
         [EventKind::Gone, EventKind::New, moved(SynRecv, Established)]
     );
     assert_eq!((ev[0].id, ev[0].state), (old, TimeWait));
+    assert_eq!(
+        ev[0].cause,
+        crate::socket::Cause::segment(crate::socket::Flags::SYN),
+        "ended by the SYN, not TIME_WAIT's timer"
+    );
     assert_ne!(ev[1].id, old);
     s.assert_chains();
     // The same in the first reading: the takeover happened while it ran.
