@@ -44,7 +44,7 @@ start() {
             tmux -L "$TMUX_SOCKET" new-session -d -x 200 -y 50 "$bin $2"
             sleep 0.5
             tmux -L "$TMUX_SOCKET" list-panes -F '#{pane_pid}' ;;
-        ss) bash -c "while :; do ss -tanoi '( sport = :$2 or dport = :$2 )' > /dev/null; sleep 0.25; done" &
+        ss) bash -c "while :; do ss -tanoi '( sport = :$2 or dport = :$2 )' > /dev/null; sleep 0.25; done" > /dev/null 2>&1 &
             echo $! ;;
     esac
 }
