@@ -276,3 +276,35 @@ fn details_of_a_replay_speak_of_the_recording() {
     );
     assert!(!screen.contains("run as root"), "{screen}");
 }
+
+/// A recording with causes (stream minor 1) replays them: the details
+/// pane's timeline says why each end moved.
+#[test]
+fn a_recordings_causes_are_shown_on_replay() {
+    let file = "tests/fixtures/causes-close.ndjson";
+    let (mut app, _playback, _) = played(file, usize::MAX);
+    let (w, h) = (140, 40);
+    app.set_page(widgets::table_page(
+        ratatui::layout::Rect::new(0, 0, w, h),
+        &app,
+    ));
+    let mut screen = String::new();
+    // The rows: the client's end, the listener, the server's end.
+    for _ in 0..3 {
+        app.handle(tcpscope::ui::keymap::Action::Down);
+        app.handle(tcpscope::ui::keymap::Action::ToggleDetails);
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+        terminal.draw(|f| widgets::draw(f, &app)).expect("draw");
+        screen = terminal.backend().to_string();
+        if screen.contains("← FIN+ACK received") {
+            break;
+        }
+        app.handle(tcpscope::ui::keymap::Action::ToggleDetails);
+    }
+    assert!(screen.contains("← close() by python3 (14287)"), "{screen}");
+    assert!(screen.contains("← FIN+ACK received"), "{screen}");
+    assert!(
+        screen.contains("← connect() by python3 (14287)"),
+        "{screen}"
+    );
+}
