@@ -195,6 +195,18 @@ pub enum Command {
     /// Try each feature as this user on this machine (exact transitions,
     /// owners, segments, namespaces, …) and print what is missing and the fix
     Doctor(DoctorArgs),
+    /// Print a shell completion script to stdout (bash, zsh, fish,
+    /// powershell, elvish); e.g. `tcpscope completions bash >
+    /// /etc/bash_completion.d/tcpscope`
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to stdout: `tcpscope man | man -l -`
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

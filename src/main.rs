@@ -18,6 +18,14 @@ const WANTED_FILES: u64 = 8192;
 fn main() -> ExitCode {
     source::memory::return_large_buffers();
     let mut cli = Cli::parse();
+    // Text about the program itself: nothing to set up or clean.
+    match &cli.command {
+        Some(Command::Completions(args)) => {
+            return printed(output::manual::completions(args.shell));
+        }
+        Some(Command::Man) => return printed(output::manual::man_page()),
+        _ => {}
+    }
     if let Err(code) = prepare(&cli) {
         return code;
     }
@@ -36,8 +44,23 @@ fn main() -> ExitCode {
         }
         Some(Command::Demo(args)) => demo_view(&args, sandbox),
         Some(Command::Lab(args)) => lab_view(args, sandbox),
+        // Printed above, before any setup.
+        Some(Command::Completions(_) | Command::Man) => ExitCode::SUCCESS,
         None if cli.remote.is_some() => remote(&cli, sandbox),
         None => live_view(&cli, sandbox),
+    }
+}
+
+/// Exit code of printing generated text: a closed pipe (`| head`) is not
+/// an error, any other failure to write is.
+fn printed(result: std::io::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tcpscope: cannot write to standard output: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

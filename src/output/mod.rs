@@ -3,6 +3,7 @@
 
 pub mod doctor;
 pub mod json;
+pub mod manual;
 pub mod record_file;
 pub mod recording;
 pub mod serve;
