@@ -760,3 +760,16 @@ fn a_close_wait_says_who_has_yet_to_close_it() {
         "{line}"
     );
 }
+
+/// `b` in a demo blanks the screen, as a presentation's does; `b` again
+/// brings the same view back.
+#[test]
+fn a_blanked_screen_shows_nothing_until_it_comes_back() {
+    let mut app = scripted_app(Duration::from_millis(10));
+    let before = render(&mut app, 100, 30);
+    app.handle(tcpscope::ui::keymap::Action::ToggleBlank);
+    let blank = render(&mut app, 100, 30);
+    assert!(blank.chars().all(|c| c == ' ' || c == '\n' || c == '"'), "{blank}");
+    app.handle(tcpscope::ui::keymap::Action::ToggleBlank);
+    assert_eq!(render(&mut app, 100, 30), before);
+}

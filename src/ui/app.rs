@@ -131,6 +131,8 @@ pub struct App {
     pub focus: Focus,
     pub status: StatusLine,
     pub paused: bool,
+    /// The screen is blanked (a demo's `b`): nothing is drawn.
+    pub blank: bool,
     held: Option<Box<Update>>,
     /// The other end of the selected connection, when it is local.
     peer: Option<ConnId>,
@@ -176,6 +178,7 @@ impl App {
             session,
             settings,
             paused: false,
+            blank: false,
             held: None,
             peer: None,
             details_asked: None,
@@ -474,6 +477,7 @@ impl App {
                 return self.demo_key(action);
             }
             Action::ToggleNotes => self.toggle(Pane::Notes),
+            Action::ToggleBlank => self.blank = !self.blank,
             Action::Lab(key) => return self.lab_key(key),
             Action::NotHere => return self.reply(None),
         }

@@ -53,6 +53,9 @@ pub enum Action {
     /// The previous step's narration.
     DemoPrevious,
     ToggleNotes,
+    /// b in a demo: the screen goes black (and comes back), as a
+    /// presentation's does.
+    ToggleBlank,
     Lab(LabKey),
     /// A key for the lab's link (`lab --wire`).
     Link(LinkKey),
@@ -229,6 +232,13 @@ use Section::{Demo as D, Lab as Lb, View as V};
 const TABLE: Sessions = Sessions::TABLE;
 const REPLAY: Sessions = Sessions::REPLAY;
 const DEMOS: Sessions = Sessions::DEMOS;
+/// A presentation clicker sends PageDown / PageUp (some → ← or space):
+/// in a demo they step it, elsewhere they keep their meaning.
+const NOT_DEMOS: Sessions = Sessions::LIVE
+    .or(Sessions::LAB)
+    .or(Sessions::LAB_LINK)
+    .or(Sessions::REPLAY);
+const TABLE_NOT_DEMOS: Sessions = Sessions::LIVE.or(Sessions::LAB).or(Sessions::LAB_LINK);
 const LINKED: Sessions = Sessions::LINKED;
 const LINK_LAB: Sessions = Sessions::LAB_LINK;
 
@@ -243,8 +253,8 @@ pub const KEYMAP: &[Binding] = &[
         V,
     ),
     also(&[Down, Char('j')], A::Down, V),
-    bind(&[PageUp], A::PageUp, "PgUp PgDn", "one page", V),
-    also(&[PageDown], A::PageDown, V),
+    bind(&[PageUp], A::PageUp, "PgUp PgDn", "one page", V).only(NOT_DEMOS),
+    also(&[PageDown], A::PageDown, V).only(NOT_DEMOS),
     bind(
         &[Home, Char('g')],
         A::Top,
@@ -322,7 +332,7 @@ pub const KEYMAP: &[Binding] = &[
         "pause view; reading goes on",
         V,
     )
-    .only(TABLE),
+    .only(TABLE_NOT_DEMOS),
     bind(
         &[Char(' ')],
         A::Replay(RK::Pause),
@@ -382,12 +392,27 @@ pub const KEYMAP: &[Binding] = &[
     )
     .only(TABLE),
     bind(&[Char('q')], A::Quit, "q  Ctrl-C", "quit", V).only(REPLAY),
-    bind(&[Char('n')], A::DemoNext, "n", "demo: next step", D).only(DEMOS),
     bind(
-        &[Char('p')],
+        &[Char('n'), PageDown, Right, Char(' ')],
+        A::DemoNext,
+        "n  PgDn  →  space",
+        "demo: next step",
+        D,
+    )
+    .only(DEMOS),
+    bind(
+        &[Char('p'), PageUp, Left],
         A::DemoPrevious,
-        "p",
+        "p  PgUp  ←",
         "demo: the previous step's narration",
+        D,
+    )
+    .only(DEMOS),
+    bind(
+        &[Char('b')],
+        A::ToggleBlank,
+        "b",
+        "demo: blank the screen (b again brings it back)",
         D,
     )
     .only(DEMOS),
@@ -681,6 +706,24 @@ mod tests {
             Some(A::NotHere),
             "no lab in a replay"
         );
+    }
+
+    #[test]
+    fn a_presentation_clickers_keys_step_a_demo_and_page_elsewhere() {
+        let act = |session, code| action_for(Mode::Normal, session, &key(code));
+        for demo in [Sessions::DEMO, Sessions::DEMO_LINK] {
+            for next in [PageDown, Right, Char(' '), Char('n')] {
+                assert_eq!(act(demo, next), Some(A::DemoNext), "{next:?}");
+            }
+            for previous in [PageUp, Left, Char('p')] {
+                assert_eq!(act(demo, previous), Some(A::DemoPrevious), "{previous:?}");
+            }
+            assert_eq!(act(demo, Char('b')), Some(A::ToggleBlank));
+        }
+        assert_eq!(act(LIVE, PageDown), Some(A::PageDown));
+        assert_eq!(act(Sessions::LAB, PageUp), Some(A::PageUp));
+        assert_eq!(act(LIVE, Char(' ')), Some(A::TogglePause));
+        assert_eq!(act(LIVE, Char('b')), Some(A::NotHere));
     }
 
     #[test]

@@ -154,6 +154,9 @@ pub fn table_page(area: Rect, app: &App) -> usize {
 
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
+    if app.blank {
+        return; // a black screen while the presenter talks
+    }
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let text = format!(
             "terminal too small ({}x{}): need at least {MIN_WIDTH}x{MIN_HEIGHT}",
