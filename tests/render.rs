@@ -769,7 +769,10 @@ fn a_blanked_screen_shows_nothing_until_it_comes_back() {
     let before = render(&mut app, 100, 30);
     app.handle(tcpscope::ui::keymap::Action::ToggleBlank);
     let blank = render(&mut app, 100, 30);
-    assert!(blank.chars().all(|c| c == ' ' || c == '\n' || c == '"'), "{blank}");
+    assert!(
+        blank.chars().all(|c| c == ' ' || c == '\n' || c == '"'),
+        "{blank}"
+    );
     app.handle(tcpscope::ui::keymap::Action::ToggleBlank);
     assert_eq!(render(&mut app, 100, 30), before);
 }
