@@ -157,3 +157,31 @@ fn a_closed_pipe_ends_the_output_quietly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// What `cargo install tcpscope` would download: the sources, the demos
+/// it embeds, the README; not the fuzz corpora or CI scripts.
+#[test]
+fn the_published_crate_holds_what_a_build_needs_and_no_more() {
+    let out = Command::new(env!("CARGO"))
+        .args(["package", "--list", "--allow-dirty", "--locked"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo");
+    assert!(out.status.success(), "{out:?}");
+    let files = String::from_utf8_lossy(&out.stdout);
+    for needed in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "README.md",
+        "src/main.rs",
+        "assets/demos/handshake.demo",
+    ] {
+        assert!(files.lines().any(|f| f == needed), "{needed} in {files}");
+    }
+    for left_out in ["fuzz/", ".ci/", "target/"] {
+        assert!(
+            !files.lines().any(|f| f.starts_with(left_out)),
+            "{left_out} in {files}"
+        );
+    }
+}

@@ -172,6 +172,10 @@ impl StateSet {
         StateSet(self.0 & other.0)
     }
 
+    pub fn union(self, other: StateSet) -> StateSet {
+        StateSet(self.0 | other.0)
+    }
+
     pub fn iter(self) -> impl Iterator<Item = TcpState> {
         TcpState::ALL.into_iter().filter(move |s| self.contains(*s))
     }

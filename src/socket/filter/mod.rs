@@ -1,10 +1,12 @@
 //! Filter expressions, shared by the TUI `/` prompt and `-f`.
 //!
-//! Grammar: words separated by spaces, all of which must match ("and").
-//! `N` (a port, local or remote), `sport N`, `dport N`,
+//! Grammar: words joined by spaces or `and`, `or`, `not` and parentheses
+//! (`expression.rs`). Words: `N` (a port, local or remote), `sport N`, `dport N`,
 //! `state NAME[,NAME]`, `addr IP[/PREFIX]`, `pid N`, `proc NAME`,
 //! `cause call|segment|timer|unknown[,…]` (why it entered its state, or
 //! why an event happened) and `by PID|NAME` (the process whose call it was).
+
+mod expression;
 
 use super::addr::normalize_ip;
 use super::cause::{Cause, CauseKind};
@@ -12,6 +14,8 @@ use super::conn::Conn;
 use super::event::Event;
 use super::row::{Owner, SocketKey, SocketRow};
 use super::state::{StateSet, TcpState};
+pub use expression::ShapeError;
+use expression::{Expr, Failure, Parser, Token};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -32,8 +36,14 @@ enum Term {
 /// A parsed filter. The empty filter matches everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {
-    terms: Vec<Term>,
+    expr: Expr<Term>,
     text: String,
+}
+
+impl Default for Expr<Term> {
+    fn default() -> Self {
+        Expr::All(Vec::new())
+    }
 }
 
 /// Why an expression was rejected; `Display` is the message users see.
@@ -46,6 +56,8 @@ pub enum FilterError {
     BadAddr(String),
     BadPid(String),
     BadCause(String),
+    /// Parentheses or `and`/`or`/`not` in the wrong place.
+    Shape(ShapeError),
 }
 
 impl fmt::Display for FilterError {
@@ -59,6 +71,7 @@ impl fmt::Display for FilterError {
                 write!(f, "'{k}' needs a value, e.g. '{k} {}'", example(k))
             }
             FilterError::BadPort(e) => e.fmt(f),
+            FilterError::Shape(e) => e.fmt(f),
             FilterError::BadState(s) => write!(
                 f,
                 "unknown state '{s}': use one of {}",
@@ -120,13 +133,15 @@ pub fn parse_port(text: &str) -> Result<u16, PortError> {
 
 impl Filter {
     pub fn parse(text: &str) -> Result<Filter, FilterError> {
-        let mut words = text.split_whitespace();
-        let mut terms = Vec::new();
-        while let Some(word) = words.next() {
-            terms.push(parse_term(word, &mut words)?);
-        }
+        let tokens = expression::tokens(text);
+        let expr = Parser::new(&tokens, &mut term_of)
+            .parse()
+            .map_err(|e| match e {
+                Failure::Word(e) => e,
+                Failure::Shape(e) => FilterError::Shape(e),
+            })?;
         Ok(Filter {
-            terms,
+            expr,
             text: text.split_whitespace().collect::<Vec<_>>().join(" "),
         })
     }
@@ -134,7 +149,7 @@ impl Filter {
     /// Sockets whose local or remote port is `port` (the lab's server).
     pub fn port(port: u16) -> Filter {
         Filter {
-            terms: vec![Term::Port(port)],
+            expr: Expr::Word(Term::Port(port)),
             text: port.to_string(),
         }
     }
@@ -145,12 +160,12 @@ impl Filter {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.terms.is_empty()
+        matches!(&self.expr, Expr::All(all) if all.is_empty())
     }
 
     /// Whether a socket, as it is now, passes (a bare row knows no cause).
     pub fn matches(&self, row: &SocketRow) -> bool {
-        self.terms.iter().all(|t| {
+        self.expr.eval(&mut |t| {
             term_matches(
                 t,
                 &row.key,
@@ -166,7 +181,7 @@ impl Filter {
     pub fn matches_conn(&self, conn: &Conn) -> bool {
         let row = &conn.row;
         let cause = &conn.current_phase().cause;
-        self.terms.iter().all(|t| {
+        self.expr.eval(&mut |t| {
             term_matches(t, &row.key, row.owner.as_deref(), cause, &mut |s| {
                 s == row.state
             })
@@ -177,7 +192,7 @@ impl Filter {
     /// states it leaves and enters, and who held the connection.
     pub fn matches_event(&self, event: &Event) -> bool {
         let (from, to) = event.states();
-        self.terms.iter().all(|t| {
+        self.expr.eval(&mut |t| {
             term_matches(
                 t,
                 &event.key,
@@ -188,29 +203,46 @@ impl Filter {
         })
     }
 
-    /// The states a row must be in to match, if any term narrows them
-    /// (`state` terms are all required, so their intersection).
+    /// The states a row must be in to match, if the expression narrows
+    /// them (what `and` requires meets, what `or` allows joins; `not`
+    /// narrows nothing).
     pub fn states(&self) -> Option<StateSet> {
-        self.terms
-            .iter()
-            .filter_map(|t| match t {
-                Term::States(states) => Some(StateSet::of(states.iter().copied())),
-                _ => None,
-            })
-            .reduce(StateSet::intersect)
+        states_of(&self.expr)
     }
 
     /// True when a term asks about processes, so owners must be looked up.
     pub fn needs_owners(&self) -> bool {
-        self.terms
-            .iter()
-            .any(|t| matches!(t, Term::Pid(_) | Term::Proc(_)))
+        self.expr
+            .any_word(&|t| matches!(t, Term::Pid(_) | Term::Proc(_)))
     }
+}
+
+/// See [`Filter::states`]; `None`: any state.
+fn states_of(e: &Expr<Term>) -> Option<StateSet> {
+    match e {
+        Expr::Word(Term::States(states)) => Some(StateSet::of(states.iter().copied())),
+        Expr::Word(_) | Expr::Not(_) => None,
+        Expr::All(all) => all.iter().filter_map(states_of).reduce(StateSet::intersect),
+        Expr::Any(any) => any
+            .iter()
+            .map(states_of)
+            .collect::<Option<Vec<_>>>()?
+            .into_iter()
+            .reduce(StateSet::union),
+    }
+}
+
+/// A word of the expression and, for a keyword, its value.
+fn term_of<'a>(
+    t: Token<'a>,
+    value: &mut dyn FnMut() -> Option<Token<'a>>,
+) -> Result<Term, FilterError> {
+    parse_term(t.text, &mut || value().map(|v| v.text))
 }
 
 fn parse_term<'a>(
     word: &str,
-    rest: &mut impl Iterator<Item = &'a str>,
+    value: &mut dyn FnMut() -> Option<&'a str>,
 ) -> Result<Term, FilterError> {
     if word.chars().all(|c| c.is_ascii_digit()) {
         return Ok(Term::Port(parse_port(word).map_err(FilterError::BadPort)?));
@@ -226,7 +258,7 @@ fn parse_term<'a>(
         "by" => "by",
         _ => return Err(FilterError::UnknownWord(word.to_string())),
     };
-    let value = rest.next().ok_or(FilterError::MissingValue(keyword))?;
+    let value = value().ok_or(FilterError::MissingValue(keyword))?;
     match keyword {
         "sport" => Ok(Term::Sport(
             parse_port(value).map_err(FilterError::BadPort)?,
@@ -539,6 +571,59 @@ mod tests {
         assert_eq!(
             err("pid x"),
             "'x' is not a process id: use a number, e.g. 'pid 1234'"
+        );
+    }
+
+    #[test]
+    fn or_not_and_parentheses_as_written_for_ss() {
+        let f = |text: &str| Filter::parse(text).expect("valid");
+        let web = row("1.1.1.1:80", "2.2.2.2:5000", TcpState::Established);
+        let tls = row("1.1.1.1:5001", "2.2.2.2:443", TcpState::TimeWait);
+        let other = row("1.1.1.1:22", "2.2.2.2:5002", TcpState::CloseWait);
+        let either = f("sport 80 or dport 443");
+        assert!(either.matches(&web) && either.matches(&tls) && !either.matches(&other));
+        let not_tw = f("not state TIME_WAIT");
+        assert!(not_tw.matches(&web) && !not_tw.matches(&tls) && not_tw.matches(&other));
+        let grouped = f("(80 or 22) and state CLOSE_WAIT");
+        assert!(!grouped.matches(&web) && grouped.matches(&other));
+        assert!(f("!(80 || 443) && 22").matches(&other));
+        assert!(f("proc nginx or pid 1").needs_owners());
+        assert_eq!(f("8080 or 8443").text(), "8080 or 8443");
+    }
+
+    #[test]
+    fn the_states_an_expression_allows() {
+        let states = |text: &str| Filter::parse(text).expect("valid").states();
+        let set = |s: &[TcpState]| Some(StateSet::of(s.iter().copied()));
+        assert_eq!(
+            states("state listen or state estab"),
+            set(&[TcpState::Listen, TcpState::Established])
+        );
+        assert_eq!(states("state listen or 8080"), None, "8080 in any state");
+        assert_eq!(states("not state time-wait"), None);
+        assert_eq!(
+            states("(8080 or 8443) state close-wait"),
+            set(&[TcpState::CloseWait])
+        );
+    }
+
+    #[test]
+    fn a_misplaced_operator_or_parenthesis_is_pointed_at() {
+        assert_eq!(
+            err("(8080 or 8443 state CLOSE_WAIT"),
+            "the '(' at character 1 is never closed: add a ')'"
+        );
+        assert_eq!(
+            err("8080 or or 8443"),
+            "'or' at character 6 has nothing to join: write e.g. '8080 or 8443'"
+        );
+        assert_eq!(
+            err("state ( listen )"),
+            "'state' needs a value, e.g. 'state ESTABLISHED,TIME_WAIT'"
+        );
+        assert_eq!(
+            err("not spot 80"),
+            "unknown filter word 'spot': use a port number or sport, dport, state, addr, pid, proc, cause, by"
         );
     }
 
