@@ -154,6 +154,12 @@ pub struct ViewArgs {
     #[arg(long)]
     pub classroom: bool,
 
+    /// Host and service names instead of numbers (/etc/hosts and the
+    /// system's resolver, asked in the background; /etc/services), like
+    /// ss -r; H toggles them in the view
+    #[arg(short = 'r', long)]
+    pub resolve: bool,
+
     /// Transition log entries kept in memory
     #[arg(long, value_name = "N", default_value_t = crate::pipeline::history::DEFAULT_LOG_SIZE, value_parser = log_size_arg)]
     pub log_size: usize,

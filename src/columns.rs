@@ -6,6 +6,7 @@
 //! JSON there, and its place in a layout below.
 
 use crate::socket::{SocketRow, addr, printable};
+use crate::source::names;
 use std::fmt::Write as _;
 use std::time::Instant;
 
@@ -117,8 +118,8 @@ impl Column {
         match self {
             Proto => buf.push_str("tcp"),
             Family => buf.push_str(row.key.family.name()),
-            Local => addr::push_display(&row.key.local, buf),
-            Remote => addr::push_display(&row.key.remote, buf),
+            Local => push_addr(&row.key.local, buf),
+            Remote => push_addr(&row.key.remote, buf),
             State => buf.push_str(row.state.name()),
             RecvQ => number(row.recv_q, buf),
             SendQ => number(row.send_q, buf),
@@ -180,6 +181,29 @@ impl Column {
             Netns => &["netns"],
             Proto | Family | InState | Uid | User | Inode => &[],
         }
+    }
+}
+
+/// `ip:port`, or with names shown `host:service` where each is known
+/// (`localhost:https`); a number stays until its name has come.
+fn push_addr(a: &std::net::SocketAddr, buf: &mut String) {
+    if !names::shown() {
+        return addr::push_display(a, buf);
+    }
+    match names::host(a.ip()) {
+        Some(host) => buf.push_str(&host),
+        None => {
+            let mut numeric = String::new();
+            addr::push_display(a, &mut numeric);
+            let ip_end = numeric.rfind(':').unwrap_or(numeric.len());
+            buf.push_str(&numeric[..ip_end]);
+        }
+    }
+    buf.push(':');
+    match (a.port(), names::service(a.port())) {
+        (0, _) => buf.push('*'),
+        (_, Some(service)) => buf.push_str(&service),
+        (p, None) => buf.push_str(itoa::Buffer::new().format(p)),
     }
 }
 

@@ -12,6 +12,8 @@ use tcpscope::source::confine::{self, HeldSignals, Needs};
 use tcpscope::source::{self, Cadence, Scope, SourceKind, files, trace};
 use tcpscope::ui;
 
+/// How long `--once -r` waits for names before printing what it has.
+const NAMES_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Descriptors to ask for: the lab's connections (both ends) and room.
 const WANTED_FILES: u64 = 8192;
 
@@ -30,6 +32,10 @@ fn main() -> ExitCode {
         return code;
     }
     let sandbox = !cli.no_sandbox;
+    if cli.view.resolve || lab_resolves(&cli) {
+        // Started before any confinement: the resolver loads its modules.
+        source::names::show(true);
+    }
     if cli.once || cli.json {
         return once(&cli);
     }
@@ -49,6 +55,11 @@ fn main() -> ExitCode {
         None if cli.remote.is_some() => remote(&cli, sandbox),
         None => live_view(&cli, sandbox),
     }
+}
+
+/// `-r` given to the lab, which has a view of its own.
+fn lab_resolves(cli: &Cli) -> bool {
+    matches!(&cli.command, Some(Command::Lab(a)) if a.view.resolve)
 }
 
 /// Exit code of printing generated text: a closed pipe (`| head`) is not
@@ -621,6 +632,13 @@ fn once(cli: &Cli) -> ExitCode {
         for note in source::ownership_limits() {
             eprintln!("tcpscope: warning: {}: {}", note.limit.label(), note.why);
         }
+    }
+    if source::names::shown() {
+        let ips = dump
+            .rows
+            .iter()
+            .flat_map(|r| [r.key.local.ip(), r.key.remote.ip()]);
+        source::names::resolve_all(ips, NAMES_WAIT);
     }
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     let written = output::table(&dump.rows, &filter, cli.json, &mut out);

@@ -9,6 +9,7 @@
 
 use crate::columns::{self, Column};
 use crate::socket::{Owner, SocketRow, addr};
+use crate::source::names;
 use rustc_hash::FxHashMap;
 use std::io::{self, Write};
 
@@ -104,10 +105,18 @@ fn pairs(col: Column, row: &SocketRow, names: &mut Escaped, w: &mut Pairs) {
         Column::Local => {
             w.key("\",\"local\":\"");
             addr::push_plain(&row.key.local, w.out);
+            if let Some(host) = names::host(row.key.local.ip()) {
+                w.key("\",\"local_host\":");
+                w.out.push_str(&string(&host));
+            }
         }
         Column::Remote => {
             w.key("\",\"remote\":\"");
             addr::push_plain(&row.key.remote, w.out);
+            if let Some(host) = names::host(row.key.remote.ip()) {
+                w.key("\",\"remote_host\":");
+                w.out.push_str(&string(&host));
+            }
         }
         Column::State => {
             w.key("\",\"state\":\"");

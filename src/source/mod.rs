@@ -23,6 +23,7 @@ pub mod host;
 pub mod identity;
 pub mod link;
 pub mod memory;
+pub mod names;
 pub mod namespaced;
 pub mod netns;
 mod netstat2;

@@ -478,10 +478,22 @@ impl App {
             }
             Action::ToggleNotes => self.toggle(Pane::Notes),
             Action::ToggleBlank => self.blank = !self.blank,
+            Action::ToggleNames => self.toggle_names(),
             Action::Lab(key) => return self.lab_key(key),
             Action::NotHere => return self.reply(None),
         }
         None
+    }
+
+    /// Names instead of numbers (asked in the background, so they come
+    /// in over the next frames), or numbers again.
+    fn toggle_names(&mut self) {
+        let on = !crate::source::names::shown();
+        crate::source::names::show(on);
+        self.set_info(match on {
+            true => "host and service names shown as they are found (H: numbers)".to_string(),
+            false => "numbers shown (H: names)".to_string(),
+        });
     }
 
     /// A session's answer said and its effect passed on; `None` (the

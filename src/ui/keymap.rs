@@ -56,6 +56,8 @@ pub enum Action {
     /// b in a demo: the screen goes black (and comes back), as a
     /// presentation's does.
     ToggleBlank,
+    /// H: host and service names instead of numbers, and back.
+    ToggleNames,
     Lab(LabKey),
     /// A key for the lab's link (`lab --wire`).
     Link(LinkKey),
@@ -360,6 +362,13 @@ pub const KEYMAP: &[Binding] = &[
     .only(REPLAY),
     also(&[Char('-'), Char('_')], A::Replay(RK::Slower), V).only(REPLAY),
     bind(&[Char('s')], A::CycleSort, "s", "cycle the sort column", V),
+    bind(
+        &[Char('H')],
+        A::ToggleNames,
+        "H",
+        "host and service names / numbers",
+        V,
+    ),
     bind(
         &[Char('K')],
         A::Destroy,
