@@ -366,7 +366,7 @@ pub const KEYMAP: &[Binding] = &[
         &[Char('H')],
         A::ToggleNames,
         "H",
-        "host and service names / numbers",
+        "names instead of numbers",
         V,
     ),
     bind(
