@@ -33,7 +33,6 @@ fn main() -> ExitCode {
     }
     let sandbox = !cli.no_sandbox;
     if cli.view.resolve || lab_resolves(&cli) {
-        // Started before any confinement: the resolver loads its modules.
         source::names::show(true);
     }
     if cli.once || cli.json {

@@ -222,24 +222,34 @@ fn the_live_view_keeps_only_the_privileges_it_uses() {
     }
     let p = pair();
     let port = p.server_addr.port();
-    let mut tui = Session::start(&[&port.to_string(), "-i", "50ms"]);
-    let client = p.client_addr.to_string();
+    // With -r: the resolver's threads must be as confined as the rest.
+    let mut tui = Session::start(&[&port.to_string(), "-i", "50ms", "-r"]);
     let me = std::process::id().to_string();
     tui.wait_screen("the connection, with the test as its owner", |s| {
-        row_shows(s, &client, &me)
+        s.lines()
+            .any(|l| l.contains("localhost:") && l.contains(&me))
     });
+    let pid = tui.child.process_id().expect("its pid");
+    let resolving = common::wait_for(common::PATIENCE, || {
+        let threads = common::thread_privileges(pid);
+        threads
+            .iter()
+            .any(|(name, _, _)| name.starts_with("tcpscope-dns"))
+            .then_some(())
+    });
+    assert!(resolving.is_some(), "the resolver's threads started");
     let uses = [
         cap::DAC_READ_SEARCH,
         cap::NET_ADMIN,
         cap::NET_RAW,
         cap::SYS_PTRACE,
     ];
-    let pid = tui.child.process_id().expect("its pid");
     let held = common::wait_confined(pid, &cap::kept(&uses));
     tui.send("q");
     assert!(tui.wait_exit().success());
     let held = held.unwrap_or_else(|e| panic!("{e}"));
     assert!(held.len() > 2, "every thread: {held:?}");
+    let _ = p;
 }
 
 /// A replay needs no privilege once the recording is read; with

@@ -32,13 +32,15 @@ pub fn shown() -> bool {
     SHOWN.load(Ordering::Relaxed)
 }
 
-/// Shows names (starting the resolver's threads the first time) or
-/// numbers again.
+/// Shows names or numbers again. The resolver's threads start at the
+/// first question, not here: by then setup is over and they are born with
+/// the privileges the run kept, never with more.
 pub fn show(on: bool) {
-    if on {
-        RESOLVER.get_or_init(Resolver::start);
-    }
     SHOWN.store(on, Ordering::Relaxed);
+}
+
+fn resolver() -> &'static Resolver {
+    RESOLVER.get_or_init(Resolver::start)
 }
 
 /// The host name of `ip` if known by now; unknown ones are asked for in
@@ -47,7 +49,7 @@ pub fn host(ip: IpAddr) -> Option<Arc<str>> {
     if ip.is_unspecified() || !shown() {
         return None;
     }
-    RESOLVER.get()?.host(ip)
+    resolver().host(ip)
 }
 
 /// The service name of a TCP port (`443` → `https`), if /etc/services
@@ -65,9 +67,10 @@ pub fn service(port: u16) -> Option<Arc<str>> {
 /// Asks for every address and waits until each is answered or `within`
 /// has passed (`--once`: one reading, printed once).
 pub fn resolve_all(ips: impl IntoIterator<Item = IpAddr>, within: Duration) {
-    let Some(r) = RESOLVER.get() else {
+    if !shown() {
         return;
-    };
+    }
+    let r = resolver();
     let deadline = Instant::now() + within;
     let mut waiting: Vec<IpAddr> = ips.into_iter().filter(|ip| !ip.is_unspecified()).collect();
     waiting.sort_unstable();
@@ -103,7 +106,7 @@ impl Resolver {
         for i in 0..WORKERS {
             let (cache, asks) = (cache.clone(), asks.clone());
             let _ = std::thread::Builder::new()
-                .name(format!("tcpscope-names-{i}"))
+                .name(format!("tcpscope-dns-{i}"))
                 .spawn(move || work(&asks, &cache));
         }
         Resolver { cache, ask }
