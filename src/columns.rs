@@ -192,12 +192,7 @@ fn push_addr(a: &std::net::SocketAddr, buf: &mut String) {
     }
     match names::host(a.ip()) {
         Some(host) => buf.push_str(&host),
-        None => {
-            let mut numeric = String::new();
-            addr::push_display(a, &mut numeric);
-            let ip_end = numeric.rfind(':').unwrap_or(numeric.len());
-            buf.push_str(&numeric[..ip_end]);
-        }
+        None => addr::push_ip(a.ip(), buf),
     }
     buf.push(':');
     match (a.port(), names::service(a.port())) {

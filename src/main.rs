@@ -23,9 +23,9 @@ fn main() -> ExitCode {
     // Text about the program itself: nothing to set up or clean.
     match &cli.command {
         Some(Command::Completions(args)) => {
-            return printed(output::manual::completions(args.shell));
+            return finish(output::manual::completions(args.shell));
         }
-        Some(Command::Man) => return printed(output::manual::man_page()),
+        Some(Command::Man) => return finish(output::manual::man_page()),
         _ => {}
     }
     if let Err(code) = prepare(&cli) {
@@ -59,19 +59,6 @@ fn main() -> ExitCode {
 /// `-r` given to the lab, which has a view of its own.
 fn lab_resolves(cli: &Cli) -> bool {
     matches!(&cli.command, Some(Command::Lab(a)) if a.view.resolve)
-}
-
-/// Exit code of printing generated text: a closed pipe (`| head`) is not
-/// an error, any other failure to write is.
-fn printed(result: std::io::Result<()>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tcpscope: cannot write to standard output: {e}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 /// Before any mode: descriptors enough, what a killed run left behind

@@ -42,7 +42,8 @@ pub fn push_plain(addr: &SocketAddr, out: &mut String) {
     out.push_str(itoa::Buffer::new().format(addr.port()));
 }
 
-fn push_ip(ip: IpAddr, out: &mut String) {
+/// The address alone: dotted IPv4, `[v6]`.
+pub fn push_ip(ip: IpAddr, out: &mut String) {
     use std::fmt::Write as _;
     match ip {
         IpAddr::V4(v4) => {

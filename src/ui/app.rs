@@ -490,10 +490,12 @@ impl App {
     fn toggle_names(&mut self) {
         let on = !crate::source::names::shown();
         crate::source::names::show(on);
-        self.set_info(match on {
-            true => "host and service names shown as they are found (H: numbers)".to_string(),
-            false => "numbers shown (H: names)".to_string(),
-        });
+        let said = if on {
+            "host and service names shown as they are found (H: numbers)"
+        } else {
+            "numbers shown (H: names)"
+        };
+        self.set_info(said.to_string());
     }
 
     /// A session's answer said and its effect passed on; `None` (the

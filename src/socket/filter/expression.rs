@@ -16,6 +16,13 @@ pub enum Expr<T> {
     Word(T),
 }
 
+/// The empty expression: always true.
+impl<T> Default for Expr<T> {
+    fn default() -> Self {
+        Expr::All(Vec::new())
+    }
+}
+
 impl<T> Expr<T> {
     pub fn eval(&self, word: &mut dyn FnMut(&T) -> bool) -> bool {
         match self {
@@ -55,6 +62,10 @@ impl fmt::Display for ShapeError {
                 f,
                 "the ')' at character {at} closes nothing: remove it or add a '('"
             ),
+            ShapeError::Dangling(op, at) if is_not(op) => write!(
+                f,
+                "'{op}' at character {at} has nothing after it: write e.g. '{op} state TIME_WAIT'"
+            ),
             ShapeError::Dangling(op, at) => write!(
                 f,
                 "'{op}' at character {at} has nothing to join: write e.g. '8080 {op} 8443'"
@@ -77,32 +88,31 @@ pub struct Token<'a> {
 /// a word (`(8080`, `!8080`).
 pub fn tokens(text: &str) -> Vec<Token<'_>> {
     let mut out = Vec::new();
-    let mut start: Option<usize> = None;
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let at = |byte: usize| text[..byte].chars().count() + 1;
-    for &(i, c) in &chars {
+    // Where the word being read began: its byte and its character.
+    let mut start: Option<(usize, usize)> = None;
+    for (n, (i, c)) in text.char_indices().enumerate() {
         let alone = matches!(c, '(' | ')') || (c == '!' && start.is_none());
         if c.is_whitespace() || alone {
-            if let Some(s) = start.take() {
+            if let Some((s, at)) = start.take() {
                 out.push(Token {
                     text: &text[s..i],
-                    at: at(s),
+                    at: at + 1,
                 });
             }
             if alone {
                 out.push(Token {
                     text: &text[i..i + c.len_utf8()],
-                    at: at(i),
+                    at: n + 1,
                 });
             }
         } else if start.is_none() {
-            start = Some(i);
+            start = Some((i, n));
         }
     }
-    if let Some(s) = start {
+    if let Some((s, at)) = start {
         out.push(Token {
             text: &text[s..],
-            at: at(s),
+            at: at + 1,
         });
     }
     out
@@ -126,24 +136,21 @@ pub enum Failure<E> {
     Shape(ShapeError),
 }
 
+/// Reads one word, pulling its value (if it takes one) from the tokens
+/// that follow.
+pub type WordParser<'a, T, E> =
+    dyn FnMut(Token<'a>, &mut dyn FnMut() -> Option<Token<'a>>) -> Result<T, E>;
+
 /// Parses the tokens; `parse_word` takes a word and the tokens after it
 /// (for its value) and returns the word it read.
 pub struct Parser<'a, 'p, T, E> {
     tokens: &'p [Token<'a>],
     next: usize,
-    #[allow(clippy::type_complexity)]
-    parse_word: &'p mut dyn FnMut(Token<'a>, &mut dyn FnMut() -> Option<Token<'a>>) -> Result<T, E>,
+    parse_word: &'p mut WordParser<'a, T, E>,
 }
 
 impl<'a, 'p, T, E> Parser<'a, 'p, T, E> {
-    #[allow(clippy::type_complexity)]
-    pub fn new(
-        tokens: &'p [Token<'a>],
-        parse_word: &'p mut dyn FnMut(
-            Token<'a>,
-            &mut dyn FnMut() -> Option<Token<'a>>,
-        ) -> Result<T, E>,
-    ) -> Self {
+    pub fn new(tokens: &'p [Token<'a>], parse_word: &'p mut WordParser<'a, T, E>) -> Self {
         Parser {
             tokens,
             next: 0,
@@ -321,6 +328,13 @@ mod tests {
             Err("the '()' at character 3 is empty: put a word inside".into())
         );
         assert!(parse("not").is_err());
+        assert_eq!(
+            parse("8080 and not"),
+            Err(
+                "'not' at character 10 has nothing after it: write e.g. 'not state TIME_WAIT'"
+                    .into()
+            )
+        );
     }
 
     #[test]

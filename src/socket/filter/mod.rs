@@ -40,12 +40,6 @@ pub struct Filter {
     text: String,
 }
 
-impl Default for Expr<Term> {
-    fn default() -> Self {
-        Expr::All(Vec::new())
-    }
-}
-
 /// Why an expression was rejected; `Display` is the message users see.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FilterError {

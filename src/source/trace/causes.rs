@@ -156,9 +156,10 @@ impl Causes {
     /// A RST for the socket's state sent in a call: a destroy (`ss -K`)
     /// sends it before the socket closes, close() with SO_LINGER 0 after.
     fn aborted(&self, reset_at: u64, c: &RawChange) -> Deduced {
-        match reset_at < c.ns {
-            true => self.call(Call::Destroy),
-            false => self.call(Call::CloseLinger0),
+        if reset_at < c.ns {
+            self.call(Call::Destroy)
+        } else {
+            self.call(Call::CloseLinger0)
         }
     }
 
